@@ -1,0 +1,36 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint soak bench schemas dashboards clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/journeys demo
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy journeys schemas producers streams clickhouse grafana
+	$(BIN)/pytest -q -m "not soak"
+
+soak: $(STAMP)
+	$(BIN)/pytest -q -m soak
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+schemas: $(STAMP)
+	$(BIN)/journeys schemas export schemas/json
+
+dashboards: $(STAMP)
+	$(BIN)/journeys grafana build
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

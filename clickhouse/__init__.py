@@ -1,0 +1,1 @@
+"""ClickHouse: migrations, the idempotent warehouse sink and the named analytical queries."""

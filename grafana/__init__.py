@@ -1,0 +1,1 @@
+"""Grafana: dashboards as code, provisioning, deployment and panel checks."""

@@ -1,0 +1,111 @@
+"""One settings object for every process, read once at start and passed down.
+
+Every value can be set by an environment variable with the prefix `JOURNEYS_` (nested values
+with `__`, e.g. `JOURNEYS_KAFKA__BOOTSTRAP_SERVERS`) or in a `.env` file. Nothing else in the
+project reads `os.environ`. Secrets are `SecretStr` and never printed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("data")
+
+
+class KafkaSettings(BaseModel):
+    """How every client (producers, worker, sink, admin) reaches Kafka."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # Empty means "start the embedded local broker" (Tansu) where a command supports it.
+    bootstrap_servers: str = ""
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    partitions: int = Field(default=4, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    topic_prefix: str = ""
+    # Group-join timing: the broker holds a JoinGroup for half the session timeout, so short
+    # session timeouts make consumers start in about a second (see docs/operations.md).
+    session_timeout_ms: int = Field(default=6000, ge=1000)
+    heartbeat_interval_ms: int = Field(default=2000, ge=100)
+
+    def client_options(self) -> dict[str, Any]:
+        """Security options, spelled for kafka-python and aiokafka alike."""
+        options: dict[str, Any] = {"security_protocol": self.security_protocol}
+        if self.sasl_mechanism:
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.sasl_username
+            if self.sasl_password is not None:
+                options["sasl_plain_password"] = self.sasl_password.get_secret_value()
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            value = getattr(self, name)
+            if value is not None:
+                options[name] = str(value)
+        return options
+
+
+class ClickHouseSettings(BaseModel):
+    """Where the warehouse is: an embedded chDB path (default) or a ClickHouse server URL."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # `chdb:///abs/path` for the embedded engine; `http://host:8123` for a server.
+    dsn: str = ""
+    database: str = "journeys"
+    username: str = "default"
+    password: SecretStr = SecretStr("")
+    # Days of raw touchpoints and steps kept; 0 keeps them for ever.
+    ttl_days: int = Field(default=0, ge=0)
+
+
+class CollectorSettings(BaseModel):
+    """The web beacon collector (`journeys collect`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8088, ge=1, le=65535)
+    tokens: list[SecretStr] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_batch_events: int = Field(default=500, ge=1)
+
+
+class Settings(BaseSettings):
+    """Everything a Journey Tracker process needs to know, from the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="JOURNEYS_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+    )
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    journey_map: Path | None = None  # None: the journey map that ships with the project
+    pii_secret: SecretStr = SecretStr("change-me-journeys-demo-secret")
+    default_phone_region: str = "GB"
+    kafka: KafkaSettings = KafkaSettings()
+    clickhouse: ClickHouseSettings = ClickHouseSettings()
+    collector: CollectorSettings = CollectorSettings()
+    log_level: str = "INFO"
+
+    def warehouse_dsn(self) -> str:
+        """The ClickHouse DSN, defaulting to an embedded chDB warehouse under the data dir."""
+        if self.clickhouse.dsn:
+            return self.clickhouse.dsn
+        return f"chdb://{(self.data_dir / 'warehouse').resolve()}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings once; explicit overrides (from command-line flags) win."""
+    return Settings(**overrides)

@@ -1,0 +1,1 @@
+"""Producers: channel adapters that validate touchpoint events, hash PII and publish to Kafka."""

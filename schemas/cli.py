@@ -1,0 +1,61 @@
+"""Commands for channel engineers: export the JSON Schemas, validate sample payloads."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import IO
+
+import click
+
+from schemas.journeymap import load_journey_map
+from schemas.validation import Rejection, validate
+
+
+def register(main: click.Group) -> None:
+    main.add_command(schemas_group)
+    main.add_command(validate_command)
+
+
+@click.group("schemas")
+def schemas_group() -> None:
+    """The event contract as JSON Schema."""
+
+
+@schemas_group.command("export")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def export_command(directory: Path) -> None:
+    """Write one JSON Schema (draft 2020-12) per channel, and for feedback, into DIRECTORY."""
+    from schemas.export import export
+
+    for path in export(directory):
+        click.echo(f"wrote {path}")
+
+
+@click.command("validate")
+@click.argument("file", type=click.File("rb"))
+@click.pass_context
+def validate_command(ctx: click.Context, file: IO[bytes]) -> None:
+    """Check a JSON Lines FILE (or - for standard input) against the contract and journey map.
+
+    Prints each rejected line with its reason and a summary; exits 1 if anything was rejected.
+    """
+    from journeys.cli import settings_of
+
+    journey_map = load_journey_map(settings_of(ctx).journey_map)
+    name = getattr(file, "name", "-")
+    accepted, reasons = 0, Counter[str]()
+    for number, line in enumerate(file, start=1):
+        if not line.strip():
+            continue
+        result = validate(line.rstrip(b"\r\n"), f"{name}:{number}", journey_map)
+        if isinstance(result, Rejection):
+            reasons[result.kind] += 1
+            click.echo(f"line {number}: {result.reason}")
+        else:
+            accepted += 1
+    rejected = sum(reasons.values())
+    click.echo(f"{accepted} valid, {rejected} rejected" +
+               ("" if not rejected else " (" + ", ".join(f"{k}: {n}" for k, n in reasons.most_common()) + ")"))
+    sys.exit(1 if rejected else 0)

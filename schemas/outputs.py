@@ -1,0 +1,141 @@
+"""What the stream processor publishes, and what the warehouse sink reads: the output contract.
+
+Topics and their records (JSON, one record per message, keyed as noted):
+- `journeys.steps`     JourneyStep     key customer_id  one per touchpoint event, re-sent when its
+                                                        journey, customer or phase changes
+- `journeys.state`     JourneySnapshot key journey_id   versioned; compacted; `retracted` marks a
+                                                        journey that no longer exists (merged away,
+                                                        or re-cut by a late event)
+- `journeys.friction`  FrictionEvent   key friction_id  versioned like snapshots
+- `identity.links`     IdentityLink    key customer_id  link, merge, shared_device, forget (audit)
+- `pipeline.health`    HealthSample    key stage        per minute and channel
+- `touchpoints.deadletter` DeadLetter  key source       bad input with its reason
+
+Every record carries a deterministic id and a `version` that only grows for that id, so the
+sink can insert at-least-once into ReplacingMergeTree tables and replays change nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from schemas.channels import TouchpointEvent
+
+STEPS_TOPIC = "journeys.steps"
+STATE_TOPIC = "journeys.state"
+FRICTION_TOPIC = "journeys.friction"
+IDENTITY_TOPIC = "identity.links"
+HEALTH_TOPIC = "pipeline.health"
+DEADLETTER_TOPIC = "touchpoints.deadletter"
+RAW_TOPIC_PREFIX = "touchpoints."
+
+
+def raw_topic(channel: str) -> str:
+    """The raw topic of one channel: `touchpoints.<channel>`."""
+    return f"{RAW_TOPIC_PREFIX}{channel}"
+
+
+class Output(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class JourneyStep(Output):
+    """One touchpoint event placed in a customer's journey."""
+
+    customer_id: str
+    journey_id: str
+    step_index: int = Field(ge=0, description="Position in the journey, in event time.")
+    phase: str = Field(description="Phase of the journey at this step (after applying the event).")
+    late: bool = Field(False, description="Arrived after the allowed lateness; recorded, not re-stitched.")
+    version: int = Field(ge=0, description="Grows each time this step is re-sent with new placement.")
+    event: TouchpointEvent
+
+
+class JourneySnapshot(Output):
+    """A journey as it stands at `version`. The newest version of a journey_id is the truth."""
+
+    journey_id: str
+    customer_id: str
+    version: int = Field(ge=0)
+    retracted: bool = Field(False, description="This journey no longer exists (merged or re-cut).")
+    segment: str = "unknown"
+    started_at: AwareDatetime
+    last_event_at: AwareDatetime
+    events: int = Field(ge=0)
+    channels: tuple[str, ...] = Field(description="Channels used, in order of first use.")
+    channel_switches: int = Field(ge=0, description="Consecutive steps on different channels.")
+    first_channel: str
+    phase_first_at: dict[str, AwareDatetime] = Field(
+        description="When each phase was first reached, by phase id.")
+    furthest_phase: str | None = Field(description="The furthest phase reached in map order.")
+    current_phase: str | None
+    converted: bool = Field(description="Reached the purchase phase.")
+    status: Literal["active", "stalled", "closed"] = "active"
+    friction_count: int = Field(0, ge=0)
+    csat_avg: float | None = None
+    updated_at: AwareDatetime
+
+
+class FrictionEvent(Output):
+    """A pain point: a rule that fired on a customer's touchpoints, with its evidence."""
+
+    friction_id: str = Field(description="Deterministic from rule and evidence events.")
+    customer_id: str
+    journey_id: str
+    rule: str
+    touchpoint: str
+    channel: str
+    phase: str
+    severity: Literal["low", "medium", "high"]
+    detected_at: AwareDatetime = Field(description="Event time of the evidence that completed the rule.")
+    measure: float | None = Field(None, description="The measured value that crossed the threshold.")
+    threshold: float | None = None
+    evidence: tuple[str, ...] = Field(description="Event ids that prove it.")
+    version: int = Field(ge=0)
+    retracted: bool = False
+
+
+class IdentityLink(Output):
+    """An identity-graph event, for the audit trail and the warehouse."""
+
+    link_id: str
+    kind: Literal["link", "merge", "shared_device", "cap_reached", "forget"]
+    customer_id: str = Field(description="The customer the identifiers now belong to.")
+    merged_customer_id: str | None = Field(None, description="For a merge: the customer absorbed.")
+    identifiers: tuple[str, ...] = Field(description="Identifier keys involved, `kind:value`.")
+    rule: str = Field(description="The evidence rule (or guard) that decided.")
+    evidence_event_id: str | None = None
+    event_time: AwareDatetime
+    recorded_at: AwareDatetime
+
+
+class HealthSample(Output):
+    """Operations figures for one stage, channel and minute."""
+
+    minute: datetime
+    stage: Literal["collector", "importer", "simulator", "worker", "sink"]
+    channel: str = "all"
+    events: int = 0
+    dead_letters: int = 0
+    lag: int = 0
+    errors: int = 0
+    retries: int = 0
+    latency_ms_p50: float | None = None
+    latency_ms_p95: float | None = None
+    note: str = ""
+
+
+class DeadLetter(Output):
+    """Bad input kept with its reason; the payload is as received (base64 when not UTF-8)."""
+
+    source: str = Field(description="Where it came from: collector, importer:<file>:<line>, topic:<t>/<p>/<o>.")
+    reason: str
+    kind: str
+    problems: tuple[str, ...]
+    payload: str
+    payload_encoding: Literal["utf-8", "base64"] = "utf-8"
+    channel: str | None = None
+    rejected_at: AwareDatetime

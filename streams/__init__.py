@@ -1,0 +1,1 @@
+"""Streams: the Faust processor that resolves identity, stitches journeys and detects friction."""
