@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -53,7 +54,7 @@ def start_broker(host: str = "127.0.0.1", port: int | None = None,
                  log_path: Path | None = None) -> LocalBroker:
     """Start Tansu and return once it answers the Kafka protocol."""
     port = port or free_port(host)
-    log_path = log_path or Path(f"tansu-{port}.log")
+    log_path = log_path or Path(tempfile.gettempdir()) / f"journeys-tansu-{port}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     url = f"tcp://{host}:{port}"
     with log_path.open("ab") as log:

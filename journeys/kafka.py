@@ -1,0 +1,112 @@
+"""Kafka plumbing every stage shares: topic names, topic creation and client options.
+
+One place decides how clients reach the broker (security settings pass through to every client),
+how fast consumer groups join, and which topics exist with which cleanup policy. The same code
+runs against the local broker and Apache Kafka; only settings differ.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from journeys.errors import BrokerError
+from journeys.settings import Settings
+from schemas.channels import channels
+from schemas.outputs import (
+    DEADLETTER_TOPIC,
+    FRICTION_TOPIC,
+    HEALTH_TOPIC,
+    IDENTITY_TOPIC,
+    STATE_TOPIC,
+    STEPS_TOPIC,
+    raw_topic,
+)
+
+log = logging.getLogger(__name__)
+
+PRODUCER_LINGER_MS = 5
+PRODUCER_BATCH_BYTES = 256 * 1024
+ADMIN_TIMEOUT_MS = 15_000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    compacted: bool = False
+
+
+def topic(settings: Settings, name: str) -> str:
+    """The real topic name: the configured prefix (used to isolate tests and tenants) + name."""
+    return settings.kafka.topic_prefix + name
+
+
+def raw_topics(settings: Settings) -> list[str]:
+    """The raw per-channel topics, `touchpoints.<channel>`, for every registered channel."""
+    return [topic(settings, raw_topic(name)) for name in channels()]
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    """Every topic the pipeline uses, with partitions and cleanup policy."""
+    n = settings.kafka.partitions
+    specs = [TopicSpec(name, n) for name in raw_topics(settings)]
+    specs += [
+        TopicSpec(topic(settings, DEADLETTER_TOPIC), n),
+        TopicSpec(topic(settings, STEPS_TOPIC), n),
+        TopicSpec(topic(settings, STATE_TOPIC), n, compacted=True),
+        TopicSpec(topic(settings, FRICTION_TOPIC), n, compacted=True),
+        TopicSpec(topic(settings, IDENTITY_TOPIC), n),
+        TopicSpec(topic(settings, HEALTH_TOPIC), 1),
+    ]
+    return specs
+
+
+def common_options(settings: Settings) -> dict[str, Any]:
+    """Bootstrap and security options, passed to every kafka-python client."""
+    if not settings.kafka.bootstrap_servers:
+        raise BrokerError("no Kafka configured: set JOURNEYS_KAFKA__BOOTSTRAP_SERVERS or start "
+                          "the local broker (`journeys broker`)")
+    return {"bootstrap_servers": settings.kafka.bootstrap_servers.split(","),
+            **settings.kafka.client_options()}
+
+
+def producer_options(settings: Settings) -> dict[str, Any]:
+    """kafka-python producer: every replica acknowledges, batched and compressed."""
+    return {**common_options(settings), "acks": "all", "linger_ms": PRODUCER_LINGER_MS,
+            "batch_size": PRODUCER_BATCH_BYTES, "compression_type": "lz4", "retries": 5}
+
+
+def consumer_options(settings: Settings, group_id: str | None) -> dict[str, Any]:
+    """kafka-python consumer; short session timeouts make group joins take ~1 s, not ~23 s."""
+    return {**common_options(settings), "group_id": group_id, "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "session_timeout_ms": settings.kafka.session_timeout_ms,
+            "heartbeat_interval_ms": settings.kafka.heartbeat_interval_ms}
+
+
+def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> list[str]:
+    """Create missing topics (idempotent). Returns the names created."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+
+    specs = specs if specs is not None else topic_specs(settings)
+    admin = KafkaAdminClient(**common_options(settings), request_timeout_ms=ADMIN_TIMEOUT_MS,
+                             client_id="journeys-admin")
+    try:
+        existing = set(admin.list_topics())
+        missing = [s for s in specs if s.name not in existing]
+        if missing:
+            admin.create_topics([_new_topic(NewTopic, s, settings) for s in missing])
+        return [s.name for s in missing]
+    except Exception as err:
+        raise BrokerError(f"could not create topics on {settings.kafka.bootstrap_servers}: {err}") from err
+    finally:
+        admin.close()
+
+
+def _new_topic(new_topic: Any, spec: TopicSpec, settings: Settings) -> Any:
+    configs = {"cleanup.policy": "compact"} if spec.compacted else {}
+    return new_topic(name=spec.name, num_partitions=spec.partitions,
+                     replication_factor=settings.kafka.replication_factor, topic_configs=configs)
