@@ -98,6 +98,13 @@ def register_channel(name: str, event_types: tuple[str, ...], measures: type[Mea
     return channel
 
 
+def unregister_channel(name: str) -> None:
+    """Forget a channel (for tests and plugins that register one temporarily)."""
+    global _adapter
+    _CHANNELS.pop(name, None)
+    _adapter = None
+
+
 def channels() -> dict[str, Channel]:
     """Registered channels by name."""
     return dict(_CHANNELS)

@@ -48,6 +48,10 @@ class Identifiers(Contract):
     E-mail addresses and phone numbers travel only as keyed hashes (`schemas.pii`).
     """
 
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"required": [kind], "properties": {kind: {"type": "string"}}}
+        for kind in ("crm_id", "loyalty_id", "email_hash", "phone_hash", "anonymous_id")]})
+
     anonymous_id: OpaqueId | None = Field(None, description="Cookie or device id of a web visitor.")
     email_hash: Hash | None = Field(None, description="HMAC-SHA256 of the normalised e-mail address.")
     phone_hash: Hash | None = Field(None, description="HMAC-SHA256 of the E.164 phone number.")
