@@ -46,3 +46,19 @@ class MigrationError(WarehouseError):
 
 class UnknownQueryError(JourneysError):
     """A named analytical query does not exist."""
+
+
+class MacroError(JourneysError):
+    """A Grafana query macro or variable reference could not be expanded."""
+
+    def __init__(self, macro: str, reason: str) -> None:
+        self.macro, self.reason = macro, reason
+        super().__init__(f"macro {macro}: {reason}")
+
+
+class GrafanaError(JourneysError):
+    """Grafana could not be reached, or refused a dashboard, data source, folder or alert rule."""
+
+    def __init__(self, item: str, reason: str) -> None:
+        self.item, self.reason = item, reason
+        super().__init__(f"grafana {item}: {reason}")
