@@ -1,0 +1,165 @@
+"""Producers stage, Kafka adapter: the one way every channel publishes touchpoint events.
+
+A channel engineer needs three lines:
+
+    with Publisher.connect(settings, source="my-app") as pub:
+        pub.publish_payload({...}, source="my-app")
+
+Events go to `touchpoints.<channel>` keyed by the customer's strongest identifier (one customer's
+events stay ordered in one partition); invalid payloads go to `touchpoints.deadletter` with their
+reason. kafka-python with acks=all, idempotence, lz4 and tuned batching; delivery failures are
+recorded as they happen and raised by `flush` with topic and partition, never swallowed.
+`publish_many` is the bulk path (compiled batch builder, see producers.fastpath).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from journeys.errors import BrokerError, DeliveryError
+from journeys.kafka import producer_options, topic
+from journeys.settings import Settings
+from producers.core import (
+    PublishCounts,
+    channel_hint,
+    dead_letter_of,
+    event_key,
+    event_value,
+    hash_identifiers,
+)
+from producers.fastpath import BatchSender
+from schemas.events import Identifiers, TouchpointEventBase
+from schemas.journeymap import JourneyMap, load_journey_map
+from schemas.outputs import DEADLETTER_TOPIC, raw_topic
+from schemas.validation import Rejection, validate
+
+FLUSH_TIMEOUT_S = 30.0
+CLOSE_TIMEOUT_S = 10.0
+
+Payload = bytes | str | dict[str, Any]
+
+
+def identifiers_from_raw(settings: Settings, *, email: str | None = None, phone: str | None = None,
+                         **others: str | None) -> Identifiers:
+    """Identifiers from raw values; e-mail and phone are hashed with `settings.pii_secret`.
+
+    Raises schemas.pii.PiiError (a ValueError) for a value that cannot be normalised.
+    """
+    return hash_identifiers(settings.pii_secret.get_secret_value().encode("utf-8"), email=email,
+                            phone=phone, phone_region=settings.default_phone_region, **others)
+
+
+class Publisher:
+    """Validated, keyed, confirmed publishing of touchpoint events and dead letters."""
+
+    def __init__(self, settings: Settings, producer: Any, journey_map: JourneyMap, source: str) -> None:
+        self.settings, self.source, self.journey_map = settings, source, journey_map
+        self.counts = PublishCounts()
+        self._producer = producer
+        self._failures: list[DeliveryError] = []
+        self._lock = threading.Lock()
+        self._bulk: BatchSender | None = None
+        self._deadletter_topic = topic(settings, DEADLETTER_TOPIC)
+
+    @classmethod
+    def connect(cls, settings: Settings, source: str = "producer",
+                journey_map: JourneyMap | None = None) -> Publisher:
+        """Connect to the configured Kafka; use as a context manager (flushes and closes)."""
+        from kafka import KafkaProducer
+
+        options = {**producer_options(settings), "enable_idempotence": True,
+                   "client_id": f"journeys-{source}"[:200]}
+        try:
+            producer = KafkaProducer(**options)
+        except Exception as err:
+            raise BrokerError(f"cannot reach Kafka at {settings.kafka.bootstrap_servers}: {err}") from err
+        return cls(settings, producer, journey_map or load_journey_map(settings.journey_map), source)
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        try:
+            if exc_type is None:
+                self.flush()
+        finally:
+            self.close()
+
+    def identifiers(self, *, email: str | None = None, phone: str | None = None,
+                    **others: str | None) -> Identifiers:
+        """Identifiers from raw values, e-mail and phone hashed with the configured secret."""
+        return identifiers_from_raw(self.settings, email=email, phone=phone, **others)
+
+    def publish(self, event: TouchpointEventBase) -> Any:
+        """Send one valid event to its channel's topic. Returns the delivery future."""
+        name = topic(self.settings, raw_topic(event.channel))
+        future = self._send(name, event_key(event), event_value(event))
+        self.counts.count_published(event.channel)
+        return future
+
+    def publish_payload(self, raw: Payload, source: str | None = None) -> TouchpointEventBase | Rejection:
+        """Validate a raw payload; publish the event, or dead-letter the rejection. Returns it."""
+        result = validate(raw, source or self.source, self.journey_map)
+        if isinstance(result, Rejection):
+            self.dead_letter(result, channel_hint(raw))
+        else:
+            self.publish(result)
+        return result
+
+    def dead_letter(self, rejection: Rejection, channel: str | None = None) -> Any:
+        """Keep bad input with its reason on the dead-letter topic (key = its source)."""
+        record = dead_letter_of(rejection, channel)
+        future = self._send(self._deadletter_topic, rejection.source.encode("utf-8"),
+                            record.model_dump_json().encode("utf-8"))
+        self.counts.count_rejected(rejection, channel)
+        return future
+
+    def publish_many(self, events: Iterable[TouchpointEventBase]) -> int:
+        """Bulk path for valid events (simulator, importers): batched per partition, confirmed
+        by `flush`. Returns how many were submitted."""
+        if self._bulk is None:
+            self._bulk = BatchSender.start(self.settings)
+        sent = self._bulk.send_many(self._records(events))
+        return sent
+
+    def _records(self, events: Iterable[TouchpointEventBase]) -> Iterator[tuple[str, bytes, bytes]]:
+        names: dict[str, str] = {}
+        for event in events:
+            name = names.get(event.channel) or names.setdefault(
+                event.channel, topic(self.settings, raw_topic(event.channel)))
+            self.counts.count_published(event.channel)
+            yield name, event_key(event), event_value(event)
+
+    def flush(self, timeout_s: float = FLUSH_TIMEOUT_S) -> None:
+        """Wait for every send to be acknowledged; raise DeliveryError for the first failure."""
+        self._producer.flush(timeout=timeout_s)
+        if self._bulk is not None:
+            self._bulk.flush(timeout_s)
+        with self._lock:
+            failures, self._failures = self._failures, []
+        if failures:
+            raise failures[0]
+
+    def close(self) -> None:
+        try:
+            if self._bulk is not None:
+                self._bulk.close()
+        finally:
+            self._producer.close(timeout=CLOSE_TIMEOUT_S)
+
+    def _send(self, name: str, key: bytes, value: bytes) -> Any:
+        try:
+            future = self._producer.send(name, key=key, value=value)
+        except Exception as err:  # buffer full, message too large, closed producer
+            raise DeliveryError(name, None, str(err) or type(err).__name__) from err
+        future.add_errback(self._record_failure, name, future)
+        return future
+
+    def _record_failure(self, name: str, future: Any, err: Exception) -> None:
+        where = getattr(getattr(future, "_produce_future", None), "topic_partition", None)
+        partition = getattr(where, "partition", None)
+        with self._lock:
+            self._failures.append(DeliveryError(name, partition, str(err) or type(err).__name__))
+
