@@ -1,9 +1,118 @@
-"""Commands that run the whole product: `journeys demo`, `journeys up`, `journeys broker`."""
+"""Commands that run the whole product on one machine: `journeys demo` and `journeys up`.
+
+Both start the embedded stack (journeys.embedded): a local broker unless Kafka is configured, the
+worker with the warehouse sink, and simulated traffic. `demo` runs a fixed simulation to the end
+and reports; `up` keeps traffic flowing with a live view until Ctrl-C.
+"""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import click
+from rich.console import Console
+from rich.live import Live
+
+from journeys.embedded import EmbeddedStack, embedded_stack, reset_warehouse
+from journeys.kafka import consumer_options, topic
+from journeys.live import LiveView, decode, render
+from journeys.settings import Settings
+from schemas.outputs import FRICTION_TOPIC, HEALTH_TOPIC, STATE_TOPIC
+
+IDLE_EXIT_S = 12
+LIVE_REFRESH_S = 1.0
+console = Console()
 
 
 def register(main: click.Group) -> None:
-    """Add the runtime commands to `journeys`."""
+    main.add_command(demo)
+    main.add_command(up)
+
+
+@click.command()
+@click.option("--customers", default=5000, show_default=True, help="Simulated customers.")
+@click.option("--days", default=120, show_default=True, help="Simulated days of history.")
+@click.option("--seed", default=42, show_default=True, help="Simulation seed (same seed, same data).")
+@click.pass_context
+def demo(ctx: click.Context, customers: int, days: int, seed: int) -> None:
+    """Run the whole pipeline embedded on a simulation, then print the funnel, friction and scorecard."""
+    from journeys.cli import settings_of
+
+    settings = settings_of(ctx)
+    started = time.monotonic()
+    with embedded_stack(settings) as stack:
+        _say(f"Local broker on {stack.settings.kafka.bootstrap_servers}; data in {stack.settings.data_dir}")
+        reset_warehouse(stack.settings)
+        stack.run("migrate", quiet=True)
+        worker = stack.start("worker", "--sink", "--exit-when-idle", str(IDLE_EXIT_S))
+        truth = stack.settings.data_dir / "ground-truth.json"
+        stack.run("simulate", "--customers", str(customers), "--seed", str(seed), "--days", str(days),
+                  "--as-fast-as-possible", "--truth", str(truth))
+        with console.status("Stitching journeys and loading the warehouse…"):
+            stack.wait(worker)
+    _report(stack, truth)
+    _say(f"Done in {time.monotonic() - started:,.0f} s.")
+
+
+def _report(stack: EmbeddedStack, truth: Path) -> None:
+    for title, name in (("Journey funnel", "funnel"), ("Top friction points", "friction_top"),
+                        ("Touchpoint scorecard", "scorecard")):
+        console.rule(title)
+        stack.run("query", name, "--format", "table")
+    report = stack.settings.data_dir / "experience-map.html"
+    stack.run("map", "--out", str(report))
+    console.rule("Where everything is")
+    data = stack.settings.data_dir
+    console.print(f"experience map   {report}\nwarehouse        {data / 'warehouse'} "
+                  f"(query it: journeys query --list)\nground truth     {truth}\nlogs             {data / 'logs'}")
+
+
+@click.command()
+@click.option("--customers", default=20000, show_default=True, help="Simulated customers.")
+@click.option("--rate", default=300, show_default=True, help="Simulated events per second.")
+@click.option("--simulate/--no-simulate", default=True, help="Generate traffic (else only the collector).")
+@click.option("--collector/--no-collector", default=True, help="Also run the web collector.")
+@click.pass_context
+def up(ctx: click.Context, customers: int, rate: int, simulate: bool, collector: bool) -> None:
+    """Run the embedded stack live with a terminal view until Ctrl-C; the warehouse is kept."""
+    from journeys.cli import settings_of
+
+    settings = settings_of(ctx)
+    with embedded_stack(settings) as stack:
+        stack.run("migrate", quiet=True)
+        stack.start("worker", "--sink")
+        if collector:
+            stack.start("collect")
+        if simulate:
+            stack.start("simulate", "--customers", str(customers), "--seed", str(int(time.time())),
+                        "--rate", str(rate))
+        try:
+            _live(stack.settings)
+        except KeyboardInterrupt:
+            _say("Stopping…")
+    _say(f"Stopped. The warehouse is kept in {stack.settings.data_dir / 'warehouse'}: journeys query --list")
+
+
+def _live(settings: Settings) -> None:
+    from kafka import KafkaConsumer
+
+    kinds = {topic(settings, HEALTH_TOPIC): "health", topic(settings, STATE_TOPIC): "state",
+             topic(settings, FRICTION_TOPIC): "friction"}
+    consumer = KafkaConsumer(*kinds, **consumer_options(settings, group_id=None))
+    view = LiveView()
+    try:
+        with Live(render(view), console=console, refresh_per_second=2) as live:
+            while True:
+                for tp, records in consumer.poll(timeout_ms=int(LIVE_REFRESH_S * 1000)).items():
+                    for message in records:
+                        record = decode(message.value)
+                        if record is not None:
+                            view.apply(kinds[tp.topic], record, time.monotonic())
+                live.update(render(view))
+    finally:
+        consumer.close()
+
+
+def _say(text: str) -> None:
+    console.print(f"[bold]journeys[/bold] {text}")

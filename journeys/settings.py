@@ -109,3 +109,28 @@ class Settings(BaseSettings):
 def load_settings(**overrides: Any) -> Settings:
     """Read the settings once; explicit overrides (from command-line flags) win."""
     return Settings(**overrides)
+
+
+def as_environment(settings: Settings) -> dict[str, str]:
+    """The settings as `JOURNEYS_*` variables, to start a child process with exactly these settings."""
+    env: dict[str, str] = {}
+    _flatten(settings.model_dump(mode="json"), "JOURNEYS_", env, settings)
+    return env
+
+
+def _flatten(values: dict[str, Any], prefix: str, env: dict[str, str], source: BaseModel) -> None:
+    import json
+
+    for name, value in values.items():
+        raw = getattr(source, name)
+        key = f"{prefix}{name.upper()}"
+        if isinstance(raw, BaseModel):
+            _flatten(value, key + "__", env, raw)
+        elif value is None:
+            continue
+        elif isinstance(raw, SecretStr):
+            env[key] = raw.get_secret_value()
+        elif isinstance(raw, list):
+            env[key] = json.dumps([v.get_secret_value() if isinstance(v, SecretStr) else v for v in raw])
+        else:
+            env[key] = str(value)
