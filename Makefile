@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+BROWSER := $(VENV)/.browser
 
 .PHONY: demo test lint soak bench schemas dashboards clean
 
@@ -12,10 +13,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The experience-map test drives a real headless browser: Debian's chromium.
+$(BROWSER):
+	@command -v chromium >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  (echo "The browser test needs Debian's chromium: apt-get install chromium" >&2; exit 1)
+	touch $(BROWSER)
+
 demo: $(STAMP)
 	$(BIN)/journeys demo
 
-test: $(STAMP)
+test: $(STAMP) $(BROWSER)
 	$(BIN)/ruff check .
 	$(BIN)/mypy journeys schemas producers streams clickhouse grafana
 	$(BIN)/pytest -q -m "not soak"
