@@ -1,0 +1,62 @@
+"""Streams core: the compact per-event record the stitcher keeps in customer state.
+
+A customer's state must stay small (target under 2 KiB per active customer), so the worker keeps
+one short list per event instead of the pydantic model: times as epoch milliseconds, measures and
+feedback as small dicts without empty values. The full event can be rebuilt from it when a step
+must be re-sent (after a merge or a late revision).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+from schemas.channels import event_adapter
+from schemas.events import TouchpointEventBase
+from schemas.journeymap import CURRENT, JourneyMap
+
+# Positions in a record (a plain list, so it serialises compactly as JSON).
+T, EVENT_ID, CHANNEL, TOUCHPOINT, EVENT_TYPE, PHASE, SEGMENT, MEASURES, FEEDBACK, IDS, SOURCE_ID, RECEIVED, LATE = range(13)
+Record = list[Any]
+MS_PER_S = 1000
+
+
+def short_hash(text: str) -> str:
+    """First 16 hex characters of SHA-256: the deterministic ids of the specification."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def to_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * MS_PER_S)
+
+
+def from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / MS_PER_S, UTC)
+
+
+def record_of(event: TouchpointEventBase, journey_map: JourneyMap) -> Record:
+    """A validated event -> its compact record, with the phase its own rule gives it."""
+    measures = event.measures.model_dump(exclude_none=True) if hasattr(event, "measures") else {}
+    phase = journey_map.phase_for(event.channel, event.event_type, event.touchpoint, measures)
+    feedback = event.feedback.model_dump(exclude_none=True) if event.feedback else None
+    return [to_ms(event.event_time), event.event_id, event.channel, event.touchpoint, event.event_type,
+            "" if phase == CURRENT else phase, event.segment, measures, feedback,
+            event.identifiers.keys(), event.source_id, to_ms(event.received_time), False]
+
+
+def event_of(record: Record) -> TouchpointEventBase:
+    """Rebuild the touchpoint event a record was made from (for re-sent steps)."""
+    identifiers = dict(key.split(":", 1) for key in record[IDS])
+    event: TouchpointEventBase = event_adapter().validate_python({
+        "event_id": record[EVENT_ID], "source_id": record[SOURCE_ID],
+        "event_time": from_ms(record[T]), "received_time": from_ms(record[RECEIVED]),
+        "channel": record[CHANNEL], "touchpoint": record[TOUCHPOINT], "event_type": record[EVENT_TYPE],
+        "identifiers": identifiers, "segment": record[SEGMENT], "feedback": record[FEEDBACK],
+        "measures": record[MEASURES]})
+    return event
+
+
+def order_key(record: Record) -> tuple[int, str]:
+    """Event-time order of the specification: (event_time, event_id)."""
+    return record[T], record[EVENT_ID]
