@@ -60,6 +60,7 @@ class Publisher:
         self._producer = producer
         self._failures: list[DeliveryError] = []
         self._lock = threading.Lock()
+        self._topics_sent: set[str] = set()
         self._bulk: BatchSender | None = None
         self._deadletter_topic = topic(settings, DEADLETTER_TOPIC)
 
@@ -134,26 +135,37 @@ class Publisher:
 
     def flush(self, timeout_s: float = FLUSH_TIMEOUT_S) -> None:
         """Wait for every send to be acknowledged; raise DeliveryError for the first failure."""
-        self._producer.flush(timeout=timeout_s)
+        try:
+            self._producer.flush(timeout=timeout_s)
+        except Exception as err:  # kafka-python raises KafkaTimeoutError when records are left
+            raise DeliveryError(",".join(sorted(self._topics_sent)), None,
+                                f"not acknowledged within {timeout_s} s: {err}") from err
         if self._bulk is not None:
             self._bulk.flush(timeout_s)
         with self._lock:
             failures, self._failures = self._failures, []
+        self._topics_sent.clear()
         if failures:
             raise failures[0]
 
-    def close(self) -> None:
+    def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
+        """Stop both producers; records still unsent after `timeout_s` raise DeliveryError."""
         try:
             if self._bulk is not None:
                 self._bulk.close()
         finally:
-            self._producer.close(timeout=CLOSE_TIMEOUT_S)
+            try:
+                self._producer.close(timeout=timeout_s)
+            except Exception as err:  # kafka-python's close flushes, and times out like flush
+                raise DeliveryError(",".join(sorted(self._topics_sent)), None,
+                                    f"closed with records unsent: {err}") from err
 
     def _send(self, name: str, key: bytes, value: bytes) -> Any:
         try:
             future = self._producer.send(name, key=key, value=value)
         except Exception as err:  # buffer full, message too large, closed producer
             raise DeliveryError(name, None, str(err) or type(err).__name__) from err
+        self._topics_sent.add(name)
         future.add_errback(self._record_failure, name, future)
         return future
 
