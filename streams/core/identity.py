@@ -89,8 +89,8 @@ class IdentityGraph:
             result.links.append(self._record("shared_device", owner_a or owner_b or "", None, (a, b), rule, sighting))
             return
         if owner_a is None and owner_b is None:
-            customer = self._create(a)
-            self._join(customer, b, rule, sighting, result)
+            first, second = sorted((a, b), key=sighting.identifiers.index)
+            self._join(self._create(first), second, rule, sighting, result)
         elif owner_a is None or owner_b is None:
             self._join(owner_a or owner_b or "", a if owner_a is None else b, rule, sighting, result)
         else:

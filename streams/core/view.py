@@ -10,7 +10,6 @@ from collections.abc import Iterable
 from typing import Any
 
 
-
 def record_id(record: dict[str, Any]) -> str:
     """The id a versioned output record is deduplicated on."""
     if "friction_id" in record:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from schemas.outputs import JourneySnapshot, JourneyStep
 from streams.core.records import record_of
 from streams.core.stitch import decode, encode
 from tests.streams.story import Story, at, event
 
-ANNA = {"anonymous_id": "anna-phone"}
+ANNA: dict[str, Any] = {"anonymous_id": "anna-phone"}
 
 
 def test_a_journey_is_research_compare_purchase_in_event_time() -> None:
