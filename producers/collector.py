@@ -1,0 +1,135 @@
+"""Producers stage, HTTP adapter: the web beacon collector behind `journeys collect`.
+
+`POST /v1/events` takes a JSON array (or {"events": [...]}) of touchpoint events with a bearer
+token, validates each one, publishes the valid ones, dead-letters the rest with source
+"collector", waits until Kafka has acknowledged them, and answers 202 with counts and reasons.
+A body that cannot be read as a batch is answered 400 (or 413) and kept in the dead-letter topic.
+`GET /healthz` reports the publisher's counts. Decisions live in producers.beacon (pure core);
+this module only moves bytes between HTTP and the publisher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+from aiohttp import web
+
+from journeys.errors import ConfigError, DeliveryError
+from journeys.settings import Settings
+from producers.beacon import BodyRefused, accepted_answer, authorized, body_rejection, parse_batch, payload_of
+from producers.publisher import Publisher
+
+log = logging.getLogger(__name__)
+
+SOURCE = "collector"
+ACK_TIMEOUT_S = 10.0
+START_TIMEOUT_S = 10.0
+EVENTS_PATH = "/v1/events"
+
+PUBLISHER: web.AppKey[Publisher] = web.AppKey("publisher", Publisher)
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def create_app(settings: Settings, publisher: Publisher) -> web.Application:
+    """The collector's web application; the caller owns the publisher's life cycle."""
+    if not settings.collector.tokens:
+        raise ConfigError("settings", "collector.tokens", "no bearer token configured; the collector "
+                          "refuses to run open (set JOURNEYS_COLLECTOR__TOKENS or pass --token)")
+    app = web.Application(client_max_size=settings.collector.max_body_bytes, middlewares=[_never_crash])
+    app[PUBLISHER], app[SETTINGS] = publisher, settings
+    app.router.add_post(EVENTS_PATH, post_events)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+def refuse(status: int, reason: str, **headers: str) -> web.Response:
+    return web.json_response({"error": reason}, status=status, headers=headers)
+
+
+@web.middleware
+async def _never_crash(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Whatever goes wrong in a handler is answered (and logged), never fatal to the server."""
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        return refuse(413, f"body exceeds {request.app[SETTINGS].collector.max_body_bytes} bytes")
+    except web.HTTPException as err:
+        return refuse(err.status, err.reason)
+    except DeliveryError as err:
+        log.error("collector: %s", err)
+        return refuse(503, f"events not confirmed by Kafka, retry the batch: {err}", **{"Retry-After": "1"})
+    except Exception as err:
+        log.exception("collector: unexpected error on %s %s", request.method, request.path)
+        return refuse(500, f"internal error: {type(err).__name__}")
+
+
+async def post_events(request: web.Request) -> web.Response:
+    settings, publisher = request.app[SETTINGS], request.app[PUBLISHER]
+    if not authorized(request.headers.get("Authorization"), settings.collector.tokens):
+        return refuse(401, "missing or unknown bearer token", **{"WWW-Authenticate": "Bearer"})
+    limit = settings.collector.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        return refuse(413, f"body of {request.content_length} bytes exceeds {limit} bytes")
+    body = await request.read()
+    parsed = parse_batch(body, settings.collector.max_batch_events)
+    if isinstance(parsed, BodyRefused):
+        return await _refuse_body(publisher, body, parsed)
+    results = [publisher.publish_payload(payload_of(item), SOURCE) for item in parsed]
+    await _confirm(publisher)
+    return web.json_response(accepted_answer(results), status=202)
+
+
+async def _refuse_body(publisher: Publisher, body: bytes, refusal: BodyRefused) -> web.Response:
+    if refusal.status == 400:  # unreadable input is kept; an over-long batch is the sender's to split
+        publisher.dead_letter(body_rejection(body, refusal, SOURCE))
+        await _confirm(publisher)
+    return refuse(refusal.status, refusal.reason)
+
+
+async def _confirm(publisher: Publisher) -> None:
+    """Wait (off the event loop) until Kafka acknowledged everything sent so far."""
+    await asyncio.get_running_loop().run_in_executor(None, publisher.flush, ACK_TIMEOUT_S)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "counts": request.app[PUBLISHER].counts.snapshot()})
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    """Run the collector until interrupted (Ctrl-C or SIGTERM); flushes and closes on the way out."""
+    with Publisher.connect(settings, source=SOURCE) as publisher:
+        web.run_app(create_app(settings, publisher), host=host, port=port, print=None,
+                    handle_signals=True)
+
+
+@contextlib.contextmanager
+def running_collector(settings: Settings, publisher: Publisher, host: str = "127.0.0.1",
+                      port: int = 0) -> Iterator[str]:
+    """The collector on a background thread (tests, benchmarks); yields its base URL."""
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(create_app(settings, publisher))
+    thread = threading.Thread(target=loop.run_forever, name="journeys-collector", daemon=True)
+    thread.start()
+    try:
+        url = asyncio.run_coroutine_threadsafe(_start(runner, host, port), loop).result(START_TIMEOUT_S)
+        yield url
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(START_TIMEOUT_S)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(START_TIMEOUT_S)
+        loop.close()
+
+
+async def _start(runner: web.AppRunner, host: str, port: int) -> str:
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    server: Any = site._server
+    bound = server.sockets[0].getsockname()
+    return f"http://{bound[0]}:{bound[1]}"
