@@ -1,0 +1,122 @@
+"""Producers stage, simulator core: when and how each event reaches the pipeline.
+
+Web and e-mail events arrive as they happen. Store and call-centre systems export in batches: their
+events arrive at a later batch boundary (up to ~48 h late, always within the journey map's allowed
+lateness) and out of order. About 1 % of events are delivered twice (same event id) and about
+0.5 % of deliveries are malformed payloads (raw bytes) that the pipeline must dead-letter.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from producers.simulator.context import HOUR_S, Context
+from producers.simulator.timeline import Touch
+from schemas.channels import channels
+from schemas.events import TouchpointEventBase
+
+BATCH_INTERVAL_H = {"store": 6.0, "call_centre": 4.0}
+MAX_BATCH_DELAY_H = 48.0
+LATENESS_SAFETY = 0.66  # batches stay within this share of allowed_lateness_hours
+DUPLICATE_SHARE = 0.01
+MALFORMED_SHARE = 0.005
+DUPLICATE_DELAY_S = (1.0, 2 * HOUR_S)
+MALFORMED_SOURCE = "simulator"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message to publish: an event (or raw malformed bytes) and its arrival offset from start."""
+
+    arrival_s: float
+    payload: TouchpointEventBase | bytes
+    channel: str
+    order: float  # tie-break among deliveries of one batch: out of order, but deterministic
+
+
+def arrival_time(ctx: Context, touch: Touch, start: datetime) -> datetime:
+    """As it happens for web and e-mail; a later batch boundary for store and call centre."""
+    interval_h = BATCH_INTERVAL_H.get(touch.channel)
+    if interval_h is None:
+        return touch.time
+    max_delay_h = min(MAX_BATCH_DELAY_H, ctx.journey_map.journey.allowed_lateness_hours * LATENESS_SAFETY)
+    ready_h = (touch.time - start).total_seconds() / HOUR_S + ctx.uniform(0.2, max(0.2, max_delay_h - interval_h))
+    batch_h = math.ceil(ready_h / interval_h) * interval_h
+    return max(touch.time, start + timedelta(hours=batch_h))
+
+
+def to_event(touch: Touch, received: datetime) -> TouchpointEventBase:
+    """The contract model of a touch (validated by construction)."""
+    data: dict[str, Any] = {"source_id": touch.source_id, "event_time": touch.time, "received_time": received,
+                            "channel": touch.channel, "touchpoint": touch.touchpoint,
+                            "event_type": touch.event_type, "identifiers": touch.identifiers,
+                            "segment": touch.segment, "measures": touch.measures, "feedback": touch.feedback}
+    event: TouchpointEventBase = channels()[touch.channel].model.model_validate(data)
+    return event
+
+
+def deliveries(ctx: Context, touches: list[Touch], start: datetime) -> tuple[list[Delivery], int, int]:
+    """Every touch as an event in arrival order, plus duplicates and malformed payloads.
+
+    Returns (deliveries, duplicates, malformed).
+    """
+    out: list[Delivery] = []
+    duplicates = 0
+    for touch in touches:
+        received = arrival_time(ctx, touch, start)
+        event = to_event(touch, received)
+        offset = (received - start).total_seconds()
+        out.append(Delivery(offset, event, touch.channel, ctx.rng.random()))
+        if ctx.chance(DUPLICATE_SHARE):
+            out.append(Delivery(offset + ctx.uniform(*DUPLICATE_DELAY_S), event, touch.channel, ctx.rng.random()))
+            duplicates += 1
+    bad = malformed(ctx, out, max(1, round(len(touches) * MALFORMED_SHARE)) if touches else 0)
+    out.extend(bad)
+    out.sort(key=lambda d: (d.arrival_s, d.order))
+    return out, duplicates, len(bad)
+
+
+def malformed(ctx: Context, good: list[Delivery], count: int) -> list[Delivery]:
+    """Broken copies of real events: truncated, mistyped, without identifiers, unknown channel, not UTF-8."""
+    bad = []
+    for _ in range(count):
+        source = ctx.rng.choice(good)
+        assert isinstance(source.payload, TouchpointEventBase)
+        raw = source.payload.model_dump_json().encode("utf-8")
+        breaker = ctx.rng.choice(BREAKERS)
+        bad.append(Delivery(source.arrival_s, breaker(ctx, raw), source.channel, ctx.rng.random()))
+    return bad
+
+
+def _truncated(ctx: Context, raw: bytes) -> bytes:
+    return raw[: ctx.rng.randint(1, len(raw) - 2)]
+
+
+def _mistyped(ctx: Context, raw: bytes) -> bytes:
+    data = json.loads(raw)
+    data["event_time"] = ctx.rng.choice(["yesterday", 17, "2026-13-45T99:00:00Z"])
+    return json.dumps(data).encode("utf-8")
+
+
+def _anonymous(ctx: Context, raw: bytes) -> bytes:
+    data = json.loads(raw)
+    data["identifiers"] = {}
+    return json.dumps(data).encode("utf-8")
+
+
+def _unknown_channel(ctx: Context, raw: bytes) -> bytes:
+    data = json.loads(raw)
+    data["channel"] = ctx.rng.choice(["fax", "pigeon", "telex"])
+    return json.dumps(data).encode("utf-8")
+
+
+def _not_utf8(ctx: Context, raw: bytes) -> bytes:
+    cut = ctx.rng.randint(1, len(raw) - 1)
+    return raw[:cut] + b"\xff\xfe" + raw[cut:]
+
+
+BREAKERS = (_truncated, _mistyped, _anonymous, _unknown_channel, _not_utf8)

@@ -1,0 +1,60 @@
+"""Producers stage, simulator core: `simulate(...)`, seeded traffic with its ground truth.
+
+Data in (how many customers, seed, days, start, journey map, PII secret), data out: the deliveries
+in arrival order (contract events, duplicates, malformed bytes) and the ground truth. No Kafka, no
+clock, no uuid4: the same arguments always give the same simulation.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime
+
+from producers.simulator.arrival import Delivery, deliveries
+from producers.simulator.context import Context
+from producers.simulator.history import History, history, people
+from producers.simulator.truth import GroundTruth, person_truth, totals
+from schemas.events import TouchpointEventBase
+from schemas.journeymap import JourneyMap
+
+# Chance that a rule is injected where the journey offers it (at most once per journey and rule).
+FRICTION_RATES = {
+    "long_wait": 0.15, "transfers": 0.12, "abandoned_checkout": 0.2, "channel_hop": 0.4,
+    "repeat_contact": 0.3, "email_unanswered": 0.3, "low_csat": 0.15, "nps_detractor": 0.15,
+    "poor_navigation": 0.25, "stalled": 0.12, "long_queue": 0.15,
+}
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """Deliveries in arrival order, and what the pipeline should conclude from them."""
+
+    deliveries: list[Delivery]
+    truth: GroundTruth
+    histories: list[History]
+
+    def events(self) -> list[TouchpointEventBase]:
+        """The distinct valid events (no duplicates, no malformed payloads), in arrival order."""
+        seen: dict[str, TouchpointEventBase] = {}
+        for d in self.deliveries:
+            if isinstance(d.payload, TouchpointEventBase):
+                seen.setdefault(d.payload.event_id, d.payload)
+        return list(seen.values())
+
+
+def simulate(customers: int, seed: int, days: int, start: datetime, journey_map: JourneyMap,
+             pii_secret: bytes, friction_rates: dict[str, float] | None = None) -> Simulation:
+    """Generate `customers` people over `days` days from `start`: traffic and ground truth."""
+    if start.tzinfo is None:
+        raise ValueError("start must be timezone-aware")
+    ctx = Context(random.Random(seed), journey_map, pii_secret)
+    rates = FRICTION_RATES if friction_rates is None else friction_rates
+    stories = [history(ctx, person, start, days, rates) for person in people(ctx, customers)]
+    touches = [t for story in stories for journey in story.journeys for t in journey]
+    out, duplicates, malformed = deliveries(ctx, touches, start)
+    events = {d.payload.event_id: d.payload for d in out if isinstance(d.payload, TouchpointEventBase)}
+    persons = [person_truth(story, events, journey_map) for story in stories]
+    truth = GroundTruth(seed=seed, start=start, days=days, persons=tuple(persons),
+                        totals=totals(persons, journey_map, len(out), duplicates, malformed))
+    return Simulation(out, truth, stories)

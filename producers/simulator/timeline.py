@@ -1,0 +1,146 @@
+"""Producers stage, simulator core: people, their touches and the journey builder.
+
+A `Person` is one simulated human with a persona and the identifiers they use. A `Touch` is one
+touchpoint event before it becomes a contract model (mutable while the person's history is
+written). `JourneyBuilder` writes one journey session by session with a time cursor, records the
+friction it injects (`Injection`), and enforces the quiet periods that keep injected friction
+from combining by accident.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from producers.simulator.context import Context
+from schemas.events import derive_event_id
+from schemas.pii import hash_email, hash_phone
+
+RULES = ("long_wait", "transfers", "abandoned_checkout", "repeat_contact", "email_unanswered",
+         "low_csat", "nps_detractor", "poor_navigation", "stalled", "channel_hop", "long_queue")
+
+
+@dataclass
+class Person:
+    """One simulated human: persona, and the identifiers they use (hashes, never raw PII)."""
+
+    index: int
+    persona: str
+    devices: list[str]
+    email_hash: str | None = None
+    loyalty_id: str | None = None
+    crm_id: str | None = None
+    phone_hash: str | None = None
+    shared_device: str | None = None
+    logged_in: set[str] = field(default_factory=set)
+
+    @property
+    def person_id(self) -> str:
+        return f"p{self.index:05d}"
+
+    def crm(self, ctx: Context) -> tuple[str, str]:
+        """(crm_id, phone_hash), created on first contact with the call centre or support inbox."""
+        if self.crm_id is None or self.phone_hash is None:
+            self.crm_id = ctx.uid("crm-", 40)
+            self.phone_hash = hash_phone(ctx.phone_number(), ctx.secret)
+        return self.crm_id, self.phone_hash
+
+    def loyalty(self, ctx: Context) -> str:
+        if self.loyalty_id is None:
+            self.loyalty_id = ctx.uid("lc-", 48)
+        return self.loyalty_id
+
+
+def new_person(ctx: Context, index: int, persona: str, tag: str, devices: int) -> Person:
+    email = None if persona == "browser" else hash_email(f"p{index:05d}.{tag}@example.com", ctx.secret)
+    return Person(index, persona, [ctx.uid("a-") for _ in range(devices)], email)
+
+
+@dataclass
+class Touch:
+    """One touchpoint event being written: becomes a contract model once arrival is known."""
+
+    time: datetime
+    channel: str
+    touchpoint: str
+    event_type: str
+    identifiers: dict[str, str]
+    source_id: str
+    segment: str | None = None
+    measures: dict[str, Any] = field(default_factory=dict)
+    feedback: dict[str, Any] | None = None
+    event_id: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.event_id = derive_event_id(self.channel, self.source_id)
+
+
+@dataclass
+class Injection:
+    """Friction put in on purpose: the rule, the touch it is about, and its evidence touches.
+
+    A stall is resolved after the history is complete (`stall_end`): its evidence is the pair of
+    consecutive events around the gap, whatever was added later.
+    """
+
+    rule: str
+    subject: Touch | None
+    evidence: list[Touch]
+    touchpoint: str | None = None
+    stall_end: datetime | None = None
+
+
+class JourneyBuilder:
+    """Writes one journey of one person, session by session, with a time cursor `t`."""
+
+    def __init__(self, ctx: Context, person: Person, start: datetime, rates: dict[str, float]) -> None:
+        self.ctx, self.person, self.t = ctx, person, start
+        self.rates = rates
+        self.touches: list[Touch] = []
+        self.injections: list[Injection] = []
+        self.used_rules: set[str] = set()
+        self.contact_quiet_until = start
+        self.stall_planned = ctx.chance(rates.get("stalled", 0.0))
+        self.pre_sessions = 0
+
+    def emit(self, at: datetime, channel: str, touchpoint: str, event_type: str, identifiers: dict[str, str],
+             measures: dict[str, Any] | None = None, feedback: dict[str, Any] | None = None) -> Touch:
+        segment = None if set(identifiers) == {"anonymous_id"} else self.person.persona
+        touch = Touch(at, channel, touchpoint, event_type, identifiers, self.ctx.uid(channel[:2] + "-"),
+                      segment, measures or {}, feedback)
+        self.touches.append(touch)
+        self.t = max(self.t, at)
+        return touch
+
+    def inject(self, rule: str) -> bool:
+        """Whether to inject `rule` here (at most once per journey and rule)."""
+        if rule in self.used_rules or not self.ctx.chance(self.rates.get(rule, 0.0)):
+            return False
+        self.used_rules.add(rule)
+        return True
+
+    def record(self, rule: str, subject: Touch, evidence: list[Touch], touchpoint: str | None = None) -> None:
+        self.injections.append(Injection(rule, subject, evidence, touchpoint))
+
+    def next_session(self, pre_purchase: bool = False) -> None:
+        """Move the cursor to the next session; before a purchase, maybe through a planned stall."""
+        if pre_purchase and self.stall_planned and self.pre_sessions > 0 and "stalled" not in self.used_rules:
+            self.used_rules.add("stalled")
+            self.t += self.ctx.stall_gap()
+            self.injections.append(Injection("stalled", None, [], stall_end=self.t))
+        else:
+            self.t += self.ctx.session_gap()
+        self.pre_sessions += pre_purchase
+
+    def contact_start(self) -> None:
+        """A call, inbound mail or service-desk visit: never inside a repeat-contact quiet period."""
+        if self.t < self.contact_quiet_until:
+            self.t = self.contact_quiet_until + timedelta(hours=self.ctx.uniform(1, 48))
+
+    def later(self, low_s: float, high_s: float) -> datetime:
+        return self.t + timedelta(seconds=self.ctx.uniform(low_s, high_s))
+
+    @property
+    def end(self) -> datetime:
+        return max(t.time for t in self.touches) if self.touches else self.t

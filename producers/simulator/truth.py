@@ -1,0 +1,190 @@
+"""Producers stage, simulator core: the ground truth, known by construction.
+
+For each person: the identifiers they use, their events, their journeys (phases reached through
+the journey map's phase rules, furthest phase, conversion, channels) and the friction injected,
+each with its rule and evidence event ids exactly as docs/journeys.md defines them. Totals give
+the funnel ("reached at or beyond" a phase, drop-off at the furthest phase) and friction counts.
+The stream processor's output is compared against this.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from datetime import datetime
+from itertools import pairwise
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from producers.simulator.history import History
+from producers.simulator.timeline import Injection, Touch
+from schemas.events import TouchpointEventBase
+from schemas.journeymap import CURRENT, JourneyMap
+
+
+class Truth(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FrictionTruth(Truth):
+    friction_id: str
+    rule: str
+    journey: int
+    touchpoint: str
+    phase: str | None
+    severity: str
+    evidence: tuple[str, ...]
+
+
+class JourneyTruth(Truth):
+    index: int
+    started_at: AwareDatetime
+    last_event_at: AwareDatetime
+    event_ids: tuple[str, ...]
+    channels: tuple[str, ...]
+    channel_switches: int
+    phases_reached: tuple[str, ...]
+    phase_first_at: dict[str, AwareDatetime]
+    furthest_phase: str | None
+    converted: bool
+
+
+class PersonTruth(Truth):
+    person_id: str
+    persona: str
+    segment: str
+    identifiers: tuple[str, ...]
+    shared_identifiers: tuple[str, ...]
+    event_ids: tuple[str, ...]
+    journeys: tuple[JourneyTruth, ...]
+    friction: tuple[FrictionTruth, ...]
+
+
+class FunnelStep(Truth):
+    phase: str
+    reached: int
+    dropped: int
+
+
+class Totals(Truth):
+    customers: int
+    journeys: int
+    events: int
+    deliveries: int
+    duplicates: int
+    malformed: int
+    converted_journeys: int
+    journeys_without_phase: int
+    shared_devices: int
+    friction_by_rule: dict[str, int]
+    funnel: tuple[FunnelStep, ...]
+
+
+class GroundTruth(Truth):
+    seed: int
+    start: AwareDatetime
+    days: int
+    persons: tuple[PersonTruth, ...]
+    totals: Totals
+
+
+def friction_id(rule: str, evidence: list[str] | tuple[str, ...]) -> str:
+    return "f-" + hashlib.sha256(f"{rule}/{','.join(sorted(evidence))}".encode()).hexdigest()[:16]
+
+
+def person_truth(story: History, events: dict[str, TouchpointEventBase], journey_map: JourneyMap) -> PersonTruth:
+    person = story.person
+    journeys, friction = [], []
+    for index, (touches, injected) in enumerate(zip(story.journeys, story.injections, strict=True)):
+        ordered = sorted(touches, key=lambda t: (t.time, t.event_id))
+        phases = walk_phases([events[t.event_id] for t in ordered], journey_map)
+        journeys.append(journey_truth(index, ordered, phases, journey_map))
+        friction += [friction_truth(index, i, ordered, phases, journey_map) for i in injected]
+    keys = {k for touches in story.journeys for t in touches for k in _keys(t)}
+    shared = {f"anonymous_id:{person.shared_device}"} & keys
+    has_segment = any(t.segment for touches in story.journeys for t in touches)
+    return PersonTruth(
+        person_id=person.person_id, persona=person.persona, segment=person.persona if has_segment else "unknown",
+        identifiers=tuple(sorted(keys - shared)), shared_identifiers=tuple(sorted(shared)),
+        event_ids=tuple(e for j in journeys for e in j.event_ids), journeys=tuple(journeys),
+        friction=tuple(sorted(friction, key=lambda f: (f.journey, f.rule, f.friction_id))))
+
+
+def walk_phases(events: list[TouchpointEventBase], journey_map: JourneyMap) -> list[str | None]:
+    """The journey's phase after each event: the matched phase, or the current one."""
+    current: str | None = None
+    out = []
+    for e in events:
+        phase = journey_map.phase_for(e.channel, e.event_type, e.touchpoint, _measures(e))
+        current = current if phase == CURRENT else phase
+        out.append(current)
+    return out
+
+
+def journey_truth(index: int, ordered: list[Touch], phases: list[str | None], journey_map: JourneyMap) -> JourneyTruth:
+    first_at: dict[str, datetime] = {}
+    previous: str | None = None
+    for touch, phase in zip(ordered, phases, strict=True):
+        if phase is not None and phase != previous:
+            first_at.setdefault(phase, touch.time)
+        previous = phase
+    reached = tuple(p for p in journey_map.phase_ids if p in first_at)
+    seen = tuple(dict.fromkeys(t.channel for t in ordered))
+    switches = sum(a.channel != b.channel for a, b in pairwise(ordered))
+    return JourneyTruth(index=index, started_at=ordered[0].time, last_event_at=ordered[-1].time,
+                        event_ids=tuple(t.event_id for t in ordered), channels=seen, channel_switches=switches,
+                        phases_reached=reached, phase_first_at=first_at,
+                        furthest_phase=reached[-1] if reached else None, converted="purchase" in reached)
+
+
+def friction_truth(index: int, injection: Injection, ordered: list[Touch], phases: list[str | None],
+                   journey_map: JourneyMap) -> FrictionTruth:
+    subject, evidence = injection.subject, injection.evidence
+    if injection.stall_end is not None:
+        at = next(i for i, t in enumerate(ordered) if t.time >= injection.stall_end)
+        subject, evidence = ordered[at], [ordered[at - 1], ordered[at]]
+    assert subject is not None
+    ids = tuple(sorted(t.event_id for t in evidence))
+    phase = phases[next(i for i, t in enumerate(ordered) if t is subject)]
+    return FrictionTruth(friction_id=friction_id(injection.rule, ids), rule=injection.rule, journey=index,
+                         touchpoint=injection.touchpoint or subject.touchpoint, phase=phase,
+                         severity=severity(injection.rule, subject, journey_map), evidence=ids)
+
+
+def severity(rule: str, subject: Touch, journey_map: JourneyMap) -> str:
+    limits, m = journey_map.friction, subject.measures
+    if rule == "long_wait":
+        return "high" if m["wait_s"] > 2 * limits.call_wait_s else "medium"
+    if rule == "transfers":
+        return "high" if m["transfers"] >= limits.transfers + 2 else "medium"
+    if rule == "low_csat":
+        return "high" if (subject.feedback or {}).get("csat") == 1 else "medium"
+    if rule == "channel_hop":
+        return "high"
+    return "low" if rule in ("nps_detractor", "poor_navigation", "stalled") else "medium"
+
+
+def totals(persons: list[PersonTruth], journey_map: JourneyMap, deliveries: int, duplicates: int,
+           malformed: int) -> Totals:
+    journeys = [j for p in persons for j in p.journeys]
+    furthest = Counter(j.furthest_phase for j in journeys)
+    funnel, beyond = [], 0
+    for phase in reversed(journey_map.phase_ids):
+        beyond += furthest[phase]
+        funnel.append(FunnelStep(phase=phase, reached=beyond, dropped=furthest[phase]))
+    by_rule = Counter(f.rule for p in persons for f in p.friction)
+    shared = {k for p in persons for k in p.shared_identifiers}
+    return Totals(customers=len(persons), journeys=len(journeys), events=sum(len(p.event_ids) for p in persons),
+                  deliveries=deliveries, duplicates=duplicates, malformed=malformed,
+                  converted_journeys=sum(j.converted for j in journeys), journeys_without_phase=furthest[None],
+                  shared_devices=len(shared), friction_by_rule=dict(sorted(by_rule.items())),
+                  funnel=tuple(reversed(funnel)))
+
+
+def _keys(touch: Touch) -> list[str]:
+    return [f"{kind}:{value}" for kind, value in touch.identifiers.items()]
+
+
+def _measures(event: TouchpointEventBase) -> dict[str, object]:
+    measures = getattr(event, "measures", None)
+    return measures.model_dump() if measures is not None else {}
