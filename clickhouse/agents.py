@@ -1,0 +1,118 @@
+"""ClickHouse stage, Faust adapter: agents that drain the output topics into the warehouse.
+
+One agent per output topic takes batches (`take_events(MAX_BATCH_RECORDS, within=FLUSH_INTERVAL_S)`),
+decodes them (clickhouse/sink.py), and inserts them with the WarehouseWriter on one dedicated
+thread (the warehouse client is blocking; the event loop keeps heartbeating meanwhile). Faust
+acknowledges a batch only when the agent asks for the next one, i.e. after the insert
+succeeded; while the warehouse fails, the agent retries the same batch with bounded exponential
+backoff and counts each failure into pipeline_health, so nothing is lost and nothing doubled.
+
+`attach_sink(app, settings)` adds the agents to any Faust app (the embedded worker runs the
+stream processor and the sink in one process, which then owns the chDB warehouse);
+`sink_app(settings)` builds a Faust app with only the sink (`journeys sink`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from pydantic import BaseModel
+
+from clickhouse.client import connect
+from clickhouse.sink import SINK_TOPICS, SinkHealth, WarehouseWriter, backoff_s, decode
+from journeys.kafka import topic
+from journeys.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH_RECORDS = 5000
+FLUSH_INTERVAL_S = 1.0
+MIN_SESSION_TIMEOUT_S = 3.0
+
+
+class WarehousePort:
+    """The writer and its one thread: every warehouse call of the sink happens on that thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warehouse-sink")
+        self._writer: WarehouseWriter | None = None
+        self.health = SinkHealth()
+
+    def _write(self, batch: Sequence[BaseModel]) -> int:
+        if self._writer is None:
+            self._writer = WarehouseWriter(connect(self._settings), self.health)
+        return self._writer.write(batch)
+
+    async def write_until_done(self, batch: Sequence[BaseModel], label: str) -> int:
+        """Insert the batch, retrying with backoff until it succeeds; returns rows written."""
+        attempt = 0
+        while True:
+            try:
+                return await asyncio.get_running_loop().run_in_executor(self._executor, self._write, batch)
+            except Exception as err:
+                attempt += 1
+                self.health.failed(err)
+                delay = backoff_s(attempt)
+                log.warning("sink %s: insert of %d records failed (attempt %d), retrying in %.1f s: %s",
+                            label, len(batch), attempt, delay, err)
+                await asyncio.sleep(delay)
+
+
+def attach_sink(app: faust.App, settings: Settings) -> WarehousePort:
+    """Add one sink agent per output topic to `app`; returns the port (its health, for tests)."""
+    port = WarehousePort(settings)
+    for kind in SINK_TOPICS:
+        source = app.topic(topic(settings, kind), key_type=bytes, value_type=bytes,
+                           key_serializer="raw", value_serializer="raw")
+        app.agent(source, name=f"journeys-sink-{kind}")(_sink_agent(kind, port))
+    return port
+
+
+def _sink_agent(kind: str, port: WarehousePort) -> Callable[[Any], Coroutine[Any, Any, None]]:
+    async def sink(stream: faust.StreamT[bytes]) -> None:
+        # (topic message bytes) -> [record | DeadLetter] -> warehouse rows
+        async for events in stream.take_events(MAX_BATCH_RECORDS, within=FLUSH_INTERVAL_S):
+            await port.write_until_done([_decode_event(kind, event) for event in events], kind)
+    sink.__name__ = sink.__qualname__ = f"sink_{kind.replace('.', '_')}"
+    return sink
+
+
+def _decode_event(kind: str, event: faust.EventT) -> BaseModel:
+    message = event.message
+    source = f"topic:{message.topic}/{message.partition}/{message.offset}"
+    timestamp = datetime.fromtimestamp(message.timestamp, UTC)
+    return decode(kind, bytes(event.value or b""), source, timestamp)
+
+
+def sink_app(settings: Settings) -> tuple[faust.App, WarehousePort]:
+    """A Faust app running only the sink; its id (and so its group and internal topics) carry the prefix."""
+    session_s = max(MIN_SESSION_TIMEOUT_S, settings.kafka.session_timeout_ms / 1000)
+    app = faust.App(
+        f"{settings.kafka.topic_prefix}journeys-sink",
+        broker=[f"kafka://{server}" for server in settings.kafka.bootstrap_servers.split(",")],
+        broker_session_timeout=session_s,
+        table_standby_replicas=0,
+        web_enabled=False,
+        consumer_auto_offset_reset="earliest",
+        topic_partitions=settings.kafka.partitions,
+        topic_allow_declare=False,
+    )
+    return app, attach_sink(app, settings)
+
+
+async def run_until(app: faust.App, done: Callable[[], Coroutine[Any, Any, bool]],
+                    poll_s: float = 0.2) -> None:
+    """Run the app in this event loop until `done()` says so, then stop it cleanly."""
+    await app.start()
+    try:
+        while not await done():
+            await asyncio.sleep(poll_s)
+    finally:
+        await app.stop()

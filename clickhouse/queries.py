@@ -1,0 +1,115 @@
+"""ClickHouse stage: the named analytical queries shared by the CLI, reports and dashboards.
+
+Each query is one documented SQL text with bound server-side parameters (`{name:Type}`): user
+input never becomes SQL text. Filters: `start`/`end` (a half-open time window on the query's
+time column), `channel`, `segment`, `touchpoint` ('' = all) and `limit`; `phases` (the journey
+map's phase order) is bound too. Every query reads the newest version of versioned rows (FINAL)
+and hides retracted journeys and frictions, so replays and re-sent versions change nothing.
+The SQL texts are built here from fixed fragments (clickhouse/sql.py) at import time only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from clickhouse import sql
+from journeys.errors import UnknownQueryError
+
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100_000
+FILTERS = ("start", "end", "channel", "segment", "touchpoint", "limit")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What to look at. Empty strings mean "all"."""
+
+    start: datetime = EARLIEST
+    end: datetime = LATEST
+    channel: str = ""
+    segment: str = ""
+    touchpoint: str = ""
+    limit: int = DEFAULT_LIMIT
+
+
+@dataclass(frozen=True)
+class NamedQuery:
+    name: str
+    description: str
+    sql: str
+    filters: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+
+_WINDOW = ("start", "end")
+QUERIES: dict[str, NamedQuery] = {q.name: q for q in (
+    NamedQuery("funnel", "Journeys reaching each phase (at or beyond), share of start, step conversion, "
+               "drop-off (furthest phase exactly here) and average hours from journey start to first reaching "
+               "the phase (at purchase: time to convert). Window on journey start.",
+               sql.funnel(None), (*_WINDOW, "channel", "segment")),
+    NamedQuery("funnel_by_segment", "The funnel per segment (persona).",
+               sql.funnel("segment"), (*_WINDOW, "channel", "segment")),
+    NamedQuery("funnel_by_channel", "The funnel per first channel of the journey.",
+               sql.funnel("first_channel"), (*_WINDOW, "channel", "segment")),
+    NamedQuery("funnel_by_period", "The funnel per month of journey start.",
+               sql.funnel("period"), (*_WINDOW, "channel", "segment")),
+    NamedQuery("friction_top", "Top-N frictions by touchpoint and rule: count, customers, high-severity count "
+               "and share of all frictions. Window on detected_at.",
+               sql.FRICTION_TOP, FILTERS),
+    NamedQuery("friction_over_time", "Frictions per day and rule. Window on detected_at.",
+               sql.FRICTION_OVER_TIME, (*_WINDOW, "channel", "segment", "touchpoint")),
+    NamedQuery("touchpoint_scorecard", "Each touchpoint's measures (touchpoint, kpi, value): web time on page, "
+               "navigation ease, online sales, checkout abandonment rate; call wait, transfer rate, first-contact "
+               "resolution; e-mail response time and bounces; store visits, purchases, conversion (channel row "
+               "`store`), queue wait; CSAT and NPS per touchpoint the feedback is about. Window on event time.",
+               sql.SCORECARD, (*_WINDOW, "channel", "segment", "touchpoint")),
+    NamedQuery("journey_health", "Live health (metric, value): active, stalled and closed journeys in the window, "
+               "dead letters, events, lag, end-to-end latency, sink errors and retries.",
+               sql.JOURNEY_HEALTH, (*_WINDOW, "channel", "segment")),
+    NamedQuery("experience_map", "Experience-map cells per phase x touchpoint: steps, customers, share of "
+               "customers, frictions, friction rate, top friction rule, average CSAT. Window on event time.",
+               sql.EXPERIENCE_MAP, (*_WINDOW, "channel", "segment", "touchpoint")),
+)}
+
+
+def named_query(name: str) -> NamedQuery:
+    try:
+        return QUERIES[name]
+    except KeyError:
+        raise UnknownQueryError(f"no query named {name!r}; known: {', '.join(sorted(QUERIES))}") from None
+
+
+def parameters(filters: Filters, phases: tuple[str, ...]) -> dict[str, Any]:
+    """The bound parameters of every query (times as naive UTC, the columns' zone)."""
+    if not 0 < filters.limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
+    return {"start": _naive_utc(filters.start), "end": _naive_utc(filters.end), "channel": filters.channel,
+            "segment": filters.segment, "touchpoint": filters.touchpoint, "limit": filters.limit,
+            "phases": list(phases)}
+
+
+def run(client: Client, name: str, filters: Filters, phases: tuple[str, ...]) -> QueryResult:
+    """Run a named query with bound filters."""
+    query = named_query(name)
+    result = client.query(query.sql, parameters=parameters(filters, phases))
+    return QueryResult(tuple(result.column_names), [tuple(row) for row in result.result_rows])
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)

@@ -1,0 +1,202 @@
+"""ClickHouse stage: the SQL texts of the named queries (clickhouse/queries.py), from fixed fragments.
+
+Only constant fragments written here are joined into SQL; every user-supplied value is a bound
+parameter (`{channel:String}` ...). Fragments repeat the binding semantics of docs/journeys.md:
+newest version only (FINAL), retracted rows hidden, funnel "reached at or beyond".
+"""
+
+from __future__ import annotations
+
+WINDOW = "{col} >= {{start:DateTime64(3, 'UTC')}} AND {col} < {{end:DateTime64(3, 'UTC')}}"
+SEGMENT_JOURNEYS = ("({segment:String} = '' OR journey_id IN (SELECT journey_id FROM journeys FINAL "
+                    "WHERE NOT retracted AND segment = {segment:String}))")
+CHANNEL = "({channel:String} = '' OR channel = {channel:String})"
+TOUCHPOINT = "({touchpoint:String} = '' OR touchpoint = {touchpoint:String})"
+FUNNEL_DIMENSIONS = {"segment": "segment", "first_channel": "first_channel",
+                     "period": "toStartOfMonth(started_at)"}
+
+
+def window(column: str) -> str:
+    return WINDOW.format(col=column)
+
+
+def funnel(dimension: str | None) -> str:
+    """The funnel, optionally per dimension (a key of FUNNEL_DIMENSIONS, never user input)."""
+    expr = FUNNEL_DIMENSIONS[dimension] if dimension else "'all'"
+    head = f"{dimension}, " if dimension else ""
+    return f"""
+SELECT {head}phases[k] AS phase,
+       reached[k] AS journeys,
+       round(reached[k] / nullIf(reached[1], 0), 4) AS share_of_start,
+       round(if(k = 1, 1, reached[k] / nullIf(reached[k - 1], 0)), 4) AS from_previous,
+       dropped[k] AS dropped_off,
+       round(secs[k] / nullIf(timed[k], 0) / 3600, 2) AS avg_hours_to_reach
+FROM (
+    SELECT {expr} AS {dimension or 'slice'},
+           {{phases:Array(String)}} AS phases,
+           sumForEach(arrayMap(i -> toUInt64(rank >= i), arrayEnumerate(phases))) AS reached,
+           sumForEach(arrayMap(i -> toUInt64(rank = i), arrayEnumerate(phases))) AS dropped,
+           sumForEach(arrayMap(p -> if(mapContains(phase_first_at, p),
+                                       toFloat64(dateDiff('second', started_at, phase_first_at[p])), 0.),
+                               phases)) AS secs,
+           sumForEach(arrayMap(p -> toUInt64(mapContains(phase_first_at, p)), phases)) AS timed
+    FROM (
+        SELECT indexOf({{phases:Array(String)}}, furthest_phase) AS rank, started_at, phase_first_at,
+               segment, first_channel
+        FROM journeys FINAL
+        WHERE NOT retracted AND {window('started_at')}
+          AND ({{channel:String}} = '' OR has(channels, {{channel:String}}))
+          AND ({{segment:String}} = '' OR segment = {{segment:String}})
+    )
+    GROUP BY {dimension or 'slice'}
+)
+ARRAY JOIN arrayEnumerate(phases) AS k
+WHERE length(reached) > 0
+ORDER BY {head}k
+"""
+
+
+FRICTION_WHERE = f"NOT retracted AND {window('detected_at')} AND {CHANNEL} AND {TOUCHPOINT} AND {SEGMENT_JOURNEYS}"
+
+FRICTION_TOP = f"""
+SELECT touchpoint, rule, count() AS frictions, uniqExact(customer_id) AS customers,
+       countIf(severity = 'high') AS high_severity,
+       round(count() / sum(count()) OVER (), 4) AS share_of_frictions
+FROM friction FINAL
+WHERE {FRICTION_WHERE}
+GROUP BY touchpoint, rule
+ORDER BY frictions DESC, touchpoint, rule
+LIMIT {{limit:UInt32}}
+"""
+
+FRICTION_OVER_TIME = f"""
+SELECT toDate(detected_at) AS day, rule, count() AS frictions, uniqExact(customer_id) AS customers
+FROM friction FINAL
+WHERE {FRICTION_WHERE}
+GROUP BY day, rule
+ORDER BY day, rule
+"""
+
+TOUCHPOINT_WHERE = f"{window('event_time')} AND {CHANNEL} AND {SEGMENT_JOURNEYS}"
+
+
+def _kpis(pairs: list[tuple[str, str]]) -> str:
+    return "[" + ", ".join(f"('{name}', CAST({expr} AS Nullable(Float64)))" for name, expr in pairs) + "]"
+
+
+def _if_channel(channel: str, expr: str) -> str:
+    return f"if(any(channel) = '{channel}', {expr}, NULL)"
+
+
+MEASURE_KPIS = _kpis([
+    ("events", "count()"),
+    ("customers", "uniqExact(customer_id)"),
+    ("avg_time_on_page_s", "avg(dwell_s)"),
+    ("avg_navigation_ease", "avg(navigation_ease)"),
+    ("online_sales", _if_channel("web", "countIf(event_type = 'order_placed')")),
+    ("avg_wait_s", "avg(wait_s)"),
+    ("transfer_rate", "countIf(transfers > 0) / nullIf(count(transfers), 0)"),
+    ("first_contact_resolution", "countIf(resolved) / nullIf(count(resolved), 0)"),
+    ("avg_response_s", "avg(response_s)"),
+    ("bounces", _if_channel("email", "countIf(event_type = 'bounced')")),
+    ("store_visits", _if_channel("store", "countIf(event_type = 'visit')")),
+    ("store_purchases", _if_channel("store", "countIf(event_type = 'purchase')")),
+    ("avg_queue_wait_s", "avg(queue_wait_s)"),
+])
+FEEDBACK_KPIS = _kpis([
+    ("csat_avg", "avg(csat)"),
+    ("csat_responses", "count(csat)"),
+    ("nps", "(countIf(nps >= 9) - countIf(nps <= 6)) * 100 / nullIf(count(nps), 0)"),
+    ("nps_responses", "count(nps)"),
+])
+STORE_KPIS = _kpis([("store_conversion", "countIf(event_type = 'purchase') / nullIf(countIf(event_type = 'visit'), 0)")])
+
+SCORECARD = f"""
+WITH base AS (SELECT * FROM touchpoints FINAL WHERE {TOUCHPOINT_WHERE})
+SELECT touchpoint, kv.1 AS kpi, round(assumeNotNull(kv.2), 4) AS value
+FROM (
+    SELECT touchpoint, {MEASURE_KPIS} AS kpis FROM base GROUP BY touchpoint
+    UNION ALL
+    SELECT toString(coalesce(feedback_touchpoint, touchpoint)) AS touchpoint, {FEEDBACK_KPIS} AS kpis
+    FROM base WHERE csat IS NOT NULL OR nps IS NOT NULL GROUP BY touchpoint
+    UNION ALL
+    SELECT 'store' AS touchpoint, {STORE_KPIS} AS kpis FROM base WHERE channel = 'store' HAVING count() > 0
+    UNION ALL
+    SELECT touchpoint, [('checkout_abandonment_rate', CAST(abandoned / (abandoned + orders) AS Nullable(Float64)))]
+    FROM (
+        SELECT touchpoint, countIf(kind = 'abandoned') AS abandoned, countIf(kind = 'order') AS orders
+        FROM (
+            SELECT toString(touchpoint) AS touchpoint, 'abandoned' AS kind FROM friction FINAL
+            WHERE rule = 'abandoned_checkout' AND NOT retracted AND {window('detected_at')} AND {CHANNEL}
+              AND {SEGMENT_JOURNEYS}
+            UNION ALL
+            SELECT toString(touchpoint), 'order' FROM base WHERE event_type = 'order_placed'
+        )
+        GROUP BY touchpoint HAVING abandoned + orders > 0
+    )
+)
+ARRAY JOIN kpis AS kv
+WHERE kv.2 IS NOT NULL AND {TOUCHPOINT}
+ORDER BY touchpoint, kpi
+"""
+
+JOURNEY_HEALTH = f"""
+SELECT kv.1 AS metric, round(kv.2, 2) AS value
+FROM (
+    SELECT [('journeys_active', toFloat64(countIf(status = 'active'))),
+            ('journeys_stalled', toFloat64(countIf(status = 'stalled'))),
+            ('journeys_closed', toFloat64(countIf(status = 'closed')))] AS kpis
+    FROM journeys FINAL
+    WHERE NOT retracted AND last_event_at >= {{start:DateTime64(3, 'UTC')}}
+      AND started_at < {{end:DateTime64(3, 'UTC')}}
+      AND ({{channel:String}} = '' OR has(channels, {{channel:String}}))
+      AND ({{segment:String}} = '' OR segment = {{segment:String}})
+    UNION ALL
+    SELECT [('dead_letters', toFloat64(count()))] FROM dead_letters FINAL
+    WHERE {window('rejected_at')} AND ({{channel:String}} = '' OR channel = {{channel:String}})
+    UNION ALL
+    SELECT [('events', toFloat64(sumIf(events, stage = 'worker'))),
+            ('lag_max', toFloat64(maxIf(lag, stage = 'worker'))),
+            ('latency_ms_p50_avg', ifNotFinite(avgIf(latency_ms_p50, stage = 'worker'), 0)),
+            ('latency_ms_p95_max', toFloat64(ifNull(maxIf(latency_ms_p95, stage = 'worker'), 0))),
+            ('sink_errors', toFloat64(sumIf(errors, stage = 'sink'))),
+            ('sink_retries', toFloat64(sumIf(retries, stage = 'sink')))] AS kpis
+    FROM pipeline_health FINAL
+    WHERE minute >= {{start:DateTime64(3, 'UTC')}} AND minute < {{end:DateTime64(3, 'UTC')}}
+      AND ({{channel:String}} = '' OR channel IN ({{channel:String}}, 'all'))
+)
+ARRAY JOIN kpis AS kv
+"""
+
+EXPERIENCE_MAP = f"""
+WITH base AS (SELECT * FROM touchpoints FINAL WHERE {TOUCHPOINT_WHERE} AND phase != ''),
+cells AS (
+    SELECT phase, touchpoint, count() AS steps, uniqExact(customer_id) AS customers
+    FROM base GROUP BY phase, touchpoint
+),
+scores AS (
+    SELECT phase, toString(coalesce(feedback_touchpoint, touchpoint)) AS touchpoint, avg(csat) AS avg_csat
+    FROM base WHERE csat IS NOT NULL GROUP BY phase, touchpoint
+),
+pains AS (
+    SELECT phase, touchpoint, sum(n) AS frictions, argMin(rule, (-n, rule)) AS top_friction_rule
+    FROM (
+        SELECT phase, toString(touchpoint) AS touchpoint, rule, count() AS n FROM friction FINAL
+        WHERE {FRICTION_WHERE}
+        GROUP BY phase, touchpoint, rule
+    )
+    GROUP BY phase, touchpoint
+),
+total AS (SELECT uniqExact(customer_id) AS customers FROM base)
+SELECT c.phase AS phase, toString(c.touchpoint) AS touchpoint, c.steps AS steps, c.customers AS customers,
+       round(c.customers / nullIf(total.customers, 0), 4) AS share_of_customers,
+       coalesce(p.frictions, 0) AS frictions, round(coalesce(p.frictions, 0) / c.steps, 4) AS friction_rate,
+       coalesce(p.top_friction_rule, '') AS top_friction_rule, round(s.avg_csat, 2) AS avg_csat
+FROM cells AS c
+CROSS JOIN total
+LEFT JOIN pains AS p ON p.phase = c.phase AND p.touchpoint = toString(c.touchpoint)
+LEFT JOIN scores AS s ON s.phase = c.phase AND s.touchpoint = toString(c.touchpoint)
+WHERE ({{touchpoint:String}} = '' OR c.touchpoint = {{touchpoint:String}})
+ORDER BY indexOf({{phases:Array(String)}}, c.phase), c.touchpoint
+SETTINGS join_use_nulls = 1
+"""
