@@ -48,10 +48,11 @@ def _register_stages() -> None:
     from grafana.cli import register as register_grafana
     from journeys.runtime_cli import register as register_runtime
     from producers.cli import register as register_producers
+    from producers.simulator.cli import register as register_simulator
     from schemas.cli import register as register_schemas
     from streams.cli import register as register_streams
 
-    for register in (register_schemas, register_producers, register_streams,
+    for register in (register_schemas, register_producers, register_simulator, register_streams,
                      register_clickhouse, register_grafana, register_runtime):
         register(main)
 

@@ -1,0 +1,116 @@
+"""Grafana stage: the alert rules, as code, for file provisioning and for the provisioning API.
+
+Three rules watch the pipeline and the experience: a friction spike relative to the previous
+period, consumer lag above a threshold, and the dead-letter rate. Alert queries run in Grafana's
+backend only, so they use the plugin's macros and never dashboard variables or
+`$__conditionalAll` (those are browser-side). Each query returns one row with one numeric
+column, `value`; a threshold expression on it is the condition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from grafana.model import DATASOURCE_UID, Format
+
+FOLDER_UID = "journeys"
+FOLDER_TITLE = "Journeys"
+GROUP = "journeys"
+GROUP_INTERVAL = "1m"
+EXPRESSION_UID = "__expr__"
+
+FRICTION_SPIKE_WINDOW_S = 3600
+FRICTION_SPIKE_RATIO = 2.0  # friction in the last hour at least twice the hour before
+FRICTION_SPIKE_MIN_COUNT = 10  # ignore spikes on tiny volumes
+LAG_WINDOW_S = 300
+LAG_MAX_MESSAGES = 10_000
+DEAD_LETTER_WINDOW_S = 600
+DEAD_LETTER_MAX_PCT = 1.0
+INGEST_STAGES = "('collector', 'importer', 'simulator')"
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """One rule: a ClickHouse query returning `value`, and the threshold it must not pass."""
+
+    uid: str
+    title: str
+    sql: str
+    range_s: int
+    threshold: float
+    summary: str
+    severity: str = "warning"
+    pending: str = "5m"
+    dashboard_uid: str = ""
+    panel_id: int = 0
+
+    def data(self) -> list[dict[str, Any]]:
+        """The query (A), its reduction (B) and the threshold condition (C)."""
+        expr = {"type": "__expr__", "uid": EXPRESSION_UID}
+        query = {"refId": "A", "editorType": "sql", "format": int(Format.TABLE), "intervalMs": 1000,
+                 "maxDataPoints": 43200, "rawSql": self.sql, "datasource": {"type": "grafana-clickhouse-datasource",
+                                                                             "uid": DATASOURCE_UID}}
+        reduce = {"refId": "B", "type": "reduce", "expression": "A", "reducer": "last", "datasource": expr}
+        condition = {"refId": "C", "type": "threshold", "expression": "B", "datasource": expr,
+                     "conditions": [{"evaluator": {"params": [self.threshold], "type": "gt"}}]}
+        return [
+            {"refId": "A", "relativeTimeRange": {"from": self.range_s, "to": 0},
+             "datasourceUid": DATASOURCE_UID, "model": query},
+            {"refId": "B", "datasourceUid": EXPRESSION_UID, "model": reduce},
+            {"refId": "C", "datasourceUid": EXPRESSION_UID, "model": condition},
+        ]
+
+    def provisioned(self) -> dict[str, Any]:
+        """The rule in Grafana's file-provisioning format."""
+        rule: dict[str, Any] = {
+            "uid": self.uid, "title": self.title, "condition": "C", "data": self.data(),
+            "noDataState": "OK", "execErrState": "Error", "for": self.pending,
+            "annotations": {"summary": self.summary}, "labels": {"severity": self.severity, "team": "journeys"},
+        }
+        if self.dashboard_uid:
+            rule |= {"dashboardUid": self.dashboard_uid, "panelId": self.panel_id}
+        return rule
+
+    def api_payload(self) -> dict[str, Any]:
+        """The rule for the provisioning HTTP API (POST/PUT /api/v1/provisioning/alert-rules)."""
+        rule = self.provisioned()
+        return {**rule, "folderUID": FOLDER_UID, "ruleGroup": GROUP, "orgID": 1}
+
+
+FRICTION_SPIKE = AlertRule(
+    "journeys-friction-spike", "Friction spike",
+    "SELECT if(countIf(detected_at >= $__toTime - INTERVAL 1 HOUR) >= "
+    f"{FRICTION_SPIKE_MIN_COUNT},\n"
+    "  countIf(detected_at >= $__toTime - INTERVAL 1 HOUR) / greatest(countIf(detected_at < $__toTime - INTERVAL 1 HOUR), 1),\n"
+    "  0) AS value\n"
+    "FROM friction FINAL\nWHERE retracted = 0 AND $__timeFilter(detected_at)",
+    2 * FRICTION_SPIKE_WINDOW_S, FRICTION_SPIKE_RATIO,
+    f"Friction in the last hour is more than {FRICTION_SPIKE_RATIO:g}x the hour before "
+    f"(at least {FRICTION_SPIKE_MIN_COUNT} pain points).", dashboard_uid="journeys-friction", panel_id=1)
+
+CONSUMER_LAG = AlertRule(
+    "journeys-consumer-lag", "Consumer lag",
+    "SELECT max(lag) AS value\nFROM pipeline_health FINAL\n"
+    "WHERE stage IN ('worker', 'sink') AND $__timeFilter(minute)",
+    LAG_WINDOW_S, LAG_MAX_MESSAGES,
+    f"A consumer is more than {LAG_MAX_MESSAGES} messages behind.", severity="critical",
+    dashboard_uid="journeys-health", panel_id=2)
+
+DEAD_LETTER_RATE = AlertRule(
+    "journeys-dead-letter-rate", "Dead-letter rate",
+    "SELECT round(100 * (SELECT count() FROM dead_letters FINAL WHERE $__timeFilter(rejected_at))\n"
+    f"  / greatest((SELECT sum(events) FROM pipeline_health FINAL WHERE stage IN {INGEST_STAGES}"
+    " AND $__timeFilter(minute)), 1), 3) AS value",
+    DEAD_LETTER_WINDOW_S, DEAD_LETTER_MAX_PCT,
+    f"More than {DEAD_LETTER_MAX_PCT:g}% of incoming events were dead-lettered in the last "
+    f"{DEAD_LETTER_WINDOW_S // 60} minutes.", dashboard_uid="journeys-health", panel_id=3)
+
+ALERT_RULES = (FRICTION_SPIKE, CONSUMER_LAG, DEAD_LETTER_RATE)
+
+
+def provisioning_document(rules: tuple[AlertRule, ...] = ALERT_RULES) -> dict[str, Any]:
+    """The file grafana/provisioning/alerting/journeys.yaml."""
+    group = {"orgId": 1, "name": GROUP, "folder": FOLDER_TITLE, "interval": GROUP_INTERVAL,
+             "rules": [rule.provisioned() for rule in rules]}
+    return {"apiVersion": 1, "groups": [group]}

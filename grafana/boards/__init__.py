@@ -1,0 +1,13 @@
+"""Grafana stage: the five dashboards, built from the journey map (phases and touchpoints)."""
+
+from __future__ import annotations
+
+from grafana.boards import experience, friction, funnel, health, scorecard
+from grafana.model import Dashboard
+from schemas.journeymap import JourneyMap
+
+
+def all_dashboards(journey_map: JourneyMap) -> tuple[Dashboard, ...]:
+    """Every dashboard, in menu order."""
+    return (funnel.dashboard(journey_map), friction.dashboard(journey_map), scorecard.dashboard(journey_map),
+            health.dashboard(), experience.dashboard(journey_map))

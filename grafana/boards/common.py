@@ -1,0 +1,52 @@
+"""Grafana stage: SQL pieces every dashboard shares (variables, filters, the phase order).
+
+The template variables (channel, touchpoint, segment) are multi-value with All; each panel
+filters with `$__conditionalAll(...)`, so All costs nothing (`1=1`) and a selection becomes an
+`IN ('a','b')` list. Versioned tables are read with FINAL and `retracted = 0`, so a journey
+re-cut by a late event or merged away is counted once, as it stands now.
+"""
+
+from __future__ import annotations
+
+from grafana.model import Variable
+from schemas.journeymap import JourneyMap
+
+CHANNEL = "$__conditionalAll(channel IN (${channel:singlequote}), $channel)"
+TOUCHPOINT = "$__conditionalAll(touchpoint IN (${touchpoint:singlequote}), $touchpoint)"
+SEGMENT = "$__conditionalAll(segment IN (${segment:singlequote}), $segment)"
+# Journeys are on several channels: a journey matches when it used any selected channel.
+JOURNEY_CHANNEL = "$__conditionalAll(hasAny(channels, [${channel:singlequote}]), $channel)"
+# Friction rows carry no segment: it is the segment of the journey they belong to.
+JOURNEY_SEGMENT = ("$__conditionalAll(journey_id IN (SELECT journey_id FROM journeys FINAL "
+                   "WHERE retracted = 0 AND segment IN (${segment:singlequote})), $segment)")
+
+# A journey matches a touchpoint selection when it went through any selected touchpoint.
+JOURNEY_TOUCHPOINT = ("$__conditionalAll(journey_id IN (SELECT journey_id FROM touchpoints FINAL "
+                      "WHERE touchpoint IN (${touchpoint:singlequote})), $touchpoint)")
+
+JOURNEYS = "journeys FINAL"
+FRICTION = "friction FINAL"
+TOUCHPOINTS = "touchpoints FINAL"
+
+VARIABLES = (
+    Variable("channel", "Channel", "SELECT DISTINCT channel FROM touchpoints ORDER BY channel"),
+    Variable("touchpoint", "Touchpoint",
+             "SELECT DISTINCT touchpoint FROM touchpoints WHERE channel IN (${channel:singlequote}) "
+             "ORDER BY touchpoint"),
+    Variable("segment", "Segment", "SELECT DISTINCT segment FROM journeys FINAL WHERE retracted = 0 ORDER BY segment"),
+)
+
+
+def where(*conditions: str) -> str:
+    """`WHERE a AND b`, one condition a line, for readable panel SQL."""
+    return "WHERE " + "\n  AND ".join(conditions)
+
+
+def phase_array(journey_map: JourneyMap) -> str:
+    """The phases in map order as a ClickHouse array literal: `['research','compare',...]`."""
+    return "[" + ",".join(f"'{p}'" for p in journey_map.phase_ids) + "]"
+
+
+def per_phase(journey_map: JourneyMap, aggregate: str) -> str:
+    """One column per phase, named by its label: `aggregate` with `{phase}` filled in."""
+    return ",\n  ".join(f"{aggregate.format(phase=p.id)} AS `{p.label}`" for p in journey_map.phases)
