@@ -37,6 +37,8 @@ class KafkaSettings(BaseModel):
     # session timeouts make consumers start in about a second (see docs/operations.md).
     session_timeout_ms: int = Field(default=6000, ge=1000)
     heartbeat_interval_ms: int = Field(default=2000, ge=100)
+    # True when the broker is the embedded Tansu: enables its workarounds (streams/tansu_fixes.py).
+    local_broker: bool = False
 
     def client_options(self) -> dict[str, Any]:
         """Security options, spelled for kafka-python and aiokafka alike."""
@@ -79,6 +81,22 @@ class CollectorSettings(BaseModel):
     max_batch_events: int = Field(default=500, ge=1)
 
 
+class StreamsSettings(BaseModel):
+    """The stream processor (`journeys worker`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # "rocksdb://" keeps table state on disk under the data dir; "memory://" for tests.
+    store: str = "rocksdb://"
+    # Table standby replicas: 0 for a single worker, 1 when several workers share the load.
+    standby_replicas: int = Field(default=0, ge=0)
+    # Events taken per batch, and how long a batch may wait to fill.
+    batch_events: int = Field(default=2000, ge=1)
+    batch_within_s: float = Field(default=0.1, gt=0)
+    # Port of the worker's web interface; 0 runs without it.
+    web_port: int = Field(default=0, ge=0, le=65535)
+
+
 class Settings(BaseSettings):
     """Everything a Journey Tracker process needs to know, from the environment."""
 
@@ -97,6 +115,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     clickhouse: ClickHouseSettings = ClickHouseSettings()
     collector: CollectorSettings = CollectorSettings()
+    streams: StreamsSettings = StreamsSettings()
     log_level: str = "INFO"
 
     def warehouse_dsn(self) -> str:
