@@ -1,0 +1,75 @@
+"""Producers stage, simulator command: `journeys simulate`.
+
+Generates seeded omnichannel traffic (pure core), writes the ground truth if asked, and publishes
+the deliveries through the producer library, paced or as fast as possible.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from journeys.errors import ConfigError
+
+DEFAULT_START = "2026-01-01"
+
+
+def parse_start(value: str) -> datetime:
+    """An ISO date or date-time; without a time zone it is UTC."""
+    try:
+        start = datetime.fromisoformat(value)
+    except ValueError as err:
+        raise ConfigError("--start", "start", f"not an ISO date: {value!r}") from err
+    return start if start.tzinfo else start.replace(tzinfo=UTC)
+
+
+@click.command("simulate")
+@click.option("--customers", default=5000, show_default=True, type=click.IntRange(1), help="Simulated people.")
+@click.option("--seed", default=42, show_default=True, help="Same seed, same traffic and ground truth.")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Events per second (paced).")
+@click.option("--as-fast-as-possible", "fast", is_flag=True, help="No pacing (the default without --rate).")
+@click.option("--days", default=120, show_default=True, type=click.IntRange(1), help="Simulated days.")
+@click.option("--truth", "truth_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the ground truth here (JSON).")
+@click.option("--start", default=DEFAULT_START, show_default=True, help="First simulated day (ISO date).")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@click.pass_context
+def simulate_command(ctx: click.Context, customers: int, seed: int, rate: float | None, fast: bool, days: int,
+                     truth_path: Path | None, start: str, progress: bool) -> None:
+    """Publish simulated customer journeys (with known friction) and write their ground truth."""
+    from journeys.cli import settings_of
+    from journeys.kafka import ensure_topics
+    from producers.publisher import Publisher
+    from producers.simulator.core import simulate
+    from producers.simulator.run import publish
+    from schemas.journeymap import load_journey_map
+
+    if rate and fast:
+        raise click.UsageError("--rate and --as-fast-as-possible exclude each other")
+    settings, console = settings_of(ctx), Console(stderr=True)
+    journey_map = load_journey_map(settings.journey_map)
+    secret = settings.pii_secret.get_secret_value().encode("utf-8")
+    with console.status(f"Simulating {customers:,} customers over {days} days…"):
+        sim = simulate(customers, seed, days, parse_start(start), journey_map, secret)
+    if truth_path is not None:
+        truth_path.parent.mkdir(parents=True, exist_ok=True)
+        truth_path.write_text(sim.truth.model_dump_json(), encoding="utf-8")
+    ensure_topics(settings)
+    with Publisher.connect(settings, source="simulator", journey_map=journey_map) as publisher:
+        summary = publish(sim.deliveries, publisher, None if fast else rate, show_progress=progress)
+    totals = sim.truth.totals
+    click.echo(f"published {sum(summary.published.values()):,} events "
+               f"({', '.join(f'{k} {v:,}' for k, v in sorted(summary.published.items()))}), "
+               f"{summary.dead_lettered} malformed dead-lettered, in {summary.elapsed_s:.1f} s "
+               f"({summary.rate:,.0f}/s); truth: {totals.customers:,} customers, {totals.journeys:,} journeys, "
+               f"{totals.events:,} events, {totals.duplicates} duplicates, "
+               f"{sum(totals.friction_by_rule.values()):,} friction"
+               + (f"; written to {truth_path}" if truth_path else ""))
+
+
+def register(main: click.Group) -> None:
+    """Add `journeys simulate` to the `journeys` group."""
+    main.add_command(simulate_command)

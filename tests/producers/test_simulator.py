@@ -1,0 +1,155 @@
+"""The simulator's pure core: same seed, same traffic; valid events; personas; truth consistency."""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from producers.simulator import Simulation, simulate
+from producers.simulator.personas import PERSONAS
+from schemas.events import TouchpointEventBase
+from schemas.journeymap import CURRENT, JourneyMap, load_journey_map
+from schemas.validation import Rejection, validate
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+SECRET = b"simulator-test-secret"
+
+
+@pytest.fixture(scope="module")
+def journey_map() -> JourneyMap:
+    return load_journey_map()
+
+
+@pytest.fixture(scope="module")
+def sim(journey_map: JourneyMap) -> Simulation:
+    return simulate(400, 11, 200, START, journey_map, SECRET)
+
+
+def fingerprint(sim: Simulation) -> list[tuple[float, bytes]]:
+    return [(d.arrival_s, d.payload if isinstance(d.payload, bytes) else d.payload.model_dump_json().encode())
+            for d in sim.deliveries]
+
+
+def test_same_seed_same_deliveries_and_truth(journey_map: JourneyMap) -> None:
+    first = simulate(60, 5, 150, START, journey_map, SECRET)
+    again = simulate(60, 5, 150, START, journey_map, SECRET)
+    assert fingerprint(first) == fingerprint(again)
+    assert first.truth.model_dump_json() == again.truth.model_dump_json()
+
+
+def test_another_seed_other_traffic(journey_map: JourneyMap) -> None:
+    first = simulate(60, 5, 150, START, journey_map, SECRET)
+    other = simulate(60, 6, 150, START, journey_map, SECRET)
+    ids = {e.event_id for e in first.events()}
+    assert ids.isdisjoint(e.event_id for e in other.events())
+    assert first.truth.model_dump_json() != other.truth.model_dump_json()
+
+
+def test_every_persona_lives_and_segments_follow_the_source(sim: Simulation) -> None:
+    assert {p.persona for p in sim.truth.persons} == set(PERSONAS)
+    for person in sim.truth.persons:
+        assert person.segment == ("unknown" if person.persona == "browser" else person.persona)
+    for event in sim.events():
+        anonymous = event.identifiers.keys() == [f"anonymous_id:{event.identifiers.anonymous_id}"]
+        assert (event.segment is None) == anonymous, event
+
+
+def test_every_event_is_valid_by_the_contract_and_the_map(sim: Simulation, journey_map: JourneyMap) -> None:
+    events = sim.events()
+    assert len(events) == sim.truth.totals.events
+    for event in events:
+        again = validate(event.model_dump_json().encode(), "test", journey_map)
+        assert again == event, again
+
+
+def test_malformed_payloads_are_rejected_and_counted(sim: Simulation, journey_map: JourneyMap) -> None:
+    raw = [d.payload for d in sim.deliveries if isinstance(d.payload, bytes)]
+    assert len(raw) == sim.truth.totals.malformed >= 1
+    assert all(isinstance(validate(p, "test", journey_map), Rejection) for p in raw)
+
+
+def test_duplicates_repeat_an_event_id(sim: Simulation) -> None:
+    ids = [d.payload.event_id for d in sim.deliveries if isinstance(d.payload, TouchpointEventBase)]
+    assert len(ids) - len(set(ids)) == sim.truth.totals.duplicates >= 1
+    assert sim.truth.totals.deliveries == len(sim.deliveries)
+
+
+def test_web_and_email_arrive_in_event_time_order_batches_late_but_in_time(sim: Simulation,
+                                                                           journey_map: JourneyMap) -> None:
+    lateness = timedelta(hours=journey_map.journey.allowed_lateness_hours)
+    live = [d.payload for d in sim.deliveries
+            if isinstance(d.payload, TouchpointEventBase) and d.channel in ("web", "email")]
+    firsts: dict[str, TouchpointEventBase] = {}
+    for event in live:
+        firsts.setdefault(event.event_id, event)
+    times = [e.event_time for e in firsts.values()]
+    assert times == sorted(times)
+    batched = [e for e in sim.events() if e.channel in ("store", "call_centre")]
+    assert any(e.received_time - e.event_time > timedelta(hours=12) for e in batched)
+    assert all(e.received_time - e.event_time < lateness for e in batched)
+
+
+def test_no_event_arrives_later_than_its_customers_clock_allows(sim: Simulation, journey_map: JourneyMap) -> None:
+    lateness = timedelta(hours=journey_map.journey.allowed_lateness_hours)
+    owner = {e: p.person_id for p in sim.truth.persons for e in p.event_ids}
+    clock: dict[str, datetime] = {}
+    out_of_order = 0
+    for d in sim.deliveries:
+        if isinstance(d.payload, TouchpointEventBase):
+            who, t = owner[d.payload.event_id], d.payload.event_time
+            assert who not in clock or t >= clock[who] - lateness
+            out_of_order += who in clock and t < clock[who]
+            clock[who] = max(clock.get(who, t), t)
+    assert out_of_order > 0
+
+
+def test_journeys_are_separated_by_more_than_the_inactivity_gap(sim: Simulation, journey_map: JourneyMap) -> None:
+    gap = timedelta(days=journey_map.journey.inactivity_gap_days)
+    times = {e.event_id: e.event_time for e in sim.events()}
+    assert any(len(p.journeys) > 1 for p in sim.truth.persons)
+    for person in sim.truth.persons:
+        for before, after in zip(person.journeys, person.journeys[1:], strict=False):
+            assert after.started_at - before.last_event_at > gap
+        for journey in person.journeys:
+            stamps = [times[e] for e in journey.event_ids]
+            assert stamps == sorted(stamps)
+            assert all(b - a <= gap for a, b in itertools.pairwise(stamps))
+
+
+def test_phases_follow_the_map_rules(sim: Simulation, journey_map: JourneyMap) -> None:
+    events = {e.event_id: e for e in sim.events()}
+    for journey in (j for p in sim.truth.persons for j in p.journeys):
+        explicit = [journey_map.phase_for(e.channel, e.event_type, e.touchpoint, e.measures.model_dump())
+                    for e in (events[i] for i in journey.event_ids)]
+        reached = [p for p in journey_map.phase_ids if p in explicit and p != CURRENT]
+        assert list(journey.phases_reached) == reached
+        assert journey.furthest_phase == (reached[-1] if reached else None)
+        assert journey.converted == ("purchase" in reached)
+        assert set(journey.phase_first_at) == set(reached)
+
+
+def test_funnel_counts_reached_at_or_beyond(sim: Simulation, journey_map: JourneyMap) -> None:
+    journeys = [j for p in sim.truth.persons for j in p.journeys]
+    funnel = {step.phase: step for step in sim.truth.totals.funnel}
+    for k, phase in enumerate(journey_map.phase_ids):
+        beyond = [j for j in journeys if j.furthest_phase and journey_map.phase_index(j.furthest_phase) >= k]
+        assert funnel[phase].reached == len(beyond)
+        assert funnel[phase].dropped == sum(j.furthest_phase == phase for j in journeys)
+    assert 0 < sim.truth.totals.converted_journeys < len(journeys)
+
+
+def test_every_evidence_event_exists_in_its_persons_journey(sim: Simulation) -> None:
+    for person in sim.truth.persons:
+        by_journey = defaultdict(set)
+        for journey in person.journeys:
+            by_journey[journey.index] = set(journey.event_ids)
+        for friction in person.friction:
+            assert set(friction.evidence) <= by_journey[friction.journey], friction
+
+
+def test_truth_is_json(sim: Simulation) -> None:
+    text = sim.truth.model_dump_json()
+    assert type(sim.truth).model_validate_json(text) == sim.truth
