@@ -1,9 +1,47 @@
-"""Commands of the streams stage (registered on the `journeys` group)."""
+"""Commands of the streams stage (registered on the `journeys` group): `journeys worker`."""
 
 from __future__ import annotations
 
 import click
 
+from journeys.kafka import TopicSpec, ensure_topics, topic
+from journeys.settings import Settings
+
+
+def worker_topics(settings: Settings) -> list[TopicSpec]:
+    """The worker's own work topics (the pipeline's topics come from journeys.kafka)."""
+    from streams.worker import CUSTOMER_WORK_TOPIC, IDENTITY_WORK_TOPIC
+
+    return [TopicSpec(topic(settings, IDENTITY_WORK_TOPIC), 1),
+            TopicSpec(topic(settings, CUSTOMER_WORK_TOPIC), settings.kafka.partitions)]
+
+
+def run_worker(settings: Settings, sink: bool = False, exit_when_idle_s: float = 0.0) -> None:
+    """Create the topics, then run the Faust worker until it is stopped (or idle, if asked)."""
+    from faust import Worker
+
+    from streams.worker import create_app
+
+    ensure_topics(settings)
+    ensure_topics(settings, worker_topics(settings))
+    app = create_app(settings, exit_when_idle_s=exit_when_idle_s)
+    if sink:
+        from clickhouse.agents import attach_sink
+
+        attach_sink(app, settings)
+    Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+
 
 def register(main: click.Group) -> None:
     """Add this stage's commands to `journeys`."""
+
+    @main.command("worker")
+    @click.option("--sink", is_flag=True, help="Also load the output topics into the warehouse.")
+    @click.option("--exit-when-idle", "exit_when_idle_s", type=float, default=0.0, show_default=True,
+                  help="Stop once events were processed and none came for this many seconds (0: never).")
+    @click.pass_context
+    def worker(ctx: click.Context, sink: bool, exit_when_idle_s: float) -> None:
+        """Run the stream processor: identity, journeys and friction from the raw topics."""
+        from journeys.cli import settings_of
+
+        run_worker(settings_of(ctx), sink, exit_when_idle_s)

@@ -27,6 +27,7 @@ class CustomerState:
 
     revision: int = 0
     events: list[Record] = field(default_factory=list)
+    merged_into: str = ""  # set once this customer was absorbed: later work goes to the survivor
 
     def has(self, event_id: str) -> bool:
         return any(r[EVENT_ID] == event_id for r in self.events)
@@ -37,14 +38,14 @@ class CustomerState:
 
 
 def encode(state: CustomerState) -> bytes:
-    return orjson.dumps([state.revision, state.events])
+    return orjson.dumps([state.revision, state.events, state.merged_into])
 
 
 def decode(blob: bytes | None) -> CustomerState:
     if not blob:
         return CustomerState()
-    revision, events = orjson.loads(blob)
-    return CustomerState(revision, events)
+    revision, events, merged_into = orjson.loads(blob)
+    return CustomerState(revision, events, merged_into)
 
 
 def apply(state: CustomerState, record: Record, customer_id: str,
@@ -67,8 +68,6 @@ def absorb(state: CustomerState, records: list[Record], absorbed_revision: int, 
 def retract(state: CustomerState, customer_id: str,
             journey_map: JourneyMap) -> tuple[CustomerState, list[Output], list[Record]]:
     """The absorbed side of a merge: withdraw its journeys and frictions, hand over its events."""
-    if not state.events:
-        return state, [], []
     version = state.revision + 1
     retracted = everything(layout_of(customer_id, state.events, journey_map), version, retracted=True)
     return CustomerState(version, []), retracted, state.events

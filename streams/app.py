@@ -1,0 +1,12 @@
+"""Streams stage entry point for the Faust command line: `faust -A streams.app worker`.
+
+Builds the app from the settings (JOURNEYS_* environment variables); the wiring lives in
+streams.worker, which `journeys worker` uses directly.
+"""
+
+from __future__ import annotations
+
+from journeys.settings import load_settings
+from streams.worker import create_app
+
+app = create_app(load_settings())

@@ -1,0 +1,53 @@
+"""Streams adapter: the workaround for the local broker's (Tansu's) wrong ListOffsets(LATEST).
+
+Tansu answers ListOffsets(LATEST) with the base offset of the newest batch + 1, not the end
+offset, and Faust takes a table's recovery highwater from it: recovery would stop early and lose
+updates. The Fetch response's `high_watermark` is right, so on this broker the consumer's
+highwater lookup is replaced by one that fetches each partition once and reads it. Active only
+when `settings.kafka.local_broker` is true; nothing else in the project patches Faust.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from journeys.kafka import common_options
+from journeys.settings import Settings
+
+FETCH_DEADLINE_S = 10.0
+POLL_TIMEOUT_MS = 200
+
+
+def fetch_highwaters(settings: Settings, partitions: list[Any]) -> dict[Any, int]:
+    """End offsets of (topic, partition) pairs, read from Fetch responses."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    if not partitions:
+        return {}
+    wanted = {TopicPartition(tp.topic, tp.partition): tp for tp in partitions}
+    consumer = KafkaConsumer(**common_options(settings), group_id=None, enable_auto_commit=False,
+                             max_partition_fetch_bytes=1024, client_id="journeys-highwater")
+    try:
+        consumer.assign(list(wanted))
+        consumer.seek_to_beginning()
+        deadline = time.monotonic() + FETCH_DEADLINE_S
+        while time.monotonic() < deadline and any(consumer.highwater(tp) is None for tp in wanted):
+            consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
+        return {original: consumer.highwater(tp) or 0 for tp, original in wanted.items()}
+    finally:
+        consumer.close()
+
+
+def install(settings: Settings) -> None:
+    """Make Faust's consumer take highwaters from Fetch responses (local broker only)."""
+    if not settings.kafka.local_broker:
+        return
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    async def _highwaters(self: Any, partitions: list[Any]) -> Mapping[Any, int]:
+        return await asyncio.to_thread(fetch_highwaters, settings, list(partitions))
+
+    AIOKafkaConsumerThread._highwaters = _highwaters  # type: ignore[method-assign]

@@ -1,0 +1,215 @@
+"""Streams stage, Faust adapter: the worker that turns raw touchpoints into journeys and friction.
+
+Topology (every topic name carries the settings' topic prefix, and so does the app id, so its
+changelog topics and consumer group never collide with another deployment or test):
+
+    touchpoints.<channel> (N partitions)
+      | 1. validate    take batches of raw messages in parallel; bad ones -> touchpoints.deadletter
+      v                # one message = [record, ...] (compact records, streams.core.records)
+    streams.identity (1 partition: identity decisions are global and ordered)
+      | 2. resolve     identity graph in three tables (owner, members, devices) -> identity.links
+      v                # one message per customer partition = [command, ...] (streams.core.routing)
+    streams.customers (N partitions, by customer_id)
+      | 3. stitch      customer state in one table keyed by customer_id -> journeys.steps,
+      v                journeys.state, journeys.friction; merges forward the absorbed events
+                       to the survivor's partition
+
+Work between stages travels in batches (one Kafka message per batch and partition), so Faust's
+per-message cost is paid once per batch and each customer's state is read and written once per
+batch. Processing is at-least-once; outputs carry deterministic ids and versions, and a replayed
+event is a duplicate that re-sends the current records. `streams.app` builds `app` from the
+settings for `faust -A streams.app worker`; `journeys worker` calls `create_app` itself.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import defaultdict
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import orjson
+from pydantic import BaseModel
+
+from journeys.kafka import raw_topics, topic
+from journeys.settings import Settings
+from schemas.journeymap import JourneyMap, load_journey_map
+from schemas.outputs import (
+    DEADLETTER_TOPIC,
+    FRICTION_TOPIC,
+    HEALTH_TOPIC,
+    IDENTITY_TOPIC,
+    STATE_TOPIC,
+    STEPS_TOPIC,
+    DeadLetter,
+    FrictionEvent,
+    HealthSample,
+    IdentityLink,
+    JourneySnapshot,
+    JourneyStep,
+)
+from schemas.validation import Rejection, validate
+from streams import tansu_fixes
+from streams.core.identity import IdentityGraph
+from streams.core.records import record_of
+from streams.core.routing import Routed, handle, route_identity
+from streams.core.stitch import CustomerState, decode, encode
+from streams.health import HealthCounter
+
+IDENTITY_WORK_TOPIC = "streams.identity"
+CUSTOMER_WORK_TOPIC = "streams.customers"
+HEALTH_INTERVAL_S = 10.0
+IDLE_CHECK_S = 1.0
+MIN_SESSION_TIMEOUT_S = 3.0
+BATCH_KEY = b"batch"
+
+
+def app_id(settings: Settings) -> str:
+    return f"{settings.kafka.topic_prefix}journeys-worker"
+
+
+def create_app(settings: Settings, journey_map: JourneyMap | None = None, exit_when_idle_s: float = 0.0) -> faust.App:
+    """The Faust app, wired from the settings only (optionally stopping itself once idle)."""
+    tansu_fixes.install(settings)
+    session_s = max(settings.kafka.session_timeout_ms / 1000, MIN_SESSION_TIMEOUT_S)
+    app = faust.App(
+        app_id(settings), broker=[f"kafka://{s}" for s in settings.kafka.bootstrap_servers.split(",") if s],
+        store=settings.streams.store, datadir=str(settings.data_dir / "streams"),
+        topic_partitions=settings.kafka.partitions, topic_replication_factor=settings.kafka.replication_factor,
+        table_standby_replicas=settings.streams.standby_replicas, consumer_auto_offset_reset="earliest",
+        broker_session_timeout=session_s, broker_heartbeat_interval=session_s / 3,
+        broker_rebalance_timeout=2 * session_s, web_enabled=settings.streams.web_port > 0,
+        web_port=settings.streams.web_port or 6066, key_serializer="raw", value_serializer="raw",
+        logging_config=None)
+    stages = Stages(app, settings, journey_map or load_journey_map(settings.journey_map))
+    if exit_when_idle_s > 0:
+        app.timer(IDLE_CHECK_S)(stages.exit_when_idle(exit_when_idle_s))
+    return app
+
+
+class Stages:
+    """The three agents and their tables; thin: decode, call the core, send."""
+
+    def __init__(self, app: faust.App, settings: Settings, journey_map: JourneyMap) -> None:
+        self.app, self.settings, self.map = app, settings, journey_map
+        self.partitions = settings.kafka.partitions
+        self.health = HealthCounter()
+        self.last_work_s = 0.0
+        self.raw = app.topic(*raw_topics(settings), key_type=bytes, value_type=bytes)
+        self.identity_work = app.topic(topic(settings, IDENTITY_WORK_TOPIC), partitions=1,
+                                       key_type=bytes, value_type=bytes)
+        self.customer_work = app.topic(topic(settings, CUSTOMER_WORK_TOPIC), partitions=self.partitions,
+                                       key_type=bytes, value_type=bytes)
+        self.graph = IdentityGraph(journey_map, self._table("identity-owner", 1), self._table("identity-members", 1),
+                                   self._table("identity-devices", 1))
+        self.states = app.Table("customer-state", default=None, partitions=self.partitions,
+                                key_serializer="raw", value_serializer="raw")
+        app.agent(self.raw, name="validate")(self.validate)
+        app.agent(self.identity_work, name="resolve")(self.resolve)
+        app.agent(self.customer_work, name="stitch")(self.stitch)
+        app.timer(HEALTH_INTERVAL_S)(self.flush_health)
+
+    def _table(self, name: str, partitions: int) -> Any:
+        return self.app.Table(name, default=None, partitions=partitions, key_serializer="raw",
+                              value_serializer="json")
+
+    async def validate(self, stream: Any) -> None:
+        """Stage 1: raw messages -> compact records for the identity stage; bad ones dead-lettered."""
+        batch, within = self.settings.streams.batch_events, self.settings.streams.batch_within_s
+        async for events in stream.take_events(batch, within):
+            records = []
+            for event in events:
+                message = event.message
+                source = f"topic:{message.topic}/{message.partition}/{message.offset}"
+                channel = message.topic.rsplit(".", 1)[-1]
+                result = validate(message.value, source, self.map)
+                self.health.count(time.time(), channel, isinstance(result, Rejection))
+                if isinstance(result, Rejection):
+                    await self.publish(dead_letter(result, channel))
+                else:
+                    records.append(record_of(result, self.map))
+            if records:
+                await self.send(topic(self.settings, IDENTITY_WORK_TOPIC), BATCH_KEY, orjson.dumps(records), 0)
+
+    async def resolve(self, stream: Any) -> None:
+        """Stage 2: resolve identity in order; route commands to the customers' partitions."""
+        async for value in stream:
+            self.last_work_s = time.monotonic()
+            routed, links = route_identity(self.graph, orjson.loads(value), self.partitions)
+            for link in links:
+                await self.publish(link)
+            await self.route(routed)
+
+    async def stitch(self, stream: Any) -> None:
+        """Stage 3: fold each customer's commands into its state; send what changed."""
+        async for value in stream:
+            self.last_work_s = time.monotonic()
+            states: dict[str, CustomerState] = {}
+            loaded: dict[str, bytes | None] = {}
+            forwards: Routed = []
+            for command in orjson.loads(value):
+                customer_id = command[1]
+                if customer_id not in loaded:
+                    loaded[customer_id] = self.states.get(customer_id)
+                    states[customer_id] = decode(loaded[customer_id])
+                outputs, forward = handle(command, states, self.map, self.partitions)
+                forwards += forward
+                for output in outputs:
+                    await self.publish(output)
+            await self.route(forwards)
+            for customer_id, state in states.items():
+                blob = encode(state)
+                if blob != loaded[customer_id]:
+                    self.states[customer_id] = blob
+
+    def exit_when_idle(self, idle_s: float) -> Callable[[], Coroutine[Any, Any, None]]:
+        """A timer that stops the worker (as SIGTERM would) once work was done and none came for idle_s."""
+        async def check() -> None:
+            if self.last_work_s and time.monotonic() - self.last_work_s > idle_s:
+                os.kill(os.getpid(), signal.SIGTERM)
+        return check
+
+    async def route(self, routed: Routed) -> None:
+        by_partition: dict[int, list[Any]] = defaultdict(list)
+        for partition, command in routed:
+            by_partition[partition].append(command)
+        for partition, commands in by_partition.items():
+            await self.send(topic(self.settings, CUSTOMER_WORK_TOPIC), BATCH_KEY, orjson.dumps(commands), partition)
+
+    async def flush_health(self) -> None:
+        for sample in self.health.closed(time.time()):
+            await self.publish(sample)
+
+    async def publish(self, record: BaseModel) -> None:
+        name, key = output_topic_and_key(record)
+        await self.send(topic(self.settings, name), key.encode(), record.model_dump_json().encode(), None)
+
+    async def send(self, name: str, key: bytes, value: bytes, partition: int | None) -> None:
+        await self.app.producer.send(name, key, value, partition, None, None)
+
+
+def output_topic_and_key(record: BaseModel) -> tuple[str, str]:
+    """Which output topic a record goes to, and its key (schemas/outputs.py)."""
+    if isinstance(record, JourneyStep):
+        return STEPS_TOPIC, record.customer_id
+    if isinstance(record, JourneySnapshot):
+        return STATE_TOPIC, record.journey_id
+    if isinstance(record, FrictionEvent):
+        return FRICTION_TOPIC, record.friction_id
+    if isinstance(record, IdentityLink):
+        return IDENTITY_TOPIC, record.customer_id
+    if isinstance(record, HealthSample):
+        return HEALTH_TOPIC, record.stage
+    assert isinstance(record, DeadLetter)
+    return DEADLETTER_TOPIC, record.source
+
+
+def dead_letter(rejection: Rejection, channel: str) -> DeadLetter:
+    return DeadLetter(source=rejection.source, reason=rejection.reason, kind=rejection.kind,
+                      problems=tuple(str(p) for p in rejection.problems), payload=rejection.payload,
+                      payload_encoding=rejection.payload_encoding,
+                      channel=channel, rejected_at=datetime.now(UTC))
