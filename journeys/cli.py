@@ -46,6 +46,7 @@ def settings_of(ctx: click.Context) -> Settings:
 def _register_stages() -> None:
     from clickhouse.cli import register as register_clickhouse
     from grafana.cli import register as register_grafana
+    from grafana.experience_map.cli import register as register_map
     from journeys.runtime_cli import register as register_runtime
     from producers.cli import register as register_producers
     from producers.simulator.cli import register as register_simulator
@@ -53,7 +54,7 @@ def _register_stages() -> None:
     from streams.cli import register as register_streams
 
     for register in (register_schemas, register_producers, register_simulator, register_streams,
-                     register_clickhouse, register_grafana, register_runtime):
+                     register_clickhouse, register_grafana, register_map, register_runtime):
         register(main)
 
 

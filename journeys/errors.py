@@ -62,3 +62,11 @@ class GrafanaError(JourneysError):
     def __init__(self, item: str, reason: str) -> None:
         self.item, self.reason = item, reason
         super().__init__(f"grafana {item}: {reason}")
+
+
+class RenderError(JourneysError):
+    """A report could not be rendered (a renderer is missing or failed)."""
+
+    def __init__(self, tool: str, reason: str) -> None:
+        self.tool, self.reason = tool, reason
+        super().__init__(f"{tool}: {reason}")

@@ -1,0 +1,68 @@
+"""Experience map, warehouse adapter: the queries the map is drawn from.
+
+Cells come from the shared named query `experience_map` (clickhouse/queries.py), the one the
+Grafana experience-map dashboard shows too; the emotion curve and the moments of truth need two
+more, built here from the same SQL fragments (clickhouse/sql.py): newest versions only, retracted
+rows hidden, one half-open period, one segment (the journey's) or all. Values travel as bound
+parameters (`{name:Type}`), never formatted into SQL. The rows go unchanged to the pure core.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from clickhouse import queries
+from clickhouse.queries import Filters
+from clickhouse.sql import FRICTION_WHERE, TOUCHPOINT_WHERE
+from grafana.experience_map.model import MapRows
+
+_STEPS = f"SELECT * FROM touchpoints FINAL WHERE {TOUCHPOINT_WHERE} AND phase != ''"
+_FRICTION = f"SELECT * FROM friction FINAL WHERE {FRICTION_WHERE}"
+
+QUERIES: dict[str, str] = {
+    "customers": f"SELECT uniqExact(customer_id) AS customers FROM ({_STEPS})",
+    # Per phase: the emotion curve's inputs.
+    "phases": f"""SELECT s.phase AS phase, s.steps AS steps, coalesce(f.frictions, 0) AS frictions,
+        s.csat AS csat, s.nps AS nps
+        FROM (SELECT phase, count() AS steps, avg(csat) AS csat, avg(nps) AS nps FROM ({_STEPS}) GROUP BY phase) AS s
+        LEFT JOIN (SELECT phase, count() AS frictions FROM ({_FRICTION}) GROUP BY phase) AS f ON f.phase = s.phase
+        ORDER BY phase SETTINGS join_use_nulls = 1""",
+    # Per cell: journeys that touched it, split by friction there, and how far each journey got.
+    "outcomes": f"""SELECT t.phase AS phase, toString(t.touchpoint) AS touchpoint, f.hit = 1 AS with_friction,
+        toString(j.furthest_phase) AS furthest_phase, count() AS journeys
+        FROM (SELECT DISTINCT journey_id, phase, touchpoint FROM ({_STEPS})) AS t
+        LEFT JOIN (SELECT DISTINCT journey_id, phase, touchpoint, 1 AS hit FROM ({_FRICTION})) AS f
+          ON f.journey_id = t.journey_id AND f.phase = t.phase AND f.touchpoint = t.touchpoint
+        INNER JOIN (SELECT journey_id, furthest_phase FROM journeys FINAL WHERE NOT retracted) AS j
+          ON j.journey_id = t.journey_id
+        GROUP BY phase, touchpoint, with_friction, furthest_phase
+        ORDER BY phase, touchpoint, with_friction, furthest_phase""",
+}
+
+
+def window(start: datetime | None, end: datetime | None, segment: str | None) -> Filters:
+    """The filters of one map: a half-open period and a segment (None = all)."""
+    return Filters(start=start or queries.EARLIEST, end=end or queries.LATEST, segment=segment or "")
+
+
+def period_label(filters: Filters) -> tuple[str, str]:
+    return (filters.start.date().isoformat(), filters.end.date().isoformat())
+
+
+def run(client: Client, name: str, filters: Filters, phases: tuple[str, ...]) -> list[dict[str, Any]]:
+    """One of this package's queries, or a shared named query, as dicts."""
+    if name not in QUERIES:
+        return queries.run(client, name, filters, phases).as_dicts()
+    result = client.query(QUERIES[name], parameters=queries.parameters(filters, phases))
+    return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+
+
+def fetch(client: Client, filters: Filters, phases: tuple[str, ...]) -> MapRows:
+    """Every query the map needs, for one window: the shared cells query and this package's own."""
+    customers = run(client, "customers", filters, phases)
+    return MapRows(customers=int(customers[0]["customers"]) if customers else 0,
+                   cells=run(client, "experience_map", filters, phases),
+                   phases=run(client, "phases", filters, phases), outcomes=run(client, "outcomes", filters, phases))

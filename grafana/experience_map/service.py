@@ -1,0 +1,80 @@
+"""Experience map, service: wires the warehouse queries, the pure core and the renderers.
+
+`draw` reads one window (and optionally a baseline window to compare with) from the warehouse
+through clickhouse.client.connect(settings), builds the map, and `write` saves it as HTML, SVG
+or PNG by the output file's suffix (PNG: a headless-Chromium screenshot of the HTML page).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from clickhouse_connect.driver.client import Client
+
+from clickhouse.client import connect
+from clickhouse.queries import Filters
+from grafana.experience_map import browser
+from grafana.experience_map.model import Comparison, ExperienceMap, build_map, compare
+from grafana.experience_map.queries import fetch, period_label, window
+from grafana.experience_map.render import render_html, render_svg
+from journeys.errors import RenderError
+from journeys.settings import Settings
+from schemas.journeymap import JourneyMap, load_journey_map
+
+FORMATS = (".html", ".svg", ".png")
+
+
+@dataclass(frozen=True)
+class MapRequest:
+    segment: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    compare_start: datetime | None = None
+    compare_end: datetime | None = None
+
+    def current(self) -> Filters:
+        return window(self.start, self.end, self.segment)
+
+    def baseline(self) -> Filters | None:
+        if self.compare_start is None and self.compare_end is None:
+            return None
+        return window(self.compare_start, self.compare_end, self.segment)
+
+
+def draw(settings: Settings, request: MapRequest) -> tuple[ExperienceMap, Comparison | None]:
+    """The map of the requested window, and its comparison with the baseline window if one is asked."""
+    journey_map = load_journey_map(settings.journey_map)
+    client = connect(settings)
+    try:
+        current = _map(client, request.current(), request.segment, journey_map)
+        baseline = request.baseline()
+        if baseline is None:
+            return current, None
+        return current, compare(current, _map(client, baseline, request.segment, journey_map))
+    finally:
+        client.close()
+
+
+def _map(client: Client, filters: Filters, segment: str | None, journey_map: JourneyMap) -> ExperienceMap:
+    rows = fetch(client, filters, journey_map.phase_ids)
+    return build_map(rows, journey_map, segment, period_label(filters))
+
+
+def write(out: Path, experience_map: ExperienceMap, comparison: Comparison | None = None) -> Path:
+    """Save the map; the format follows the suffix (.html, .svg or .png)."""
+    suffix = out.suffix.lower()
+    if suffix not in FORMATS:
+        raise RenderError("map", f"unknown output format {out.suffix!r}: use {', '.join(FORMATS)}")
+    if suffix == ".svg":
+        out.write_text(render_svg(experience_map, comparison), encoding="utf-8")
+    elif suffix == ".html":
+        out.write_text(render_html(experience_map, comparison), encoding="utf-8")
+    else:
+        with tempfile.TemporaryDirectory(prefix="journeys-map-") as tmp:
+            page = Path(tmp) / "map.html"
+            page.write_text(render_html(experience_map, comparison), encoding="utf-8")
+            browser.screenshot(page, out)
+    return out
