@@ -15,9 +15,10 @@ from schemas.journeymap import JourneyMap
 from schemas.outputs import FrictionEvent, JourneySnapshot, JourneyStep
 from streams.core.friction import Friction, detect
 from streams.core.journeys import NO_PHASE, Journey, cut_journeys, describe, segment_of
-from streams.core.records import CHANNEL, EVENT_ID, LATE, Record, T, event_of, from_ms, order_key
+from streams.core.records import CHANNEL, EVENT_ID, RECEIVED, Record, T, event_of, from_ms, order_key
 
 Output = JourneyStep | JourneySnapshot | FrictionEvent
+MS_PER_H = 3_600_000
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,26 @@ class Layout:
         return sum(1 for jid, _ in self.frictions.values() if jid == journey_id)
 
 
+def late_events(events: list[Record], journey_map: JourneyMap) -> set[str]:
+    """Events older than the allowed lateness behind the customer's clock when they arrived.
+
+    "When it arrived" is the event's received time: the clock is the latest event time among the
+    customer's events received no later than it, so the answer does not depend on the order in
+    which the worker happens to read partitions.
+    """
+    lateness_ms = journey_map.journey.allowed_lateness_hours * MS_PER_H
+    late, clock_ms = set(), None
+    for record in sorted(events, key=lambda r: (r[RECEIVED], r[T], r[EVENT_ID])):
+        if clock_ms is not None and record[T] < clock_ms - lateness_ms:
+            late.add(record[EVENT_ID])
+        clock_ms = record[T] if clock_ms is None else max(clock_ms, record[T])
+    return late
+
+
 def layout_of(customer_id: str, events: list[Record], journey_map: JourneyMap) -> Layout:
-    """Ordered events (late ones flagged) -> journeys, placements, snapshots and frictions."""
-    live = [r for r in events if not r[LATE]]
+    """Ordered events -> late ones, journeys, placements, snapshots and frictions."""
+    late = late_events(events, journey_map)
+    live = [r for r in events if r[EVENT_ID] not in late]
     result = Layout(customer_id, max((r[T] for r in events), default=0), segment_of(live))
     for journey in cut_journeys(customer_id, live, journey_map):
         result.journeys[journey.journey_id] = journey
@@ -56,7 +74,7 @@ def layout_of(customer_id: str, events: list[Record], journey_map: JourneyMap) -
             result.placements[record[EVENT_ID]] = Placement(journey.journey_id, index, phase)
     for record in events:
         result.records[record[EVENT_ID]] = record
-        if record[LATE]:
+        if record[EVENT_ID] in late:
             result.placements[record[EVENT_ID]] = _late_placement(result, record)
     return result
 

@@ -17,7 +17,7 @@ from schemas.events import TouchpointEventBase
 from schemas.journeymap import CURRENT, JourneyMap
 
 # Positions in a record (a plain list, so it serialises compactly as JSON).
-T, EVENT_ID, CHANNEL, TOUCHPOINT, EVENT_TYPE, PHASE, SEGMENT, MEASURES, FEEDBACK, IDS, SOURCE_ID, RECEIVED, LATE = range(13)
+T, EVENT_ID, CHANNEL, TOUCHPOINT, EVENT_TYPE, PHASE, SEGMENT, MEASURES, FEEDBACK, IDS, SOURCE_ID, RECEIVED = range(12)
 Record = list[Any]
 MS_PER_S = 1000
 
@@ -42,7 +42,7 @@ def record_of(event: TouchpointEventBase, journey_map: JourneyMap) -> Record:
     feedback = event.feedback.model_dump(exclude_none=True) if event.feedback else None
     return [to_ms(event.event_time), event.event_id, event.channel, event.touchpoint, event.event_type,
             "" if phase == CURRENT else phase, event.segment, measures, feedback,
-            event.identifiers.keys(), event.source_id, to_ms(event.received_time), False]
+            event.identifiers.keys(), event.source_id, to_ms(event.received_time)]
 
 
 def event_of(record: Record) -> TouchpointEventBase:

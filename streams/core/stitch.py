@@ -3,7 +3,8 @@
 The customer's state is its revision and its compact event records in event-time order. Every
 change bumps the revision; every record sent for it carries the revision as `version`. A
 duplicate changes nothing and re-sends the records it takes part in; an event older than the
-allowed lateness is kept and sent as a late step without revising journeys; a merge retracts the
+allowed lateness (judged by received time, streams.core.layout) is kept and sent as a late step
+without revising journeys; a merge retracts the
 absorbed customer's journeys and re-stitches its events into the survivor's.
 """
 
@@ -16,9 +17,7 @@ import orjson
 
 from schemas.journeymap import JourneyMap
 from streams.core.layout import Output, changes, everything, layout_of, of_event
-from streams.core.records import EVENT_ID, LATE, Record, T, order_key
-
-MS_PER_H = 3_600_000
+from streams.core.records import EVENT_ID, Record, T, order_key
 
 
 @dataclass
@@ -53,14 +52,12 @@ def apply(state: CustomerState, record: Record, customer_id: str,
     """Fold one event into a customer: the new state and the records to send."""
     if state.has(record[EVENT_ID]):
         return state, of_event(layout_of(customer_id, state.events, journey_map), record[EVENT_ID], state.revision)
-    lateness_ms = journey_map.journey.allowed_lateness_hours * MS_PER_H
-    late = bool(state.events) and record[T] < state.clock_ms - lateness_ms
-    return _added(state, [[*record[:LATE], late]], state.revision, customer_id, journey_map)
+    return _added(state, [record], state.revision, customer_id, journey_map)
 
 
 def absorb(state: CustomerState, records: list[Record], absorbed_revision: int, customer_id: str,
            journey_map: JourneyMap) -> tuple[CustomerState, list[Output]]:
-    """A merge: take the absorbed customer's events (late flags kept) into this customer."""
+    """A merge: take the absorbed customer's events into this customer."""
     fresh = [r for r in records if not state.has(r[EVENT_ID])]
     return _added(state, fresh, max(state.revision, absorbed_revision), customer_id, journey_map)
 

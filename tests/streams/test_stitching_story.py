@@ -42,7 +42,7 @@ def test_a_late_event_within_the_allowed_lateness_revises_the_journey() -> None:
     story.send(event("web", "page_view", at(0), "web.content", event_id="c1", **ANNA),
                event("web", "page_view", at(2), "web.content", event_id="c3", **ANNA))
     version_before = story.journeys()[0]["version"]
-    out = story.send(event("store", "visit", at(1), "store.floor", event_id="c2", **ANNA))
+    out = story.send(event("store", "visit", at(1), "store.floor", event_id="c2", received=at(2, hours=1), **ANNA))
     [journey] = story.journeys()
     assert story.step_ids(journey) == ["c1", "c2", "c3"]
     assert journey["version"] > version_before and journey["furthest_phase"] == "compare"
@@ -51,11 +51,12 @@ def test_a_late_event_within_the_allowed_lateness_revises_the_journey() -> None:
 
 
 def test_an_event_beyond_the_allowed_lateness_is_recorded_late_and_changes_nothing() -> None:
+    # lateness is judged at arrival (received time): 5 days behind the customer's clock > 72 h
     story = Story()
     story.send(event("web", "page_view", at(0), "web.content", event_id="d1", **ANNA),
                event("web", "page_view", at(10), "web.content", event_id="d3", **ANNA))
     before = story.journeys()
-    out = story.send(event("store", "visit", at(5), "store.floor", event_id="d2", **ANNA))
+    out = story.send(event("store", "visit", at(5), "store.floor", event_id="d2", received=at(10, hours=1), **ANNA))
     assert story.journeys() == before
     [late_step] = out
     assert isinstance(late_step, JourneyStep) and late_step.late
@@ -83,19 +84,22 @@ def test_a_gap_longer_than_the_inactivity_gap_starts_a_new_journey() -> None:
     assert first["status"] == "closed" and second["status"] == "active"
 
 
-def test_a_late_event_that_bridges_two_journeys_retracts_the_second() -> None:
+def test_late_events_re_cut_journeys_within_lateness_and_not_beyond() -> None:
     story = Story()
     story.send(event("web", "page_view", at(0), "web.content", event_id="g1", **ANNA),
                event("web", "page_view", at(40), "web.content", event_id="g3", **ANNA),
                event("web", "page_view", at(41), "web.content", event_id="g4", **ANNA))
     assert len(story.journeys()) == 2
-    story.send(event("web", "page_view", at(39), "web.content", event_id="g2", **ANNA))
+    first_second = story.journeys()[1]["journey_id"]
+    story.send(event("web", "page_view", at(39), "web.content", event_id="g2", received=at(41, hours=1), **ANNA))
     assert len(story.journeys()) == 2  # 39 days after g1 is still a gap: g2 opens the second journey
-    story.send(event("web", "page_view", at(20), "web.content", event_id="g15", **ANNA))  # too late: recorded only
+    assert first_second not in {j["journey_id"] for j in story.journeys()}  # re-cut: first event changed
+    story.send(event("web", "page_view", at(20), "web.content", event_id="g15", received=at(41, hours=2), **ANNA))
+    assert [len(story.step_ids(j)) for j in story.journeys()] == [1, 3]  # g15 was too late: recorded only
     story2 = Story()
     story2.send(event("web", "page_view", at(0), "web.content", event_id="h1", **ANNA),
                 event("web", "page_view", at(31), "web.content", event_id="h3", **ANNA),
-                event("web", "page_view", at(30), "web.content", event_id="h2", **ANNA))
+                event("web", "page_view", at(30), "web.content", event_id="h2", received=at(31, hours=1), **ANNA))
     [journey] = story2.journeys()
     assert story2.step_ids(journey) == ["h1", "h2", "h3"]
 
@@ -119,6 +123,14 @@ def test_segment_is_the_latest_known_and_versions_never_go_down() -> None:
     assert story.journeys()[0]["segment"] == "pro"
     versions = [o.version for o in story.emitted if isinstance(o, JourneySnapshot)]
     assert versions == sorted(versions)
+
+
+def test_lateness_does_not_depend_on_the_order_the_worker_reads_events() -> None:
+    early = event("store", "visit", at(5), "store.floor", event_id="x2", received=at(5, hours=1), **ANNA)
+    later = event("web", "page_view", at(10), "web.content", event_id="x3", **ANNA)
+    story = Story()
+    story.send(later, early)  # read out of arrival order: x2 arrived first, so it is not late
+    assert [s["late"] for s in story.steps()] == [False, False]
 
 
 def test_state_round_trips_and_stays_compact() -> None:
