@@ -94,7 +94,7 @@ def after_sales(c: int, t: datetime) -> Iterator[TouchpointEventBase]:
 
 
 def customer_events(c: int) -> list[TouchpointEventBase]:
-    t = START + timedelta(hours=3 * c)
+    t = START + timedelta(hours=2 * c)  # the last customer finishes well before NOW
     events = list(research_and_compare(c, t))
     events += purchase(c, t + timedelta(days=1))
     if c % 5 != 4:
