@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 MAX_BATCH_RECORDS = 5000
 FLUSH_INTERVAL_S = 1.0
 MIN_SESSION_TIMEOUT_S = 3.0
+SINK_APP_NAME = "journeys-sink"
 
 
 class WarehousePort:
@@ -44,6 +45,7 @@ class WarehousePort:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warehouse-sink")
         self._writer: WarehouseWriter | None = None
         self.health = SinkHealth()
+        self.records_written = 0
 
     def _write(self, batch: Sequence[BaseModel]) -> int:
         if self._writer is None:
@@ -55,7 +57,9 @@ class WarehousePort:
         attempt = 0
         while True:
             try:
-                return await asyncio.get_running_loop().run_in_executor(self._executor, self._write, batch)
+                rows = await asyncio.get_running_loop().run_in_executor(self._executor, self._write, batch)
+                self.records_written += len(batch)
+                return rows
             except Exception as err:
                 attempt += 1
                 self.health.failed(err)
@@ -76,7 +80,7 @@ def attach_sink(app: faust.App, settings: Settings) -> WarehousePort:
 
 
 def _sink_agent(kind: str, port: WarehousePort) -> Callable[[Any], Coroutine[Any, Any, None]]:
-    async def sink(stream: faust.StreamT[bytes]) -> None:
+    async def sink(stream: Any) -> None:  # a faust Stream: take_events is not on the StreamT protocol
         # (topic message bytes) -> [record | DeadLetter] -> warehouse rows
         async for events in stream.take_events(MAX_BATCH_RECORDS, within=FLUSH_INTERVAL_S):
             await port.write_until_done([_decode_event(kind, event) for event in events], kind)
@@ -91,11 +95,14 @@ def _decode_event(kind: str, event: faust.EventT) -> BaseModel:
     return decode(kind, bytes(event.value or b""), source, timestamp)
 
 
-def sink_app(settings: Settings) -> tuple[faust.App, WarehousePort]:
-    """A Faust app running only the sink; its id (and so its group and internal topics) carry the prefix."""
+def sink_app(settings: Settings, name: str = SINK_APP_NAME) -> tuple[faust.App, WarehousePort]:
+    """A Faust app running only the sink; its id (so its group and internal topics) carries the prefix.
+
+    A different `name` is a different consumer group: it reads every topic again from offset 0.
+    """
     session_s = max(MIN_SESSION_TIMEOUT_S, settings.kafka.session_timeout_ms / 1000)
     app = faust.App(
-        f"{settings.kafka.topic_prefix}journeys-sink",
+        f"{settings.kafka.topic_prefix}{name}",
         broker=[f"kafka://{server}" for server in settings.kafka.bootstrap_servers.split(",")],
         broker_session_timeout=session_s,
         table_standby_replicas=0,

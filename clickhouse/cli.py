@@ -1,9 +1,136 @@
-"""Commands of the clickhouse stage (registered on the `journeys` group)."""
+"""Commands of the clickhouse stage: `journeys migrate`, `journeys sink`, `journeys query`.
+
+Thin entry points: they read the settings from the click context, open the warehouse through
+clickhouse/client.py and call the stage's functions; formatting of query results lives here.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+from datetime import UTC, datetime
+from typing import Any
+
 import click
+
+from clickhouse.queries import EARLIEST, LATEST, QUERIES, Filters, QueryResult, named_query
+
+FORMATS = ("table", "csv", "json")
+OPTION_NAMES = {"start": "from", "end": "to"}
 
 
 def register(main: click.Group) -> None:
     """Add this stage's commands to `journeys`."""
+    main.add_command(migrate_command)
+    main.add_command(sink_command)
+    main.add_command(query_command)
+
+
+@click.command("migrate")
+@click.pass_context
+def migrate_command(ctx: click.Context) -> None:
+    """Create or upgrade the warehouse tables (safe to re-run)."""
+    from clickhouse.client import connect
+    from clickhouse.migrate import migrate
+    from journeys.cli import settings_of
+
+    settings = settings_of(ctx)
+    applied = migrate(connect(settings), settings.clickhouse.ttl_days)
+    click.echo(f"applied {', '.join(applied)}" if applied else "warehouse is up to date")
+
+
+@click.command("sink")
+@click.option("--loglevel", default="info", show_default=True, help="Faust worker log level.")
+@click.pass_context
+def sink_command(ctx: click.Context, loglevel: str) -> None:
+    """Run the warehouse sink alone: output topics -> ClickHouse, until stopped."""
+    import faust
+
+    from clickhouse.agents import sink_app
+    from clickhouse.client import connect
+    from clickhouse.migrate import migrate
+    from journeys.cli import settings_of
+    from journeys.kafka import ensure_topics
+
+    settings = settings_of(ctx)
+    ensure_topics(settings)
+    client = connect(settings)
+    migrate(client, settings.clickhouse.ttl_days)
+    client.close()
+    app, _ = sink_app(settings)
+    faust.Worker(app, loglevel=loglevel).execute_from_commandline()
+
+
+@click.command("query")
+@click.argument("name", required=False)
+@click.option("--list", "list_queries", is_flag=True, help="List the named queries and their filters.")
+@click.option("--from", "start", type=click.DateTime(), help="Window start (UTC), inclusive.")
+@click.option("--to", "end", type=click.DateTime(), help="Window end (UTC), exclusive.")
+@click.option("--channel", default="", help="Only this channel.")
+@click.option("--segment", default="", help="Only this segment (persona).")
+@click.option("--touchpoint", default="", help="Only this touchpoint.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.pass_context
+def query_command(ctx: click.Context, name: str | None, list_queries: bool, start: datetime | None,
+                  end: datetime | None, channel: str, segment: str, touchpoint: str, limit: int, fmt: str) -> None:
+    """Run the named analytical query NAME (see --list)."""
+    if list_queries or not name:
+        _list()
+        return
+    from clickhouse.client import connect
+    from clickhouse.queries import run
+    from journeys.cli import settings_of
+    from schemas.journeymap import load_journey_map
+
+    query = named_query(name)
+    given = {"channel": channel, "segment": segment, "touchpoint": touchpoint}
+    unused = [f"--{k}" for k, v in given.items() if v and k not in query.filters]
+    if unused:
+        raise click.UsageError(f"{name} does not take {', '.join(unused)} (filters: {', '.join('--' + OPTION_NAMES.get(f, f) for f in query.filters)})")
+    settings = settings_of(ctx)
+    filters = Filters(start=_utc(start) or EARLIEST, end=_utc(end) or LATEST, channel=channel, segment=segment,
+                      touchpoint=touchpoint, limit=limit)
+    result = run(connect(settings), name, filters, load_journey_map(settings.journey_map).phase_ids)
+    click.echo(render(result, fmt), nl=False)
+
+
+def _list() -> None:
+    for query in QUERIES.values():
+        options = ", ".join("--" + OPTION_NAMES.get(f, f) for f in query.filters)
+        click.echo(f"{query.name}\n  {query.description}\n  filters: {options}\n")
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+def render(result: QueryResult, fmt: str) -> str:
+    """A query result as a rich table, CSV or JSON text."""
+    if fmt == "json":
+        import orjson
+
+        return orjson.dumps(result.as_dicts(), default=str, option=orjson.OPT_INDENT_2).decode() + "\n"
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(result.columns)
+        writer.writerows(result.rows)
+        return out.getvalue()
+    return _table(result)
+
+
+def _table(result: QueryResult) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*result.columns)
+    for row in result.rows:
+        table.add_row(*(_cell(value) for value in row))
+    console = Console(file=io.StringIO(), width=200, color_system=None)
+    console.print(table)
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
-from schemas.outputs import DeadLetter, FrictionEvent, HealthSample, IdentityLink, JourneyStep, JourneySnapshot
+from schemas.outputs import DeadLetter, FrictionEvent, HealthSample, IdentityLink, JourneySnapshot, JourneyStep
 
 Row = list[Any]
 
@@ -62,8 +62,8 @@ def utc(moment: datetime) -> datetime:
 
 def touchpoint_row(step: JourneyStep) -> Row:
     event = step.event
-    measures: dict[str, Any] = getattr(event, "measures", None)
-    measures = measures.model_dump(mode="json") if isinstance(measures, BaseModel) else {}
+    model = getattr(event, "measures", None)  # the base envelope has none; channel events do
+    measures: dict[str, Any] = model.model_dump(mode="json") if isinstance(model, BaseModel) else {}
     feedback = event.feedback
     return [event.event_id, utc(event.event_time), utc(event.received_time), event.channel, event.touchpoint,
             event.event_type, step.customer_id, step.journey_id, step.phase, event.segment or "", step.late,

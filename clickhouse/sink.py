@@ -67,7 +67,7 @@ def undecodable(kind: str, payload: bytes, source: str, timestamp: datetime, pro
     except UnicodeDecodeError:
         text, encoding = base64.b64encode(payload).decode("ascii"), "base64"
     return DeadLetter(source=source, reason=f"sink could not decode a {kind} record", kind="undecodable",
-                      problems=(problem[:2000],), payload=text, payload_encoding=encoding,  # type: ignore[arg-type]
+                      problems=(problem[:2000],), payload=text, payload_encoding=encoding,
                       rejected_at=timestamp)
 
 
@@ -128,3 +128,10 @@ class WarehouseWriter:
         if rows:
             self._client.insert("pipeline_health", rows, column_names=list(HEALTH_COLUMNS))
             self.health.clear()
+
+
+def attach_sink(app: Any, settings: Any) -> Any:
+    """Add the sink agents to an existing Faust app (see clickhouse/agents.py, where they live)."""
+    from clickhouse.agents import attach_sink as attach
+
+    return attach(app, settings)

@@ -166,6 +166,7 @@ FROM (
       AND ({{channel:String}} = '' OR channel IN ({{channel:String}}, 'all'))
 )
 ARRAY JOIN kpis AS kv
+ORDER BY metric
 """
 
 EXPERIENCE_MAP = f"""

@@ -34,7 +34,8 @@ MODELS = {"web": WebEvent, "call_centre": CallCentreEvent, "email": EmailEvent, 
 
 def event(eid: str, channel: str, touchpoint: str, event_type: str, at: datetime, who: str,
           segment: str | None = None, feedback: dict[str, Any] | None = None, **measures: Any) -> Any:
-    return MODELS[channel](event_id=eid, event_time=at, received_time=at + timedelta(seconds=5), channel=channel,
+    model: Any = MODELS[channel]
+    return model(event_id=eid, event_time=at, received_time=at + timedelta(seconds=5), channel=channel,
                            touchpoint=touchpoint, event_type=event_type, identifiers={"anonymous_id": who},
                            segment=segment, feedback=feedback, measures=measures)
 
@@ -53,14 +54,14 @@ def journey(jid: str, customer: str, version: int, started: datetime, last: date
                            channels=channels, channel_switches=max(0, len(channels) - 1),
                            first_channel=channels[0], phase_first_at=reached, furthest_phase=furthest,
                            current_phase=furthest, converted="purchase" in reached,
-                           status=status, updated_at=last)  # type: ignore[arg-type]
+                           status=status, updated_at=last)
 
 
 def friction(fid: str, customer: str, jid: str, rule: str, touchpoint: str, phase: str, at: datetime,
              version: int, severity: str = "medium", retracted: bool = False, measure: float | None = None,
              ) -> FrictionEvent:
     return FrictionEvent(friction_id=fid, customer_id=customer, journey_id=jid, rule=rule, touchpoint=touchpoint,
-                         channel=touchpoint.split(".")[0], phase=phase, severity=severity,  # type: ignore[arg-type]
+                         channel=touchpoint.split(".")[0], phase=phase, severity=severity,
                          detected_at=at, measure=measure, evidence=(fid,), version=version, retracted=retracted)
 
 

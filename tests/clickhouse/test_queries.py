@@ -119,7 +119,7 @@ def test_experience_map_cells(loaded: Client) -> None:
         3, 2, 0.5, 1, 0.3333, "abandoned_checkout", None)
     product = cells[("research", "web.product")]
     assert (product["customers"], product["frictions"]) == (1, 1)  # c's step counted once, under cust-c
-    assert list(cells)[0][0] == "research" and list(cells)[-1][0] == "after_sales"
+    assert next(iter(cells))[0] == "research" and list(cells)[-1][0] == "after_sales"
 
 
 INJECTIONS = ["x' OR 1=1 --", "'; DROP TABLE journeys; --", "{segment:String}", "\\' OR ''='", "web) OR (1=1"]

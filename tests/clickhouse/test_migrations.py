@@ -1,0 +1,76 @@
+"""Migrations apply in order, re-run safely, refuse an edited file, and follow the TTL setting."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from clickhouse.migrate import MIGRATIONS_DIR, apply_ttl, discover, migrate
+from journeys.errors import MigrationError
+
+TABLES = {"touchpoints", "journey_steps", "journeys", "friction", "identity_links", "pipeline_health",
+          "dead_letters", "journeys_current", "friction_current", "funnel_daily", "touchpoint_daily",
+          "schema_migrations"}
+
+
+def tables(client: Client) -> set[str]:
+    rows = client.query("SELECT name FROM system.tables WHERE database = currentDatabase()").result_rows
+    return {name for (name,) in rows}
+
+
+def engine(client: Client, table: str) -> str:
+    return str(client.query("SELECT engine_full FROM system.tables WHERE database = currentDatabase() "
+                            "AND name = {t:String}", parameters={"t": table}).result_rows[0][0])
+
+
+def test_migrations_create_every_table_and_record_checksums(warehouse: Client) -> None:
+    assert tables(warehouse) == TABLES
+    ledger = warehouse.query("SELECT version, checksum FROM schema_migrations ORDER BY version").result_rows
+    assert ledger == [(m.version, m.checksum) for m in discover()]
+    assert "ReplacingMergeTree(version)" in engine(warehouse, "journeys")
+    assert "customer_id" not in engine(warehouse, "journeys").split("ORDER BY")[1].split("SETTINGS")[0]
+
+
+def test_rerun_applies_nothing_and_keeps_data(warehouse: Client) -> None:
+    warehouse.command("INSERT INTO identity_links (link_id, kind, customer_id, rule, event_time, recorded_at) "
+                      "VALUES ('l1', 'link', 'c', 'r', now64(3), now64(3))")
+    assert migrate(warehouse) == []
+    assert migrate(warehouse) == []
+    assert warehouse.query("SELECT count() FROM identity_links").result_rows == [(1,)]
+    assert warehouse.query("SELECT count() FROM schema_migrations").result_rows == [(len(discover()),)]
+
+
+def test_an_edited_migration_is_refused(warehouse: Client, tmp_path: Path) -> None:
+    edited = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, edited)
+    first = sorted(edited.glob("*.sql"))[0]
+    first.write_text(first.read_text() + "\n-- an innocent-looking edit\n")
+    with pytest.raises(MigrationError) as refused:
+        migrate(warehouse, directory=edited)
+    assert refused.value.version == first.name[:4]
+
+
+def test_a_new_migration_is_applied_once(warehouse: Client, tmp_path: Path) -> None:
+    extra = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, extra)
+    (extra / "9999_extra.sql").write_text("CREATE TABLE IF NOT EXISTS extra (x UInt8) ENGINE = MergeTree ORDER BY x;")
+    assert migrate(warehouse, directory=extra) == ["9999"]
+    assert migrate(warehouse, directory=extra) == []
+    assert "extra" in tables(warehouse)
+
+
+def test_a_badly_named_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "create_things.sql").write_text("SELECT 1;")
+    with pytest.raises(MigrationError):
+        discover(tmp_path)
+
+
+def test_ttl_follows_the_setting(warehouse: Client) -> None:
+    apply_ttl(warehouse, 30)
+    assert "TTL toDateTime(event_time) + toIntervalDay(30)" in engine(warehouse, "touchpoints")
+    assert "toIntervalDay(30)" in engine(warehouse, "journey_steps")
+    migrate(warehouse, ttl_days=0)
+    assert " TTL " not in engine(warehouse, "touchpoints")
