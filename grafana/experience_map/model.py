@@ -28,6 +28,7 @@ MOMENTS_OF_TRUTH = 3  # cells marked per map
 MIN_GROUP_JOURNEYS = 2  # a lift needs this many journeys with and without friction
 CHANGE_EPSILON = 0.02  # friction-rate change (absolute) below this is "same"
 CSAT_EPSILON = 0.1
+NO_DATA = "no data"
 EMOTIONS = ((0.5, "happy"), (0.1, "satisfied"), (-0.1, "indifferent"), (-0.5, "frustrated"))
 
 
@@ -143,7 +144,9 @@ def emotion_curve(phase_rows: Iterable[Row], phase_ids: tuple[str, ...]) -> list
 def _emotion(phase: str, r: Row | None) -> EmotionPoint:
     csat, nps = (_float(r.get("csat")), _float(r.get("nps"))) if r else (None, None)
     rate = min(1.0, ratio(int(r["frictions"]), int(r["steps"]))) if r else 0.0
-    score = emotion_score(csat, nps, rate) if r and int(r["steps"]) else 0.0
+    if not r or not int(r["steps"]):
+        return EmotionPoint(phase=phase, csat=None, nps=None, friction_rate=0.0, score=0.0, label=NO_DATA)
+    score = emotion_score(csat, nps, rate)
     return EmotionPoint(phase=phase, csat=csat, nps=nps, friction_rate=rate, score=score, label=emotion_label(score))
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from html import escape
 
-from grafana.experience_map.model import Cell, CellChange, Comparison, ExperienceMap
+from grafana.experience_map.model import NO_DATA, Cell, CellChange, Comparison, ExperienceMap
 
 FONT_STACK = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
 LABEL_W_PX = 230
 CELL_W_PX = 210
-CELL_H_PX = 66
+CELL_H_PX = 80
 HEADER_H_PX = 40
 CHANNEL_H_PX = 24
 CURVE_H_PX = 170
@@ -72,11 +72,12 @@ def _cell_svg(m: ExperienceMap, phase: str, tp: str, x: float, y: float) -> str:
             f'stroke-width="{3 if moment else 1}"/>')
     if cell is None:
         return f'<g class="cell empty" data-phase="{phase}" data-touchpoint="{tp}">{rect}</g>'
-    lines = [_text(x + 10, y + 20, f"{cell.volume} events · {pct(cell.share)} of customers", "v"),
+    lines = [_text(x + 10, y + 20, f"{cell.volume} events · {pct(cell.share)} of cust.", "v"),
              _text(x + 10, y + 37, f"friction {pct(cell.friction_rate)} · {cell.top_rule or '-'}", "f"),
              _text(x + 10, y + 54, f"CSAT {csat_text(cell.csat)}", "c")]
     if moment:
-        lines.append(_text(x + CELL_W_PX - 12, y + 20, "★ moment of truth", "mot", "end", 10))
+        lift = next(x.lift for x in m.moments if (x.phase, x.touchpoint) == (phase, tp))
+        lines.append(_text(x + 10, y + 71, f"★ moment of truth · lift {signed(lift, 1, 100)} pts", "mot", size=11))
     return (f'<g class="cell{" moment" if moment else ""}" {_cell_data(cell)} data-moment="{str(moment).lower()}">'
             f'{rect}{"".join(lines)}</g>')
 
@@ -88,7 +89,7 @@ def _cell_data(cell: Cell) -> str:
     return " ".join(f'data-{k}="{escape(str(v))}"' for k, v in pairs.items())
 
 
-def _change_svg(change: CellChange | None, phase: str, tp: str, x: float, y: float) -> str:
+def _change_svg(change: CellChange | None, now: Cell | None, phase: str, tp: str, x: float, y: float) -> str:
     fill = VERDICT_FILL[change.verdict] if change else EMPTY_FILL
     rect = (f'<rect x="{x + 2:.0f}" y="{y + 2:.0f}" width="{CELL_W_PX - 4}" height="{CELL_H_PX - 4}" rx="6" '
             f'fill="{fill}" stroke="#ffffff"/>')
@@ -96,8 +97,9 @@ def _change_svg(change: CellChange | None, phase: str, tp: str, x: float, y: flo
         return f'<g class="cell empty" data-phase="{phase}" data-touchpoint="{tp}">{rect}</g>'
     csat = "n/a" if change.csat is None else signed(change.csat, 2)
     lines = [_text(x + 10, y + 20, f"{change.verdict} · events {change.volume:+d}", "v"),
-             _text(x + 10, y + 37, f"friction {signed(change.friction_rate, 1, 100)} pts", "f"),
-             _text(x + 10, y + 54, f"CSAT {csat}", "c")]
+             _text(x + 10, y + 37, f"friction {pct(now.friction_rate if now else 0.0)} "
+                                   f"({signed(change.friction_rate, 1, 100)} pts)", "f"),
+             _text(x + 10, y + 54, f"CSAT {csat_text(now.csat if now else None)} ({csat})", "c")]
     data = (f'data-phase="{phase}" data-touchpoint="{tp}" data-verdict="{change.verdict}" '
             f'data-volume-change="{change.volume}" data-friction-change="{change.friction_rate}" '
             f'data-csat-change="{"" if change.csat is None else change.csat}"')
@@ -119,7 +121,8 @@ def _grid(m: ExperienceMap, comparison: Comparison | None) -> tuple[list[str], f
         for i, (phase, _) in enumerate(m.phases):
             x = LABEL_W_PX + i * CELL_W_PX
             change = comparison.changes.get((phase, ident)) if comparison else None
-            parts.append(_change_svg(change, phase, ident, x, y) if comparison else _cell_svg(m, phase, ident, x, y))
+            parts.append(_change_svg(change, m.cells.get((phase, ident)), phase, ident, x, y) if comparison
+                         else _cell_svg(m, phase, ident, x, y))
         y += CELL_H_PX
     return parts, y
 
@@ -135,11 +138,14 @@ def _curve(m: ExperienceMap, top: float, comparison: Comparison | None) -> list[
     points = []
     for i, point in enumerate(m.emotion):
         x, y = LABEL_W_PX + i * CELL_W_PX + CELL_W_PX / 2, mid - point.score * half
-        points.append(f"{x:.0f},{y:.0f}")
-        change = f" ({signed(comparison.emotion_change.get(point.phase, 0.0), 2)})" if comparison else ""
+        known = point.label != NO_DATA
+        points += [f"{x:.0f},{y:.0f}"] if known else []
+        change = f" ({signed(comparison.emotion_change.get(point.phase, 0.0), 2)})" if comparison and known else ""
+        text = f"{point.label} {point.score:+.2f}{change}" if known else NO_DATA
         parts.append(f'<g class="emotion" data-phase="{point.phase}" data-score="{point.score}" '
-                     f'data-label="{point.label}"><circle cx="{x:.0f}" cy="{y:.0f}" r="6" fill="#3949ab"/>'
-                     + _text(x, y - 12, f"{point.label} {point.score:+.2f}{change}", "score", "middle", 12) + "</g>")
+                     f'data-label="{point.label}"><circle cx="{x:.0f}" cy="{y:.0f}" r="6" '
+                     f'fill="{"#3949ab" if known else "#ffffff"}" stroke="#3949ab" stroke-width="2"/>'
+                     + _text(x, y - 12, text, "score", "middle", 12) + "</g>")
     parts.insert(5, f'<polyline points="{" ".join(points)}" fill="none" stroke="#3949ab" stroke-width="3"/>')
     return parts
 

@@ -10,6 +10,7 @@ then rate the support call by e-mail. Injected pain points: in March, support ca
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -68,12 +69,12 @@ def customer(n: int, month: datetime) -> list[TouchpointEventBase]:
                 resolved=not gives_up)]
     if gives_up:
         return events
-    return events + [e(30, "web", "web.checkout", "checkout_step", checkout_step=1),
-                     e(35, "web", "web.checkout", "order_placed", order_id=f"o-{who}"),
-                     e(24 * 60, "call_centre", "call_centre.support", "call_answered", wait_s=60 if fixed else 700,
-                       resolved=True),
-                     e(25 * 60, "email", "email.support", "feedback",
-                       feedback={"csat": 5 if fixed else 3, "about_touchpoint": "call_centre.support"})]
+    return [*events, e(30, "web", "web.checkout", "checkout_step", checkout_step=1),
+            e(35, "web", "web.checkout", "order_placed", order_id=f"o-{who}"),
+            e(24 * 60, "call_centre", "call_centre.support", "call_answered", wait_s=60 if fixed else 700,
+              resolved=True),
+            e(25 * 60, "email", "email.support", "feedback",
+              feedback={"csat": 5 if fixed else 3, "about_touchpoint": "call_centre.support"})]
 
 
 def pipeline_records() -> list[Any]:
@@ -169,12 +170,14 @@ def test_browser_shows_the_query_numbers_offline(map_warehouse: Client, map_sett
     seen = browser.visit(page, CELLS_JS)
     assert seen.console_errors == []
     assert set(seen.requests) == {page.resolve().as_uri()}
-    import json
     shown = json.loads(seen.values)
     assert all(p.label in shown["text"] for p in load_journey_map().phases)
     assert all(t.label in shown["text"] for t in load_journey_map().touchpoints)
     expected = run(map_warehouse, "experience_map", window(MARCH, APRIL, None), PHASES)
     assert {_shown(c) for c in shown["cells"]} == {_queried(r) for r in expected}
+    for cell in shown["cells"]:
+        assert cell["text"][0].startswith(f"{cell['volume']} events · {float(cell['share']) * 100:.1f}% of cust.")
+        assert cell["text"][1].startswith(f"friction {float(cell['frictionRate']) * 100:.1f}%")
     assert len(pixel_colours(seen.screenshot_png)) > 20
 
 
@@ -187,3 +190,12 @@ def _queried(row: dict[str, Any]) -> tuple[Any, ...]:
     csat = row["avg_csat"]
     return (row["phase"], row["touchpoint"], row["steps"], row["customers"], float(row["share_of_customers"]),
             float(row["friction_rate"]), row["top_friction_rule"], float(csat) if csat is not None else None)
+
+
+def test_browser_check_sees_console_errors_and_outside_requests(tmp_path: Path) -> None:
+    page = tmp_path / "leaky.html"
+    page.write_text('<!DOCTYPE html><html><body><img src="http://127.0.0.1:9/pixel.png">'
+                    '<script>console.error("boom")</script></body></html>', encoding="utf-8")
+    seen = browser.visit(page)
+    assert any("boom" in error for error in seen.console_errors)
+    assert "http://127.0.0.1:9/pixel.png" in seen.requests

@@ -70,7 +70,7 @@ def test_emotion_blends_satisfaction_and_friction() -> None:
     curve = {p.phase: p for p in hand_made().emotion}
     assert list(curve) == list(PHASES)
     assert curve["research"].label == "happy" and curve["after_sales"].label == "angry"
-    assert curve["compare"].score == 0.0  # no data for the phase
+    assert (curve["compare"].score, curve["compare"].label) == (0.0, "no data")
 
 
 def test_moment_of_truth_needs_both_groups_and_ranks_by_lift() -> None:
@@ -94,8 +94,8 @@ def test_svg_draws_labels_cells_curve_and_moments() -> None:
     assert svg.startswith("<svg") and svg.endswith("</svg>")
     assert all(label in svg for _, label in hand_made().phases)
     assert "Call centre: support line" in svg and "E-mail: campaigns" in svg
-    assert "8 events · 80.0% of customers" in svg and "friction 100.0% · long_wait" in svg and "CSAT 2.00" in svg
-    assert svg.count('class="cell moment"') == 1
+    assert "8 events · 80.0% of cust." in svg and "friction 100.0% · long_wait" in svg and "CSAT 2.00" in svg
+    assert svg.count('class="cell moment"') == 1 and "★ moment of truth · lift +100.0 pts" in svg
     assert svg.count('class="emotion"') == len(PHASES) and "<polyline" in svg
 
 
@@ -109,7 +109,7 @@ def test_html_is_self_contained() -> None:
 def test_comparison_page_colours_better_and_worse() -> None:
     comparison: Comparison = compare(hand_made(support_frictions=0, csat=4.5), hand_made())
     page = render_html(comparison.after, comparison)
-    assert 'data-verdict="better"' in page and "friction -100.0 pts" in page and "CSAT +2.50" in page
+    assert 'data-verdict="better"' in page and "friction 0.0% (-100.0 pts)" in page and "CSAT 4.50 (+2.50)" in page
     assert "compared with 2026-03-01 to 2026-04-01" in page
 
 
