@@ -51,8 +51,8 @@ def arrival_time(ctx: Context, touch: Touch, start: datetime) -> datetime:
 
 def to_event(touch: Touch, received: datetime) -> TouchpointEventBase:
     """The contract model of a touch (validated by construction)."""
-    data: dict[str, Any] = {"source_id": touch.source_id, "event_time": touch.time, "received_time": received,
-                            "channel": touch.channel, "touchpoint": touch.touchpoint,
+    data: dict[str, Any] = {"event_id": touch.event_id, "source_id": touch.source_id, "event_time": touch.time,
+                            "received_time": received, "channel": touch.channel, "touchpoint": touch.touchpoint,
                             "event_type": touch.event_type, "identifiers": touch.identifiers,
                             "segment": touch.segment, "measures": touch.measures, "feedback": touch.feedback}
     event: TouchpointEventBase = channels()[touch.channel].model.model_validate(data)

@@ -10,7 +10,7 @@ import pytest
 
 from producers.simulator import Simulation, simulate
 from producers.simulator.personas import PERSONAS
-from schemas.events import TouchpointEventBase
+from schemas.events import TouchpointEventBase, derive_event_id
 from schemas.journeymap import CURRENT, JourneyMap, load_journey_map
 from schemas.validation import Rejection, validate
 
@@ -63,6 +63,7 @@ def test_every_event_is_valid_by_the_contract_and_the_map(sim: Simulation, journ
     for event in events:
         again = validate(event.model_dump_json().encode(), "test", journey_map)
         assert again == event, again
+        assert event.source_id and event.event_id == derive_event_id(event.channel, event.source_id)
 
 
 def test_malformed_payloads_are_rejected_and_counted(sim: Simulation, journey_map: JourneyMap) -> None:
