@@ -18,6 +18,7 @@ FOLDER_UID = "journeys"
 FOLDER_TITLE = "Journeys"
 GROUP = "journeys"
 GROUP_INTERVAL = "1m"
+GROUP_INTERVAL_S = 60
 EXPRESSION_UID = "__expr__"
 
 FRICTION_SPIKE_WINDOW_S = 3600
@@ -73,9 +74,13 @@ class AlertRule:
         return rule
 
     def api_payload(self) -> dict[str, Any]:
-        """The rule for the provisioning HTTP API (POST/PUT /api/v1/provisioning/alert-rules)."""
-        rule = self.provisioned()
+        """The rule for the provisioning HTTP API, which links dashboards through annotations."""
+        rule = {k: v for k, v in self.provisioned().items() if k not in ("dashboardUid", "panelId")}
+        if self.dashboard_uid:
+            rule["annotations"] = {**rule["annotations"], "__dashboardUid__": self.dashboard_uid,
+                                   "__panelId__": str(self.panel_id)}
         return {**rule, "folderUID": FOLDER_UID, "ruleGroup": GROUP, "orgID": 1}
+
 
 
 FRICTION_SPIKE = AlertRule(
@@ -107,6 +112,13 @@ DEAD_LETTER_RATE = AlertRule(
     f"{DEAD_LETTER_WINDOW_S // 60} minutes.", dashboard_uid="journeys-health", panel_id=3)
 
 ALERT_RULES = (FRICTION_SPIKE, CONSUMER_LAG, DEAD_LETTER_RATE)
+
+
+def rule_group_payload(rules: tuple[AlertRule, ...] = ALERT_RULES) -> dict[str, Any]:
+    """The whole rule group for PUT /api/v1/provisioning/folder/<folder>/rule-groups/<group>:
+    one call creates missing rules and updates the others, by uid."""
+    return {"title": GROUP, "folderUid": FOLDER_UID, "interval": GROUP_INTERVAL_S,
+            "rules": [rule.api_payload() for rule in rules]}
 
 
 def provisioning_document(rules: tuple[AlertRule, ...] = ALERT_RULES) -> dict[str, Any]:

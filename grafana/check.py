@@ -47,15 +47,19 @@ def run(client: Client, case: QueryCase) -> Outcome:
     return Outcome(case, columns, rows, tuple(shape_problems(case.kind, columns, rows)))
 
 
-def variable_options(client: Client, dashboard: Dashboard, start: datetime, end: datetime) -> dict[str, tuple[str, ...]]:
-    """Each variable's options, read in order (a later variable's query may use an earlier one)."""
+def variable_options(client: Client, dashboard: Dashboard, start: datetime, end: datetime
+                     ) -> tuple[dict[str, tuple[str, ...]], list[Outcome]]:
+    """Each variable's options, read in order (a later variable's query may use an earlier one),
+    with the outcome of each variable query; a failed one offers no options."""
     options: dict[str, tuple[str, ...]] = {}
+    outcomes = []
     ctx = panel_context(start, end)
     for variable in dashboard.variables:
         case = next(c for c in variable_cases(dashboard, options, ctx) if c.panel == f"${variable.name}")
-        result = client.query(case.sql)
-        options[variable.name] = tuple(str(row[0]) for row in result.result_rows)
-    return options
+        outcome = run(client, case)
+        options[variable.name] = tuple(str(row[0]) for row in outcome.rows)
+        outcomes.append(outcome)
+    return options, outcomes
 
 
 def check(client: Client, dashboards: Sequence[Dashboard], start: datetime, end: datetime,
@@ -64,7 +68,6 @@ def check(client: Client, dashboards: Sequence[Dashboard], start: datetime, end:
     outcomes = []
     ctx = panel_context(start, end)
     for dashboard in dashboards:
-        options = variable_options(client, dashboard, start, end)
-        cases = variable_cases(dashboard, options, ctx) + panel_cases(dashboard, options, ctx)
-        outcomes += [run(client, case) for case in cases]
+        options, variable_outcomes = variable_options(client, dashboard, start, end)
+        outcomes += variable_outcomes + [run(client, case) for case in panel_cases(dashboard, options, ctx)]
     return outcomes + [run(client, case) for case in alert_cases(rules, end)]
