@@ -21,6 +21,11 @@ RULES = ("long_wait", "transfers", "abandoned_checkout", "repeat_contact", "emai
          "low_csat", "nps_detractor", "poor_navigation", "stalled", "channel_hop", "long_queue")
 
 
+def to_ms(t: datetime) -> datetime:
+    """Event times carry milliseconds, as Kafka timestamps and the warehouse do."""
+    return t.replace(microsecond=t.microsecond // 1000 * 1000)
+
+
 @dataclass
 class Person:
     """One simulated human: persona, and the identifiers they use (hashes, never raw PII)."""
@@ -107,7 +112,7 @@ class JourneyBuilder:
     def emit(self, at: datetime, channel: str, touchpoint: str, event_type: str, identifiers: dict[str, str],
              measures: dict[str, Any] | None = None, feedback: dict[str, Any] | None = None) -> Touch:
         segment = None if set(identifiers) == {"anonymous_id"} else self.person.persona
-        touch = Touch(at, channel, touchpoint, event_type, identifiers, self.ctx.uid(channel[:2] + "-"),
+        touch = Touch(to_ms(at), channel, touchpoint, event_type, identifiers, self.ctx.uid(channel[:2] + "-"),
                       segment, measures or {}, feedback)
         self.touches.append(touch)
         self.t = max(self.t, at)
@@ -128,7 +133,7 @@ class JourneyBuilder:
         if pre_purchase and self.stall_planned and self.pre_sessions > 0 and "stalled" not in self.used_rules:
             self.used_rules.add("stalled")
             self.t += self.ctx.stall_gap()
-            self.injections.append(Injection("stalled", None, [], stall_end=self.t))
+            self.injections.append(Injection("stalled", None, [], stall_end=to_ms(self.t)))
         else:
             self.t += self.ctx.session_gap()
         self.pre_sessions += pre_purchase
