@@ -107,15 +107,14 @@ class Stages:
         self.graph = IdentityGraph(journey_map, self._table("identity-owner", 1), self._table("identity-members", 1),
                                    self._table("identity-devices", 1))
         self.states = app.Table("customer-state", default=None, partitions=self.partitions,
-                                key_serializer="raw", value_serializer="raw")
+                                key_type=str, value_type=bytes)
         app.agent(self.raw, name="validate")(self.validate)
         app.agent(self.identity_work, name="resolve")(self.resolve)
         app.agent(self.customer_work, name="stitch")(self.stitch)
         app.timer(HEALTH_INTERVAL_S)(self.flush_health)
 
     def _table(self, name: str, partitions: int) -> Any:
-        return self.app.Table(name, default=None, partitions=partitions, key_serializer="raw",
-                              value_serializer="json")
+        return self.app.Table(name, default=None, partitions=partitions, key_type=str)
 
     async def validate(self, stream: Any) -> None:
         """Stage 1: raw messages -> compact records for the identity stage; bad ones dead-lettered."""

@@ -1,0 +1,158 @@
+"""End to end through the local broker: a simulation in, the worker as a process, journeys out.
+
+The simulator's ground truth must equal what the worker publishes (newest version per id,
+retracted ones dropped): customers resolved, journeys per customer with their phases, friction by
+rule and evidence. Then the same with the worker SIGKILLed in the middle and restarted: the final
+result is identical (state comes back from the changelog; replays are idempotent).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from journeys.kafka import common_options, ensure_topics, topic
+from journeys.settings import Settings
+from producers.publisher import Publisher
+from producers.simulator.core import Simulation, simulate
+from producers.simulator.run import publish
+from schemas.journeymap import load_journey_map
+from schemas.outputs import DEADLETTER_TOPIC, FRICTION_TOPIC, STATE_TOPIC, STEPS_TOPIC
+from streams.cli import worker_topics
+from streams.core.view import current
+from tests.streams import truth
+
+CUSTOMERS = 200
+SEED = 20260301
+DAYS = 90
+START = datetime(2026, 1, 5, tzinfo=UTC)
+PARTITIONS = 4
+IDLE_EXIT_S = 4
+WORKER_TIMEOUT_S = 150
+QUIET_POLLS = 6
+POLL_MS = 300
+
+
+@pytest.fixture(scope="module")
+def simulation() -> Simulation:
+    return simulate(CUSTOMERS, SEED, DAYS, START, load_journey_map(), b"e2e-secret")
+
+
+@pytest.fixture
+def published(settings: Settings, simulation: Simulation) -> Iterator[Settings]:
+    local = settings.model_copy(update={"kafka": settings.kafka.model_copy(
+        update={"partitions": PARTITIONS, "local_broker": True})})
+    ensure_topics(local)
+    ensure_topics(local, worker_topics(local))
+    with Publisher.connect(local, source="e2e") as publisher:
+        publish(simulation.deliveries, publisher, show_progress=False)
+    yield local
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEYS_")}
+    kafka = settings.kafka
+    env.update({"JOURNEYS_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+                "JOURNEYS_KAFKA__TOPIC_PREFIX": kafka.topic_prefix,
+                "JOURNEYS_KAFKA__PARTITIONS": str(kafka.partitions),
+                "JOURNEYS_KAFKA__LOCAL_BROKER": "true",
+                "JOURNEYS_KAFKA__SESSION_TIMEOUT_MS": str(kafka.session_timeout_ms),
+                "JOURNEYS_KAFKA__HEARTBEAT_INTERVAL_MS": str(kafka.heartbeat_interval_ms),
+                "JOURNEYS_STREAMS__STORE": "memory://",
+                "JOURNEYS_DATA_DIR": str(settings.data_dir),
+                "JOURNEYS_LOG_LEVEL": "WARNING"})
+    return env
+
+
+def start_worker(settings: Settings, *args: str) -> subprocess.Popen[bytes]:
+    journeys = str(Path(sys.executable).with_name("journeys"))
+    log = (settings.data_dir / "worker.log").open("ab")
+    return subprocess.Popen([journeys, "worker", *args], env=worker_env(settings), cwd=settings.data_dir,
+                            stdout=log, stderr=subprocess.STDOUT)
+
+
+def run_until_idle(settings: Settings) -> None:
+    worker = start_worker(settings, "--exit-when-idle", str(IDLE_EXIT_S))
+    try:
+        code = worker.wait(WORKER_TIMEOUT_S)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert code == 0, (settings.data_dir / "worker.log").read_text()[-3000:]
+
+
+def read_all(settings: Settings, name: str) -> list[dict[str, Any]]:
+    """Every record of a topic, from the beginning, until it stays quiet."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(**common_options(settings), group_id=None, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or [])]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        records: list[dict[str, Any]] = []
+        quiet = 0
+        while quiet < QUIET_POLLS:
+            batch = [orjson.loads(r.value) for rs in consumer.poll(timeout_ms=POLL_MS).values() for r in rs]
+            records += batch
+            quiet = 0 if batch else quiet + 1
+        return records
+    finally:
+        consumer.close()
+
+
+def outputs(settings: Settings) -> dict[str, dict[str, dict[str, Any]]]:
+    return {name: current(read_all(settings, topic(settings, name)))
+            for name in (STEPS_TOPIC, STATE_TOPIC, FRICTION_TOPIC)}
+
+
+def assert_matches_truth(settings: Settings, simulation: Simulation) -> None:
+    out = outputs(settings)
+    steps, snapshots, friction = out[STEPS_TOPIC], out[STATE_TOPIC], out[FRICTION_TOPIC]
+    assert truth.customers(steps) == truth.truth_customers(simulation.truth)
+    assert truth.journeys(steps, snapshots) == truth.truth_journeys(simulation.truth)
+    assert truth.friction(friction) == truth.truth_friction(simulation.truth)
+    dead = read_all(settings, topic(settings, DEADLETTER_TOPIC))
+    assert len(dead) >= simulation.truth.totals.malformed
+
+
+def test_the_worker_matches_the_ground_truth(published: Settings, simulation: Simulation) -> None:
+    run_until_idle(published)
+    assert_matches_truth(published, simulation)
+
+
+def test_a_killed_and_restarted_worker_ends_with_the_same_result(published: Settings,
+                                                                  simulation: Simulation) -> None:
+    worker = start_worker(published)
+    try:
+        wait_for_steps(published, len(simulation.events()) // 3)
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    run_until_idle(published)
+    assert_matches_truth(published, simulation)
+
+
+def wait_for_steps(settings: Settings, wanted: int) -> None:
+    """Block until the steps topic holds `wanted` records (the worker is mid-way)."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(topic(settings, STEPS_TOPIC), **common_options(settings), group_id=None,
+                             enable_auto_commit=False, auto_offset_reset="earliest")
+    seen, deadline = 0, time.monotonic() + WORKER_TIMEOUT_S
+    try:
+        while seen < wanted and time.monotonic() < deadline:
+            seen += sum(len(rs) for rs in consumer.poll(timeout_ms=POLL_MS).values())
+    finally:
+        consumer.close()
+    assert seen >= wanted, (settings.data_dir / "worker.log").read_text()[-3000:]
