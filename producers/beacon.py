@@ -59,11 +59,6 @@ def parse_batch(body: bytes, max_events: int) -> list[Any] | BodyRefused:
     return events
 
 
-def payload_of(item: Any) -> bytes | dict[str, Any]:
-    """One array element as a payload for validation (non-objects are refused there, with reason)."""
-    return item if isinstance(item, dict) else orjson.dumps(item)
-
-
 def body_rejection(body: bytes, refusal: BodyRefused, source: str) -> Rejection:
     """A refused body as a dead-letter value; very large bodies are kept truncated."""
     reason = refusal.reason

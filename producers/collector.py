@@ -17,12 +17,15 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from journeys.errors import ConfigError, DeliveryError
 from journeys.settings import Settings
-from producers.beacon import BodyRefused, accepted_answer, authorized, body_rejection, parse_batch, payload_of
+from producers.beacon import BodyRefused, accepted_answer, authorized, body_rejection, parse_batch
+from producers.core import channel_hint
 from producers.publisher import Publisher
+from schemas.validation import Rejection, validate
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +83,15 @@ async def post_events(request: web.Request) -> web.Response:
     parsed = parse_batch(body, settings.collector.max_batch_events)
     if isinstance(parsed, BodyRefused):
         return await _refuse_body(publisher, body, parsed)
-    results = [publisher.publish_payload(payload_of(item), SOURCE) for item in parsed]
-    await _confirm(publisher)
+    results = [validate(orjson.dumps(item), SOURCE, publisher.journey_map) for item in parsed]
+    for item, result in zip(parsed, results, strict=True):
+        if isinstance(result, Rejection):
+            publisher.dead_letter(result, channel_hint(item))
+    submitted = publisher.submit_many(r for r in results if not isinstance(r, Rejection))
+    if submitted is not None:
+        await asyncio.wrap_future(submitted)
+    if len(results) != sum(1 for r in results if not isinstance(r, Rejection)):
+        await _confirm(publisher)
     return web.json_response(accepted_answer(results), status=202)
 
 

@@ -96,14 +96,19 @@ class BatchSender:
             self._partitions[topic] = len(found)
         return self._partitions[topic]
 
-    def send_many(self, records: Iterable[Record]) -> int:
-        """Batch and submit records; returns how many. Delivery is confirmed by `flush`."""
+    def send_many(self, records: Iterable[Record]) -> tuple[int, Future[int] | None]:
+        """Batch and submit records: (how many, the future of their acknowledgement).
+
+        `flush` also waits for every submission; a failed one raises DeliveryError there.
+        """
         batches, count = self._build(records)
+        submitted = None
         if batches:
-            self._pending.append(asyncio.run_coroutine_threadsafe(self._send(batches), self._loop))
+            submitted = asyncio.run_coroutine_threadsafe(self._send(batches), self._loop)
+            self._pending.append(submitted)
         while len(self._pending) > MAX_PENDING_CALLS:
             self._pending.popleft().result()
-        return count
+        return count, submitted
 
     def _build(self, records: Iterable[Record]) -> tuple[list[tuple[str, int, Any]], int]:
         open_batches: dict[tuple[str, int], Any] = {}

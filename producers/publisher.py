@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
 from typing import Any
 
 from journeys.errors import BrokerError, DeliveryError
@@ -120,10 +121,17 @@ class Publisher:
     def publish_many(self, events: Iterable[TouchpointEventBase]) -> int:
         """Bulk path for valid events (simulator, importers): batched per partition, confirmed
         by `flush`. Returns how many were submitted."""
+        return self._bulk_sender().send_many(self._records(events))[0]
+
+    def submit_many(self, events: Iterable[TouchpointEventBase]) -> Future[int] | None:
+        """Like `publish_many`, returning the future of these events' acknowledgement (None when
+        there were none): a server can answer once its own request is confirmed."""
+        return self._bulk_sender().send_many(self._records(events))[1]
+
+    def _bulk_sender(self) -> BatchSender:
         if self._bulk is None:
             self._bulk = BatchSender.start(self.settings)
-        sent = self._bulk.send_many(self._records(events))
-        return sent
+        return self._bulk
 
     def _records(self, events: Iterable[TouchpointEventBase]) -> Iterator[tuple[str, bytes, bytes]]:
         names: dict[str, str] = {}
