@@ -43,13 +43,15 @@ def events(n: int) -> list[TouchpointEventBase]:
     for i in range(n):
         when = start + timedelta(milliseconds=i * 100)
         if i % 4:
-            out.append(WebEvent(event_time=when, channel="web", touchpoint="web.product", event_type="product_view",
-                                identifiers={"anonymous_id": f"c-{i % CUSTOMERS}"},
-                                measures={"path": "/products/kettle-2000", "session_id": f"s-{i // 7}", "dwell_s": 42.5}))
+            out.append(WebEvent.model_validate({
+                "event_time": when, "channel": "web", "touchpoint": "web.product", "event_type": "product_view",
+                "identifiers": {"anonymous_id": f"c-{i % CUSTOMERS}"},
+                "measures": {"path": "/products/kettle-2000", "session_id": f"s-{i // 7}", "dwell_s": 42.5}}))
         else:
-            out.append(CallCentreEvent(event_time=when, channel="call_centre", touchpoint="call_centre.support",
-                                       event_type="call_answered", identifiers={"crm_id": f"CRM-{i % CUSTOMERS}"},
-                                       measures={"wait_s": 95.0, "handle_s": 300.0, "transfers": 0, "resolved": True}))
+            out.append(CallCentreEvent.model_validate({
+                "event_time": when, "channel": "call_centre", "touchpoint": "call_centre.support",
+                "event_type": "call_answered", "identifiers": {"crm_id": f"CRM-{i % CUSTOMERS}"},
+                "measures": {"wait_s": 95.0, "handle_s": 300.0, "transfers": 0, "resolved": True}}))
     return out
 
 
