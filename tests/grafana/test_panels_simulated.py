@@ -97,8 +97,8 @@ def test_dashboards_show_the_simulation(outcomes: list[Outcome]) -> None:
 
 def test_funnel_panels_equal_the_ground_truth(outcomes: list[Outcome], simulation: Simulation) -> None:
     truth = simulation.truth.totals
-    reached = dict(rows_of(outcomes, "journeys-funnel", "Journeys reaching each phase"))
-    dropped = dict(rows_of(outcomes, "journeys-funnel", "Drop-off by phase"))
+    reached = {row[0]: row[1] for row in rows_of(outcomes, "journeys-funnel", "Journeys reaching each phase")}
+    dropped = {row[0]: row[1] for row in rows_of(outcomes, "journeys-funnel", "Drop-off by phase")}
     assert reached == {step.phase: step.reached for step in truth.funnel}
     assert dropped == {step.phase: step.dropped for step in truth.funnel}
     (journeys, converted, _), = rows_of(outcomes, "journeys-funnel", "Journeys and conversion")
