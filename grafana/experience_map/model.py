@@ -79,6 +79,7 @@ class ExperienceMap:
     cells: dict[CellKey, Cell]
     emotion: tuple[EmotionPoint, ...]
     moments: tuple[MomentOfTruth, ...]
+    off_grid: tuple[tuple[str, str, str, int], ...] = ()  # (phase, touchpoint, rule, frictions) without steps
 
     def moment_keys(self) -> set[CellKey]:
         return {(m.phase, m.touchpoint) for m in self.moments}
@@ -110,6 +111,7 @@ class MapRows:
     cells: Sequence[Row]  # clickhouse.queries `experience_map`
     phases: Sequence[Row]  # per phase: steps, frictions, csat, nps
     outcomes: Sequence[Row]  # per cell, with/without friction and furthest phase: journeys
+    frictions: Sequence[Row] = ()  # per cell and rule: frictions
 
 
 def build_map(rows: MapRows, journey_map: JourneyMap, segment: str | None, period: tuple[str, str]) -> ExperienceMap:
@@ -121,7 +123,8 @@ def build_map(rows: MapRows, journey_map: JourneyMap, segment: str | None, perio
                          touchpoints=tuple((t.id, t.channel, t.label) for t in journey_map.touchpoints),
                          customers=rows.customers, cells=cells,
                          emotion=tuple(emotion_curve(rows.phases, journey_map.phase_ids)),
-                         moments=tuple(moments_of_truth(rows.outcomes, journey_map.phase_ids)))
+                         moments=tuple(moments_of_truth(rows.outcomes, journey_map.phase_ids)),
+                         off_grid=off_grid(rows.frictions, cells))
 
 
 def build_cells(rows: MapRows) -> dict[CellKey, Cell]:
@@ -133,6 +136,12 @@ def cell_of(r: Row) -> Cell:
                 share=float(r["share_of_customers"] or 0.0), frictions=int(r["frictions"] or 0),
                 friction_rate=float(r["friction_rate"] or 0.0), top_rule=r["top_friction_rule"] or None,
                 csat=_float(r["avg_csat"]))
+
+
+def off_grid(frictions: Iterable[Row], cells: Mapping[CellKey, Cell]) -> tuple[tuple[str, str, str, int], ...]:
+    """Frictions placed at a (phase, touchpoint) that has no step in the period: not drawn in a cell."""
+    return tuple((r["phase"], r["touchpoint"], r["rule"], int(r["frictions"])) for r in frictions
+                 if (r["phase"], r["touchpoint"]) not in cells)
 
 
 def emotion_curve(phase_rows: Iterable[Row], phase_ids: tuple[str, ...]) -> list[EmotionPoint]:

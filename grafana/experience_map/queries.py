@@ -30,6 +30,10 @@ QUERIES: dict[str, str] = {
         FROM (SELECT phase, count() AS steps, avg(csat) AS csat, avg(nps) AS nps FROM ({_STEPS}) GROUP BY phase) AS s
         LEFT JOIN (SELECT phase, count() AS frictions FROM ({_FRICTION}) GROUP BY phase) AS f ON f.phase = s.phase
         ORDER BY phase SETTINGS join_use_nulls = 1""",
+    # Frictions per cell and rule: those placed where the touchpoint has no step in that phase
+    # (feedback about the checkout given after the sale) are listed under the grid.
+    "frictions": f"""SELECT phase, toString(touchpoint) AS touchpoint, rule, count() AS frictions FROM ({_FRICTION})
+        GROUP BY phase, touchpoint, rule ORDER BY phase, touchpoint, rule""",
     # Per cell: journeys that touched it, split by friction there, and how far each journey got.
     "outcomes": f"""SELECT t.phase AS phase, toString(t.touchpoint) AS touchpoint, f.hit = 1 AS with_friction,
         toString(j.furthest_phase) AS furthest_phase, count() AS journeys
@@ -65,4 +69,5 @@ def fetch(client: Client, filters: Filters, phases: tuple[str, ...]) -> MapRows:
     customers = run(client, "customers", filters, phases)
     return MapRows(customers=int(customers[0]["customers"]) if customers else 0,
                    cells=run(client, "experience_map", filters, phases),
-                   phases=run(client, "phases", filters, phases), outcomes=run(client, "outcomes", filters, phases))
+                   phases=run(client, "phases", filters, phases), outcomes=run(client, "outcomes", filters, phases),
+                   frictions=run(client, "frictions", filters, phases))

@@ -175,6 +175,15 @@ def _moments_table(m: ExperienceMap) -> str:
     return f'<table class="moments">{head}{rows}</table>'
 
 
+def _off_grid_list(m: ExperienceMap) -> str:
+    if not m.off_grid:
+        return ""
+    items = "".join(f'<li class="off-grid" data-phase="{p}" data-touchpoint="{t}" data-rule="{r}" data-frictions="{n}">'
+                    f"{escape(p)} · {escape(t)}: {n} {escape(r)}</li>" for p, t, r, n in m.off_grid)
+    return ("<h2>Pain points outside the grid</h2><p>Frictions placed at a touchpoint in a phase where it has no "
+            f"step in this period (for example feedback about it given later):</p><ul>{items}</ul>")
+
+
 PAGE_CSS = f"""body{{font-family:{FONT_STACK};margin:24px;color:#222;background:#fafafa}}
 h1{{font-size:22px;margin:0 0 4px}} .meta{{color:#555;margin:0 0 16px}}
 .legend span{{display:inline-block;padding:2px 8px;margin-right:6px;border-radius:4px}}
@@ -206,5 +215,5 @@ def render_html(m: ExperienceMap, comparison: Comparison | None = None) -> str:
     title = escape(m.title + (" (comparison)" if comparison else ""))
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
             f"<style>{PAGE_CSS}</style></head><body><h1>{title}</h1><p class=\"meta\">{escape(meta)}</p>{legend}"
-            f'<div id="detail"></div>{render_svg(m, comparison)}<h2>Moments of truth</h2>{_moments_table(m)}'
+            f'<div id="detail"></div>{render_svg(m, comparison)}{_off_grid_list(m)}<h2>Moments of truth</h2>{_moments_table(m)}'
             f"<script>{PAGE_SCRIPT}</script></body></html>")

@@ -48,7 +48,9 @@ def hand_made(support_frictions: int = 8, csat: float = 2.0) -> ExperienceMap:
         outcomes=[outcome("compare", "call_centre.sales", True, "compare", 4),
                   outcome("compare", "call_centre.sales", False, "purchase", 6),
                   outcome("research", "web.search", False, "purchase", 6),
-                  outcome("research", "web.search", False, "research", 4)])
+                  outcome("research", "web.search", False, "research", 4)],
+        frictions=[{"phase": "compare", "touchpoint": "call_centre.sales", "rule": "transfers", "frictions": 4},
+                   {"phase": "after_sales", "touchpoint": "web.checkout", "rule": "low_csat", "frictions": 2}])
     return build_map(rows, JOURNEY_MAP, "family", ("2026-03-01", "2026-04-01"))
 
 
@@ -97,6 +99,12 @@ def test_svg_draws_labels_cells_curve_and_moments() -> None:
     assert "8 events · 80.0% of cust." in svg and "friction 100.0% · long_wait" in svg and "CSAT 2.00" in svg
     assert svg.count('class="cell moment"') == 1 and "★ moment of truth · lift +100.0 pts" in svg
     assert svg.count('class="emotion"') == len(PHASES) and "<polyline" in svg
+
+
+def test_frictions_without_a_cell_are_listed_under_the_grid() -> None:
+    m = hand_made()
+    assert m.off_grid == (("after_sales", "web.checkout", "low_csat", 2),)
+    assert "after_sales · web.checkout: 2 low_csat" in render_html(m)
 
 
 def test_html_is_self_contained() -> None:
