@@ -123,6 +123,7 @@ bodies = st.one_of(
 def test_a_fuzzed_burst_of_bad_bodies_gets_4xx_with_reasons_and_the_collector_keeps_serving(
         collector: tuple[str, Settings]) -> None:
     url, settings = collector
+    kept: list[int] = []  # dead letters each answer promises
 
     @hypothesis_settings(max_examples=120, deadline=None, database=None)
     @given(body=bodies)
@@ -130,10 +131,13 @@ def test_a_fuzzed_burst_of_bad_bodies_gets_4xx_with_reasons_and_the_collector_ke
         status, answer = post(url, body)
         if status == 202:  # a well-formed array of garbage: every element refused with a reason
             assert answer["accepted"] == 0 and answer["rejected"] == len(answer["errors"]) > 0
+            kept.append(answer["rejected"])
         else:
             assert status in (400, 413) and answer["error"]
+            kept.append(1 if status == 400 else 0)
 
     burst()
+    assert len(read_topic(settings, topic(settings, DEADLETTER_TOPIC), sum(kept))) == sum(kept)
     assert post(url, json.dumps(web_payloads(settings, 3)).encode())[1]["accepted"] == 3
     with urllib.request.urlopen(url + "/healthz", timeout=HTTP_TIMEOUT_S) as answer:
         health = json.loads(answer.read())
