@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 
 from journeys.errors import ConfigError
+
+if TYPE_CHECKING:
+    from producers.simulator.run import RunSummary
+    from producers.simulator.truth import GroundTruth
 
 DEFAULT_START = "2026-01-01"
 
@@ -60,14 +65,17 @@ def simulate_command(ctx: click.Context, customers: int, seed: int, rate: float 
     ensure_topics(settings)
     with Publisher.connect(settings, source="simulator", journey_map=journey_map) as publisher:
         summary = publish(sim.deliveries, publisher, None if fast else rate, show_progress=progress)
-    totals = sim.truth.totals
-    click.echo(f"published {sum(summary.published.values()):,} events "
-               f"({', '.join(f'{k} {v:,}' for k, v in sorted(summary.published.items()))}), "
-               f"{summary.dead_lettered} malformed dead-lettered, in {summary.elapsed_s:.1f} s "
-               f"({summary.rate:,.0f}/s); truth: {totals.customers:,} customers, {totals.journeys:,} journeys, "
-               f"{totals.events:,} events, {totals.duplicates} duplicates, "
-               f"{sum(totals.friction_by_rule.values()):,} friction"
-               + (f"; written to {truth_path}" if truth_path else ""))
+    click.echo(summary_line(summary, sim.truth, truth_path))
+
+
+def summary_line(summary: RunSummary, truth: GroundTruth, truth_path: Path | None) -> str:
+    totals = truth.totals
+    channels = ", ".join(f"{k} {v:,}" for k, v in sorted(summary.published.items()))
+    line = (f"published {sum(summary.published.values()):,} events ({channels}), {summary.dead_lettered} "
+            f"malformed dead-lettered, in {summary.elapsed_s:.1f} s ({summary.rate:,.0f}/s); truth: "
+            f"{totals.customers:,} customers, {totals.journeys:,} journeys, {totals.events:,} events, "
+            f"{totals.duplicates} duplicates, {sum(totals.friction_by_rule.values()):,} friction")
+    return line + (f"; written to {truth_path}" if truth_path else "")
 
 
 def register(main: click.Group) -> None:

@@ -10,16 +10,17 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
+from typing import Any
 
 import pytest
 
 from producers.simulator import FRICTION_RATES, Simulation, simulate
 from producers.simulator.timeline import RULES
 from producers.simulator.truth import PersonTruth
-from schemas.events import TouchpointEventBase
 from schemas.journeymap import CURRENT, JourneyMap, load_journey_map
 
 Found = tuple[str, tuple[str, ...]]  # (rule, sorted evidence ids)
+Event = Any  # a channel's concrete event model, read through its typed measures
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def sim(journey_map: JourneyMap) -> Simulation:
     return simulate(600, 23, 240, datetime(2026, 2, 1, tzinfo=UTC), journey_map, b"rules-secret")
 
 
-def single_event_rules(events: list[TouchpointEventBase], m: JourneyMap) -> Iterator[Found]:
+def single_event_rules(events: list[Event], m: JourneyMap) -> Iterator[Found]:
     limits = m.friction
     for e in events:
         x, fb = e.measures, e.feedback
@@ -46,7 +47,7 @@ def single_event_rules(events: list[TouchpointEventBase], m: JourneyMap) -> Iter
         yield from ((rule, (e.event_id,)) for rule, hit in hits if hit)
 
 
-def abandoned(events: list[TouchpointEventBase], clock: datetime, m: JourneyMap) -> list[TouchpointEventBase]:
+def abandoned(events: list[Event], clock: datetime, m: JourneyMap) -> list[Event]:
     window = timedelta(minutes=m.friction.checkout_abandon_min)
     orders = [e.event_time for e in events if e.event_type == "order_placed"]
     firsts, previous = [], None
@@ -59,7 +60,7 @@ def abandoned(events: list[TouchpointEventBase], clock: datetime, m: JourneyMap)
     return firsts
 
 
-def sequence_rules(events: list[TouchpointEventBase], clock: datetime, m: JourneyMap) -> Iterator[Found]:
+def sequence_rules(events: list[Event], clock: datetime, m: JourneyMap) -> Iterator[Found]:
     limits = m.friction
     for step in abandoned(events, clock, m):
         yield "abandoned_checkout", (step.event_id,)
@@ -79,7 +80,7 @@ def sequence_rules(events: list[TouchpointEventBase], clock: datetime, m: Journe
     yield from stalls(events, m)
 
 
-def unanswered(events: list[TouchpointEventBase], clock: datetime, m: JourneyMap) -> Iterator[Found]:
+def unanswered(events: list[Event], clock: datetime, m: JourneyMap) -> Iterator[Found]:
     window = timedelta(hours=m.friction.email_unanswered_h)
     for mail in (e for e in events if e.event_type == "received"):
         replies = [e.event_time for e in events if e.event_type == "replied"
@@ -89,7 +90,7 @@ def unanswered(events: list[TouchpointEventBase], clock: datetime, m: JourneyMap
             yield "email_unanswered", (mail.event_id,)
 
 
-def stalls(events: list[TouchpointEventBase], m: JourneyMap) -> Iterator[Found]:
+def stalls(events: list[Event], m: JourneyMap) -> Iterator[Found]:
     converted, current = False, None
     for before, after in pairwise(events):
         phase = m.phase_for(before.channel, before.event_type, before.touchpoint, before.measures.model_dump())
@@ -99,7 +100,7 @@ def stalls(events: list[TouchpointEventBase], m: JourneyMap) -> Iterator[Found]:
             yield "stalled", tuple(sorted((before.event_id, after.event_id)))
 
 
-def recomputed(person: PersonTruth, events: dict[str, TouchpointEventBase], m: JourneyMap) -> set[Found]:
+def recomputed(person: PersonTruth, events: dict[str, Event], m: JourneyMap) -> set[Found]:
     clock = max(events[i].event_time for i in person.event_ids)
     found: set[Found] = set()
     for journey in person.journeys:
@@ -151,7 +152,7 @@ class Graph:
             self.personal[keep] = self.personal[keep] or self.personal[gone]
 
 
-def resolve(events: list[TouchpointEventBase], m: JourneyMap) -> Graph:
+def resolve(events: list[Event], m: JourneyMap) -> Graph:
     graph = Graph()
     for e in sorted(events, key=lambda e: (e.event_time, e.event_id)):
         ids, keys = dict(e.identifiers.items()), e.identifiers.keys()
