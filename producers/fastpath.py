@@ -107,7 +107,7 @@ class BatchSender:
             submitted = asyncio.run_coroutine_threadsafe(self._send(batches), self._loop)
             self._pending.append(submitted)
         while len(self._pending) > MAX_PENDING_CALLS:
-            self._pending.popleft().result()
+            _confirmed(self._pending.popleft(), None)
         return count, submitted
 
     def _build(self, records: Iterable[Record]) -> tuple[list[tuple[str, int, Any]], int]:
@@ -141,11 +141,7 @@ class BatchSender:
     def flush(self, timeout_s: float) -> None:
         """Wait until every submitted batch is acknowledged; raises DeliveryError otherwise."""
         while self._pending:
-            future = self._pending.popleft()
-            try:
-                future.result(timeout_s)
-            except TimeoutError as err:
-                raise DeliveryError("(bulk)", None, f"not acknowledged within {timeout_s} s") from err
+            _confirmed(self._pending.popleft(), timeout_s)
 
     def close(self) -> None:
         if self._producer is not None:
@@ -154,3 +150,15 @@ class BatchSender:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(START_TIMEOUT_S)
         self._loop.close()
+
+
+def _confirmed(submission: Future[int], timeout_s: float | None) -> None:
+    """Wait for one submission; every failure surfaces as a DeliveryError."""
+    try:
+        submission.result(timeout_s)
+    except DeliveryError:
+        raise
+    except TimeoutError as err:
+        raise DeliveryError("(bulk)", None, f"not acknowledged within {timeout_s} s") from err
+    except Exception as err:  # a failure before any partition was reached (metadata, connection)
+        raise DeliveryError("(bulk)", None, str(err) or type(err).__name__) from err
