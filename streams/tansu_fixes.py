@@ -3,7 +3,8 @@
 Tansu answers ListOffsets(LATEST) with the base offset of the newest batch + 1, not the end
 offset, and Faust takes a table's recovery highwater from it: recovery would stop early and lose
 updates. The Fetch response's `high_watermark` is right, so on this broker the consumer's
-highwater lookup is replaced by one that fetches each partition once and reads it. Active only
+highwater lookup is replaced by one that fetches each partition once and reads it. It also does
+not wake a waiting fetch when data arrives, so the worker's fetch wait is kept short. Active only
 when `settings.kafka.local_broker` is true; nothing else in the project patches Faust.
 """
 
@@ -18,6 +19,9 @@ from journeys.kafka import common_options
 from journeys.settings import Settings
 
 FETCH_DEADLINE_S = 10.0
+# The local broker answers a fetch only when its wait ends if no data was there when it came, so
+# Faust's fixed 1.5 s wait would stall every hop between the worker's stages.
+LOCAL_FETCH_MAX_WAIT_MS = 20
 POLL_TIMEOUT_MS = 200
 
 
@@ -51,3 +55,11 @@ def install(settings: Settings) -> None:
         return await asyncio.to_thread(fetch_highwaters, settings, list(partitions))
 
     AIOKafkaConsumerThread._highwaters = _highwaters  # type: ignore[method-assign]
+    create = AIOKafkaConsumerThread._create_worker_consumer
+
+    def _create_worker_consumer(self: Any, transport: Any) -> Any:
+        consumer = create(self, transport)
+        consumer._fetch_max_wait_ms = LOCAL_FETCH_MAX_WAIT_MS
+        return consumer
+
+    AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer  # type: ignore[method-assign]

@@ -55,9 +55,9 @@ from schemas.outputs import (
 from schemas.validation import Rejection, validate
 from streams import tansu_fixes
 from streams.core.identity import IdentityGraph
+from streams.core.layout import Layout
 from streams.core.records import record_of
-from streams.core.routing import Routed, handle, route_identity
-from streams.core.stitch import CustomerState, decode, encode
+from streams.core.routing import PartitionWork, Routed, route_identity
 from streams.health import HealthCounter
 
 IDENTITY_WORK_TOPIC = "streams.identity"
@@ -99,6 +99,7 @@ class Stages:
         self.partitions = settings.kafka.partitions
         self.health = HealthCounter()
         self.last_work_s = 0.0
+        self.layouts: dict[str, tuple[int, Layout]] = {}
         self.raw = app.topic(*raw_topics(settings), key_type=bytes, value_type=bytes)
         self.identity_work = app.topic(topic(settings, IDENTITY_WORK_TOPIC), partitions=1,
                                        key_type=bytes, value_type=bytes)
@@ -147,23 +148,13 @@ class Stages:
         """Stage 3: fold each customer's commands into its state; send what changed."""
         async for value in stream:
             self.last_work_s = time.monotonic()
-            states: dict[str, CustomerState] = {}
-            loaded: dict[str, bytes | None] = {}
-            forwards: Routed = []
-            for command in orjson.loads(value):
-                customer_id = command[1]
-                if customer_id not in loaded:
-                    loaded[customer_id] = self.states.get(customer_id)
-                    states[customer_id] = decode(loaded[customer_id])
-                outputs, forward = handle(command, states, self.map, self.partitions)
-                forwards += forward
-                for output in outputs:
-                    await self.publish(output)
+            work = PartitionWork(self.map, self.partitions, self.states.get, self.layouts)
+            outputs, forwards = work.handle_batch(orjson.loads(value))
+            for output in outputs:
+                await self.publish(output)
             await self.route(forwards)
-            for customer_id, state in states.items():
-                blob = encode(state)
-                if blob != loaded[customer_id]:
-                    self.states[customer_id] = blob
+            for customer_id, blob in work.changed().items():
+                self.states[customer_id] = blob
 
     def exit_when_idle(self, idle_s: float) -> Callable[[], Coroutine[Any, Any, None]]:
         """A timer that stops the worker (as SIGTERM would) once work was done and none came for idle_s."""
@@ -185,7 +176,9 @@ class Stages:
 
     async def publish(self, record: BaseModel) -> None:
         name, key = output_topic_and_key(record)
-        await self.send(topic(self.settings, name), key.encode(), record.model_dump_json().encode(), None)
+        # serialize_as_any: a step's event is written whole, with its channel's measures
+        await self.send(topic(self.settings, name), key.encode(), record.model_dump_json(serialize_as_any=True).encode(),
+                        None)
 
     async def send(self, name: str, key: bytes, value: bytes, partition: int | None) -> None:
         await self.app.producer.send(name, key, value, partition, None, None)

@@ -3,7 +3,8 @@
 `Layout` is a pure function of the customer's events: journeys, each event's placement, each
 journey's snapshot fields and frictions. The stitcher computes the layout before and after a
 change and sends only what differs; this module also turns layout parts into the output models
-of schemas/outputs.py.
+of schemas/outputs.py (constructed without validation: every value comes from validated events
+and this module's own arithmetic, and validation would cost more than the stitching itself).
 """
 
 from __future__ import annotations
@@ -91,13 +92,14 @@ def _late_placement(layout: Layout, record: Record) -> Placement:
 
 def step(layout: Layout, event_id: str, version: int) -> JourneyStep:
     place = layout.placements[event_id]
-    return JourneyStep(customer_id=layout.customer_id, journey_id=place.journey_id, step_index=place.step_index,
-                       phase=place.phase, late=place.late, version=version, event=event_of(layout.records[event_id]))
+    return JourneyStep.model_construct(
+        customer_id=layout.customer_id, journey_id=place.journey_id, step_index=place.step_index, phase=place.phase,
+        late=place.late, version=version, event=event_of(layout.records[event_id]))
 
 
 def snapshot(layout: Layout, journey_id: str, version: int, retracted: bool = False) -> JourneySnapshot:
     d = layout.described[journey_id]
-    return JourneySnapshot(
+    return JourneySnapshot.model_construct(
         journey_id=journey_id, customer_id=layout.customer_id, version=version, retracted=retracted,
         segment=layout.segment, started_at=from_ms(d["started_ms"]), last_event_at=from_ms(d["last_ms"]),
         events=d["events"], channels=d["channels"], channel_switches=d["channel_switches"],
@@ -105,15 +107,15 @@ def snapshot(layout: Layout, journey_id: str, version: int, retracted: bool = Fa
         phase_first_at={p: from_ms(ms) for p, ms in d["phase_first_at"].items()},
         furthest_phase=d["furthest_phase"], current_phase=d["current_phase"], converted=d["converted"],
         status=d["status"], friction_count=layout.friction_count(journey_id), csat_avg=d["csat_avg"],
-        updated_at=from_ms(layout.clock_ms))
+        updated_at=from_ms(d["last_ms"]))  # event time, so replays and batch cuts give the same record
 
 
 def friction_event(layout: Layout, friction_id: str, version: int, retracted: bool = False) -> FrictionEvent:
     journey_id, f = layout.frictions[friction_id]
-    return FrictionEvent(
+    return FrictionEvent.model_construct(
         friction_id=friction_id, customer_id=layout.customer_id, journey_id=journey_id, rule=f.rule,
         touchpoint=f.touchpoint, channel=f.touchpoint_event[CHANNEL],
-        phase=layout.journeys[journey_id].phase_at(f.touchpoint_event[EVENT_ID]), severity=f.severity,
+        phase=layout.journeys[journey_id].phase_at(f.touchpoint_event[EVENT_ID]), severity=f.severity,  # type: ignore[arg-type]
         detected_at=from_ms(f.detected_ms), measure=f.measure, threshold=f.threshold, evidence=f.evidence,
         version=version, retracted=retracted)
 

@@ -56,7 +56,7 @@ class Pipeline:
     def merge(self, absorbed: str, survivor: str) -> list[Output]:
         gone, out, records = retract(self.customers.get(absorbed, CustomerState()), absorbed, self.journey_map)
         self.customers[absorbed] = gone
-        state, more = absorb(self.customers.get(survivor, CustomerState()), records, gone.revision, survivor,
-                             self.journey_map)
+        state, more, _ = absorb(self.customers.get(survivor, CustomerState()), records, gone.revision, survivor,
+                                self.journey_map)
         self.customers[survivor] = state
         return out + more

@@ -4,8 +4,9 @@ The customer's state is its revision and its compact event records in event-time
 change bumps the revision; every record sent for it carries the revision as `version`. A
 duplicate changes nothing and re-sends the records it takes part in; an event older than the
 allowed lateness (judged by received time, streams.core.layout) is kept and sent as a late step
-without revising journeys; a merge retracts the
-absorbed customer's journeys and re-stitches its events into the survivor's.
+without revising journeys; a merge retracts the absorbed customer's journeys and re-stitches its
+events into the survivor's. `apply_many` folds several events at once (one revision, one layout):
+what the worker does with a batch.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from schemas.journeymap import JourneyMap
-from streams.core.layout import Output, changes, everything, layout_of, of_event
+from streams.core.layout import Layout, Output, changes, everything, layout_of, of_event
 from streams.core.records import EVENT_ID, Record, T, order_key
 
 
@@ -27,9 +28,6 @@ class CustomerState:
     revision: int = 0
     events: list[Record] = field(default_factory=list)
     merged_into: str = ""  # set once this customer was absorbed: later work goes to the survivor
-
-    def has(self, event_id: str) -> bool:
-        return any(r[EVENT_ID] == event_id for r in self.events)
 
     @property
     def clock_ms(self) -> int:
@@ -50,33 +48,50 @@ def decode(blob: bytes | None) -> CustomerState:
 def apply(state: CustomerState, record: Record, customer_id: str,
           journey_map: JourneyMap) -> tuple[CustomerState, list[Output]]:
     """Fold one event into a customer: the new state and the records to send."""
-    if state.has(record[EVENT_ID]):
-        return state, of_event(layout_of(customer_id, state.events, journey_map), record[EVENT_ID], state.revision)
-    return _added(state, [record], state.revision, customer_id, journey_map)
+    new_state, out, _ = apply_many(state, [record], customer_id, journey_map)
+    return new_state, out
+
+
+def apply_many(state: CustomerState, records: list[Record], customer_id: str, journey_map: JourneyMap,
+               before: Layout | None = None, base_revision: int = 0) -> tuple[CustomerState, list[Output], Layout]:
+    """Fold events into a customer at once; returns the state, the records to send, the new layout.
+
+    `before` is the layout of `state` when the caller has it; `base_revision` lifts the revision
+    (a merge: the survivor's versions must pass the absorbed customer's).
+    """
+    before = before if before is not None else layout_of(customer_id, state.events, journey_map)
+    known = {r[EVENT_ID] for r in state.events}
+    fresh: list[Record] = []
+    duplicates: list[str] = []
+    for record in records:
+        if record[EVENT_ID] in known:
+            duplicates.append(record[EVENT_ID])
+        else:
+            fresh.append(record)
+            known.add(record[EVENT_ID])
+    if not fresh:
+        return state, [o for eid in duplicates for o in of_event(before, eid, state.revision)], before
+    events = list(state.events)
+    for record in fresh:
+        bisect.insort(events, record, key=order_key)
+    new_state = CustomerState(max(state.revision, base_revision) + 1, events, state.merged_into)
+    after = layout_of(customer_id, events, journey_map)
+    out = changes(before, after, new_state.revision)
+    out += [o for eid in duplicates for o in of_event(after, eid, new_state.revision)]
+    return new_state, out, after
 
 
 def absorb(state: CustomerState, records: list[Record], absorbed_revision: int, customer_id: str,
-           journey_map: JourneyMap) -> tuple[CustomerState, list[Output]]:
+           journey_map: JourneyMap, before: Layout | None = None) -> tuple[CustomerState, list[Output], Layout]:
     """A merge: take the absorbed customer's events into this customer."""
-    fresh = [r for r in records if not state.has(r[EVENT_ID])]
-    return _added(state, fresh, max(state.revision, absorbed_revision), customer_id, journey_map)
+    known = {r[EVENT_ID] for r in state.events}
+    fresh = [r for r in records if r[EVENT_ID] not in known]
+    return apply_many(state, fresh, customer_id, journey_map, before, absorbed_revision)
 
 
-def retract(state: CustomerState, customer_id: str,
-            journey_map: JourneyMap) -> tuple[CustomerState, list[Output], list[Record]]:
+def retract(state: CustomerState, customer_id: str, journey_map: JourneyMap,
+            before: Layout | None = None) -> tuple[CustomerState, list[Output], list[Record]]:
     """The absorbed side of a merge: withdraw its journeys and frictions, hand over its events."""
     version = state.revision + 1
-    retracted = everything(layout_of(customer_id, state.events, journey_map), version, retracted=True)
-    return CustomerState(version, []), retracted, state.events
-
-
-def _added(state: CustomerState, records: list[Record], base_revision: int, customer_id: str,
-           journey_map: JourneyMap) -> tuple[CustomerState, list[Output]]:
-    if not records:
-        return state, []
-    events = list(state.events)
-    for record in records:
-        bisect.insort(events, record, key=order_key)
-    new_state = CustomerState(base_revision + 1, events)
-    before = layout_of(customer_id, state.events, journey_map)
-    return new_state, changes(before, layout_of(customer_id, events, journey_map), new_state.revision)
+    before = before if before is not None else layout_of(customer_id, state.events, journey_map)
+    return CustomerState(version, []), everything(before, version, retracted=True), state.events

@@ -1,0 +1,122 @@
+"""Benchmark of the streams stage: one worker's end-to-end rate through Kafka, and its state size.
+
+On a broker of its own (the local one), a seeded simulation is published to the raw topics; then
+(1) kafka-python reads every raw message and json.loads it (the raw consume rate, the ceiling to
+compare with), and (2) one `journeys worker` process runs until idle. Its rate is the events
+stitched divided by the span between the first and the last step record it published (Kafka
+timestamps), so worker start-up and group joins are not counted. State bytes per active customer
+are the newest value per customer in the state table's changelog. Run: python -m bench.streams_bench
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from journeys.kafka import common_options, ensure_topics, raw_topics, topic
+from journeys.localbroker import local_broker
+from journeys.settings import KafkaSettings, Settings
+from producers.publisher import Publisher
+from producers.simulator.core import simulate
+from producers.simulator.run import publish
+from schemas.journeymap import load_journey_map
+from schemas.outputs import STEPS_TOPIC
+from streams.cli import worker_topics
+from streams.worker import app_id
+
+CUSTOMERS = 500
+DAYS = 90
+SEED = 4242
+START = datetime(2026, 1, 5, tzinfo=UTC)
+PARTITIONS = 4
+IDLE_EXIT_S = 3
+WORKER_TIMEOUT_S = 900
+QUIET_POLLS = 5
+POLL_MS = 300
+
+
+def read_topic(settings: Settings, names: list[str]) -> list[Any]:
+    """Every message of the topics from the beginning, until quiet (manual assignment, no group)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(**common_options(settings), group_id=None, enable_auto_commit=False)
+    try:
+        parts = [TopicPartition(n, p) for n in names for p in sorted(consumer.partitions_for_topic(n) or [])]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        messages: list[Any] = []
+        quiet = 0
+        while quiet < QUIET_POLLS:
+            batch = [m for ms in consumer.poll(timeout_ms=POLL_MS, max_records=10_000).values() for m in ms]
+            messages += batch
+            quiet = 0 if batch else quiet + 1
+        return messages
+    finally:
+        consumer.close()
+
+
+def raw_consume_rate(settings: Settings) -> float:
+    started = time.perf_counter()
+    messages = read_topic(settings, raw_topics(settings))
+    for m in messages:
+        orjson.loads(m.value)
+    elapsed = time.perf_counter() - started - QUIET_POLLS * POLL_MS / 1000
+    return len(messages) / elapsed
+
+
+def run_worker(settings: Settings) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEYS_")}
+    env.update({"JOURNEYS_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+                "JOURNEYS_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
+                "JOURNEYS_KAFKA__PARTITIONS": str(PARTITIONS), "JOURNEYS_KAFKA__LOCAL_BROKER": "true",
+                "JOURNEYS_STREAMS__STORE": "memory://", "JOURNEYS_DATA_DIR": str(settings.data_dir),
+                "JOURNEYS_LOG_LEVEL": "WARNING"})
+    journeys = str(Path(sys.executable).with_name("journeys"))
+    subprocess.run([journeys, "worker", "--exit-when-idle", str(IDLE_EXIT_S)], env=env, cwd=settings.data_dir,
+                   check=True, timeout=WORKER_TIMEOUT_S)
+
+
+def worker_rate(settings: Settings) -> tuple[float, int]:
+    steps = read_topic(settings, [topic(settings, STEPS_TOPIC)])
+    stamps = sorted(m.timestamp for m in steps)
+    events = len({orjson.loads(m.value)["event"]["event_id"] for m in steps})
+    return events / max((stamps[-1] - stamps[0]) / 1000, 1e-3), events
+
+
+def state_bytes(settings: Settings) -> float:
+    changelog = f"{app_id(settings)}-customer-state-changelog"
+    newest = {m.key: m.value for m in read_topic(settings, [changelog])}
+    sizes = [len(v) for v in newest.values() if v and orjson.loads(v)[1]]  # skip merged-away tombstones
+    return sum(sizes) / max(len(sizes), 1)
+
+
+def run() -> dict[str, float]:
+    simulation = simulate(CUSTOMERS, SEED, DAYS, START, load_journey_map(), b"bench-secret")
+    with tempfile.TemporaryDirectory() as data, local_broker() as broker:
+        kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, partitions=PARTITIONS, local_broker=True,
+                              topic_prefix=f"b{uuid.uuid4().hex[:6]}.", session_timeout_ms=2000,
+                              heartbeat_interval_ms=666)
+        settings = Settings(data_dir=Path(data), kafka=kafka)
+        ensure_topics(settings)
+        ensure_topics(settings, worker_topics(settings))
+        with Publisher.connect(settings, source="bench") as publisher:
+            publish(simulation.deliveries, publisher, show_progress=False)
+        raw_rate = raw_consume_rate(settings)
+        run_worker(settings)
+        rate, events = worker_rate(settings)
+        return {"pipeline_events_per_s": rate, "raw_consume_events_per_s": raw_rate,
+                "state_bytes_per_customer": state_bytes(settings), "pipeline_events": float(events)}
+
+
+if __name__ == "__main__":
+    for name, value in run().items():
+        print(f"{name:32} {value:12,.1f}")
