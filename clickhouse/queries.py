@@ -58,8 +58,8 @@ class QueryResult:
 _WINDOW = ("start", "end")
 QUERIES: dict[str, NamedQuery] = {q.name: q for q in (
     NamedQuery("funnel", "Journeys reaching each phase (at or beyond), share of start, step conversion, "
-               "drop-off (furthest phase exactly here) and average hours from journey start to first reaching "
-               "the phase (at purchase: time to convert). Window on journey start.",
+               "drop-off (furthest phase exactly here) and, on the purchase row, the average hours from journey "
+               "start to first purchase (time to convert). Window on journey start.",
                sql.funnel(None), (*_WINDOW, "channel", "segment")),
     NamedQuery("funnel_by_segment", "The funnel per segment (persona).",
                sql.funnel("segment"), (*_WINDOW, "channel", "segment")),

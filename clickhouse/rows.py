@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from schemas.outputs import DeadLetter, FrictionEvent, HealthSample, IdentityLink, JourneySnapshot, JourneyStep
 
-Row = list[Any]
+Row = dict[str, Any]  # column -> value
 
 # Measures with their own typed column; every measure also lands in measures_json.
 MEASURE_COLUMNS = (
@@ -53,6 +53,19 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "dead_letters": DEAD_LETTER_COLUMNS,
 }
 TABLES = tuple(COLUMNS)
+VERSIONED = ("touchpoints", "journey_steps", "journeys", "friction")
+
+# Column kinds, for a columnar (Arrow) insert; unlisted columns are strings.
+INT_COLUMNS = frozenset({"version", "step_index", "events", "channel_switches", "friction_count", "navigation_ease",
+                         "checkout_step", "transfers", "csat", "nps", "dead_letters", "lag", "errors", "retries"})
+FLOAT_COLUMNS = frozenset({"dwell_s", "cart_value", "order_amount", "wait_s", "handle_s", "response_s", "visit_s",
+                           "queue_wait_s", "purchase_amount", "csat_avg", "measure", "threshold",
+                           "latency_ms_p50", "latency_ms_p95"})
+BOOL_COLUMNS = frozenset({"late", "retracted", "converted", "resolved", "is_return"})
+TIME_COLUMNS = frozenset({"event_time", "received_time", "started_at", "last_event_at", "updated_at", "detected_at",
+                          "recorded_at", "rejected_at", "minute"})
+LIST_COLUMNS = frozenset({"channels", "evidence", "identifiers", "problems"})
+TIME_MAP_COLUMNS = frozenset({"phase_first_at"})
 
 
 def utc(moment: datetime) -> datetime:
@@ -63,46 +76,53 @@ def utc(moment: datetime) -> datetime:
 def touchpoint_row(step: JourneyStep) -> Row:
     event = step.event
     model = getattr(event, "measures", None)  # the base envelope has none; channel events do
-    measures: dict[str, Any] = model.model_dump(mode="json") if isinstance(model, BaseModel) else {}
+    row: Row = dict(model.__dict__) if isinstance(model, BaseModel) else {}  # measures land in same-named columns
     feedback = event.feedback
-    return [event.event_id, utc(event.event_time), utc(event.received_time), event.channel, event.touchpoint,
-            event.event_type, step.customer_id, step.journey_id, step.phase, event.segment or "", step.late,
-            step.version, *(measures.get(name) for name in MEASURE_COLUMNS),
-            feedback.csat if feedback else None, feedback.nps if feedback else None,
-            feedback.about_touchpoint if feedback else None, feedback.comment if feedback else None,
-            orjson.dumps(measures).decode()]
+    row.update(event_id=event.event_id, event_time=utc(event.event_time), received_time=utc(event.received_time),
+               channel=event.channel, touchpoint=event.touchpoint, event_type=event.event_type,
+               customer_id=step.customer_id, journey_id=step.journey_id, phase=step.phase,
+               segment=event.segment or "", late=step.late, version=step.version,
+               csat=feedback.csat if feedback else None, nps=feedback.nps if feedback else None,
+               feedback_touchpoint=feedback.about_touchpoint if feedback else None,
+               comment=feedback.comment if feedback else None,
+               measures_json=model.model_dump_json(exclude_none=True) if isinstance(model, BaseModel) else "{}")
+    return row
 
 
 def step_row(step: JourneyStep) -> Row:
     event = step.event
-    return [event.event_id, utc(event.event_time), step.customer_id, step.journey_id, step.step_index, step.phase,
-            event.channel, event.touchpoint, event.event_type, step.late, step.version]
+    return {"event_id": event.event_id, "event_time": utc(event.event_time), "customer_id": step.customer_id,
+            "journey_id": step.journey_id, "step_index": step.step_index, "phase": step.phase,
+            "channel": event.channel, "touchpoint": event.touchpoint, "event_type": event.event_type,
+            "late": step.late, "version": step.version}
 
 
 def journey_row(journey: JourneySnapshot) -> Row:
-    return [journey.journey_id, journey.customer_id, journey.version, journey.retracted, journey.segment,
-            utc(journey.started_at), utc(journey.last_event_at), journey.events, list(journey.channels),
-            journey.channel_switches, journey.first_channel,
-            {phase: utc(at) for phase, at in journey.phase_first_at.items()}, journey.furthest_phase or "",
-            journey.current_phase or "", journey.converted, journey.status, journey.friction_count,
-            journey.csat_avg, utc(journey.updated_at)]
+    row = _fields(journey, JOURNEY_COLUMNS)
+    row.update(channels=list(journey.channels), furthest_phase=journey.furthest_phase or "",
+               current_phase=journey.current_phase or "",
+               phase_first_at={phase: utc(at) for phase, at in journey.phase_first_at.items()})
+    return row
 
 
 def friction_row(friction: FrictionEvent) -> Row:
-    return [friction.friction_id, friction.customer_id, friction.journey_id, friction.rule, friction.touchpoint,
-            friction.channel, friction.phase, friction.severity, utc(friction.detected_at), friction.measure,
-            friction.threshold, list(friction.evidence), friction.version, friction.retracted]
+    return _fields(friction, FRICTION_COLUMNS) | {"evidence": list(friction.evidence)}
 
 
 def link_row(link: IdentityLink) -> Row:
-    return [link.link_id, link.kind, link.customer_id, link.merged_customer_id, list(link.identifiers), link.rule,
-            link.evidence_event_id, utc(link.event_time), utc(link.recorded_at)]
+    return _fields(link, LINK_COLUMNS) | {"identifiers": list(link.identifiers)}
 
 
 def health_row(sample: HealthSample, reporter: str = "") -> Row:
-    return [utc(sample.minute).replace(second=0, microsecond=0), sample.stage, sample.channel, reporter,
-            sample.events, sample.dead_letters, sample.lag, sample.errors, sample.retries,
-            sample.latency_ms_p50, sample.latency_ms_p95, sample.note]
+    row = _fields(sample, HEALTH_COLUMNS)
+    row.update(minute=utc(sample.minute).replace(second=0, microsecond=0), reporter=reporter)
+    return row
+
+
+def _fields(record: BaseModel, columns: tuple[str, ...]) -> Row:
+    """The record's fields that are columns, moments in UTC."""
+    values = record.__dict__
+    return {name: utc(v) if isinstance(v := values.get(name), datetime) else v for name in columns}
 
 
 def dead_letter_id(letter: DeadLetter) -> str:
@@ -112,8 +132,8 @@ def dead_letter_id(letter: DeadLetter) -> str:
 
 
 def dead_letter_row(letter: DeadLetter) -> Row:
-    return [dead_letter_id(letter), letter.source, letter.reason, letter.kind, list(letter.problems),
-            letter.payload, letter.payload_encoding, letter.channel or "", utc(letter.rejected_at)]
+    return _fields(letter, DEAD_LETTER_COLUMNS) | {"dead_letter_id": dead_letter_id(letter),
+                                                   "problems": list(letter.problems), "channel": letter.channel or ""}
 
 
 def rows_of(record: BaseModel) -> list[tuple[str, Row]]:
@@ -143,8 +163,16 @@ def rows_by_table(records: Iterable[BaseModel]) -> dict[str, list[Row]]:
 
 
 def dedup_token(table: str, rows: Sequence[Row]) -> str:
-    """An insert_deduplication_token: the same rows re-inserted (a replayed batch) are skipped."""
+    """An insert_deduplication_token: the same rows re-inserted (a retried or replayed batch) are skipped.
+
+    A versioned row is identified by its id and version (a version names one content); other rows
+    by their whole content.
+    """
     digest = hashlib.sha256(table.encode())
+    key = COLUMNS[table][0]
     for row in rows:
-        digest.update(orjson.dumps(row, default=str, option=orjson.OPT_NON_STR_KEYS))
+        if table in VERSIONED:
+            digest.update(f"{row[key]}\x1f{row['version']}\x1e".encode())
+        else:
+            digest.update(orjson.dumps(row, default=str, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SORT_KEYS))
     return digest.hexdigest()

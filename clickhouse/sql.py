@@ -21,8 +21,13 @@ def window(column: str) -> str:
 
 
 def funnel(dimension: str | None) -> str:
-    """The funnel, optionally per dimension (a key of FUNNEL_DIMENSIONS, never user input)."""
+    """The funnel, optionally per dimension (a key of FUNNEL_DIMENSIONS, never user input).
+
+    Journeys are counted once per (dimension, furthest phase); "reached at or beyond" and drop-off
+    are then sums over those few counts, so the scan does no per-row array or Map work.
+    """
     expr = FUNNEL_DIMENSIONS[dimension] if dimension else "'all'"
+    name = dimension or "slice"
     head = f"{dimension}, " if dimension else ""
     return f"""
 SELECT {head}phases[k] AS phase,
@@ -30,28 +35,30 @@ SELECT {head}phases[k] AS phase,
        round(reached[k] / nullIf(reached[1], 0), 4) AS share_of_start,
        round(if(k = 1, 1, reached[k] / nullIf(reached[k - 1], 0)), 4) AS from_previous,
        dropped[k] AS dropped_off,
-       round(secs[k] / nullIf(timed[k], 0) / 3600, 2) AS avg_hours_to_reach
+       if(phases[k] = 'purchase', round(convert_s / nullIf(converted, 0) / 3600, 2), NULL) AS avg_hours_to_convert
 FROM (
-    SELECT {expr} AS {dimension or 'slice'},
-           {{phases:Array(String)}} AS phases,
-           sumForEach(arrayMap(i -> toUInt64(rank >= i), arrayEnumerate(phases))) AS reached,
-           sumForEach(arrayMap(i -> toUInt64(rank = i), arrayEnumerate(phases))) AS dropped,
-           sumForEach(arrayMap(p -> if(mapContains(phase_first_at, p),
-                                       toFloat64(dateDiff('second', started_at, phase_first_at[p])), 0.),
-                               phases)) AS secs,
-           sumForEach(arrayMap(p -> toUInt64(mapContains(phase_first_at, p)), phases)) AS timed
+    SELECT {name}, {{phases:Array(String)}} AS phases,
+           arrayMap(i -> arraySum(arrayMap((r, n) -> if(r >= i, n, 0), ranks, counts)), arrayEnumerate(phases))
+               AS reached,
+           arrayMap(i -> arraySum(arrayMap((r, n) -> if(r = i, n, 0), ranks, counts)), arrayEnumerate(phases))
+               AS dropped,
+           convert_s, converted
     FROM (
-        SELECT indexOf({{phases:Array(String)}}, furthest_phase) AS rank, started_at, phase_first_at,
-               segment, first_channel
-        FROM journeys FINAL
-        WHERE NOT retracted AND {window('started_at')}
-          AND ({{channel:String}} = '' OR has(channels, {{channel:String}}))
-          AND ({{segment:String}} = '' OR segment = {{segment:String}})
+        SELECT {name}, groupArray(rank) AS ranks, groupArray(n) AS counts,
+               sum(seconds) AS convert_s, sum(conversions) AS converted
+        FROM (
+            SELECT {expr} AS {name}, indexOf({{phases:Array(String)}}, furthest_phase) AS rank, count() AS n,
+                   sum(seconds_to_convert) AS seconds, countIf(converted) AS conversions
+            FROM journeys FINAL
+            WHERE NOT retracted AND {window('started_at')}
+              AND ({{channel:String}} = '' OR has(channels, {{channel:String}}))
+              AND ({{segment:String}} = '' OR segment = {{segment:String}})
+            GROUP BY {name}, rank
+        )
+        GROUP BY {name}
     )
-    GROUP BY {dimension or 'slice'}
 )
 ARRAY JOIN arrayEnumerate(phases) AS k
-WHERE length(reached) > 0
 ORDER BY {head}k
 """
 

@@ -1,7 +1,9 @@
 -- Journey snapshots, versioned. The newest version of a journey_id is the truth; a retracted
 -- newest version means the journey no longer exists (merged away or re-cut by a late event).
--- journey_id fixes started_at (it is derived from the journey's first event), so the partition
--- key never splits two versions of one journey.
+-- journey_id fixes started_at (it is derived from the journey's first event), so neither the
+-- partition key nor the sorting key (started_at, journey_id) ever splits two versions of one
+-- journey. Leading with started_at serves time-range dashboards and keeps FINAL cheap: re-sent
+-- versions are of recent journeys, so only the newest key ranges need merging at query time.
 CREATE TABLE IF NOT EXISTS journeys
 (
     journey_id       String,
@@ -23,11 +25,15 @@ CREATE TABLE IF NOT EXISTS journeys
     friction_count   UInt32,
     csat_avg         Nullable(Float64),
     updated_at       DateTime64(3, 'UTC'),
+    -- time to convert (first purchase - start), kept per row so the funnel needs no Map lookups
+    seconds_to_convert UInt32 MATERIALIZED
+        if(converted AND mapContains(phase_first_at, 'purchase'),
+           toUInt32(greatest(0, dateDiff('second', started_at, phase_first_at['purchase']))), 0),
     INDEX idx_customer customer_id TYPE bloom_filter GRANULARITY 4
 )
 ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(started_at)
-ORDER BY journey_id
+ORDER BY (started_at, journey_id)
 SETTINGS non_replicated_deduplication_window = 1000;
 
 -- Pain points, versioned like journeys; a retracted newest version no longer holds.

@@ -21,7 +21,7 @@ SELECT
     furthest_phase,
     count() AS journeys,
     countIf(converted) AS converted_journeys,
-    avgIf(dateDiff('second', started_at, phase_first_at['purchase']), converted) AS avg_s_to_convert
+    avgIf(seconds_to_convert, converted) AS avg_s_to_convert
 FROM journeys FINAL
 WHERE NOT retracted
 GROUP BY day, segment, first_channel, furthest_phase;

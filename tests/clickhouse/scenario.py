@@ -140,9 +140,9 @@ DEAD = [DeadLetter(source="collector", reason="invalid event", kind="validation"
 RECORDS: list[BaseModel] = [*STEPS, *JOURNEYS, *FRICTION, *LINKS, *HEALTH, *DEAD, *DEAD]
 
 # What a person computes from the records above.
-FUNNEL = [  # phase, journeys (at or beyond), share_of_start, from_previous, dropped_off, avg_hours_to_reach
-    ("research", 4, 1.0, 1.0, 0, 0.0),  # d started in purchase, yet counts: it reached beyond
-    ("compare", 4, 1.0, 1.0, 1, 1.0),  # timed: a 1 h, b 1 h
+FUNNEL = [  # phase, journeys (at or beyond), share_of_start, from_previous, dropped_off, avg_hours_to_convert
+    ("research", 4, 1.0, 1.0, 0, None),  # d started in purchase, yet counts: it reached beyond
+    ("compare", 4, 1.0, 1.0, 1, None),
     ("purchase", 3, 0.75, 0.75, 2, 2.33),  # time to convert: a 2 h, c 5 h, d 0 h
-    ("after_sales", 1, 0.25, 0.3333, 1, 48.0),
+    ("after_sales", 1, 0.25, 0.3333, 1, None),
 ]

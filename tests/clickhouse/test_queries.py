@@ -29,7 +29,7 @@ def query(client: Client, name: str, **filters: Any) -> list[dict[str, Any]]:
 def test_funnel_counts_reached_at_or_beyond_and_hides_the_retracted_journey(loaded: Client) -> None:
     rows = query(loaded, "funnel")
     got = [(r["phase"], r["journeys"], r["share_of_start"], r["from_previous"], r["dropped_off"],
-            r["avg_hours_to_reach"]) for r in rows]
+            r["avg_hours_to_convert"]) for r in rows]
     assert got == s.FUNNEL
 
 
