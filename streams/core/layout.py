@@ -16,7 +16,7 @@ from schemas.journeymap import JourneyMap
 from schemas.outputs import FrictionEvent, JourneySnapshot, JourneyStep
 from streams.core.friction import Friction, detect
 from streams.core.journeys import NO_PHASE, Journey, cut_journeys, describe, segment_of
-from streams.core.records import CHANNEL, EVENT_ID, RECEIVED, Record, T, event_of, from_ms, order_key
+from streams.core.records import CHANNEL, EVENT_ID, RECEIVED, Record, T, built, event_of, from_ms, order_key
 
 Output = JourneyStep | JourneySnapshot | FrictionEvent
 MS_PER_H = 3_600_000
@@ -92,32 +92,33 @@ def _late_placement(layout: Layout, record: Record) -> Placement:
 
 def step(layout: Layout, event_id: str, version: int) -> JourneyStep:
     place = layout.placements[event_id]
-    return JourneyStep.model_construct(
-        customer_id=layout.customer_id, journey_id=place.journey_id, step_index=place.step_index, phase=place.phase,
-        late=place.late, version=version, event=event_of(layout.records[event_id]))
+    return built(JourneyStep, {
+        "customer_id": layout.customer_id, "journey_id": place.journey_id, "step_index": place.step_index,
+        "phase": place.phase, "late": place.late, "version": version, "event": event_of(layout.records[event_id])})
 
 
 def snapshot(layout: Layout, journey_id: str, version: int, retracted: bool = False) -> JourneySnapshot:
     d = layout.described[journey_id]
-    return JourneySnapshot.model_construct(
-        journey_id=journey_id, customer_id=layout.customer_id, version=version, retracted=retracted,
-        segment=layout.segment, started_at=from_ms(d["started_ms"]), last_event_at=from_ms(d["last_ms"]),
-        events=d["events"], channels=d["channels"], channel_switches=d["channel_switches"],
-        first_channel=d["first_channel"],
-        phase_first_at={p: from_ms(ms) for p, ms in d["phase_first_at"].items()},
-        furthest_phase=d["furthest_phase"], current_phase=d["current_phase"], converted=d["converted"],
-        status=d["status"], friction_count=layout.friction_count(journey_id), csat_avg=d["csat_avg"],
-        updated_at=from_ms(d["last_ms"]))  # event time, so replays and batch cuts give the same record
+    return built(JourneySnapshot, {
+        "journey_id": journey_id, "customer_id": layout.customer_id, "version": version, "retracted": retracted,
+        "segment": layout.segment, "started_at": from_ms(d["started_ms"]), "last_event_at": from_ms(d["last_ms"]),
+        "events": d["events"], "channels": d["channels"], "channel_switches": d["channel_switches"],
+        "first_channel": d["first_channel"],
+        "phase_first_at": {p: from_ms(ms) for p, ms in d["phase_first_at"].items()},
+        "furthest_phase": d["furthest_phase"], "current_phase": d["current_phase"], "converted": d["converted"],
+        "status": d["status"], "friction_count": layout.friction_count(journey_id), "csat_avg": d["csat_avg"],
+        # event time, so replays and batch cuts give the same record
+        "updated_at": from_ms(d["last_ms"])})
 
 
 def friction_event(layout: Layout, friction_id: str, version: int, retracted: bool = False) -> FrictionEvent:
     journey_id, f = layout.frictions[friction_id]
-    return FrictionEvent.model_construct(
-        friction_id=friction_id, customer_id=layout.customer_id, journey_id=journey_id, rule=f.rule,
-        touchpoint=f.touchpoint, channel=f.touchpoint_event[CHANNEL],
-        phase=layout.journeys[journey_id].phase_at(f.touchpoint_event[EVENT_ID]), severity=f.severity,  # type: ignore[arg-type]
-        detected_at=from_ms(f.detected_ms), measure=f.measure, threshold=f.threshold, evidence=f.evidence,
-        version=version, retracted=retracted)
+    return built(FrictionEvent, {
+        "friction_id": friction_id, "customer_id": layout.customer_id, "journey_id": journey_id, "rule": f.rule,
+        "touchpoint": f.touchpoint, "channel": f.touchpoint_event[CHANNEL],
+        "phase": layout.journeys[journey_id].phase_at(f.touchpoint_event[EVENT_ID]), "severity": f.severity,
+        "detected_at": from_ms(f.detected_ms), "measure": f.measure, "threshold": f.threshold,
+        "evidence": f.evidence, "version": version, "retracted": retracted})
 
 
 def changes(old: Layout, new: Layout, version: int) -> list[Output]:
