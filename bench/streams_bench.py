@@ -31,6 +31,7 @@ from producers.simulator.run import publish
 from schemas.journeymap import load_journey_map
 from schemas.outputs import STEPS_TOPIC
 from streams.cli import worker_topics
+from streams.core.stitch import decode
 from streams.worker import app_id
 
 CUSTOMERS = 500
@@ -95,7 +96,7 @@ def worker_rate(settings: Settings) -> tuple[float, int]:
 def state_bytes(settings: Settings) -> float:
     changelog = f"{app_id(settings)}-customer-state-changelog"
     newest = {m.key: m.value for m in read_topic(settings, [changelog])}
-    sizes = [len(v) for v in newest.values() if v and orjson.loads(v)[1]]  # skip merged-away tombstones
+    sizes = [len(v) for v in newest.values() if v and decode(v).events]  # skip merged-away tombstones
     return sum(sizes) / max(len(sizes), 1)
 
 
