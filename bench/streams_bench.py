@@ -34,7 +34,7 @@ from streams.cli import worker_topics
 from streams.core.stitch import decode
 from streams.worker import app_id
 
-CUSTOMERS = 500
+CUSTOMERS = 2000
 DAYS = 90
 SEED = 4242
 START = datetime(2026, 1, 5, tzinfo=UTC)

@@ -32,15 +32,15 @@ from streams.cli import worker_topics
 from streams.core.view import current
 from tests.streams import truth
 
-CUSTOMERS = 200
+CUSTOMERS = 2000
 SEED = 20260301
 DAYS = 90
 START = datetime(2026, 1, 5, tzinfo=UTC)
 PARTITIONS = 4
-IDLE_EXIT_S = 4
+IDLE_EXIT_S = 3
 WORKER_TIMEOUT_S = 150
-QUIET_POLLS = 6
-POLL_MS = 300
+QUIET_POLLS = 4
+POLL_MS = 250
 
 
 @pytest.fixture(scope="module")
