@@ -47,7 +47,9 @@ FROM (
         SELECT {name}, groupArray(rank) AS ranks, groupArray(n) AS counts,
                sum(seconds) AS convert_s, sum(conversions) AS converted
         FROM (
-            SELECT {expr} AS {name}, indexOf({{phases:Array(String)}}, furthest_phase) AS rank, count() AS n,
+            SELECT {expr} AS {name}, count() AS n,
+                   transform(furthest_phase, {{phases:Array(String)}}, arrayEnumerate({{phases:Array(String)}}), 0)
+                       AS rank,
                    sum(seconds_to_convert) AS seconds, countIf(converted) AS conversions
             FROM journeys FINAL
             WHERE NOT retracted AND {window('started_at')}
