@@ -15,6 +15,9 @@ from journeys import __version__
 from journeys.errors import JourneysError
 from journeys.settings import Settings, load_settings
 
+# Kafka clients log every connection at INFO; operators need their warnings, not their chatter.
+NOISY_CLIENT_LOGGERS = ("kafka", "aiokafka")
+
 
 class JourneysGroup(click.Group):
     """Turns the project's own errors into one clear line and exit code 2, not a traceback."""
@@ -34,6 +37,8 @@ def main(ctx: click.Context) -> None:
     """Journey Tracker: live, omnichannel customer journeys from touchpoint events."""
     settings = load_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in NOISY_CLIENT_LOGGERS:
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
     ctx.obj = settings
 
 

@@ -57,7 +57,7 @@ def demo(ctx: click.Context, customers: int, days: int, seed: int) -> None:
 
 def _report(stack: EmbeddedStack, truth: Path) -> None:
     for title, name in (("Journey funnel", "funnel"), ("Top friction points", "friction_top"),
-                        ("Touchpoint scorecard", "scorecard")):
+                        ("Touchpoint scorecard", "touchpoint_scorecard")):
         console.rule(title)
         stack.run("query", name, "--format", "table")
     report = stack.settings.data_dir / "experience-map.html"
