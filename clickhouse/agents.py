@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -27,7 +28,7 @@ from pydantic import BaseModel
 from clickhouse.client import connect
 from clickhouse.sink import SINK_TOPICS, SinkHealth, WarehouseWriter, backoff_s, decode
 from journeys.kafka import topic
-from journeys.settings import Settings
+from journeys.settings import KafkaSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -104,14 +105,32 @@ def sink_app(settings: Settings, name: str = SINK_APP_NAME) -> tuple[faust.App, 
     app = faust.App(
         f"{settings.kafka.topic_prefix}{name}",
         broker=[f"kafka://{server}" for server in settings.kafka.bootstrap_servers.split(",")],
+        broker_credentials=broker_credentials(settings.kafka),
         broker_session_timeout=session_s,
+        broker_heartbeat_interval=session_s / 3,
+        broker_rebalance_timeout=2 * session_s,
         table_standby_replicas=0,
         web_enabled=False,
         consumer_auto_offset_reset="earliest",
         topic_partitions=settings.kafka.partitions,
+        topic_replication_factor=settings.kafka.replication_factor,
         topic_allow_declare=False,
     )
     return app, attach_sink(app, settings)
+
+
+def broker_credentials(kafka: KafkaSettings) -> faust.types.auth.CredentialsT | None:
+    """The Kafka security settings, spelled for Faust (None for PLAINTEXT)."""
+    context = None
+    if kafka.security_protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None)
+        if kafka.ssl_certfile:
+            context.load_cert_chain(str(kafka.ssl_certfile), str(kafka.ssl_keyfile) if kafka.ssl_keyfile else None)
+    if kafka.security_protocol.startswith("SASL"):
+        password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
+        return faust.SASLCredentials(username=kafka.sasl_username, password=password, ssl_context=context,
+                                     mechanism=kafka.sasl_mechanism or "PLAIN")
+    return faust.SSLCredentials(context) if context is not None else None
 
 
 async def run_until(app: faust.App, done: Callable[[], Coroutine[Any, Any, bool]],

@@ -5,8 +5,13 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime
 
+import faust
+from pydantic import SecretStr
+
+from clickhouse.agents import broker_credentials
 from clickhouse.rows import COLUMNS, dead_letter_id, dedup_token, rows_by_table
 from clickhouse.sink import BACKOFF_CAP_S, backoff_s, decode, to_arrow
+from journeys.settings import KafkaSettings
 from schemas.outputs import STATE_TOPIC, STEPS_TOPIC, DeadLetter, JourneyStep
 from tests.clickhouse import scenario as s
 
@@ -53,3 +58,12 @@ def test_backoff_doubles_and_is_capped() -> None:
     delays = [backoff_s(n) for n in range(1, 12)]
     assert delays[:3] == [0.2, 0.4, 0.8]
     assert max(delays) == BACKOFF_CAP_S and delays == sorted(delays)
+
+
+def test_kafka_security_settings_reach_the_sink_app() -> None:
+    assert broker_credentials(KafkaSettings()) is None
+    sasl = broker_credentials(KafkaSettings(security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-256",
+                                            sasl_username="sink", sasl_password=SecretStr("s3cret")))
+    assert isinstance(sasl, faust.SASLCredentials)
+    assert (sasl.username, sasl.password, str(sasl.mechanism.value)) == ("sink", "s3cret", "SCRAM-SHA-256")
+    assert isinstance(broker_credentials(KafkaSettings(security_protocol="SSL")), faust.SSLCredentials)
