@@ -38,6 +38,9 @@ SETTINGS non_replicated_deduplication_window = 1000;
 
 -- Pain points, versioned like journeys; a retracted newest version no longer holds.
 -- rule and touchpoint are part of the friction's identity (its id hashes rule and evidence).
+-- Not partitioned: detected_at may move between versions (e.g. an unanswered mail is detected
+-- when the customer's clock passes the deadline), and versions in different partitions would
+-- never collapse. Frictions are a small fraction of the events.
 CREATE TABLE IF NOT EXISTS friction
 (
     friction_id  String,
@@ -57,6 +60,5 @@ CREATE TABLE IF NOT EXISTS friction
     INDEX idx_customer customer_id TYPE bloom_filter GRANULARITY 4
 )
 ENGINE = ReplacingMergeTree(version)
-PARTITION BY toYYYYMM(detected_at)
 ORDER BY (rule, touchpoint, friction_id)
 SETTINGS non_replicated_deduplication_window = 1000;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -135,3 +136,13 @@ def test_filters_are_bound_parameters_never_sql(loaded: Client, name: str) -> No
                 assert rows == [] or all(r.get("journeys", 0) == 0 for r in rows), (field, attempt)
     assert {q: query(loaded, q) for q in before} == before
     assert loaded.query("SELECT count() FROM journeys").result_rows[0][0] > 0
+
+
+def test_a_friction_whose_detection_time_moves_is_counted_once(warehouse: Client) -> None:
+    march = s.friction("f-mail", "cust-e", "j-e", "email_unanswered", "email.support", "after_sales",
+                       datetime(2024, 3, 31, 23, tzinfo=UTC), 1)
+    april = march.model_copy(update={"detected_at": datetime(2024, 4, 1, 9, tzinfo=UTC), "version": 2})
+    WarehouseWriter(warehouse).write([april])
+    WarehouseWriter(warehouse).write([march])
+    rows = query(warehouse, "friction_over_time")
+    assert [(str(r["day"]), r["frictions"]) for r in rows] == [("2024-04-01", 1)]
