@@ -26,16 +26,21 @@ CONNECT_TIMEOUT_S = 10
 
 
 def connect(settings: Settings) -> Client:
-    """A client on settings.clickhouse.database, creating the database when it is missing."""
+    """A client on settings.clickhouse.database, creating the database when it is missing.
+
+    An existing database is only looked up, never re-created, so read-only users (dashboards) connect too.
+    """
     database = settings.clickhouse.database
     if not DATABASE_NAME.match(database):
         raise WarehouseError(f"invalid database name {database!r}: letters, digits and _ only")
     dsn = settings.warehouse_dsn()
     try:
         admin = _client(settings, dsn, database=None)
-        admin.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
-        if is_embedded(dsn):
-            admin.close()
+        exists = admin.query("SELECT count() FROM system.databases WHERE name = {name:String}",
+                             parameters={"name": database}).result_rows[0][0]
+        if not exists:
+            admin.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+        admin.close()
         return _client(settings, dsn, database=database)
     except WarehouseError:
         raise

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from clickhouse.client import connect
 from clickhouse.migrate import MIGRATIONS_DIR, apply_ttl, discover, migrate
-from journeys.errors import MigrationError
+from journeys.errors import MigrationError, WarehouseError
+from journeys.settings import Settings
 
 TABLES = {"touchpoints", "journey_steps", "journeys", "friction", "identity_links", "pipeline_health",
           "dead_letters", "journeys_current", "friction_current", "funnel_daily", "touchpoint_daily",
@@ -74,3 +76,14 @@ def test_ttl_follows_the_setting(warehouse: Client) -> None:
     assert "toIntervalDay(30)" in engine(warehouse, "journey_steps")
     migrate(warehouse, ttl_days=0)
     assert " TTL " not in engine(warehouse, "touchpoints")
+
+
+def test_connect_creates_the_database_once_and_refuses_bad_names(settings: Settings) -> None:
+    first = connect(settings)
+    assert first.query("SELECT currentDatabase()").result_rows == [(settings.clickhouse.database,)]
+    again = connect(settings)  # the database exists now: looked up, not re-created
+    assert again.query("SELECT currentDatabase()").result_rows == [(settings.clickhouse.database,)]
+    bad = settings.model_copy(update={"clickhouse": settings.clickhouse.model_copy(update={"database": "x`; DROP"})})
+    with pytest.raises(WarehouseError):
+        connect(bad)
+    first.command(f"DROP DATABASE `{settings.clickhouse.database}`")
