@@ -170,6 +170,8 @@ class Stages:
         """A timer that stops the worker (as SIGTERM would) once work was done and none came for idle_s."""
         async def check() -> None:
             if self.last_work_s and time.monotonic() - self.last_work_s > idle_s:
+                for sample in self.health.closed(time.time(), everything=True):
+                    await self.publish(sample)
                 os.kill(os.getpid(), signal.SIGTERM)
         return check
 

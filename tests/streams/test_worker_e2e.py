@@ -3,7 +3,8 @@
 The simulator's ground truth must equal what the worker publishes (newest version per id,
 retracted ones dropped): customers resolved, journeys per customer with their phases, friction by
 rule and evidence. Then the same with the worker SIGKILLed in the middle and restarted: the final
-result is identical (state comes back from the changelog; replays are idempotent).
+result is identical (state comes back from the changelog; replays are idempotent). Bad raw
+messages become dead letters naming their topic, partition and offset; health samples count both.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ from typing import Any
 
 import orjson
 import pytest
+from kafka import KafkaProducer
 
-from journeys.kafka import common_options, ensure_topics, topic
+from journeys.kafka import common_options, ensure_topics, producer_options, topic
 from journeys.settings import Settings
 from producers.publisher import Publisher
 from producers.simulator.core import Simulation, simulate
 from producers.simulator.run import publish
 from schemas.journeymap import load_journey_map
-from schemas.outputs import DEADLETTER_TOPIC, FRICTION_TOPIC, STATE_TOPIC, STEPS_TOPIC
+from schemas.outputs import DEADLETTER_TOPIC, FRICTION_TOPIC, HEALTH_TOPIC, STATE_TOPIC, STEPS_TOPIC, raw_topic
 from streams.cli import worker_topics
 from streams.core.view import current
 from tests.streams import truth
@@ -127,8 +129,18 @@ def assert_matches_truth(settings: Settings, simulation: Simulation) -> None:
 
 
 def test_the_worker_matches_the_ground_truth(published: Settings, simulation: Simulation) -> None:
+    web = topic(published, raw_topic("web"))
+    producer = KafkaProducer(**producer_options(published))
+    producer.send(web, b"{not json", key=b"bad", partition=0)
+    producer.close()
     run_until_idle(published)
     assert_matches_truth(published, simulation)
+    [bad] = [d for d in read_all(published, topic(published, DEADLETTER_TOPIC)) if d["source"].startswith("topic:")]
+    assert bad["source"].startswith(f"topic:{web}/0/") and bad["channel"] == "web"
+    health = read_all(published, topic(published, HEALTH_TOPIC))
+    totals = simulation.truth.totals
+    assert sum(h["events"] for h in health) == totals.deliveries - totals.malformed
+    assert sum(h["dead_letters"] for h in health) == 1
 
 
 def test_a_killed_and_restarted_worker_ends_with_the_same_result(published: Settings,
