@@ -99,7 +99,8 @@ def embedded_settings(settings: Settings, broker: LocalBroker | None) -> Setting
     kafka = settings.kafka
     if broker is not None:
         kafka = kafka.model_copy(update={"bootstrap_servers": broker.bootstrap_servers,
-                                         "session_timeout_ms": 3000, "heartbeat_interval_ms": 1000})
+                                         "session_timeout_ms": 3000, "heartbeat_interval_ms": 1000,
+                                         "local_broker": True})
     return settings.model_copy(update={"data_dir": data_dir, "kafka": kafka})
 
 
