@@ -1,7 +1,8 @@
 """Streams stage entry point for the Faust command line: `faust -A streams.app worker`.
 
 Builds the app from the settings (JOURNEYS_* environment variables); the wiring lives in
-streams.worker, which `journeys worker` uses directly.
+streams.worker, which `journeys worker` uses directly. `journeys worker` also creates the pipeline
+and work topics first; with the bare Faust command they must exist already.
 """
 
 from __future__ import annotations
