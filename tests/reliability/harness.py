@@ -1,0 +1,142 @@
+"""Reliability tests' harness: the pipeline as real processes, the warehouse read back after they stop.
+
+The worker runs as `journeys worker --sink` in its own process with its own embedded warehouse
+(chDB opens one data path per process, and this test process may hold the session's path), so the
+warehouse is read by a short child process (`python -m tests.reliability.dump`) once the worker has
+stopped. Results are compared with the simulator's ground truth in the same terms as the stream
+processor's end-to-end test (tests/streams/truth.py).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from journeys.kafka import ensure_topics
+from journeys.settings import Settings, StreamsSettings, as_environment
+from producers.publisher import Publisher
+from producers.simulator.core import Simulation, simulate
+from producers.simulator.run import publish
+from schemas.journeymap import load_journey_map
+from streams.cli import worker_topics
+from tests.streams import truth
+
+PARTITIONS = 4
+START = datetime(2026, 1, 5, tzinfo=UTC)
+DAYS = 90
+IDLE_EXIT_S = 5
+WORKER_TIMEOUT_S = 240  # a guard against a hung worker, not a speed assertion
+COMMAND_TIMEOUT_S = 120
+PUBLISH_PACE_EVENTS_S = 800.0  # slow enough that the disturbances happen while events still arrive
+
+
+def simulation_of(customers: int, seed: int) -> Simulation:
+    return simulate(customers, seed, DAYS, START, load_journey_map(), b"reliability-secret")
+
+
+def pipeline_settings(settings: Settings, tmp: Path) -> Settings:
+    """The test's settings for child processes: the local broker's workarounds, an own warehouse path."""
+    kafka = settings.kafka.model_copy(update={"partitions": PARTITIONS, "local_broker": True})
+    clickhouse = settings.clickhouse.model_copy(update={"dsn": f"chdb://{(tmp / 'warehouse').resolve()}"})
+    return settings.model_copy(update={"kafka": kafka, "clickhouse": clickhouse, "log_level": "WARNING",
+                                       "streams": StreamsSettings(store="memory://"), "data_dir": tmp})
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEYS_")}
+    return env | as_environment(settings)
+
+
+def journeys(settings: Settings, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    """Run `journeys ARGS` to completion with exactly these settings."""
+    command = [str(Path(sys.executable).with_name("journeys")), *args]
+    result = subprocess.run(command, env=child_env(settings), cwd=settings.data_dir, capture_output=True,
+                            timeout=COMMAND_TIMEOUT_S, check=False)
+    assert not check or result.returncode == 0, result.stderr.decode()[-3000:]
+    return result
+
+
+def prepare(settings: Settings) -> None:
+    """Topics and warehouse tables, as `journeys up` creates them."""
+    ensure_topics(settings)
+    ensure_topics(settings, worker_topics(settings))
+    journeys(settings, "migrate")
+
+
+def start_worker(settings: Settings, *args: str) -> subprocess.Popen[bytes]:
+    journeys_bin = str(Path(sys.executable).with_name("journeys"))
+    log = (settings.data_dir / "worker.log").open("ab")
+    return subprocess.Popen([journeys_bin, "worker", "--sink", *args], env=child_env(settings),
+                            cwd=settings.data_dir, stdout=log, stderr=subprocess.STDOUT)
+
+
+def worker_log(settings: Settings) -> str:
+    path = settings.data_dir / "worker.log"
+    return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+
+def run_until_idle(settings: Settings) -> None:
+    worker = start_worker(settings, "--exit-when-idle", str(IDLE_EXIT_S))
+    try:
+        code = worker.wait(WORKER_TIMEOUT_S)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert code == 0, worker_log(settings)
+
+
+@contextmanager
+def publishing(settings: Settings, simulation: Simulation, rate: float | None = PUBLISH_PACE_EVENTS_S
+               ) -> Iterator[threading.Event]:
+    """Publish the simulation on a thread (load while the test disturbs the pipeline); joined on exit."""
+    done, errors = threading.Event(), []
+
+    def run() -> None:
+        try:
+            with Publisher.connect(settings, source="reliability") as publisher:
+                publish(simulation.deliveries, publisher, rate=rate, show_progress=False)
+        except Exception as err:  # surfaced by the assertion below
+            errors.append(err)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=run, name="reliability-publisher", daemon=True)
+    thread.start()
+    try:
+        yield done
+    finally:
+        thread.join(WORKER_TIMEOUT_S)
+    assert not errors, errors
+
+
+def dump(settings: Settings) -> dict[str, Any]:
+    """The warehouse's current view, read by a child process (the worker must have stopped)."""
+    result = subprocess.run([sys.executable, "-m", "tests.reliability.dump"], env=child_env(settings),
+                            cwd=Path(__file__).parents[2], capture_output=True, timeout=COMMAND_TIMEOUT_S,
+                            check=False)
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    return dict(orjson.loads(result.stdout))
+
+
+def assert_warehouse_matches_truth(warehouse: dict[str, Any], simulation: Simulation) -> None:
+    """Customers, journeys with phases reached, friction by rule: exactly the ground truth."""
+    steps = {row["event_id"]: row | {"event": {"event_id": row["event_id"]}} for row in warehouse["steps"]}
+    snapshots = {row["journey_id"]: row for row in warehouse["journeys"]}
+    frictions = {row["friction_id"]: row for row in warehouse["friction"]}
+    assert truth.customers(steps) == truth.truth_customers(simulation.truth)
+    assert truth.journeys(steps, snapshots) == truth.truth_journeys(simulation.truth)
+    assert truth.friction(frictions) == truth.truth_friction(simulation.truth)
+    counts = warehouse["counts"]
+    events = len(simulation.events())
+    assert counts["touchpoints"] == counts["touchpoint_ids"] == events  # nothing lost, nothing doubled
+    assert counts["steps"] == counts["step_ids"] == events
