@@ -180,8 +180,8 @@ ORDER BY metric
 
 EXPERIENCE_MAP = f"""
 WITH base AS (SELECT * FROM touchpoints FINAL WHERE {TOUCHPOINT_WHERE} AND phase != ''),
-cells AS (
-    SELECT phase, touchpoint, count() AS steps, uniqExact(customer_id) AS customers
+steps AS (
+    SELECT phase, toString(touchpoint) AS touchpoint, count() AS steps, uniqExact(customer_id) AS customers
     FROM base GROUP BY phase, touchpoint
 ),
 scores AS (
@@ -197,15 +197,19 @@ pains AS (
     )
     GROUP BY phase, touchpoint
 ),
+cells AS (SELECT DISTINCT phase, touchpoint FROM (SELECT phase, touchpoint FROM steps
+                                                 UNION ALL SELECT phase, touchpoint FROM pains)),
 total AS (SELECT uniqExact(customer_id) AS customers FROM base)
-SELECT c.phase AS phase, toString(c.touchpoint) AS touchpoint, c.steps AS steps, c.customers AS customers,
-       round(c.customers / nullIf(total.customers, 0), 4) AS share_of_customers,
-       coalesce(p.frictions, 0) AS frictions, round(coalesce(p.frictions, 0) / c.steps, 4) AS friction_rate,
+SELECT c.phase AS phase, c.touchpoint AS touchpoint, coalesce(v.steps, 0) AS steps,
+       coalesce(v.customers, 0) AS customers,
+       round(coalesce(v.customers, 0) / nullIf(total.customers, 0), 4) AS share_of_customers,
+       coalesce(p.frictions, 0) AS frictions, round(coalesce(p.frictions, 0) / nullIf(v.steps, 0), 4) AS friction_rate,
        coalesce(p.top_friction_rule, '') AS top_friction_rule, round(s.avg_csat, 2) AS avg_csat
 FROM cells AS c
 CROSS JOIN total
-LEFT JOIN pains AS p ON p.phase = c.phase AND p.touchpoint = toString(c.touchpoint)
-LEFT JOIN scores AS s ON s.phase = c.phase AND s.touchpoint = toString(c.touchpoint)
+LEFT JOIN steps AS v ON v.phase = c.phase AND v.touchpoint = c.touchpoint
+LEFT JOIN pains AS p ON p.phase = c.phase AND p.touchpoint = c.touchpoint
+LEFT JOIN scores AS s ON s.phase = c.phase AND s.touchpoint = c.touchpoint
 WHERE ({{touchpoint:String}} = '' OR c.touchpoint = {{touchpoint:String}})
 ORDER BY indexOf({{phases:Array(String)}}, c.phase), c.touchpoint
 SETTINGS join_use_nulls = 1

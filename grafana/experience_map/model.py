@@ -128,7 +128,8 @@ def build_map(rows: MapRows, journey_map: JourneyMap, segment: str | None, perio
 
 
 def build_cells(rows: MapRows) -> dict[CellKey, Cell]:
-    return {(r["phase"], r["touchpoint"]): cell_of(r) for r in rows.cells}
+    """Cells with steps; the query's friction-only cells (no step there) are listed under the grid."""
+    return {(r["phase"], r["touchpoint"]): cell_of(r) for r in rows.cells if int(r["steps"])}
 
 
 def cell_of(r: Row) -> Cell:

@@ -146,3 +146,16 @@ def test_a_friction_whose_detection_time_moves_is_counted_once(warehouse: Client
     WarehouseWriter(warehouse).write([march])
     rows = query(warehouse, "friction_over_time")
     assert [(str(r["day"]), r["frictions"]) for r in rows] == [("2024-04-01", 1)]
+
+
+def test_experience_map_keeps_a_friction_cell_without_steps(loaded: Client) -> None:
+    # a low CSAT about the checkout given after the sale: the checkout has no step in after_sales
+    WarehouseWriter(loaded).write([s.friction("f-after", "cust-a", "j-a", "low_csat", "web.checkout", "after_sales",
+                                              s.T0 + 2 * s.D + 2 * s.H, 1)])
+    cells = {(r["phase"], r["touchpoint"]): r for r in query(loaded, "experience_map")}
+    after = cells[("after_sales", "web.checkout")]
+    assert (after["steps"], after["customers"], after["share_of_customers"], after["frictions"],
+            after["friction_rate"], after["top_friction_rule"]) == (0, 0, 0.0, 1, None, "low_csat")
+    assert len(cells) == 12
+    only = query(loaded, "experience_map", touchpoint="web.checkout")
+    assert [(r["phase"], r["steps"], r["frictions"]) for r in only] == [("purchase", 3, 1), ("after_sales", 0, 1)]

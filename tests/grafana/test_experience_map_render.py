@@ -107,6 +107,21 @@ def test_frictions_without_a_cell_are_listed_under_the_grid() -> None:
     assert "after_sales · web.checkout: 2 low_csat" in render_html(m)
 
 
+def test_a_friction_only_cell_of_the_query_is_listed_under_the_grid_not_drawn() -> None:
+    base = hand_made()
+    only = {"phase": "after_sales", "touchpoint": "web.checkout", "steps": 0, "customers": 0,
+            "share_of_customers": 0.0, "frictions": 2, "friction_rate": None, "top_friction_rule": "low_csat",
+            "avg_csat": None}
+    rows = MapRows(customers=10, cells=[*[cell_row(c.phase, c.touchpoint, c.volume, c.customers) for c in
+                                          base.cells.values()], only], phases=[], outcomes=[],
+                   frictions=[{"phase": "after_sales", "touchpoint": "web.checkout", "rule": "low_csat",
+                               "frictions": 2}])
+    m = build_map(rows, JOURNEY_MAP, "family", ("2026-03-01", "2026-04-01"))
+    assert ("after_sales", "web.checkout") not in m.cells and len(m.cells) == len(base.cells)
+    assert m.off_grid == (("after_sales", "web.checkout", "low_csat", 2),)
+    assert "after_sales · web.checkout: 2 low_csat" in render_html(m)
+
+
 def test_html_is_self_contained() -> None:
     page = render_html(hand_made())
     assert page.startswith("<!DOCTYPE html>") and "<style>" in page and "<script>" in page
