@@ -11,17 +11,16 @@ clickhouse/agents.py (`attach_sink`).
 from __future__ import annotations
 
 import base64
-import functools
 import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, Union
+from typing import Any
 
 import pyarrow as pa
 from clickhouse_connect.driver.client import Client
-from pydantic import BaseModel, Field, ValidationError, create_model
+from pydantic import BaseModel, ValidationError
 
 from clickhouse.rows import (
     BOOL_COLUMNS,
@@ -36,7 +35,6 @@ from clickhouse.rows import (
     health_row,
     rows_by_table,
 )
-from schemas.channels import channels
 from schemas.outputs import (
     DEADLETTER_TOPIC,
     FRICTION_TOPIC,
@@ -50,6 +48,7 @@ from schemas.outputs import (
     IdentityLink,
     JourneySnapshot,
     JourneyStep,
+    wire_step_model,
 )
 
 RECORD_MODELS: dict[str, type[BaseModel]] = {
@@ -69,18 +68,6 @@ def decode(kind: str, payload: bytes, source: str, timestamp: datetime) -> BaseM
         return model.model_validate_json(payload)
     except (ValidationError, ValueError) as err:
         return undecodable(kind, payload, source, timestamp, str(err))
-
-
-@functools.cache
-def _wire_step_model(channel_names: tuple[str, ...]) -> type[JourneyStep]:
-    models = tuple(channel.model for channel in channels().values())
-    event: Any = models[0] if len(models) == 1 else Annotated[Union[models], Field(discriminator="channel")]  # noqa: UP007
-    return create_model("WireJourneyStep", __base__=JourneyStep, event=(event, ...))
-
-
-def wire_step_model() -> type[JourneyStep]:
-    """JourneyStep whose event is read as its channel's own model (measures included), in one pass."""
-    return _wire_step_model(tuple(channels()))
 
 
 def undecodable(kind: str, payload: bytes, source: str, timestamp: datetime, problem: str) -> DeadLetter:

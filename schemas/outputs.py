@@ -13,16 +13,20 @@ Topics and their records (JSON, one record per message, keyed as noted):
 
 Every record carries a deterministic id and a `version` that only grows for that id, so the
 sink can insert at-least-once into ReplacingMergeTree tables and replays change nothing.
+
+A step carries its whole event, measures included: write it with
+`model_dump_json(serialize_as_any=True)` and read it with `wire_step_model()`.
 """
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
 
-from schemas.channels import TouchpointEvent
+from schemas.channels import TouchpointEvent, channels
 
 STEPS_TOPIC = "journeys.steps"
 STATE_TOPIC = "journeys.state"
@@ -139,3 +143,15 @@ class DeadLetter(Output):
     payload_encoding: Literal["utf-8", "base64"] = "utf-8"
     channel: str | None = None
     rejected_at: AwareDatetime
+
+
+@functools.cache
+def _wire_step_model(channel_names: tuple[str, ...]) -> type[JourneyStep]:
+    models = tuple(channel.model for channel in channels().values())
+    event: Any = models[0] if len(models) == 1 else Annotated[Union[models], Field(discriminator="channel")]  # noqa: UP007
+    return create_model("WireJourneyStep", __base__=JourneyStep, event=(event, ...))
+
+
+def wire_step_model() -> type[JourneyStep]:
+    """JourneyStep whose event is read as its channel's own model (measures included), in one pass."""
+    return _wire_step_model(tuple(channels()))
