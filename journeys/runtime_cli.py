@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.live import Live
 
 from journeys.embedded import EmbeddedStack, embedded_stack, reset_warehouse
+from journeys.errors import JourneysError
 from journeys.kafka import consumer_options, topic
 from journeys.live import LiveView, decode, render
 from journeys.settings import Settings
@@ -22,7 +23,10 @@ from schemas.outputs import FRICTION_TOPIC, HEALTH_TOPIC, STATE_TOPIC
 
 IDLE_EXIT_S = 12
 LIVE_REFRESH_S = 1.0
+REPORT_MIN_WIDTH = 120
 console = Console()
+if not console.is_terminal:  # logs and CI: wide enough for the report tables
+    console = Console(width=REPORT_MIN_WIDTH)
 
 
 def register(main: click.Group) -> None:
@@ -56,12 +60,15 @@ def demo(ctx: click.Context, customers: int, days: int, seed: int) -> None:
 
 
 def _report(stack: EmbeddedStack, truth: Path) -> None:
-    for title, name in (("Journey funnel", "funnel"), ("Top friction points", "friction_top"),
-                        ("Touchpoint scorecard", "touchpoint_scorecard")):
-        console.rule(title)
-        stack.run("query", name, "--format", "table")
+    from journeys.report import print_report
+    from schemas.journeymap import load_journey_map
+
     report = stack.settings.data_dir / "experience-map.html"
-    stack.run("map", "--out", str(report))
+    stack.run("map", "--out", str(report))  # its own process first: chDB opens a path in one process at a time
+    rows = print_report(console, stack.settings, load_journey_map(stack.settings.journey_map))
+    empty = [name for name, count in rows.items() if count == 0]
+    if empty:
+        raise JourneysError(f"the demo produced no {', '.join(empty)} rows; see {stack.settings.data_dir / 'logs'}")
     console.rule("Where everything is")
     data = stack.settings.data_dir
     console.print(f"experience map   {report}\nwarehouse        {data / 'warehouse'} "
