@@ -8,6 +8,7 @@ and reports; `up` keeps traffic flowing with a live view until Ctrl-C.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -22,6 +23,7 @@ from journeys.settings import Settings
 from schemas.outputs import FRICTION_TOPIC, HEALTH_TOPIC, STATE_TOPIC
 
 IDLE_EXIT_S = 12
+LIVE_HISTORY_DAYS = 30  # live traffic spans the last month, so dashboards on recent ranges fill
 LIVE_REFRESH_S = 1.0
 REPORT_MIN_WIDTH = 120
 console = Console()
@@ -92,8 +94,9 @@ def up(ctx: click.Context, customers: int, rate: int, simulate: bool, collector:
         if collector:
             stack.start("collect")
         if simulate:
+            start = (datetime.now(UTC) - timedelta(days=LIVE_HISTORY_DAYS)).date().isoformat()
             stack.start("simulate", "--customers", str(customers), "--seed", str(int(time.time())),
-                        "--rate", str(rate))
+                        "--rate", str(rate), "--days", str(LIVE_HISTORY_DAYS), "--start", start, "--no-progress")
         try:
             _live(stack.settings)
         except KeyboardInterrupt:
