@@ -16,18 +16,9 @@ from clickhouse.queries import QUERIES, Filters, run
 from clickhouse.sink import WarehouseWriter
 from journeys.settings import ClickHouseSettings, Settings
 from tests.clickhouse import scenario as s
+from tests.docker import docker_engine_answers
 
 CLICKHOUSE_IMAGE = "clickhouse/clickhouse-server:24.8"
-
-
-def docker_engine_answers() -> bool:
-    try:
-        import docker
-
-        docker.from_env(timeout=3).ping()
-        return True
-    except Exception:
-        return False
 
 
 pytestmark = [

@@ -14,19 +14,10 @@ from grafana.alerts import ALERT_RULES, FOLDER_UID
 from grafana.boards import all_dashboards
 from grafana.deploy import ClickHouseConnection, apply, plan
 from schemas.journeymap import load_journey_map
+from tests.docker import docker_engine_answers
 
 GRAFANA_IMAGE = "grafana/grafana:11.6.0"
 STARTUP_TIMEOUT_S = 180
-
-
-def docker_engine_answers() -> bool:
-    try:
-        import docker
-
-        docker.from_env(timeout=3).ping()
-        return True
-    except Exception:
-        return False
 
 
 pytestmark = [

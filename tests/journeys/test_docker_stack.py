@@ -12,17 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.docker import docker_engine_answers
+
 ROOT = Path(__file__).parents[2]
-
-
-def docker_engine_answers() -> bool:
-    try:
-        import docker
-
-        docker.from_env(timeout=3).ping()
-        return True
-    except Exception:
-        return False
 
 
 pytestmark = [
