@@ -29,6 +29,9 @@ BATCH_BYTES = 512 * 1024
 MAX_PENDING_CALLS = 64  # submitted publish_many calls not yet confirmed before a call waits
 START_TIMEOUT_S = 30.0
 PARTITION_CACHE_KEYS = 65_536
+# While the broker is unreachable, queueing a batch times out (it was not queued, so queueing it
+# again is safe); keep trying this long before giving up (docs/operations.md, outages).
+ENQUEUE_DEADLINE_S = 120.0
 
 Record = tuple[str, bytes, bytes]  # (topic, key, value)
 
@@ -130,13 +133,25 @@ class BatchSender:
 
     async def _send(self, batches: list[tuple[str, int, Any]]) -> int:
         """Submit in order (one partition's batches keep their order), then await every ack."""
-        deliveries = [await self._producer.send_batch(b, topic, partition=p) for topic, p, b in batches]
+        deliveries = [await self._enqueue(b, topic, p) for topic, p, b in batches]
         for (topic, partition, _), delivery in zip(batches, deliveries, strict=True):
             try:
                 await delivery
             except Exception as err:
                 raise DeliveryError(topic, partition, str(err) or type(err).__name__) from err
         return len(batches)
+
+    async def _enqueue(self, batch: Any, topic: str, partition: int) -> Any:
+        """Queue one batch for sending, waiting out a broker outage for up to ENQUEUE_DEADLINE_S."""
+        from aiokafka.errors import KafkaTimeoutError
+
+        deadline = self._loop.time() + ENQUEUE_DEADLINE_S
+        while True:
+            try:
+                return await self._producer.send_batch(batch, topic, partition=partition)
+            except KafkaTimeoutError:
+                if self._loop.time() > deadline:
+                    raise
 
     def flush(self, timeout_s: float) -> None:
         """Wait until every submitted batch is acknowledged; raises DeliveryError otherwise."""

@@ -27,7 +27,8 @@ COUNTS = {
     "dead_letters": "SELECT count() FROM dead_letters FINAL",
 }
 HEALTH = ("SELECT sumIf(events, stage = 'worker'), sumIf(dead_letters, stage = 'worker'), "
-          "sumIf(errors, stage = 'sink'), sumIf(retries, stage = 'sink') FROM pipeline_health FINAL")
+          "sumIf(errors, stage = 'sink'), sumIf(retries, stage = 'sink'), anyIf(note, stage = 'sink' AND note != '') "
+          "FROM pipeline_health FINAL")
 
 
 def rows(client: Client, sql: str) -> list[tuple[Any, ...]]:
@@ -35,7 +36,7 @@ def rows(client: Client, sql: str) -> list[tuple[Any, ...]]:
 
 
 def view(client: Client) -> dict[str, Any]:
-    worker_events, worker_dead, sink_errors, sink_retries = rows(client, HEALTH)[0]
+    worker_events, worker_dead, sink_errors, sink_retries, sink_note = rows(client, HEALTH)[0]
     return {
         "steps": [dict(zip(("event_id", "customer_id", "journey_id", "step_index", "late"), r, strict=True))
                   for r in rows(client, STEPS)],
@@ -45,7 +46,7 @@ def view(client: Client) -> dict[str, Any]:
                      for i, r, e, c in rows(client, FRICTION)],
         "counts": {name: rows(client, sql)[0][0] for name, sql in COUNTS.items()},
         "health": {"worker_events": worker_events, "worker_dead_letters": worker_dead,
-                   "sink_errors": sink_errors, "sink_retries": sink_retries},
+                   "sink_errors": sink_errors, "sink_retries": sink_retries, "sink_note": sink_note},
         "dead_letters": [dict(zip(("source", "reason", "kind", "payload"), r, strict=True))
                          for r in rows(client, "SELECT source, reason, kind, payload FROM dead_letters FINAL")],
     }

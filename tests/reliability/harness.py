@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from journeys.kafka import ensure_topics
+from journeys.kafka import common_options, ensure_topics
 from journeys.settings import Settings, StreamsSettings, as_environment
 from producers.publisher import Publisher
 from producers.simulator.core import Simulation, simulate
@@ -36,6 +36,8 @@ DAYS = 90
 IDLE_EXIT_S = 5
 WORKER_TIMEOUT_S = 240  # a guard against a hung worker, not a speed assertion
 COMMAND_TIMEOUT_S = 120
+QUIET_POLLS = 4
+POLL_MS = 250
 PUBLISH_PACE_EVENTS_S = 800.0  # slow enough that the disturbances happen while events still arrive
 
 
@@ -65,17 +67,22 @@ def journeys(settings: Settings, *args: str, check: bool = True) -> subprocess.C
     return result
 
 
-def prepare(settings: Settings) -> None:
-    """Topics and warehouse tables, as `journeys up` creates them."""
+def prepare_topics(settings: Settings) -> None:
     ensure_topics(settings)
     ensure_topics(settings, worker_topics(settings))
+
+
+def prepare(settings: Settings) -> None:
+    """Topics and warehouse tables, as `journeys up` creates them."""
+    prepare_topics(settings)
     journeys(settings, "migrate")
 
 
-def start_worker(settings: Settings, *args: str) -> subprocess.Popen[bytes]:
+def start_worker(settings: Settings, *args: str, sink: bool = True) -> subprocess.Popen[bytes]:
     journeys_bin = str(Path(sys.executable).with_name("journeys"))
     log = (settings.data_dir / "worker.log").open("ab")
-    return subprocess.Popen([journeys_bin, "worker", "--sink", *args], env=child_env(settings),
+    command = [journeys_bin, "worker", *(["--sink"] if sink else []), *args]
+    return subprocess.Popen(command, env=child_env(settings),
                             cwd=settings.data_dir, stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -84,8 +91,8 @@ def worker_log(settings: Settings) -> str:
     return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
 
-def run_until_idle(settings: Settings) -> None:
-    worker = start_worker(settings, "--exit-when-idle", str(IDLE_EXIT_S))
+def run_until_idle(settings: Settings, sink: bool = True) -> None:
+    worker = start_worker(settings, "--exit-when-idle", str(IDLE_EXIT_S), sink=sink)
     try:
         code = worker.wait(WORKER_TIMEOUT_S)
     finally:
@@ -117,6 +124,24 @@ def publishing(settings: Settings, simulation: Simulation, rate: float | None = 
     finally:
         thread.join(WORKER_TIMEOUT_S)
     assert not errors, errors
+
+
+def count_records(settings: Settings, name: str) -> int:
+    """How many records a topic holds, read from the start until it stays quiet (end offsets lie here)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(**common_options(settings), group_id=None, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or [])]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        seen = quiet = 0
+        while quiet < QUIET_POLLS:
+            got = sum(len(records) for records in consumer.poll(timeout_ms=POLL_MS).values())
+            seen, quiet = seen + got, 0 if got else quiet + 1
+        return seen
+    finally:
+        consumer.close()
 
 
 def dump(settings: Settings) -> dict[str, Any]:
