@@ -58,7 +58,7 @@ from schemas.outputs import (
     JourneyStep,
 )
 from schemas.validation import Rejection, validate
-from streams import tansu_fixes
+from streams import erasure, tansu_fixes
 from streams.core.identity import IdentityGraph
 from streams.core.layout import Layout
 from streams.core.records import record_of
@@ -108,6 +108,7 @@ class Stages:
         self.app, self.settings, self.map = app, settings, journey_map
         self.partitions = settings.kafka.partitions
         self.health = HealthCounter()
+        self.erased = erasure.attach(app, settings)  # tokens of forgotten customers' identifiers
         self.last_work_s = 0.0
         self.layouts: dict[str, tuple[int, Layout]] = {}
         self.raw = app.topic(*raw_topics(settings), key_type=bytes, value_type=bytes)
@@ -136,7 +137,7 @@ class Stages:
                 message = event.message
                 source = f"topic:{message.topic}/{message.partition}/{message.offset}"
                 channel = message.topic.rsplit(".", 1)[-1]
-                result = validate(message.value, source, self.map)
+                result = erasure.screen(self.erased, validate(message.value, source, self.map), source)
                 self.health.count(time.time(), channel, isinstance(result, Rejection))
                 if isinstance(result, Rejection):
                     await self.publish(dead_letter(result, channel))
