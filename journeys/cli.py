@@ -52,6 +52,7 @@ def _register_stages() -> None:
     from clickhouse.cli import register as register_clickhouse
     from grafana.cli import register as register_grafana
     from grafana.experience_map.cli import register as register_map
+    from journeys.erasure import register as register_erasure
     from journeys.runtime_cli import register as register_runtime
     from producers.cli import register as register_producers
     from producers.simulator.cli import register as register_simulator
@@ -59,7 +60,7 @@ def _register_stages() -> None:
     from streams.cli import register as register_streams
 
     for register in (register_schemas, register_producers, register_simulator, register_streams,
-                     register_clickhouse, register_grafana, register_map, register_runtime):
+                     register_clickhouse, register_grafana, register_map, register_runtime, register_erasure):
         register(main)
 
 

@@ -70,3 +70,11 @@ class RenderError(JourneysError):
     def __init__(self, tool: str, reason: str) -> None:
         self.tool, self.reason = tool, reason
         super().__init__(f"{tool}: {reason}")
+
+
+class ErasureError(JourneysError):
+    """A customer could not be forgotten: the identifier is unreadable, or a step failed."""
+
+    def __init__(self, identifier: str, reason: str) -> None:
+        self.identifier, self.reason = identifier, reason
+        super().__init__(f"forget {identifier}: {reason}")

@@ -52,8 +52,15 @@ def view(client: Client) -> dict[str, Any]:
     }
 
 
+def everything(client: Client) -> dict[str, list[str]]:
+    """Every row of every table and view of the database, as text (for searching)."""
+    tables = rows(client, "SELECT name FROM system.tables WHERE database = currentDatabase()")
+    return {name: [repr(row) for row in rows(client, f"SELECT * FROM `{name}`")] for (name,) in tables}
+
+
 def main() -> None:
-    sys.stdout.buffer.write(orjson.dumps(view(connect(load_settings()))))
+    client = connect(load_settings())
+    sys.stdout.buffer.write(orjson.dumps(everything(client) if "--all" in sys.argv else view(client)))
 
 
 if __name__ == "__main__":

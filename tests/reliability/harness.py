@@ -144,9 +144,9 @@ def count_records(settings: Settings, name: str) -> int:
         consumer.close()
 
 
-def dump(settings: Settings) -> dict[str, Any]:
-    """The warehouse's current view, read by a child process (the worker must have stopped)."""
-    result = subprocess.run([sys.executable, "-m", "tests.reliability.dump"], env=child_env(settings),
+def dump(settings: Settings, *args: str) -> dict[str, Any]:
+    """The warehouse's current view (`--all`: every row), read by a child process (the worker must have stopped)."""
+    result = subprocess.run([sys.executable, "-m", "tests.reliability.dump", *args], env=child_env(settings),
                             cwd=Path(__file__).parents[2], capture_output=True, timeout=COMMAND_TIMEOUT_S,
                             check=False)
     assert result.returncode == 0, result.stderr.decode()[-3000:]

@@ -1,0 +1,128 @@
+"""`journeys forget IDENTIFIER`: erase one customer everywhere the pipeline keeps them, on request.
+
+The identifier is `email:<address>` or `phone:<number>` (hashed here with the PII secret, exactly
+as the producers hash them), an identifier key (`email_hash:<hex>`, `crm_id:...`, `loyalty_id:...`,
+`phone_hash:...`, `anonymous_id:...`) or `customer_id:cust-...`. In order:
+1. a tombstone goes to identity.links: an IdentityLink of kind `forget` naming only SHA-256 tokens
+   of the customer's identifiers, so the worker refuses their future events (streams/erasure.py);
+2. the warehouse is purged (clickhouse/erasure.py) of every row about the customer;
+3. the tombstone is also written to the warehouse's identity_links: the audit record.
+With the embedded warehouse (chDB, one process per data path) run it while the worker is stopped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import click
+
+from journeys.errors import ErasureError
+from journeys.settings import Settings
+from schemas.events import Identifiers
+from schemas.outputs import IDENTITY_TOPIC, IdentityLink
+
+ERASURE_RULE = "erasure_request"
+FLUSH_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class ForgetReport:
+    tombstone: IdentityLink
+    identifiers: int
+    customers: int
+    events: int
+    removed: dict[str, int]
+
+
+def identifier_key(text: str, settings: Settings) -> tuple[str | None, str | None]:
+    """(identifier key, customer id) named by the command's argument; raw e-mail and phone are hashed."""
+    from schemas.pii import PiiError, hash_email, hash_phone
+
+    kind, sep, value = text.partition(":")
+    if not sep or not value:
+        raise ErasureError(text, "expected KIND:VALUE, e.g. email:ann@example.com or crm_id:C-1")
+    secret = settings.pii_secret.get_secret_value().encode("utf-8")
+    try:
+        if kind == "email":
+            return f"email_hash:{hash_email(value, secret)}", None
+        if kind == "phone":
+            return f"phone_hash:{hash_phone(value, secret, settings.default_phone_region)}", None
+    except PiiError as err:
+        raise ErasureError(kind + ":…", str(err)) from None
+    if kind == "customer_id":
+        return None, value
+    if kind not in Identifiers.model_fields:
+        known = ", ".join(["email", "phone", "customer_id", *Identifiers.model_fields])
+        raise ErasureError(text, f"unknown kind {kind!r}; known: {known}")
+    return text, None
+
+
+def tombstone(identifiers: set[str], now: datetime) -> IdentityLink:
+    """The forget record: tokens only (it names nobody), one per identifier of the customer."""
+    from streams.core.records import short_hash
+    from streams.erasure import FORGET_KIND, FORGOTTEN_CUSTOMER, erased_token
+
+    tokens = tuple(sorted(erased_token(key) for key in identifiers))
+    return IdentityLink(link_id="forget-" + short_hash(",".join(tokens) + now.isoformat()), kind=FORGET_KIND,
+                        customer_id=FORGOTTEN_CUSTOMER, identifiers=tokens, rule=ERASURE_RULE,
+                        event_time=now, recorded_at=now)
+
+
+def publish_tombstone(settings: Settings, link: IdentityLink) -> None:
+    """Put the tombstone on identity.links and wait until Kafka has acknowledged it."""
+    from kafka import KafkaProducer
+
+    from journeys.errors import DeliveryError
+    from journeys.kafka import ensure_topics, producer_options, topic
+
+    ensure_topics(settings)
+    producer = KafkaProducer(**producer_options(settings))
+    try:
+        producer.send(topic(settings, IDENTITY_TOPIC), key=link.customer_id.encode(),
+                      value=link.model_dump_json().encode()).get(timeout=FLUSH_TIMEOUT_S)
+    except Exception as err:
+        raise DeliveryError(topic(settings, IDENTITY_TOPIC), None, str(err) or type(err).__name__) from err
+    finally:
+        producer.close()
+
+
+def forget(settings: Settings, text: str, dry_run: bool = False) -> ForgetReport:
+    """Erase the customer named by `text` (see the module docstring for the order of the steps)."""
+    from clickhouse import erasure as warehouse
+    from clickhouse.client import connect
+    from clickhouse.sink import WarehouseWriter
+
+    key, customer_id = identifier_key(text, settings)
+    client = connect(settings)
+    subject = warehouse.find(client, warehouse.subject_of(key, customer_id))
+    if text.startswith(("email:", "phone:")):
+        subject.raw_values.add(text.partition(":")[2].strip())
+    link = tombstone(subject.identifiers, datetime.now(UTC))
+    removed: dict[str, int] = {}
+    if not dry_run:
+        publish_tombstone(settings, link)
+        removed = warehouse.erase(client, subject)
+        WarehouseWriter(client).write([link])
+    return ForgetReport(link, len(subject.identifiers), len(subject.customers), len(subject.events), removed)
+
+
+@click.command("forget")
+@click.argument("identifier")
+@click.option("--dry-run", is_flag=True, help="Only say what would be erased.")
+@click.pass_context
+def forget_command(ctx: click.Context, identifier: str, dry_run: bool) -> None:
+    """Erase one customer (IDENTIFIER: email:ADDRESS, phone:NUMBER, KIND:VALUE or customer_id:ID)."""
+    from journeys.cli import settings_of
+
+    report = forget(settings_of(ctx), identifier, dry_run)
+    click.echo(f"{'would erase' if dry_run else 'erased'}: {report.customers} customer id(s), "
+               f"{report.identifiers} identifier(s), {report.events} event(s)")
+    for table, rows in report.removed.items():
+        click.echo(f"  {table:<15} {rows:>8} rows removed")
+    if not dry_run:
+        click.echo(f"tombstone {report.tombstone.link_id} on {IDENTITY_TOPIC}; audit row in identity_links")
+
+
+def register(main: click.Group) -> None:
+    main.add_command(forget_command)
