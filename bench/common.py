@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import statistics
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from journeys.embedded import child_env, journeys_command
+from journeys.embedded import child_env
 from journeys.kafka import common_options, ensure_topics
 from journeys.settings import KafkaSettings, Settings, StreamsSettings
 from streams.cli import worker_topics
@@ -27,6 +28,7 @@ QUIET_POLLS = 5
 POLL_MS = 300
 STOP_TIMEOUT_S = 30.0
 PAGE_BYTES = 4096
+REPO = Path(__file__).resolve().parent.parent
 
 
 def broker_settings(bootstrap_servers: str, data_dir: Path, **streams: Any) -> Settings:
@@ -41,15 +43,20 @@ def broker_settings(bootstrap_servers: str, data_dir: Path, **streams: Any) -> S
     return settings
 
 
-def start_worker(settings: Settings, *args: str, module: str = "journeys") -> subprocess.Popen[bytes]:
-    """Start `journeys worker ARGS` (or `python -m MODULE ...`) with these settings; output to a log."""
+def start_worker(settings: Settings, *args: str, runner: Sequence[str] = ("journeys",)) -> subprocess.Popen[bytes]:
+    """Start `python -m RUNNER worker ARGS` (RUNNER: `journeys`, or a bench runner wrapping it) with
+    these settings, in the data dir, its output in data_dir/worker.log."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    command = journeys_command("worker", *args)
-    if module != "journeys":
-        command[2] = module
+    env = child_env(settings) | {"PYTHONPATH": str(REPO)}
     log = (settings.data_dir / "worker.log").open("ab")
-    return subprocess.Popen(command, env=child_env(settings), cwd=settings.data_dir, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen([sys.executable, "-m", *runner, "worker", *args], env=env, cwd=settings.data_dir,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def migrate_warehouse(settings: Settings) -> None:
+    """Create the embedded warehouse's tables with `journeys migrate` (a child: it must not hold chDB here)."""
+    subprocess.run([sys.executable, "-m", "journeys", "migrate"], env=child_env(settings), cwd=settings.data_dir,
+                   check=True, capture_output=True, timeout=STOP_TIMEOUT_S * 4)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
