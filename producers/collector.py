@@ -3,7 +3,8 @@
 `POST /v1/events` takes a JSON array (or {"events": [...]}) of touchpoint events with a bearer
 token, validates each one, publishes the valid ones, dead-letters the rest with source
 "collector", waits until Kafka has acknowledged them, and answers 202 with counts and reasons.
-A body that cannot be read as a batch is answered 400 (or 413) and kept in the dead-letter topic.
+A body that cannot be read as a batch is answered 400 (or 413) and kept in the dead-letter topic
+(a body over the size limit is not read: its dead letter records the refusal without the payload).
 `GET /healthz` reports the publisher's counts. Decisions live in producers.beacon (pure core);
 this module only moves bytes between HTTP and the publisher.
 """
@@ -61,7 +62,7 @@ async def _never_crash(request: web.Request, handler: Handler) -> web.StreamResp
     try:
         return await handler(request)
     except web.HTTPRequestEntityTooLarge:
-        return refuse(413, f"body exceeds {request.app[SETTINGS].collector.max_body_bytes} bytes")
+        return await _refuse_unread(request, f"body exceeds {request.app[SETTINGS].collector.max_body_bytes} bytes")
     except web.HTTPException as err:
         return refuse(err.status, err.reason)
     except DeliveryError as err:
@@ -78,7 +79,7 @@ async def post_events(request: web.Request) -> web.Response:
         return refuse(401, "missing or unknown bearer token", **{"WWW-Authenticate": "Bearer"})
     limit = settings.collector.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
-        return refuse(413, f"body of {request.content_length} bytes exceeds {limit} bytes")
+        return await _refuse_unread(request, f"body of {request.content_length} bytes exceeds {limit} bytes")
     body = await request.read()
     parsed = parse_batch(body, settings.collector.max_batch_events)
     if isinstance(parsed, BodyRefused):
@@ -96,10 +97,17 @@ async def post_events(request: web.Request) -> web.Response:
 
 
 async def _refuse_body(publisher: Publisher, body: bytes, refusal: BodyRefused) -> web.Response:
-    if refusal.status == 400:  # unreadable input is kept; an over-long batch is the sender's to split
-        publisher.dead_letter(body_rejection(body, refusal, SOURCE))
-        await _confirm(publisher)
+    publisher.dead_letter(body_rejection(body, refusal, SOURCE))
+    await _confirm(publisher)
     return refuse(refusal.status, refusal.reason)
+
+
+async def _refuse_unread(request: web.Request, reason: str) -> web.Response:
+    """413 for a body over the limit; the dead letter keeps the refusal, not the unread body."""
+    publisher = request.app[PUBLISHER]
+    publisher.dead_letter(body_rejection(b"", BodyRefused(413, reason), SOURCE))
+    await _confirm(publisher)
+    return refuse(413, reason)
 
 
 async def _confirm(publisher: Publisher) -> None:
