@@ -73,7 +73,7 @@ def _jsonl_rows(handle: IO[str]) -> Iterator[tuple[int, Any, int]]:
             continue
         try:
             row = json.loads(line)
-        except json.JSONDecodeError as err:
+        except (json.JSONDecodeError, RecursionError) as err:  # RecursionError: nested too deeply to read
             row = Problem("", f"line is not JSON: {err}")
         if not isinstance(row, dict | Problem):
             row = Problem("", f"expected a JSON object per line, got {type(row).__name__}")
@@ -109,7 +109,7 @@ class Importer:
     def row_result(self, row: Any, source: str) -> TouchpointEventBase | Rejection:
         if isinstance(row, Problem):
             return reject(json.dumps(str(row)).encode(), source, [row])
-        raw = json.dumps(row, ensure_ascii=False, default=str).encode("utf-8", "surrogateescape")
+        raw = _encoded(json.dumps(row, ensure_ascii=False, default=str))
         mapped = map_row(row, self.mapping, self.channel, self._secret, self._region)
         if isinstance(mapped, list):
             return reject(raw, source, mapped)
@@ -127,6 +127,15 @@ class Importer:
         sent = self.publisher.publish_many(self._batch) if self._batch else 0
         self._batch = []
         return sent
+
+
+def _encoded(text: str) -> bytes:
+    """A row as bytes: undecodable file bytes come back as they were; a lone surrogate escape
+    written in the JSON itself (`"\\ud800"`) cannot, so it is kept as such (the row is rejected)."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
 
 
 def default_rejects_path(data_dir: Path, source: Path) -> Path:

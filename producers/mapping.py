@@ -111,7 +111,7 @@ def _map_column(row: dict[str, Any], column: str, spec: FieldMap, document: dict
         return
     try:
         put(document, spec.to, convert(raw, spec))
-    except ValueError as err:
+    except (ValueError, OverflowError) as err:  # OverflowError: a number too large for a float
         problems.append(Problem(column, str(err)))
 
 
