@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -120,17 +119,11 @@ def sink_app(settings: Settings, name: str = SINK_APP_NAME) -> tuple[faust.App, 
 
 
 def broker_credentials(kafka: KafkaSettings) -> faust.types.auth.CredentialsT | None:
-    """The Kafka security settings, spelled for Faust (None for PLAINTEXT)."""
-    context = None
-    if kafka.security_protocol in ("SSL", "SASL_SSL"):
-        context = ssl.create_default_context(cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None)
-        if kafka.ssl_certfile:
-            context.load_cert_chain(str(kafka.ssl_certfile), str(kafka.ssl_keyfile) if kafka.ssl_keyfile else None)
-    if kafka.security_protocol.startswith("SASL"):
-        password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
-        return faust.SASLCredentials(username=kafka.sasl_username, password=password, ssl_context=context,
-                                     mechanism=kafka.sasl_mechanism or "PLAIN")
-    return faust.SSLCredentials(context) if context is not None else None
+    """The Kafka security settings, spelled for Faust (None for PLAINTEXT): journeys.kafka decides."""
+    from journeys.kafka import faust_credentials
+
+    credentials: faust.types.auth.CredentialsT | None = faust_credentials(kafka)
+    return credentials
 
 
 async def run_until(app: faust.App, done: Callable[[], Coroutine[Any, Any, bool]],

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from journeys.errors import BrokerError
-from journeys.settings import Settings
+from journeys.settings import KafkaSettings, Settings
 from schemas.channels import channels
 from schemas.outputs import (
     DEADLETTER_TOPIC,
@@ -110,3 +110,21 @@ def _new_topic(new_topic: Any, spec: TopicSpec, settings: Settings) -> Any:
     configs = {"cleanup.policy": "compact"} if spec.compacted else {}
     return new_topic(name=spec.name, num_partitions=spec.partitions,
                      replication_factor=settings.kafka.replication_factor, topic_configs=configs)
+
+
+def faust_credentials(kafka: KafkaSettings) -> Any:
+    """The Kafka security settings, spelled for Faust apps (worker and sink); None for PLAINTEXT."""
+    import ssl
+
+    import faust
+
+    context = None
+    if kafka.security_protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None)
+        if kafka.ssl_certfile:
+            context.load_cert_chain(str(kafka.ssl_certfile), str(kafka.ssl_keyfile) if kafka.ssl_keyfile else None)
+    if kafka.security_protocol.startswith("SASL"):
+        password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
+        return faust.SASLCredentials(username=kafka.sasl_username, password=password, ssl_context=context,
+                                     mechanism=kafka.sasl_mechanism or "PLAIN")
+    return faust.SSLCredentials(context) if context is not None else None

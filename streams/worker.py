@@ -40,7 +40,7 @@ import faust
 import orjson
 from pydantic import BaseModel
 
-from journeys.kafka import raw_topics, topic
+from journeys.kafka import faust_credentials, raw_topics, topic
 from journeys.settings import Settings
 from schemas.journeymap import JourneyMap, load_journey_map
 from schemas.outputs import (
@@ -90,7 +90,7 @@ def create_app(settings: Settings, journey_map: JourneyMap | None = None, exit_w
         store=settings.streams.store, datadir=str(settings.data_dir / "streams"),
         topic_partitions=settings.kafka.partitions, topic_replication_factor=settings.kafka.replication_factor,
         table_standby_replicas=settings.streams.standby_replicas, consumer_auto_offset_reset="earliest",
-        broker_session_timeout=session_s, broker_heartbeat_interval=session_s / 3,
+        broker_credentials=faust_credentials(settings.kafka), broker_session_timeout=session_s, broker_heartbeat_interval=session_s / 3,
         broker_rebalance_timeout=2 * session_s, web_enabled=settings.streams.web_port > 0,
         web_port=settings.streams.web_port or 6066, key_serializer="raw", value_serializer="raw",
         producer_linger_ms=PRODUCER_LINGER_MS, producer_max_batch_size=PRODUCER_BATCH_BYTES, logging_config=None)
