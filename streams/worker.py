@@ -28,6 +28,7 @@ local broker's end offsets are wrong). `streams.app` builds `app` from the setti
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import time
@@ -59,11 +60,13 @@ from schemas.outputs import (
 )
 from schemas.validation import Rejection, validate
 from streams import erasure, tansu_fixes
+from streams.batch_send import BatchSender
+from streams.core.documents import DOCUMENTS, encode
 from streams.core.identity import IdentityGraph
-from streams.core.layout import Layout
 from streams.core.records import record_of
-from streams.core.routing import PartitionWork, Routed, route_identity
+from streams.core.routing import Memory, PartitionWork, Routed, route_identity
 from streams.health import HealthCounter
+from streams.table_writes import BufferedTable
 
 IDENTITY_WORK_TOPIC = "streams.identity"
 CUSTOMER_WORK_TOPIC = "streams.customers"
@@ -75,6 +78,9 @@ PRODUCER_LINGER_MS = 5
 PRODUCER_BATCH_BYTES = 256 * 1024
 # Table writes wait in Faust's changelog buffer; past this many the stream pauses to flush them.
 CHANGELOG_BUFFER_MESSAGES = 10_000
+# The stitcher allocates many small containers per event; CPython's default threshold (700) ran
+# a collection every few events and a full one over the layout cache often: half the worker's CPU.
+GC_THRESHOLDS = (100_000, 50, 100)
 
 
 def app_id(settings: Settings) -> str:
@@ -96,6 +102,8 @@ def create_app(settings: Settings, journey_map: JourneyMap | None = None, exit_w
         producer_linger_ms=PRODUCER_LINGER_MS, producer_max_batch_size=PRODUCER_BATCH_BYTES, logging_config=None)
     app.producer.buffer.max_messages = CHANGELOG_BUFFER_MESSAGES
     stages = Stages(app, settings, journey_map or load_journey_map(settings.journey_map))
+    gc.freeze()  # what start-up made lives as long as the process: never scan it again
+    gc.set_threshold(*GC_THRESHOLDS)
     if exit_when_idle_s > 0:
         app.timer(IDLE_CHECK_S)(stages.exit_when_idle(exit_when_idle_s))
     return app
@@ -110,16 +118,19 @@ class Stages:
         self.health = HealthCounter()
         self.erased = erasure.attach(app, settings)  # tokens of forgotten customers' identifiers
         self.last_work_s = 0.0
-        self.layouts: dict[str, tuple[int, Layout]] = {}
+        self.memory: Memory = {}
+        self.batch = BatchSender(app)
+        self.names = {name: topic(settings, name) for name in (STEPS_TOPIC, STATE_TOPIC, FRICTION_TOPIC, IDENTITY_TOPIC)}
         self.raw = app.topic(*raw_topics(settings), key_type=bytes, value_type=bytes)
         self.identity_work = app.topic(topic(settings, IDENTITY_WORK_TOPIC), partitions=1,
                                        key_type=bytes, value_type=bytes)
         self.customer_work = app.topic(topic(settings, CUSTOMER_WORK_TOPIC), partitions=self.partitions,
                                        key_type=bytes, value_type=bytes)
-        self.graph = IdentityGraph(journey_map, self._table("identity-owner", 1), self._table("identity-members", 1),
-                                   self._table("identity-devices", 1))
-        self.states = app.Table("customer-state", default=None, partitions=self.partitions,
-                                key_type=str, value_type=bytes)
+        self.identity_tables = [BufferedTable(self._table(name, 1))
+                                for name in ("identity-owner", "identity-members", "identity-devices")]
+        self.graph = IdentityGraph(journey_map, *self.identity_tables)
+        self.states = BufferedTable(app.Table("customer-state", default=None, partitions=self.partitions,
+                                              key_type=str, value_type=bytes))
         app.agent(self.raw, name="validate")(self.validate)
         app.agent(self.identity_work, name="resolve")(self.resolve)
         app.agent(self.customer_work, name="stitch")(self.stitch)
@@ -132,6 +143,7 @@ class Stages:
         """Stage 1: raw messages -> compact records for the identity stage; bad ones dead-lettered."""
         batch, within = self.settings.streams.batch_events, self.settings.streams.batch_within_s
         async for events in stream.take_events(batch, within):
+            self.last_work_s = time.monotonic()
             records = []
             for event in events:
                 message = event.message
@@ -148,24 +160,28 @@ class Stages:
 
     async def resolve(self, stream: Any) -> None:
         """Stage 2: resolve identity in order; route commands to the customers' partitions."""
-        async for value in stream:
+        async for event in stream.events():
             self.last_work_s = time.monotonic()
-            routed, links = route_identity(self.graph, orjson.loads(value), self.partitions)
+            routed, links = route_identity(self.graph, orjson.loads(event.value), self.partitions)
             for link in links:
-                await self.publish(link)
+                await self.batch.add(self.names[IDENTITY_TOPIC], link.customer_id.encode(), link.model_dump_json().encode())
+            for table in self.identity_tables:
+                await table.flush(self.batch, event.message.partition)
+            await self.batch.flush()
             await self.route(routed)
 
     async def stitch(self, stream: Any) -> None:
         """Stage 3: fold each customer's commands into its state; send what changed."""
-        async for value in stream:
+        async for event in stream.events():
             self.last_work_s = time.monotonic()
-            work = PartitionWork(self.map, self.partitions, self.states.get, self.layouts)
-            outputs, forwards = work.handle_batch(orjson.loads(value))
-            for output in outputs:
-                await self.publish(output)
+            work = PartitionWork(self.map, self.partitions, self.states.get, self.memory, DOCUMENTS)
+            outputs, forwards = work.handle_batch(orjson.loads(event.value))
+            for document in outputs:
+                await self.batch.add(self.names[document.topic], document.key.encode(), encode(document))
+            self.states.update(work.changed())
+            await self.states.flush(self.batch, event.message.partition)
+            await self.batch.flush()
             await self.route(forwards)
-            for customer_id, blob in work.changed().items():
-                self.states[customer_id] = blob
 
     def exit_when_idle(self, idle_s: float) -> Callable[[], Coroutine[Any, Any, None]]:
         """A timer that stops the worker (as SIGTERM would) once work was done and none came for idle_s."""

@@ -2,15 +2,19 @@
 
 `Layout` is a pure function of the customer's events: journeys, each event's placement, each
 journey's snapshot fields and frictions. The stitcher computes the layout before and after a
-change and sends only what differs; this module also turns layout parts into the output models
+change and sends only what differs; the layout after a change reuses the previous layout's work
+for every journey whose steps did not change and whose clock-dependent answers cannot have
+changed (`layout_of(..., previous=...)`), so a late event costs one journey, not the customer; this module also turns layout parts into the output models
 of schemas/outputs.py (constructed without validation: every value comes from validated events
 and this module's own arithmetic, and validation would cost more than the stitching itself).
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from schemas.journeymap import JourneyMap
 from schemas.outputs import FrictionEvent, JourneySnapshot, JourneyStep
@@ -20,6 +24,8 @@ from streams.core.records import CHANNEL, EVENT_ID, RECEIVED, Record, T, built, 
 
 Output = JourneyStep | JourneySnapshot | FrictionEvent
 MS_PER_H = 3_600_000
+MS_PER_MIN = 60_000
+MS_PER_DAY = 86_400_000
 
 
 @dataclass(frozen=True)
@@ -61,23 +67,64 @@ def late_events(events: list[Record], journey_map: JourneyMap) -> set[str]:
     return late
 
 
-def layout_of(customer_id: str, events: list[Record], journey_map: JourneyMap) -> Layout:
-    """Ordered events -> late ones, journeys, placements, snapshots and frictions."""
+def layout_of(customer_id: str, events: list[Record], journey_map: JourneyMap,
+              previous: Layout | None = None) -> Layout:
+    """Ordered events -> late ones, journeys, placements, snapshots and frictions.
+
+    With `previous` (an earlier layout of the same customer), journeys it already described are
+    taken over when `_reusable` says the result would be the same.
+    """
     late = late_events(events, journey_map)
     live = [r for r in events if r[EVENT_ID] not in late]
     result = Layout(customer_id, max((r[T] for r in events), default=0), segment_of(live))
+    horizon_ms = clock_horizon_ms(journey_map)
+    by_journey = _frictions_by_journey(previous) if previous is not None else {}
     for journey in cut_journeys(customer_id, live, journey_map):
-        result.journeys[journey.journey_id] = journey
-        result.described[journey.journey_id] = describe(journey, result.clock_ms, journey_map)
-        for fid, friction in detect(journey, result.clock_ms, journey_map.friction).items():
-            result.frictions[fid] = (journey.journey_id, friction)
+        jid = journey.journey_id
+        result.journeys[jid] = journey
+        if previous is not None and _reusable(previous, journey, result.clock_ms, horizon_ms):
+            result.journeys[jid] = previous.journeys[jid]
+            result.described[jid] = previous.described[jid]
+            result.frictions.update(by_journey.get(jid, {}))
+        else:
+            result.described[jid] = describe(journey, result.clock_ms, journey_map)
+            for fid, friction in detect(journey, result.clock_ms, journey_map.friction).items():
+                result.frictions[fid] = (jid, friction)
         for index, (record, phase) in enumerate(journey.steps):
-            result.placements[record[EVENT_ID]] = Placement(journey.journey_id, index, phase)
+            result.placements[record[EVENT_ID]] = Placement(jid, index, phase)
     for record in events:
         result.records[record[EVENT_ID]] = record
         if record[EVENT_ID] in late:
             result.placements[record[EVENT_ID]] = _late_placement(result, record)
     return result
+
+
+def clock_horizon_ms(journey_map: JourneyMap) -> int:
+    """How far past a journey's last event the customer clock can still change its answers.
+
+    Every clock-dependent rule (status closed/stalled, abandoned checkout, unanswered e-mail) asks
+    whether the clock passed some event time of the journey plus a window; past the largest
+    window after the journey's last event, every answer is settled.
+    """
+    limits, policy = journey_map.friction, journey_map.journey
+    return int(max(policy.inactivity_gap_days * MS_PER_DAY, limits.stalled_days * MS_PER_DAY,
+                   limits.checkout_abandon_min * MS_PER_MIN, limits.email_unanswered_h * MS_PER_H)) + 1
+
+
+def _reusable(previous: Layout, journey: Journey, clock_ms: int, horizon_ms: int) -> bool:
+    """Same steps, and the clock either unchanged or past the horizon in both layouts."""
+    old = previous.journeys.get(journey.journey_id)
+    if old is None or old.steps != journey.steps:
+        return False
+    settled_ms = journey.last_ms + horizon_ms
+    return previous.clock_ms == clock_ms or (previous.clock_ms > settled_ms and clock_ms > settled_ms)
+
+
+def _frictions_by_journey(layout: Layout) -> dict[str, dict[str, tuple[str, Friction]]]:
+    grouped: dict[str, dict[str, tuple[str, Friction]]] = {}
+    for fid, entry in layout.frictions.items():
+        grouped.setdefault(entry[0], {})[fid] = entry
+    return grouped
 
 
 def _late_placement(layout: Layout, record: Record) -> Placement:
@@ -90,6 +137,18 @@ def _late_placement(layout: Layout, record: Record) -> Placement:
     return Placement(journey.journey_id, len(before), before[-1] if before else NO_PHASE, late=True)
 
 
+Out = TypeVar("Out")
+
+
+@dataclass(frozen=True)
+class Renderer(Generic[Out]):
+    """How layout parts become output records: models (MODELS) or documents (streams.core.documents)."""
+
+    step: Callable[[Layout, str, int], Out]
+    snapshot: Callable[[Layout, str, int, bool], Out]
+    friction: Callable[[Layout, str, int, bool], Out]
+
+
 def step(layout: Layout, event_id: str, version: int) -> JourneyStep:
     place = layout.placements[event_id]
     return built(JourneyStep, {
@@ -97,9 +156,10 @@ def step(layout: Layout, event_id: str, version: int) -> JourneyStep:
         "phase": place.phase, "late": place.late, "version": version, "event": event_of(layout.records[event_id])})
 
 
-def snapshot(layout: Layout, journey_id: str, version: int, retracted: bool = False) -> JourneySnapshot:
+def snapshot_parts(layout: Layout, journey_id: str, version: int, retracted: bool) -> dict[str, Any]:
+    """A snapshot's field values (datetimes as datetime objects)."""
     d = layout.described[journey_id]
-    return built(JourneySnapshot, {
+    return {
         "journey_id": journey_id, "customer_id": layout.customer_id, "version": version, "retracted": retracted,
         "segment": layout.segment, "started_at": from_ms(d["started_ms"]), "last_event_at": from_ms(d["last_ms"]),
         "events": d["events"], "channels": d["channels"], "channel_switches": d["channel_switches"],
@@ -108,53 +168,73 @@ def snapshot(layout: Layout, journey_id: str, version: int, retracted: bool = Fa
         "furthest_phase": d["furthest_phase"], "current_phase": d["current_phase"], "converted": d["converted"],
         "status": d["status"], "friction_count": layout.friction_count(journey_id), "csat_avg": d["csat_avg"],
         # event time, so replays and batch cuts give the same record
-        "updated_at": from_ms(d["last_ms"])})
+        "updated_at": from_ms(d["last_ms"])}
 
 
-def friction_event(layout: Layout, friction_id: str, version: int, retracted: bool = False) -> FrictionEvent:
+def snapshot(layout: Layout, journey_id: str, version: int, retracted: bool = False) -> JourneySnapshot:
+    return built(JourneySnapshot, snapshot_parts(layout, journey_id, version, retracted))
+
+
+def friction_parts(layout: Layout, friction_id: str, version: int, retracted: bool) -> dict[str, Any]:
+    """A friction event's field values (datetimes as datetime objects)."""
     journey_id, f = layout.frictions[friction_id]
-    return built(FrictionEvent, {
+    return {
         "friction_id": friction_id, "customer_id": layout.customer_id, "journey_id": journey_id, "rule": f.rule,
         "touchpoint": f.touchpoint, "channel": f.touchpoint_event[CHANNEL],
         "phase": layout.journeys[journey_id].phase_at(f.touchpoint_event[EVENT_ID]), "severity": f.severity,
         "detected_at": from_ms(f.detected_ms), "measure": f.measure, "threshold": f.threshold,
-        "evidence": f.evidence, "version": version, "retracted": retracted})
+        "evidence": f.evidence, "version": version, "retracted": retracted}
 
 
-def changes(old: Layout, new: Layout, version: int) -> list[Output]:
+def friction_event(layout: Layout, friction_id: str, version: int, retracted: bool = False) -> FrictionEvent:
+    return built(FrictionEvent, friction_parts(layout, friction_id, version, retracted))
+
+
+MODELS: Renderer[Output] = Renderer(step, snapshot, friction_event)
+
+
+def changes(old: Layout, new: Layout, version: int, render: Renderer[Out]) -> list[Out]:
     """Everything that differs between two layouts of one customer, as output records."""
-    out: list[Output] = [step(new, eid, version) for eid, place in new.placements.items()
-                         if old.placements.get(eid) != place]
-    out += [snapshot(old, jid, version, retracted=True) for jid in old.journeys if jid not in new.journeys]
-    out += [snapshot(new, jid, version) for jid in new.journeys if _snapshot_key(old, jid) != _snapshot_key(new, jid)]
-    out += [friction_event(old, fid, version, retracted=True) for fid in old.frictions if fid not in new.frictions]
-    out += [friction_event(new, fid, version) for fid in new.frictions
+    out = [render.step(new, eid, version) for eid, place in new.placements.items() if old.placements.get(eid) != place]
+    out += [render.snapshot(old, jid, version, True) for jid in old.journeys if jid not in new.journeys]
+    counts = (_friction_counts(old), _friction_counts(new))
+    out += [render.snapshot(new, jid, version, False) for jid in new.journeys
+            if _snapshot_changed(old, new, jid, counts)]
+    out += [render.friction(old, fid, version, True) for fid in old.frictions if fid not in new.frictions]
+    out += [render.friction(new, fid, version, False) for fid in new.frictions
             if _friction_key(old, fid) != _friction_key(new, fid)]
     return out
 
 
-def everything(layout: Layout, version: int, retracted: bool = False) -> list[Output]:
+def everything(layout: Layout, version: int, render: Renderer[Out], retracted: bool = False) -> list[Out]:
     """All current records of a customer (or, retracted, the journeys and frictions withdrawn)."""
-    out: list[Output] = [] if retracted else [step(layout, eid, version) for eid in layout.placements]
-    out += [snapshot(layout, jid, version, retracted) for jid in layout.journeys]
-    out += [friction_event(layout, fid, version, retracted) for fid in layout.frictions]
+    out = [] if retracted else [render.step(layout, eid, version) for eid in layout.placements]
+    out += [render.snapshot(layout, jid, version, retracted) for jid in layout.journeys]
+    out += [render.friction(layout, fid, version, retracted) for fid in layout.frictions]
     return out
 
 
-def of_event(layout: Layout, event_id: str, version: int) -> list[Output]:
+def of_event(layout: Layout, event_id: str, version: int, render: Renderer[Out]) -> list[Out]:
     """The current records an event takes part in (what a duplicate re-sends)."""
     journey_id = layout.placements[event_id].journey_id
-    out: list[Output] = [step(layout, event_id, version)]
+    out = [render.step(layout, event_id, version)]
     if journey_id in layout.journeys:
-        out.append(snapshot(layout, journey_id, version))
-    out += [friction_event(layout, fid, version) for fid, (jid, _) in layout.frictions.items() if jid == journey_id]
+        out.append(render.snapshot(layout, journey_id, version, False))
+    out += [render.friction(layout, fid, version, False) for fid, (jid, _) in layout.frictions.items()
+            if jid == journey_id]
     return out
 
 
-def _snapshot_key(layout: Layout, journey_id: str) -> tuple[Any, ...] | None:
-    if journey_id not in layout.journeys:
-        return None
-    return layout.segment, layout.friction_count(journey_id), repr(layout.described[journey_id])
+def _snapshot_changed(old: Layout, new: Layout, journey_id: str, counts: tuple[Counter[str], Counter[str]]) -> bool:
+    if journey_id not in old.journeys:
+        return True
+    described_old, described_new = old.described[journey_id], new.described[journey_id]
+    return (old.segment != new.segment or counts[0][journey_id] != counts[1][journey_id]
+            or (described_old is not described_new and described_old != described_new))
+
+
+def _friction_counts(layout: Layout) -> Counter[str]:
+    return Counter(jid for jid, _ in layout.frictions.values())
 
 
 def _friction_key(layout: Layout, friction_id: str) -> tuple[Any, ...] | None:

@@ -14,7 +14,7 @@ from schemas.events import TouchpointEventBase
 from schemas.journeymap import JourneyMap
 from schemas.outputs import IdentityLink
 from streams.core.identity import IdentityGraph, Sighting
-from streams.core.layout import Output
+from streams.core.layout import MODELS, Output
 from streams.core.records import Record, record_of
 from streams.core.stitch import CustomerState, absorb, apply, retract
 
@@ -54,9 +54,9 @@ class Pipeline:
         return out
 
     def merge(self, absorbed: str, survivor: str) -> list[Output]:
-        gone, out, records = retract(self.customers.get(absorbed, CustomerState()), absorbed, self.journey_map)
+        gone, out, records = retract(self.customers.get(absorbed, CustomerState()), absorbed, self.journey_map, MODELS)
         self.customers[absorbed] = gone
         state, more, _ = absorb(self.customers.get(survivor, CustomerState()), records, gone.revision, survivor,
-                                self.journey_map)
+                                self.journey_map, MODELS)
         self.customers[survivor] = state
         return out + more

@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic
 
 from schemas.journeymap import JourneyMap
 from streams.core.identity import IdentityGraph, Sighting
-from streams.core.layout import Layout, Output
+from streams.core.layout import Layout, Out, Renderer
 from streams.core.records import CHANNEL, EVENT_ID, EVENT_TYPE, IDS, Record, T, from_ms
 from streams.core.stitch import CustomerState, absorb, apply_many, decode, encode, retract
 
 Command = list[Any]
 Routed = list[tuple[int, Command]]  # (partition, command)
-MAX_CACHED_LAYOUTS = 20_000  # customers whose latest layout is kept in memory (a cache, not state)
+MAX_REMEMBERED_CUSTOMERS = 20_000  # customers whose decoded state and layout stay in memory
 
 
 def partition_for(customer_id: str, partitions: int) -> int:
@@ -46,31 +46,53 @@ def route_identity(graph: IdentityGraph, records: list[Record], partitions: int)
     return routed, links
 
 
-class PartitionWork:
-    """Stage 3 for one batch of commands: customer states loaded on demand, layouts cached across batches.
+Memory = dict[str, tuple[bytes, CustomerState, Layout]]  # customer -> (stored blob, its state, its layout)
+
+
+class PartitionWork(Generic[Out]):
+    """Stage 3 for one batch of commands: customer states loaded on demand, remembered across batches.
 
     `load` returns a customer's stored state (bytes) or None; after `handle_batch`, `changed()`
     gives the states to store back. Consecutive events of one customer are folded at once.
+    `memory` keeps, across batches, each customer's decoded state and layout with the blob they
+    belong to: when the stored blob is still that one, neither is rebuilt (a cache, not state).
     """
 
     def __init__(self, journey_map: JourneyMap, partitions: int, load: Callable[[str], bytes | None],
-                 layouts: dict[str, tuple[int, Layout]]) -> None:
-        self.map, self.partitions, self.load, self.layouts = journey_map, partitions, load, layouts
+                 memory: Memory, render: Renderer[Out]) -> None:
+        self.map, self.partitions, self.load, self.memory, self.render = journey_map, partitions, load, memory, render
         self.states: dict[str, CustomerState] = {}
+        self.layouts: dict[str, Layout] = {}
         self.blobs: dict[str, bytes | None] = {}
+        self.dirty: set[str] = set()
 
     def state(self, customer_id: str) -> CustomerState:
         if customer_id not in self.states:
-            self.blobs[customer_id] = self.load(customer_id)
-            self.states[customer_id] = decode(self.blobs[customer_id])
+            blob = self.blobs[customer_id] = self.load(customer_id)
+            known = self.memory.get(customer_id)
+            if known is not None and known[0] == blob:
+                self.states[customer_id], self.layouts[customer_id] = known[1], known[2]
+            else:
+                self.states[customer_id] = decode(blob)
         return self.states[customer_id]
 
     def changed(self) -> dict[str, bytes]:
-        blobs = {cid: encode(state) for cid, state in self.states.items()}
-        return {cid: blob for cid, blob in blobs.items() if blob != self.blobs.get(cid)}
+        stored: dict[str, bytes] = {}
+        if len(self.memory) > MAX_REMEMBERED_CUSTOMERS:
+            self.memory.clear()
+        for customer_id in self.dirty:
+            blob = encode(self.states[customer_id])
+            if blob != self.blobs.get(customer_id):
+                stored[customer_id] = blob
+            layout = self.layouts.get(customer_id)
+            if layout is None:
+                self.memory.pop(customer_id, None)
+            else:
+                self.memory[customer_id] = (blob, self.states[customer_id], layout)
+        return stored
 
-    def handle_batch(self, commands: list[Command]) -> tuple[list[Output], Routed]:
-        outputs: list[Output] = []
+    def handle_batch(self, commands: list[Command]) -> tuple[list[Out], Routed]:
+        outputs: list[Out] = []
         routed: Routed = []
         pending: dict[str, list[Record]] = {}
         for command in commands:
@@ -81,41 +103,43 @@ class PartitionWork:
             (self._merge if command[0] == "m" else self._absorb)(command, outputs, routed)
         for customer_id, records in pending.items():
             self._fold(customer_id, records, outputs, routed)
-        if len(self.layouts) > MAX_CACHED_LAYOUTS:
-            self.layouts.clear()
         return outputs, routed
 
-    def _before(self, customer_id: str, state: CustomerState) -> Layout | None:
-        cached = self.layouts.get(customer_id)
-        return cached[1] if cached is not None and cached[0] == state.revision else None
+    def _keep(self, customer_id: str, state: CustomerState, layout: Layout | None) -> None:
+        self.states[customer_id] = state
+        self.dirty.add(customer_id)
+        if layout is None:
+            self.layouts.pop(customer_id, None)
+        else:
+            self.layouts[customer_id] = layout
 
-    def _fold(self, customer_id: str, records: list[Record], outputs: list[Output], routed: Routed) -> None:
+    def _fold(self, customer_id: str, records: list[Record], outputs: list[Out], routed: Routed) -> None:
         if not records:
             return
         state = self.state(customer_id)
         if state.merged_into:
             routed += [(partition_for(state.merged_into, self.partitions), ["e", state.merged_into, r]) for r in records]
             return
-        new, out, after = apply_many(state, records, customer_id, self.map, self._before(customer_id, state))
-        self.states[customer_id], self.layouts[customer_id] = new, (new.revision, after)
+        new, out, after = apply_many(state, records, customer_id, self.map, self.render, self.layouts.get(customer_id))
+        self._keep(customer_id, new, after)
         outputs += out
 
-    def _absorb(self, command: Command, outputs: list[Output], routed: Routed) -> None:
+    def _absorb(self, command: Command, outputs: list[Out], routed: Routed) -> None:
         _, customer_id, revision, records = command
         state = self.state(customer_id)
         if state.merged_into:
             routed.append((partition_for(state.merged_into, self.partitions), ["a", state.merged_into, revision, records]))
             return
-        new, out, after = absorb(state, records, revision, customer_id, self.map, self._before(customer_id, state))
-        self.states[customer_id], self.layouts[customer_id] = new, (new.revision, after)
+        new, out, after = absorb(state, records, revision, customer_id, self.map, self.render,
+                                 self.layouts.get(customer_id))
+        self._keep(customer_id, new, after)
         outputs += out
 
-    def _merge(self, command: Command, outputs: list[Output], routed: Routed) -> None:
+    def _merge(self, command: Command, outputs: list[Out], routed: Routed) -> None:
         _, customer_id, survivor = command
         state = self.state(customer_id)
-        gone, out, records = retract(state, customer_id, self.map, self._before(customer_id, state))
+        gone, out, records = retract(state, customer_id, self.map, self.render, self.layouts.get(customer_id))
         gone.merged_into = survivor
-        self.states[customer_id] = gone
-        self.layouts.pop(customer_id, None)
+        self._keep(customer_id, gone, None)
         outputs += out
         routed.append((partition_for(survivor, self.partitions), ["a", survivor, gone.revision, records]))

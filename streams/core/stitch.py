@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from schemas.journeymap import JourneyMap
-from streams.core.layout import Layout, Output, changes, everything, layout_of, of_event
+from streams.core.layout import MODELS, Layout, Out, Output, Renderer, changes, everything, layout_of, of_event
 from streams.core.records import EVENT_ID, Record, T, order_key
 
 STATE_COMPRESSION_LEVEL = 1  # fastest: state is written once per customer and batch
@@ -52,12 +52,13 @@ def decode(blob: bytes | None) -> CustomerState:
 def apply(state: CustomerState, record: Record, customer_id: str,
           journey_map: JourneyMap) -> tuple[CustomerState, list[Output]]:
     """Fold one event into a customer: the new state and the records to send."""
-    new_state, out, _ = apply_many(state, [record], customer_id, journey_map)
+    new_state, out, _ = apply_many(state, [record], customer_id, journey_map, MODELS)
     return new_state, out
 
 
 def apply_many(state: CustomerState, records: list[Record], customer_id: str, journey_map: JourneyMap,
-               before: Layout | None = None, base_revision: int = 0) -> tuple[CustomerState, list[Output], Layout]:
+               render: Renderer[Out], before: Layout | None = None,
+               base_revision: int = 0) -> tuple[CustomerState, list[Out], Layout]:
     """Fold events into a customer at once; returns the state, the records to send, the new layout.
 
     `before` is the layout of `state` when the caller has it; `base_revision` lifts the revision
@@ -74,28 +75,29 @@ def apply_many(state: CustomerState, records: list[Record], customer_id: str, jo
             fresh.append(record)
             known.add(record[EVENT_ID])
     if not fresh:
-        return state, [o for eid in duplicates for o in of_event(before, eid, state.revision)], before
+        return state, [o for eid in duplicates for o in of_event(before, eid, state.revision, render)], before
     events = list(state.events)
     for record in fresh:
         bisect.insort(events, record, key=order_key)
     new_state = CustomerState(max(state.revision, base_revision) + 1, events, state.merged_into)
-    after = layout_of(customer_id, events, journey_map)
-    out = changes(before, after, new_state.revision)
-    out += [o for eid in duplicates for o in of_event(after, eid, new_state.revision)]
+    after = layout_of(customer_id, events, journey_map, before)
+    out = changes(before, after, new_state.revision, render)
+    out += [o for eid in duplicates for o in of_event(after, eid, new_state.revision, render)]
     return new_state, out, after
 
 
 def absorb(state: CustomerState, records: list[Record], absorbed_revision: int, customer_id: str,
-           journey_map: JourneyMap, before: Layout | None = None) -> tuple[CustomerState, list[Output], Layout]:
+           journey_map: JourneyMap, render: Renderer[Out],
+           before: Layout | None = None) -> tuple[CustomerState, list[Out], Layout]:
     """A merge: take the absorbed customer's events into this customer."""
     known = {r[EVENT_ID] for r in state.events}
     fresh = [r for r in records if r[EVENT_ID] not in known]
-    return apply_many(state, fresh, customer_id, journey_map, before, absorbed_revision)
+    return apply_many(state, fresh, customer_id, journey_map, render, before, absorbed_revision)
 
 
-def retract(state: CustomerState, customer_id: str, journey_map: JourneyMap,
-            before: Layout | None = None) -> tuple[CustomerState, list[Output], list[Record]]:
+def retract(state: CustomerState, customer_id: str, journey_map: JourneyMap, render: Renderer[Out],
+            before: Layout | None = None) -> tuple[CustomerState, list[Out], list[Record]]:
     """The absorbed side of a merge: withdraw its journeys and frictions, hand over its events."""
     version = state.revision + 1
     before = before if before is not None else layout_of(customer_id, state.events, journey_map)
-    return CustomerState(version, []), everything(before, version, retracted=True), state.events
+    return CustomerState(version, []), everything(before, version, render, retracted=True), state.events

@@ -16,9 +16,9 @@ from schemas.events import TouchpointEventBase
 from schemas.journeymap import load_journey_map
 from schemas.outputs import FrictionEvent, JourneySnapshot, JourneyStep
 from streams.core.identity import IdentityGraph
-from streams.core.layout import Layout, Output
+from streams.core.layout import MODELS, Output
 from streams.core.records import record_of
-from streams.core.routing import Command, PartitionWork, route_identity
+from streams.core.routing import Command, Memory, PartitionWork, route_identity
 from streams.core.view import current
 from tests.streams import truth
 
@@ -29,7 +29,7 @@ def run_topology(events: list[TouchpointEventBase], seed: int) -> list[Output]:
     journey_map, rng = load_journey_map(), random.Random(seed)
     graph = IdentityGraph(journey_map, {}, {}, {})
     stored: dict[str, bytes] = {}
-    layouts: dict[str, tuple[int, Layout]] = {}
+    memory: Memory = {}
     queues: list[deque[list[Command]]] = [deque() for _ in range(PARTITIONS)]
     outputs: list[Output] = []
     records = [record_of(e, journey_map) for e in events]
@@ -41,7 +41,7 @@ def run_topology(events: list[TouchpointEventBase], seed: int) -> list[Output]:
             enqueue(queues, routed)
             continue
         partition = rng.choice([p for p, q in enumerate(queues) if q])
-        work = PartitionWork(journey_map, PARTITIONS, stored.get, layouts)
+        work = PartitionWork(journey_map, PARTITIONS, stored.get, memory, MODELS)
         out, forwards = work.handle_batch(queues[partition].popleft())
         outputs += out
         enqueue(queues, forwards)
