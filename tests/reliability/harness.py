@@ -31,6 +31,7 @@ from streams.cli import worker_topics
 from tests.streams import truth
 
 PARTITIONS = 4
+MAPPINGS = Path(__file__).parents[2] / "producers" / "mappings"
 START = datetime(2026, 1, 5, tzinfo=UTC)
 DAYS = 90
 IDLE_EXIT_S = 5
