@@ -15,6 +15,8 @@ from typing import Any
 
 from aiokafka.partitioner import DefaultPartitioner
 
+MAX_REMEMBERED_KEYS = 200_000
+
 
 class BatchSender:
     """Collects (topic, key, value) records per partition; `flush()` hands the batches to the producer."""
@@ -24,13 +26,14 @@ class BatchSender:
         self.partitioner = DefaultPartitioner()
         self.partitions: dict[str, list[int]] = {}
         self.batches: dict[tuple[str, int], Any] = {}
+        self.known: dict[tuple[str, bytes], int] = {}
 
     def _producer(self) -> Any:
         return self.app.producer._ensure_producer()
 
     async def add(self, topic: str, key: bytes, value: bytes | None, partition: int | None = None) -> None:
         if partition is None:
-            partition = self.partitioner(key, *([await self._partitions(topic)] * 2))
+            partition = await self._partition_of(topic, key)
         batch = self.batches.get((topic, partition))
         if batch is None:
             batch = self.batches[topic, partition] = self._producer().create_batch()
@@ -44,6 +47,16 @@ class BatchSender:
         batches, self.batches = self.batches, {}
         for (topic, partition), batch in batches.items():
             await self._producer().send_batch(batch, topic, partition=partition)
+
+    async def _partition_of(self, topic: str, key: bytes) -> int:
+        """murmur2 in pure Python costs more than the send itself: remembered per key (a cache)."""
+        known = self.known.get((topic, key))
+        if known is None:
+            if len(self.known) > MAX_REMEMBERED_KEYS:
+                self.known.clear()
+            partitions = await self._partitions(topic)
+            known = self.known[topic, key] = self.partitioner(key, partitions, partitions)
+        return known
 
     async def _partitions(self, topic: str) -> list[int]:
         if topic not in self.partitions:

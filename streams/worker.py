@@ -4,7 +4,7 @@ Topology (every topic name carries the settings' topic prefix, and so does the a
 changelog topics and consumer group never collide with another deployment or test):
 
     touchpoints.<channel> (N partitions)
-      | 1. validate    take batches of raw messages in parallel; bad ones -> touchpoints.deadletter
+      | 1. validate    whole fetches of raw messages (streams.intake); bad ones -> touchpoints.deadletter
       v                # one message = [record, ...] (compact records, streams.core.records)
     streams.identity (1 partition: identity decisions are global and ordered)
       | 2. resolve     identity graph in three tables (owner, members, devices) -> identity.links
@@ -41,7 +41,7 @@ import faust
 import orjson
 from pydantic import BaseModel
 
-from journeys.kafka import faust_credentials, raw_topics, topic
+from journeys.kafka import faust_credentials, topic
 from journeys.settings import Settings
 from schemas.journeymap import JourneyMap, load_journey_map
 from schemas.outputs import (
@@ -66,6 +66,7 @@ from streams.core.identity import IdentityGraph
 from streams.core.records import record_of
 from streams.core.routing import Memory, PartitionWork, Routed, route_identity
 from streams.health import HealthCounter
+from streams.intake import intake
 from streams.table_writes import BufferedTable
 
 IDENTITY_WORK_TOPIC = "streams.identity"
@@ -121,7 +122,6 @@ class Stages:
         self.memory: Memory = {}
         self.batch = BatchSender(app)
         self.names = {name: topic(settings, name) for name in (STEPS_TOPIC, STATE_TOPIC, FRICTION_TOPIC, IDENTITY_TOPIC)}
-        self.raw = app.topic(*raw_topics(settings), key_type=bytes, value_type=bytes)
         self.identity_work = app.topic(topic(settings, IDENTITY_WORK_TOPIC), partitions=1,
                                        key_type=bytes, value_type=bytes)
         self.customer_work = app.topic(topic(settings, CUSTOMER_WORK_TOPIC), partitions=self.partitions,
@@ -131,7 +131,7 @@ class Stages:
         self.graph = IdentityGraph(journey_map, *self.identity_tables)
         self.states = BufferedTable(app.Table("customer-state", default=None, partitions=self.partitions,
                                               key_type=str, value_type=bytes))
-        app.agent(self.raw, name="validate")(self.validate)
+        app.task(intake(app, settings, f"{app_id(settings)}-intake", self.validate))
         app.agent(self.identity_work, name="resolve")(self.resolve)
         app.agent(self.customer_work, name="stitch")(self.stitch)
         app.timer(HEALTH_INTERVAL_S)(self.flush_health)
@@ -139,24 +139,25 @@ class Stages:
     def _table(self, name: str, partitions: int) -> Any:
         return self.app.Table(name, default=None, partitions=partitions, key_type=str)
 
-    async def validate(self, stream: Any) -> None:
-        """Stage 1: raw messages -> compact records for the identity stage; bad ones dead-lettered."""
-        batch, within = self.settings.streams.batch_events, self.settings.streams.batch_within_s
-        async for events in stream.take_events(batch, within):
-            self.last_work_s = time.monotonic()
-            records = []
-            for event in events:
-                message = event.message
-                source = f"topic:{message.topic}/{message.partition}/{message.offset}"
-                channel = message.topic.rsplit(".", 1)[-1]
-                result = erasure.screen(self.erased, validate(message.value, source, self.map), source)
-                self.health.count(time.time(), channel, isinstance(result, Rejection))
-                if isinstance(result, Rejection):
-                    await self.publish(dead_letter(result, channel))
-                else:
-                    records.append(record_of(result, self.map))
-            if records:
-                await self.send(topic(self.settings, IDENTITY_WORK_TOPIC), BATCH_KEY, orjson.dumps(records), 0)
+    async def validate(self, messages: list[Any]) -> None:
+        """Stage 1: raw messages -> compact records for the identity stage; bad ones dead-lettered.
+
+        Returns once all it produced is delivered, so streams.intake may commit the raw offsets.
+        """
+        self.last_work_s = time.monotonic()
+        records = []
+        for message in messages:
+            source = f"topic:{message.topic}/{message.partition}/{message.offset}"
+            channel = message.topic.rsplit(".", 1)[-1]
+            result = erasure.screen(self.erased, validate(message.value, source, self.map), source)
+            self.health.count(time.time(), channel, isinstance(result, Rejection))
+            if isinstance(result, Rejection):
+                await self.publish(dead_letter(result, channel))
+            else:
+                records.append(record_of(result, self.map))
+        if records:
+            await self.send(topic(self.settings, IDENTITY_WORK_TOPIC), BATCH_KEY, orjson.dumps(records), 0)
+        await self.app.producer.flush()
 
     async def resolve(self, stream: Any) -> None:
         """Stage 2: resolve identity in order; route commands to the customers' partitions."""

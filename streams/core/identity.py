@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from schemas.journeymap import JourneyMap
 from schemas.outputs import IdentityLink
@@ -59,18 +60,25 @@ class IdentityGraph:
                  members: MutableMapping[str, list[str]], devices: MutableMapping[str, list[str]]) -> None:
         self.map, self.policy = journey_map, journey_map.identity
         self.owner, self.members, self.devices = owner, members, devices
+        self.evidence: dict[tuple[str, str], tuple[Any, ...]] = {}  # the map's rules per (channel, event type)
 
     def resolve(self, sighting: Sighting) -> Resolution:
         """Apply the event's evidence links, then attribute it to its strongest identifier's customer."""
         result = Resolution()
         present = set(sighting.identifiers)
-        for rule in self.map.evidence_for(sighting.channel, sighting.event_type):
+        for rule in self._evidence_for(sighting.channel, sighting.event_type):
             for kind_a, kind_b in rule.links:
                 a, b = _find(sighting.identifiers, kind_a), _find(sighting.identifiers, kind_b)
                 if a in present and b in present:
                     self._link(a, b, rule.name, sighting, result)
         result.customer_id = self.owner.get(sighting.identifiers[0]) or self._create(sighting.identifiers[0])
         return result
+
+    def _evidence_for(self, channel: str, event_type: str) -> tuple[Any, ...]:
+        key = (channel, event_type)
+        if key not in self.evidence:
+            self.evidence[key] = self.map.evidence_for(channel, event_type)
+        return self.evidence[key]
 
     def customer_of(self, identifier: str) -> str | None:
         return self.owner.get(identifier)

@@ -42,11 +42,27 @@ def from_ms(ms: int) -> datetime:
 def record_of(event: TouchpointEventBase, journey_map: JourneyMap) -> Record:
     """A validated event -> its compact record, with the phase its own rule gives it."""
     measures = event.measures.model_dump(exclude_none=True) if hasattr(event, "measures") else {}
-    phase = journey_map.phase_for(event.channel, event.event_type, event.touchpoint, measures)
+    phase = phase_of(journey_map, event.channel, event.event_type, event.touchpoint, measures)
     feedback = event.feedback.model_dump(exclude_none=True) if event.feedback else None
     return [to_ms(event.event_time), event.event_id, event.channel, event.touchpoint, event.event_type,
             "" if phase == CURRENT else phase, event.segment, measures, feedback,
             event.identifiers.keys(), event.source_id, to_ms(event.received_time)]
+
+
+_PHASES: dict[int, tuple[JourneyMap, tuple[str, ...], dict[tuple[Any, ...], str]]] = {}
+
+
+def phase_of(journey_map: JourneyMap, channel: str, event_type: str, touchpoint: str, measures: dict[str, Any]) -> str:
+    """`journey_map.phase_for`, remembered per (channel, type, touchpoint, the measures rules look at)."""
+    known = _PHASES.get(id(journey_map))
+    if known is None or known[0] is not journey_map:
+        keys = tuple(sorted({k for rule in journey_map.phase_rules for k in rule.measures}))
+        known = _PHASES[id(journey_map)] = (journey_map, keys, {})
+    _, keys, phases = known
+    key = (channel, event_type, touchpoint, *(measures.get(k) for k in keys))
+    if key not in phases:
+        phases[key] = journey_map.phase_for(channel, event_type, touchpoint, measures)
+    return phases[key]
 
 
 def built(model: type[M], values: dict[str, Any]) -> M:

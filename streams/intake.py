@@ -1,0 +1,71 @@
+"""Streams adapter, stage 1's input: the raw topics read in whole fetches, not message by message.
+
+Faust hands every message through its conductor, stream and acknowledgement machinery one at a
+time; for the raw topics, which carry nearly every message the worker reads, that cost more than
+validating them. Stage 1 keeps no state, so it reads them with an aiokafka consumer of its own
+(group `<app id>-intake`, so several workers share the raw partitions) in batches of up to
+`streams.batch_events`, and commits a batch's offsets only after the producer flushed what the
+batch produced: at-least-once, as before (a replayed raw message is a duplicate downstream).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.helpers import create_ssl_context
+
+from journeys.kafka import raw_topics
+from journeys.settings import Settings
+from streams.tansu_fixes import LOCAL_FETCH_MAX_WAIT_MS
+
+POLL_TIMEOUT_MS = 200
+FETCH_MAX_WAIT_MS = 500
+SSL_OPTIONS = ("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+
+Handler = Callable[[list[Any]], Awaitable[None]]  # raw messages (topic, partition, offset, value) -> done
+
+
+def consumer_options(settings: Settings, group_id: str) -> dict[str, Any]:
+    """aiokafka options: the worker's security settings, short session timeouts, manual commits."""
+    kafka = settings.kafka
+    security = kafka.client_options()
+    ssl = {name: security.pop(name) for name in SSL_OPTIONS if name in security}
+    if ssl:
+        security["ssl_context"] = create_ssl_context(cafile=ssl.get("ssl_cafile"), certfile=ssl.get("ssl_certfile"),
+                                                     keyfile=ssl.get("ssl_keyfile"))
+    return {"bootstrap_servers": kafka.bootstrap_servers.split(","), "group_id": group_id,
+            "enable_auto_commit": False, "auto_offset_reset": "earliest",
+            "session_timeout_ms": kafka.session_timeout_ms, "heartbeat_interval_ms": kafka.heartbeat_interval_ms,
+            "max_poll_records": settings.streams.batch_events,
+            "fetch_max_wait_ms": LOCAL_FETCH_MAX_WAIT_MS if kafka.local_broker else FETCH_MAX_WAIT_MS, **security}
+
+
+def intake(app: Any, settings: Settings, group_id: str, handle: Handler) -> Callable[[], Awaitable[None]]:
+    """A task for the app: read raw batches until stopped; `handle` must have flushed before it returns.
+
+    A failure crashes the worker (as a failing agent would) instead of leaving stage 1 silently stopped.
+    """
+    async def run() -> None:
+        consumer = AIOKafkaConsumer(*raw_topics(settings), **consumer_options(settings, group_id))
+        try:
+            await consumer.start()
+            await _consume(consumer, settings.streams.batch_events, handle)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # handed to the app, which stops the worker with it
+            await app.crash(error)
+        finally:
+            await consumer.stop()
+    return run
+
+
+async def _consume(consumer: AIOKafkaConsumer, batch_events: int, handle: Handler) -> None:
+    while True:
+        fetched = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS, max_records=batch_events)
+        messages = [m for batch in fetched.values() for m in batch]
+        if messages:
+            await handle(messages)
+            await consumer.commit()
