@@ -1,23 +1,35 @@
 """`make bench`: run every benchmark on this machine and write bench/RESULTS.md.
 
 Each benchmark module exposes `run() -> dict[str, float]` and reports medians of several runs.
-Figures are written beside the machine they were measured on; they are never test assertions.
+Each runs in a fresh process of its own (embedded chDB opens one data path per process, and one
+module's memory and threads must not weigh on the next). Figures are written beside the machine
+they were measured on, with its load average (other work on the machine moves them); they are never
+test assertions. `python -m bench [module ...]` runs only those; docs/benchmarks.md explains each figure.
 """
 
 from __future__ import annotations
 
 import importlib
+import multiprocessing
 import os
 import platform
 import sys
+import time
 import traceback
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-MODULES = ("contract_bench", "producers_bench", "streams_bench", "clickhouse_bench")
+MODULES = ("raw_limits", "contract_bench", "producers_bench", "streams_bench", "clickhouse_bench", "queries_bench",
+           "latency_bench", "memory_bench", "scaling_bench")
 TARGETS = {
+    "simulate_and_publish_events_per_s": (">=", 30_000),
     "contract_parse_validate_events_per_s": (">=", 50_000),
     "publish_many_events_per_s": (">=", 30_000),
+    "pipeline_share_of_raw_consume": (">=", 0.3),
+    "latency_ms_p95": ("<=", 2000),
+    "core_state_bytes_per_customer": ("<=", 2048),
+    "query_ms_funnel_10m": ("<=", 500),
     "collector_events_per_s": (">=", 5_000),
     "pipeline_events_per_s": (">=", 10_000),
     "state_bytes_per_customer": ("<=", 2048),
@@ -45,18 +57,49 @@ def verdict(name: str, value: float) -> str:
     return f"{op} {target:,} {'met' if met else 'NOT met'}"
 
 
+def load_average() -> str:
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def run_module(name: str) -> tuple[dict[str, float], str]:
+    """In the child process: the module's figures, or the traceback of its failure."""
+    try:
+        return importlib.import_module(f"bench.{name}").run(), ""
+    except Exception:
+        return {}, traceback.format_exc(limit=4)
+
+
+def run_isolated(name: str) -> tuple[dict[str, float], str]:
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(run_module, name).result()
+
+
+def derived(figures: dict[str, float]) -> dict[str, float]:
+    """Figures that combine modules: the pipeline's rate as a share of the raw aiokafka consume rate."""
+    if "pipeline_events_per_s" in figures and figures.get("aiokafka_consume_events_per_s"):
+        return {"pipeline_share_of_raw_consume": round(
+            figures["pipeline_events_per_s"] / figures["aiokafka_consume_events_per_s"], 3)}
+    return {}
+
+
 def main(selected: list[str]) -> int:
-    rows, failures = [], []
+    rows: list[str] = []
+    failures: list[str] = []
+    runs: list[str] = []
+    everything: dict[str, float] = {}
+    started_load = load_average()
     for name in selected or MODULES:
-        try:
-            module = importlib.import_module(f"bench.{name}")
-            figures = module.run()
-        except Exception:
-            failures.append(f"- {name}: failed\n\n```\n{traceback.format_exc(limit=3)}```")
-            continue
+        load, started = load_average(), time.monotonic()
+        figures, failure = run_isolated(name)
+        runs.append(f"- {name}: {time.monotonic() - started:,.0f} s, load average at its start {load}")
+        if failure:
+            failures.append(f"- {name}: failed\n\n```\n{failure}```")
+        everything |= figures
         rows += [f"| {name} | {key} | {value:,.1f} | {verdict(key, value)} |" for key, value in figures.items()]
-    text = "\n".join(["# Benchmark results", "", *machine(), "", "| benchmark | figure | value | target |",
-                      "|---|---|---|---|", *rows, "", *failures, ""])
+    rows += [f"| (derived) | {key} | {value:,.3f} | {verdict(key, value)} |" for key, value in derived(everything).items()]
+    loads = [f"- load average (1/5/15 min) at start {started_load}, at end {load_average()}"]
+    text = "\n".join(["# Benchmark results", "", *machine(), *loads, "", "| benchmark | figure | value | target |",
+                      "|---|---|---|---|", *rows, "", "## Runs", "", *runs, "", *failures, ""])
     RESULTS.write_text(text)
     print(text)
     return 1 if failures else 0

@@ -101,7 +101,7 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / 100
 
 
-def wait_until_idle(pid: int, quiet_s: float = 3.0, busy_cpu_s: float = 0.05, timeout_s: float = 600.0) -> None:
+def wait_until_idle(pid: int, quiet_s: float = 3.0, busy_cpu_s: float = 0.3, timeout_s: float = 600.0) -> None:
     """Wait until the process used less than `busy_cpu_s` of CPU over `quiet_s` seconds."""
     deadline = time.monotonic() + timeout_s
     before = cpu_s(pid)
