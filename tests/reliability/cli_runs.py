@@ -20,7 +20,7 @@ def main() -> None:
     results = []
     for args in orjson.loads(sys.stdin.buffer.read()):
         result = runner.invoke(journeys_main, args, catch_exceptions=True)
-        results.append([result.exit_code, result.output + (repr(result.exception) if result.exit_code else "")])
+        results.append([result.exit_code, result.stdout + (repr(result.exception) if result.exit_code else "")])
     sys.stdout.buffer.write(orjson.dumps(results))
 
 

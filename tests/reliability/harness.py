@@ -34,7 +34,7 @@ PARTITIONS = 4
 MAPPINGS = Path(__file__).parents[2] / "producers" / "mappings"
 START = datetime(2026, 1, 5, tzinfo=UTC)
 DAYS = 90
-IDLE_EXIT_S = 5
+IDLE_EXIT_S = 4
 WORKER_TIMEOUT_S = 240  # a guard against a hung worker, not a speed assertion
 COMMAND_TIMEOUT_S = 120
 QUIET_POLLS = 4

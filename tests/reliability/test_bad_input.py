@@ -145,7 +145,7 @@ near_valid = st.fixed_dictionaries({}, optional={
     key: st.one_of(st.just(value), json_values) for key, value in corpus.base().items()})
 
 
-@hypothesis_settings(max_examples=400, deadline=None, database=None)
+@hypothesis_settings(max_examples=250, deadline=None, database=None)
 @given(payload=st.one_of(st.binary(max_size=400), json_values.map(lambda v: json.dumps(v).encode()),
                          near_valid.map(lambda v: json.dumps(v).encode())))
 def test_decoding_never_raises_and_always_answers(payload: bytes) -> None:

@@ -91,8 +91,8 @@ def test_forget_leaves_nothing_of_the_customer_and_keeps_them_forgotten(settings
     found = {needle for needle in needles | {later.event_id} if needle in text}
     assert not found, f"still in the warehouse: {found}"
     assert ids["bob_email_hash"] in text and bob[0].event_id in text  # only Ann was erased
-    audit = [row for row in tables["identity_links"] if "'forget'" in row]
-    assert len(audit) == 1 and erased_token(f"email_hash:{ids['email_hash']}") in audit[0]
+    audit = [row for row in tables["identity_links"] if "'forget'" in row]  # written by forget, and by the sink
+    assert len({row.split(",")[0] for row in audit}) == 1 and erased_token(f"email_hash:{ids['email_hash']}") in audit[0]
     assert any("erased on request" in row for row in tables["dead_letters"])  # Ann's later event, refused
     tombstones = [orjson.loads(r.value) for r in read_topic(local, topic(local, IDENTITY_TOPIC), 1)
                   if orjson.loads(r.value)["kind"] == "forget"]
