@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from schemas.journeymap import JourneyMap
 from schemas.outputs import FrictionEvent, JourneySnapshot, JourneyStep
@@ -28,8 +28,9 @@ MS_PER_MIN = 60_000
 MS_PER_DAY = 86_400_000
 
 
-@dataclass(frozen=True)
-class Placement:
+class Placement(NamedTuple):
+    """Where an event sits (a tuple, so comparing two layouts' placements runs in C)."""
+
     journey_id: str
     step_index: int
     phase: str

@@ -15,6 +15,7 @@ import bisect
 import zlib
 from dataclasses import dataclass, field
 
+import cramjam
 import orjson
 
 from schemas.journeymap import JourneyMap
@@ -22,6 +23,7 @@ from streams.core.layout import MODELS, Layout, Out, Output, Renderer, changes, 
 from streams.core.records import EVENT_ID, Record, T, order_key
 
 STATE_COMPRESSION_LEVEL = 1  # fastest: state is written once per customer and batch
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # what a zstd frame starts with; older states are zlib streams
 
 
 @dataclass
@@ -38,14 +40,18 @@ class CustomerState:
 
 
 def encode(state: CustomerState) -> bytes:
-    """State as stored: JSON, deflated (records repeat their field values, so it packs ~3x)."""
-    return zlib.compress(orjson.dumps([state.revision, state.events, state.merged_into]), STATE_COMPRESSION_LEVEL)
+    """State as stored: JSON, zstd-compressed (records repeat their field values, so it packs ~3x;
+    zstd packs as tightly as deflate at a third of its cost, and every batch writes every state it touched)."""
+    raw = orjson.dumps([state.revision, state.events, state.merged_into])
+    return bytes(cramjam.zstd.compress(raw, level=STATE_COMPRESSION_LEVEL))
 
 
 def decode(blob: bytes | None) -> CustomerState:
+    """A stored state (zstd, or deflate as written before) back to its records."""
     if not blob:
         return CustomerState()
-    revision, events, merged_into = orjson.loads(zlib.decompress(blob))
+    raw = bytes(cramjam.zstd.decompress(blob)) if blob.startswith(ZSTD_MAGIC) else zlib.decompress(blob)
+    revision, events, merged_into = orjson.loads(raw)
     return CustomerState(revision, events, merged_into)
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
+
+import orjson
 
 from schemas.outputs import JourneySnapshot, JourneyStep
 from streams.core.records import record_of
@@ -142,3 +145,11 @@ def test_state_round_trips_and_stays_compact() -> None:
     assert decode(blob) == state
     assert len(blob) < 20 * 200
     assert record_of(event("web", "page_view", at(0), "web.product", **ANNA), story.pipeline.journey_map)[5] == "research"
+
+
+def test_a_state_stored_deflated_by_an_earlier_worker_still_decodes() -> None:
+    story = Story()
+    story.send(event("web", "page_view", at(0), "web.product", dwell_s=30.0, **ANNA))
+    [state] = story.pipeline.customers.values()
+    earlier = zlib.compress(orjson.dumps([state.revision, state.events, state.merged_into]), 1)
+    assert decode(earlier) == state == decode(encode(state))
