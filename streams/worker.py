@@ -16,7 +16,10 @@ changelog topics and consumer group never collide with another deployment or tes
 
 Work between stages travels in batches (one Kafka message per batch and partition), so Faust's
 per-message cost is paid once per batch and each customer's state is read and written once per
-batch. Tables live in RocksDB (`store = "rocksdb://"`) or memory (tests), recovered from their
+batch. The raw topics bypass Faust's per-message stream (streams.intake reads whole fetches);
+stages 2 and 3 send their output records and table changelog writes in record batches
+(streams.batch_send, streams.table_writes) and render outputs as documents, not models
+(streams.core.documents); decoded states and layouts stay in memory between batches. Tables live in RocksDB (`store = "rocksdb://"`) or memory (tests), recovered from their
 changelogs on start. Processing is at-least-once; outputs carry deterministic ids and versions, a
 replayed event is a duplicate that re-sends the current records, and lateness is judged by
 received time, so a replay gives the same journeys. Known window: a crash after stage 2 stored a
