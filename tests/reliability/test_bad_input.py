@@ -124,9 +124,12 @@ def test_the_worker_dead_letters_every_kind_from_the_raw_topics(settings: Settin
     assert len({s["event"]["event_id"] for s in steps.values()}) == 2  # the duplicate changed nothing
 
 
+JOURNEY_MAP = load_journey_map()
+
+
 def decode_like_the_worker(payload: bytes) -> str:
     """The worker's validate step for one message: a record for stage 2, or a dead letter."""
-    journey_map = load_journey_map()
+    journey_map = JOURNEY_MAP
     result = validate(payload, "topic:fuzz/0/0", journey_map)
     if isinstance(result, Rejection):
         letter = dead_letter(result, "web")
