@@ -9,16 +9,16 @@ test assertions. `python -m bench [module ...]` runs only those; docs/benchmarks
 
 from __future__ import annotations
 
-import importlib
 import multiprocessing
 import os
 import platform
 import sys
 import time
-import traceback
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+
+from bench.common import run_module
 
 MODULES = ("raw_limits", "contract_bench", "producers_bench", "streams_bench", "clickhouse_bench", "queries_bench",
            "latency_bench", "memory_bench", "scaling_bench")
@@ -59,14 +59,6 @@ def verdict(name: str, value: float) -> str:
 
 def load_average() -> str:
     return " / ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def run_module(name: str) -> tuple[dict[str, float], str]:
-    """In the child process: the module's figures, or the traceback of its failure."""
-    try:
-        return importlib.import_module(f"bench.{name}").run(), ""
-    except Exception:
-        return {}, traceback.format_exc(limit=4)
 
 
 def run_isolated(name: str) -> tuple[dict[str, float], str]:

@@ -7,10 +7,12 @@ broker of their own, with topic names under a fresh prefix. Nothing here is prod
 
 from __future__ import annotations
 
+import importlib
 import statistics
 import subprocess
 import sys
 import time
+import traceback
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -123,3 +125,11 @@ def percentile(values: Sequence[float], share: float) -> float:
 def median_of(runs: Sequence[dict[str, float]]) -> dict[str, float]:
     """The median of each figure over several runs."""
     return {name: statistics.median(run[name] for run in runs) for name in runs[0]}
+
+
+def run_module(name: str) -> tuple[dict[str, float], str]:
+    """Run bench.<name>.run() (in the harness's child process): its figures, or its failure's traceback."""
+    try:
+        return importlib.import_module(f"bench.{name}").run(), ""
+    except Exception:
+        return {}, traceback.format_exc(limit=4)
