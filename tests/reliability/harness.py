@@ -10,9 +10,11 @@ processor's end-to-end test (tests/streams/truth.py).
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -21,13 +23,18 @@ from typing import Any
 
 import orjson
 
-from journeys.kafka import common_options, ensure_topics
+from clickhouse.sink import SINK_TOPICS
+from journeys.kafka import common_options, ensure_topics, topic
 from journeys.settings import Settings, StreamsSettings, as_environment
 from producers.publisher import Publisher
 from producers.simulator.core import Simulation, simulate
 from producers.simulator.run import publish
 from schemas.journeymap import load_journey_map
+from schemas.outputs import STEPS_TOPIC
 from streams.cli import worker_topics
+from streams.core.view import current
+from streams.tansu_fixes import fetch_highwaters
+from streams.worker import app_id
 from tests.streams import truth
 
 PARTITIONS = 4
@@ -37,6 +44,9 @@ DAYS = 90
 IDLE_EXIT_S = 4
 WORKER_TIMEOUT_S = 240  # a guard against a hung worker, not a speed assertion
 COMMAND_TIMEOUT_S = 120
+DRAIN_POLL_S = 2.0
+DRAINED_CHECKS = 2
+STOP_TIMEOUT_S = 60
 QUIET_POLLS = 4
 POLL_MS = 250
 PUBLISH_PACE_EVENTS_S = 800.0  # slow enough that the disturbances happen while events still arrive
@@ -103,6 +113,56 @@ def run_until_idle(settings: Settings, sink: bool = True) -> None:
     assert code == 0, worker_log(settings)
 
 
+def backlog(settings: Settings) -> int:
+    """Messages the worker's group has not committed yet on its work and output topics.
+
+    End offsets come from Fetch responses (the local broker's ListOffsets is wrong); the sink
+    commits a batch only after writing it, so 0 means everything produced is in the warehouse.
+    The raw topics are left out: the validate stage's offsets are not committed (seen on the local
+    broker), so progress there is judged by the steps produced (see `drain`).
+    """
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+    names = [*(t.name for t in worker_topics(settings)), *(topic(settings, kind) for kind in SINK_TOPICS)]
+    consumer = KafkaConsumer(**common_options(settings), group_id=None)
+    try:
+        partitions = [TopicPartition(n, p) for n in names for p in sorted(consumer.partitions_for_topic(n) or [])]
+    finally:
+        consumer.close()
+    ends = fetch_highwaters(settings, partitions)
+    admin = KafkaAdminClient(**common_options(settings))
+    try:
+        group = app_id(settings)
+        committed = {tp: meta.offset for tp, meta in admin.list_group_offsets(group).get(group, {}).items()}
+    finally:
+        admin.close()
+    return sum(max(0, end - max(0, committed.get(tp, 0))) for tp, end in ends.items())
+
+
+def stepped_events(settings: Settings) -> int:
+    """Distinct events that have a step on journeys.steps."""
+    return len(current([orjson.loads(v) for v in topic_values(settings, topic(settings, STEPS_TOPIC))]))
+
+
+def drain(settings: Settings, events: int) -> None:
+    """Run the worker with its sink until every event has a step and the group has committed all its
+    work and output twice in a row; then stop it."""
+    worker = start_worker(settings)
+    deadline, drained = time.monotonic() + WORKER_TIMEOUT_S, 0
+    try:
+        while drained < DRAINED_CHECKS:
+            assert worker.poll() is None and time.monotonic() < deadline, worker_log(settings)
+            time.sleep(DRAIN_POLL_S)
+            done = backlog(settings) == 0 and (drained or stepped_events(settings) >= events)
+            drained = drained + 1 if done else 0
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(STOP_TIMEOUT_S)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+
+
 @contextmanager
 def publishing(settings: Settings, simulation: Simulation, rate: float | None = PUBLISH_PACE_EVENTS_S
                ) -> Iterator[threading.Event]:
@@ -127,8 +187,8 @@ def publishing(settings: Settings, simulation: Simulation, rate: float | None = 
     assert not errors, errors
 
 
-def count_records(settings: Settings, name: str) -> int:
-    """How many records a topic holds, read from the start until it stays quiet (end offsets lie here)."""
+def topic_values(settings: Settings, name: str) -> list[bytes]:
+    """Every value of a topic, read from the start until it stays quiet (end offsets lie here)."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(**common_options(settings), group_id=None, enable_auto_commit=False)
@@ -136,13 +196,18 @@ def count_records(settings: Settings, name: str) -> int:
         partitions = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or [])]
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
-        seen = quiet = 0
+        values: list[bytes] = []
+        quiet = 0
         while quiet < QUIET_POLLS:
-            got = sum(len(records) for records in consumer.poll(timeout_ms=POLL_MS).values())
-            seen, quiet = seen + got, 0 if got else quiet + 1
-        return seen
+            got = [r.value for records in consumer.poll(timeout_ms=POLL_MS).values() for r in records]
+            values, quiet = values + got, 0 if got else quiet + 1
+        return values
     finally:
         consumer.close()
+
+
+def count_records(settings: Settings, name: str) -> int:
+    return len(topic_values(settings, name))
 
 
 def dump(settings: Settings, *args: str) -> dict[str, Any]:

@@ -43,7 +43,7 @@ def crash_run(settings: Settings, tmp_path: Path, customers: int, kills: int, wi
     h.prepare(local)
     with h.publishing(local, simulation):
         survived = kill_at_random_points(local, kills, seed=kills, window_s=window_s)
-    h.run_until_idle(local)
+    h.drain(local, len(simulation.events()))
     assert survived == kills
     h.assert_warehouse_matches_truth(h.dump(local), simulation)
 
