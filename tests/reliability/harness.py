@@ -118,8 +118,8 @@ def backlog(settings: Settings) -> int:
 
     End offsets come from Fetch responses (the local broker's ListOffsets is wrong); the sink
     commits a batch only after writing it, so 0 means everything produced is in the warehouse.
-    The raw topics are left out: the validate stage's offsets are not committed (seen on the local
-    broker), so progress there is judged by the steps produced (see `drain`).
+    The raw topics are left out (stage 1 reads them with a consumer of its own), so progress there
+    is judged by the steps produced (see `drain`).
     """
     from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
