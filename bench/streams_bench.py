@@ -21,11 +21,11 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import orjson
 
-from journeys.kafka import common_options, ensure_topics, raw_topics, topic
+from bench.common import POLL_MS, QUIET_POLLS, read_topics
+from journeys.kafka import ensure_topics, raw_topics, topic
 from journeys.localbroker import local_broker
 from journeys.settings import KafkaSettings, Settings
 from producers.publisher import Publisher
@@ -44,33 +44,11 @@ START = datetime(2026, 1, 5, tzinfo=UTC)
 PARTITIONS = 4
 IDLE_EXIT_S = 3
 WORKER_TIMEOUT_S = 900
-QUIET_POLLS = 5
-POLL_MS = 300
-
-
-def read_topic(settings: Settings, names: list[str]) -> list[Any]:
-    """Every message of the topics from the beginning, until quiet (manual assignment, no group)."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(**common_options(settings), group_id=None, enable_auto_commit=False)
-    try:
-        parts = [TopicPartition(n, p) for n in names for p in sorted(consumer.partitions_for_topic(n) or [])]
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        messages: list[Any] = []
-        quiet = 0
-        while quiet < QUIET_POLLS:
-            batch = [m for ms in consumer.poll(timeout_ms=POLL_MS, max_records=10_000).values() for m in ms]
-            messages += batch
-            quiet = 0 if batch else quiet + 1
-        return messages
-    finally:
-        consumer.close()
 
 
 def raw_consume_rate(settings: Settings) -> float:
     started = time.perf_counter()
-    messages = read_topic(settings, raw_topics(settings))
+    messages = read_topics(settings, raw_topics(settings))
     for m in messages:
         orjson.loads(m.value)
     elapsed = time.perf_counter() - started - QUIET_POLLS * POLL_MS / 1000
@@ -94,7 +72,7 @@ def run_worker(settings: Settings) -> float:
 
 
 def worker_rate(settings: Settings) -> tuple[float, int]:
-    steps = read_topic(settings, [topic(settings, STEPS_TOPIC)])
+    steps = read_topics(settings, [topic(settings, STEPS_TOPIC)])
     stamps = sorted(m.timestamp for m in steps)
     events = len({orjson.loads(m.value)["event"]["event_id"] for m in steps})
     return events / max((stamps[-1] - stamps[0]) / 1000, 1e-3), events
@@ -102,7 +80,7 @@ def worker_rate(settings: Settings) -> tuple[float, int]:
 
 def state_bytes(settings: Settings) -> float:
     changelog = f"{app_id(settings)}-customer-state-changelog"
-    newest = {m.key: m.value for m in read_topic(settings, [changelog])}
+    newest = {m.key: m.value for m in read_topics(settings, [changelog])}
     sizes = [len(v) for v in newest.values() if v and decode(v).events]  # skip merged-away tombstones
     return sum(sizes) / max(len(sizes), 1)
 
