@@ -12,7 +12,6 @@ includes its start-up and idle wait, so it is an upper bound that does not depen
 
 from __future__ import annotations
 
-import os
 import resource
 import subprocess
 import sys
@@ -25,9 +24,10 @@ from pathlib import Path
 import orjson
 
 from bench.common import POLL_MS, QUIET_POLLS, read_topics
+from journeys.embedded import child_env
 from journeys.kafka import ensure_topics, raw_topics, topic
 from journeys.localbroker import local_broker
-from journeys.settings import KafkaSettings, Settings
+from journeys.settings import KafkaSettings, Settings, StreamsSettings
 from producers.publisher import Publisher
 from producers.simulator.core import simulate
 from producers.simulator.run import publish
@@ -58,12 +58,8 @@ def raw_consume_rate(settings: Settings) -> float:
 def run_worker(settings: Settings) -> float:
     """Run one worker until idle; returns the CPU seconds it used (user + system)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEYS_")}
-    env.update({"JOURNEYS_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-                "JOURNEYS_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
-                "JOURNEYS_KAFKA__PARTITIONS": str(PARTITIONS), "JOURNEYS_KAFKA__LOCAL_BROKER": "true",
-                "JOURNEYS_STREAMS__STORE": "memory://", "JOURNEYS_DATA_DIR": str(settings.data_dir),
-                "JOURNEYS_LOG_LEVEL": "WARNING"})
+    env = child_env(settings.model_copy(update={"streams": StreamsSettings(store="memory://"),
+                                                "log_level": "WARNING"}))
     journeys = str(Path(sys.executable).with_name("journeys"))
     subprocess.run([journeys, "worker", "--exit-when-idle", str(IDLE_EXIT_S)], env=env, cwd=settings.data_dir,
                    check=True, timeout=WORKER_TIMEOUT_S)

@@ -9,7 +9,6 @@ processor's end-to-end test (tests/streams/truth.py).
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -24,8 +23,9 @@ from typing import Any
 import orjson
 
 from clickhouse.sink import SINK_TOPICS
+from journeys.embedded import child_env
 from journeys.kafka import common_options, ensure_topics, topic
-from journeys.settings import Settings, StreamsSettings, as_environment
+from journeys.settings import Settings, StreamsSettings
 from producers.publisher import Publisher
 from producers.simulator.core import Simulation, simulate
 from producers.simulator.run import publish
@@ -62,11 +62,6 @@ def pipeline_settings(settings: Settings, tmp: Path) -> Settings:
     clickhouse = settings.clickhouse.model_copy(update={"dsn": f"chdb://{(tmp / 'warehouse').resolve()}"})
     return settings.model_copy(update={"kafka": kafka, "clickhouse": clickhouse, "log_level": "WARNING",
                                        "streams": StreamsSettings(store="memory://"), "data_dir": tmp})
-
-
-def child_env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEYS_")}
-    return env | as_environment(settings)
 
 
 def journeys(settings: Settings, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:

@@ -9,7 +9,6 @@ messages become dead letters naming their topic, partition and offset; health sa
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -23,8 +22,9 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
+from journeys.embedded import child_env
 from journeys.kafka import common_options, ensure_topics, producer_options, topic
-from journeys.settings import Settings
+from journeys.settings import Settings, StreamsSettings
 from producers.publisher import Publisher
 from producers.simulator.core import Simulation, simulate
 from producers.simulator.run import publish
@@ -62,18 +62,10 @@ def published(settings: Settings, simulation: Simulation) -> Iterator[Settings]:
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEYS_")}
-    kafka = settings.kafka
-    env.update({"JOURNEYS_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-                "JOURNEYS_KAFKA__TOPIC_PREFIX": kafka.topic_prefix,
-                "JOURNEYS_KAFKA__PARTITIONS": str(kafka.partitions),
-                "JOURNEYS_KAFKA__LOCAL_BROKER": "true",
-                "JOURNEYS_KAFKA__SESSION_TIMEOUT_MS": str(kafka.session_timeout_ms),
-                "JOURNEYS_KAFKA__HEARTBEAT_INTERVAL_MS": str(kafka.heartbeat_interval_ms),
-                "JOURNEYS_STREAMS__STORE": "memory://",
-                "JOURNEYS_DATA_DIR": str(settings.data_dir),
-                "JOURNEYS_LOG_LEVEL": "WARNING"})
-    return env
+    """Exactly the test's settings for the worker process, with the local broker's workarounds."""
+    return child_env(settings.model_copy(update={
+        "kafka": settings.kafka.model_copy(update={"local_broker": True}),
+        "streams": StreamsSettings(store="memory://"), "log_level": "WARNING"}))
 
 
 def start_worker(settings: Settings, *args: str) -> subprocess.Popen[bytes]:
