@@ -9,16 +9,25 @@ from combining by accident.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from producers.simulator.context import Context
-from schemas.events import derive_event_id
+from schemas.events import EVENT_ID_NAMESPACE
 from schemas.pii import hash_email, hash_phone
 
 RULES = ("long_wait", "transfers", "abandoned_checkout", "repeat_contact", "email_unanswered",
          "low_csat", "nps_detractor", "poor_navigation", "stalled", "channel_hop", "long_queue")
+
+
+def event_id_of(channel: str, source_id: str) -> str:
+    """`schemas.events.derive_event_id` for a source id (a UUID5), without building `uuid.UUID`
+    objects: half the cost, and the simulator derives one per event (tests check they agree)."""
+    hexed = hashlib.sha1(EVENT_ID_NAMESPACE.bytes + f"{channel}/{source_id}".encode()).hexdigest()
+    variant = "89ab"[int(hexed[16], 16) & 0x3]
+    return f"{hexed[:8]}-{hexed[8:12]}-5{hexed[13:16]}-{variant}{hexed[17:20]}-{hexed[20:32]}"
 
 
 def to_ms(t: datetime) -> datetime:
@@ -78,7 +87,7 @@ class Touch:
     event_id: str = field(init=False)
 
     def __post_init__(self) -> None:
-        self.event_id = derive_event_id(self.channel, self.source_id)
+        self.event_id = event_id_of(self.channel, self.source_id)
 
 
 @dataclass

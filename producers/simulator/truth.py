@@ -92,12 +92,33 @@ def friction_id(rule: str, evidence: list[str] | tuple[str, ...]) -> str:
     return "f-" + hashlib.sha256(f"{rule}/{','.join(sorted(evidence))}".encode()).hexdigest()[:16]
 
 
-def person_truth(story: History, events: dict[str, TouchpointEventBase], journey_map: JourneyMap) -> PersonTruth:
+class PhaseLookup:
+    """`journey_map.phase_for` of an event, remembered per (channel, event type, touchpoint, and the
+    measures the phase rules read): a few dozen distinct answers for a whole simulation."""
+
+    def __init__(self, journey_map: JourneyMap) -> None:
+        self.journey_map = journey_map
+        self.measure_names = tuple(sorted({name for rule in journey_map.phase_rules for name in rule.measures}))
+        self._known: dict[tuple[object, ...], str] = {}
+
+    def __call__(self, event: TouchpointEventBase) -> str:
+        measures = getattr(event, "measures", None)
+        key = (event.channel, event.event_type, event.touchpoint,
+               *(getattr(measures, name, None) for name in self.measure_names))
+        phase = self._known.get(key)
+        if phase is None:
+            phase = self._known[key] = self.journey_map.phase_for(
+                event.channel, event.event_type, event.touchpoint, _measures(event))
+        return phase
+
+
+def person_truth(story: History, events: dict[str, TouchpointEventBase], journey_map: JourneyMap,
+                 lookup: PhaseLookup | None = None) -> PersonTruth:
     person = story.person
     journeys, friction = [], []
     for index, (touches, injected) in enumerate(zip(story.journeys, story.injections, strict=True)):
         ordered = sorted(touches, key=lambda t: (t.time, t.event_id))
-        phases = walk_phases([events[t.event_id] for t in ordered], journey_map)
+        phases = walk_phases([events[t.event_id] for t in ordered], journey_map, lookup)
         journeys.append(journey_truth(index, ordered, phases, journey_map))
         friction += [friction_truth(index, i, ordered, phases, journey_map) for i in injected]
     keys = {k for touches in story.journeys for t in touches for k in _keys(t)}
@@ -110,12 +131,14 @@ def person_truth(story: History, events: dict[str, TouchpointEventBase], journey
         friction=tuple(sorted(friction, key=lambda f: (f.journey, f.rule, f.friction_id))))
 
 
-def walk_phases(events: list[TouchpointEventBase], journey_map: JourneyMap) -> list[str | None]:
+def walk_phases(events: list[TouchpointEventBase], journey_map: JourneyMap,
+                lookup: PhaseLookup | None = None) -> list[str | None]:
     """The journey's phase after each event: the matched phase, or the current one."""
+    phase_of = lookup or PhaseLookup(journey_map)
     current: str | None = None
     out = []
     for e in events:
-        phase = journey_map.phase_for(e.channel, e.event_type, e.touchpoint, _measures(e))
+        phase = phase_of(e)
         current = current if phase == CURRENT else phase
         out.append(current)
     return out

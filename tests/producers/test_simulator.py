@@ -8,9 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from producers.core import event_value
 from producers.simulator import Simulation, simulate
+from producers.simulator.arrival import construct
 from producers.simulator.personas import PERSONAS
-from schemas.events import TouchpointEventBase, derive_event_id
+from schemas.channels import WebEvent, WebMeasures
+from schemas.events import Identifiers, TouchpointEventBase, derive_event_id
 from schemas.journeymap import CURRENT, JourneyMap, load_journey_map
 from schemas.validation import Rejection, validate
 
@@ -64,6 +67,31 @@ def test_every_event_is_valid_by_the_contract_and_the_map(sim: Simulation, journ
         again = validate(event.model_dump_json().encode(), "test", journey_map)
         assert again == event, again
         assert event.source_id and event.event_id == derive_event_id(event.channel, event.source_id)
+
+
+def test_every_delivery_passes_the_contract_except_the_malformed_ones(sim: Simulation,
+                                                                     journey_map: JourneyMap) -> None:
+    """The simulator builds its events without re-validating them (a trusted generator): every
+    delivery, as it goes on the wire, must still be accepted unchanged, and only the malformed
+    payloads rejected."""
+    rejected = 0
+    for delivery in sim.deliveries:
+        wire = delivery.payload if isinstance(delivery.payload, bytes) else event_value(delivery.payload)
+        result = validate(wire, "test", journey_map)
+        if isinstance(delivery.payload, bytes):
+            assert isinstance(result, Rejection)
+            rejected += 1
+        else:
+            assert result == delivery.payload, result
+            assert event_value(result) == wire
+    assert rejected == sim.truth.totals.malformed
+
+
+def test_trusted_construction_refuses_a_missing_required_field() -> None:
+    with pytest.raises(ValueError, match="event_time"):
+        construct(WebEvent, {"channel": "web", "touchpoint": "web.product", "event_type": "product_view",
+                             "identifiers": construct(Identifiers, {"anonymous_id": "a-1"}),
+                             "received_time": START, "measures": construct(WebMeasures, {})})
 
 
 def test_malformed_payloads_are_rejected_and_counted(sim: Simulation, journey_map: JourneyMap) -> None:
