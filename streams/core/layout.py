@@ -215,6 +215,19 @@ def everything(layout: Layout, version: int, render: Renderer[Out], retracted: b
     return out
 
 
+def rewritten(old: Layout, new: Layout, version: int, render: Renderer[Out]) -> list[Out]:
+    """Every current record of `new` at `version`, with what left `old` retracted: a survivor after a merge.
+
+    Records move between customers on a merge (steps by event id, frictions by rule and evidence),
+    and the absorbed customer withdrew its copies at its own version: the survivor's copies must
+    all be sent again above it, also those it held before (a duplicate delivery, or a replay after
+    a crash, can bring an absorbed customer's event to the survivor first).
+    """
+    out = [render.snapshot(old, jid, version, True) for jid in old.journeys if jid not in new.journeys]
+    out += [render.friction(old, fid, version, True) for fid in old.frictions if fid not in new.frictions]
+    return out + everything(new, version, render)
+
+
 def of_event(layout: Layout, event_id: str, version: int, render: Renderer[Out]) -> list[Out]:
     """The current records an event takes part in (what a duplicate re-sends)."""
     journey_id = layout.placements[event_id].journey_id

@@ -19,7 +19,18 @@ import cramjam
 import orjson
 
 from schemas.journeymap import JourneyMap
-from streams.core.layout import MODELS, Layout, Out, Output, Renderer, changes, everything, layout_of, of_event
+from streams.core.layout import (
+    MODELS,
+    Layout,
+    Out,
+    Output,
+    Renderer,
+    changes,
+    everything,
+    layout_of,
+    of_event,
+    rewritten,
+)
 from streams.core.records import EVENT_ID, Record, T, order_key
 
 STATE_COMPRESSION_LEVEL = 1  # fastest: state is written once per customer and batch
@@ -95,10 +106,23 @@ def apply_many(state: CustomerState, records: list[Record], customer_id: str, jo
 def absorb(state: CustomerState, records: list[Record], absorbed_revision: int, customer_id: str,
            journey_map: JourneyMap, render: Renderer[Out],
            before: Layout | None = None) -> tuple[CustomerState, list[Out], Layout]:
-    """A merge: take the absorbed customer's events into this customer."""
+    """A merge: take the absorbed customer's events into this customer and send all it holds again.
+
+    The revision passes the absorbed customer's (its retractions carry that one), and every record
+    of the survivor is re-sent at it (streams.core.layout.rewritten), the events it knew already too.
+    """
+    if not records:
+        return state, [], before if before is not None else layout_of(customer_id, state.events, journey_map)
+    before = before if before is not None else layout_of(customer_id, state.events, journey_map)
     known = {r[EVENT_ID] for r in state.events}
-    fresh = [r for r in records if r[EVENT_ID] not in known]
-    return apply_many(state, fresh, customer_id, journey_map, render, before, absorbed_revision)
+    events = list(state.events)
+    for record in records:
+        if record[EVENT_ID] not in known:
+            bisect.insort(events, record, key=order_key)
+            known.add(record[EVENT_ID])
+    new_state = CustomerState(max(state.revision, absorbed_revision) + 1, events, state.merged_into)
+    after = layout_of(customer_id, events, journey_map, before) if len(events) > len(state.events) else before
+    return new_state, rewritten(before, after, new_state.revision, render), after
 
 
 def retract(state: CustomerState, customer_id: str, journey_map: JourneyMap, render: Renderer[Out],

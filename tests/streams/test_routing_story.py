@@ -79,3 +79,20 @@ def test_replaying_every_command_twice_changes_nothing() -> None:
     for kind in (JourneyStep, JourneySnapshot, FrictionEvent):
         strip = lambda records: {k: {**r, "version": 0} for k, r in records.items()}  # noqa: E731
         assert strip(view(once, kind)) == strip(view(twice, kind))
+
+
+def test_a_replay_after_a_crash_routes_events_to_survivors_and_changes_no_result() -> None:
+    """After a crash stage 2's graph can be ahead of its input: replayed events go straight to the
+    survivor of merges made later, before the absorbed customer's events reach it. The survivor's
+    records must still win over the absorbed customer's retractions (steps and frictions move)."""
+    simulation = simulate(150, 99, 60, datetime(2026, 1, 5, tzinfo=UTC), load_journey_map(), b"routing")
+    events = simulation.events()
+    for seed in range(3):
+        rng = random.Random(seed)
+        crash = rng.randint(len(events) // 3, 2 * len(events) // 3)
+        resumed = rng.randint(0, crash)
+        outputs = run_topology(events[:crash] + events[resumed:], seed=seed)
+        steps = view(outputs, JourneyStep)
+        assert truth.customers(steps) == truth.truth_customers(simulation.truth)
+        assert truth.journeys(steps, view(outputs, JourneySnapshot)) == truth.truth_journeys(simulation.truth)
+        assert truth.friction(view(outputs, FrictionEvent)) == truth.truth_friction(simulation.truth)
