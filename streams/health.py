@@ -1,7 +1,10 @@
-"""Streams adapter support: per-minute operations counts turned into HealthSample records.
+"""Streams adapter support: per-minute operations figures turned into HealthSample records.
 
-The worker counts events and dead letters per channel as it goes; once a minute has passed the
-counts of that minute are published to pipeline.health, where the warehouse stores them.
+The worker counts events and dead letters per channel as it goes, and samples its consumer lag
+(messages on the broker not yet read: the partition's high watermark from the latest fetch minus
+the consumer's position) per raw channel and per internal work topic. Once a minute has passed,
+that minute's figures are published to pipeline.health, where the warehouse stores them; lag is
+the largest sampled in the minute.
 """
 
 from __future__ import annotations
@@ -15,21 +18,28 @@ SECONDS_PER_MINUTE = 60
 
 
 class HealthCounter:
-    """Counts per (minute, channel); `closed()` hands over the minutes that are over."""
+    """Counts and lag per (minute, channel); `closed()` hands over the minutes that are over."""
 
     def __init__(self) -> None:
         self.events: Counter[tuple[int, str]] = Counter()
         self.dead: Counter[tuple[int, str]] = Counter()
+        self.lags: dict[tuple[int, str], int] = {}
 
     def count(self, now_s: float, channel: str, dead: bool) -> None:
         key = (int(now_s // SECONDS_PER_MINUTE), channel)
         (self.dead if dead else self.events)[key] += 1
 
+    def lag(self, now_s: float, channel: str, messages: int) -> None:
+        """A sample of how far behind the worker reads `channel` (the minute keeps its largest)."""
+        key = (int(now_s // SECONDS_PER_MINUTE), channel)
+        self.lags[key] = max(self.lags.get(key, 0), max(messages, 0))
+
     def closed(self, now_s: float, everything: bool = False) -> list[HealthSample]:
         current = int(now_s // SECONDS_PER_MINUTE)
-        keys = {k for k in (*self.events, *self.dead) if everything or k[0] < current}
+        keys = {k for k in (*self.events, *self.dead, *self.lags) if everything or k[0] < current}
         samples = [HealthSample(minute=datetime.fromtimestamp(minute * SECONDS_PER_MINUTE, UTC), stage="worker",
                                 channel=channel, events=self.events.pop((minute, channel), 0),
-                                dead_letters=self.dead.pop((minute, channel), 0))
+                                dead_letters=self.dead.pop((minute, channel), 0),
+                                lag=self.lags.pop((minute, channel), 0))
                    for minute, channel in sorted(keys)]
         return samples

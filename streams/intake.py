@@ -26,6 +26,7 @@ FETCH_MAX_WAIT_MS = 500
 SSL_OPTIONS = ("ssl_cafile", "ssl_certfile", "ssl_keyfile")
 
 Handler = Callable[[list[Any]], Awaitable[None]]  # raw messages (topic, partition, offset, value) -> done
+LagSink = Callable[[str, int], None]  # (topic, messages not yet read) after each batch
 
 
 def consumer_options(settings: Settings, group_id: str) -> dict[str, Any]:
@@ -43,8 +44,12 @@ def consumer_options(settings: Settings, group_id: str) -> dict[str, Any]:
             "fetch_max_wait_ms": LOCAL_FETCH_MAX_WAIT_MS if kafka.local_broker else FETCH_MAX_WAIT_MS, **security}
 
 
-def intake(app: Any, settings: Settings, group_id: str, handle: Handler) -> Callable[[], Awaitable[None]]:
+def intake(app: Any, settings: Settings, group_id: str, handle: Handler,
+           lag: LagSink | None = None) -> Callable[[], Awaitable[None]]:
     """A task for the app: read raw batches until stopped; `handle` must have flushed before it returns.
+
+    After each batch `lag` gets, per raw topic, the messages not yet read (high watermark from the
+    latest fetch response minus the position; correct on the local broker too).
 
     A failure crashes the worker (as a failing agent would) instead of leaving stage 1 silently stopped.
     """
@@ -52,7 +57,7 @@ def intake(app: Any, settings: Settings, group_id: str, handle: Handler) -> Call
         consumer = AIOKafkaConsumer(*raw_topics(settings), **consumer_options(settings, group_id))
         try:
             await consumer.start()
-            await _consume(consumer, settings.streams.batch_events, handle)
+            await _consume(consumer, settings.streams.batch_events, handle, lag)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # handed to the app, which stops the worker with it
@@ -62,10 +67,23 @@ def intake(app: Any, settings: Settings, group_id: str, handle: Handler) -> Call
     return run
 
 
-async def _consume(consumer: AIOKafkaConsumer, batch_events: int, handle: Handler) -> None:
+async def _consume(consumer: AIOKafkaConsumer, batch_events: int, handle: Handler, lag: LagSink | None) -> None:
     while True:
         fetched = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS, max_records=batch_events)
         messages = [m for batch in fetched.values() for m in batch]
         if messages:
             await handle(messages)
             await consumer.commit()
+        if lag is not None:
+            for name, behind in (await lag_by_topic(consumer)).items():
+                lag(name, behind)
+
+
+async def lag_by_topic(consumer: AIOKafkaConsumer) -> dict[str, int]:
+    """Messages not yet read per assigned topic (partitions not fetched yet are left out)."""
+    behind: dict[str, int] = {}
+    for tp in consumer.assignment():
+        high = consumer.highwater(tp)
+        if high is not None:
+            behind[tp.topic] = behind.get(tp.topic, 0) + max(high - await consumer.position(tp), 0)
+    return behind
