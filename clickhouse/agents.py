@@ -6,6 +6,10 @@ thread (the warehouse client is blocking; the event loop keeps heartbeating mean
 acknowledges a batch only when the agent asks for the next one, i.e. after the insert
 succeeded; while the warehouse fails, the agent retries the same batch with bounded exponential
 backoff and counts each failure into pipeline_health, so nothing is lost and nothing doubled.
+A batch the warehouse keeps refusing while it answers queries (a record it cannot take, a table
+that no longer fits the records) would stop its topic for good: after
+`clickhouse.refused_batch_after_s` it is split in halves until the refused records stand alone,
+and those are written to dead_letters with the warehouse's reason and their topic position.
 
 `attach_sink(app, settings)` adds the agents to any Faust app (the embedded worker runs the
 stream processor and the sink in one process, which then owns the chDB warehouse);
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -25,7 +30,7 @@ import faust
 from pydantic import BaseModel
 
 from clickhouse.client import connect
-from clickhouse.sink import SINK_TOPICS, SinkHealth, WarehouseWriter, backoff_s, decode
+from clickhouse.sink import SINK_TOPICS, SinkHealth, WarehouseWriter, backoff_s, decode, refused
 from journeys.kafka import topic
 from journeys.settings import KafkaSettings, Settings
 
@@ -35,6 +40,7 @@ MAX_BATCH_RECORDS = 5000
 FLUSH_INTERVAL_S = 1.0
 MIN_SESSION_TIMEOUT_S = 3.0
 SINK_APP_NAME = "journeys-sink"
+Origin = tuple[str, datetime]  # where a record was read (topic/partition/offset) and its message time
 
 
 class WarehousePort:
@@ -48,25 +54,66 @@ class WarehousePort:
         self.records_written = 0
 
     def _write(self, batch: Sequence[BaseModel]) -> int:
+        return self._writer_now().write(batch)
+
+    def _writer_now(self) -> WarehouseWriter:
         if self._writer is None:
             self._writer = WarehouseWriter(connect(self._settings), self.health)
-        return self._writer.write(batch)
+        return self._writer
 
-    async def write_until_done(self, batch: Sequence[BaseModel], label: str) -> int:
-        """Insert the batch, retrying with backoff until it succeeds; returns rows written."""
-        attempt = 0
+    def _answers(self) -> bool:
+        try:
+            self._writer_now().ping()
+            return True
+        except Exception:
+            return False
+
+    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def write_until_done(self, batch: Sequence[BaseModel], label: str,
+                               sources: Sequence[Origin] | None = None, may_split: bool = True) -> int:
+        """Insert the batch, retrying with backoff until it succeeds; returns rows written.
+
+        `sources` (topic/partition/offset and message time per record) name the records that end as dead
+        letters (their time is the message's, so a replayed batch gives the same dead letters).
+        Dead letters themselves are never split (`may_split=False`): if even they are refused, the
+        sink keeps retrying, and the records stay on their topic.
+        """
+        attempt, failing_since = 0, time.monotonic()
         while True:
             try:
-                rows = await asyncio.get_running_loop().run_in_executor(self._executor, self._write, batch)
+                rows: int = await self._call(self._write, batch)
                 self.records_written += len(batch)
                 return rows
             except Exception as err:
                 attempt += 1
                 self.health.failed(err)
+                refusing = time.monotonic() - failing_since >= self._settings.clickhouse.refused_batch_after_s
+                if may_split and refusing and await self._call(self._answers):
+                    log.error("sink %s: the warehouse answers but refuses a batch of %d records for %.0f s: "
+                              "writing what it takes, dead-lettering the rest: %s", label, len(batch),
+                              time.monotonic() - failing_since, err)
+                    return await self._split(batch, sources or [(f"sink:{label}", datetime.now(UTC))] * len(batch), label)
                 delay = backoff_s(attempt)
                 log.warning("sink %s: insert of %d records failed (attempt %d), retrying in %.1f s: %s",
                             label, len(batch), attempt, delay, err)
                 await asyncio.sleep(delay)
+
+    async def _split(self, batch: Sequence[BaseModel], sources: Sequence[Origin], label: str) -> int:
+        """Write the halves that go in; a record refused on its own becomes a dead letter."""
+        try:
+            rows: int = await self._call(self._write, batch)
+            self.records_written += len(batch)
+            return rows
+        except Exception as err:
+            self.health.failed(err)
+            if len(batch) == 1:
+                letter = refused(label, batch[0], *sources[0], err)
+                return await self.write_until_done([letter], label, may_split=False)
+            half = len(batch) // 2
+            return (await self._split(batch[:half], sources[:half], label)
+                    + await self._split(batch[half:], sources[half:], label))
 
 
 def attach_sink(app: faust.App, settings: Settings) -> WarehousePort:
@@ -83,16 +130,19 @@ def _sink_agent(kind: str, port: WarehousePort) -> Callable[[Any], Coroutine[Any
     async def sink(stream: Any) -> None:  # a faust Stream: take_events is not on the StreamT protocol
         # (topic message bytes) -> [record | DeadLetter] -> warehouse rows
         async for events in stream.take_events(MAX_BATCH_RECORDS, within=FLUSH_INTERVAL_S):
-            await port.write_until_done([_decode_event(kind, event) for event in events], kind)
+            await port.write_until_done([_decode_event(kind, event) for event in events], kind,
+                                        [_source(event) for event in events])
     sink.__name__ = sink.__qualname__ = f"sink_{kind.replace('.', '_')}"
     return sink
 
 
-def _decode_event(kind: str, event: faust.EventT) -> BaseModel:
+def _source(event: faust.EventT) -> Origin:
     message = event.message
-    source = f"topic:{message.topic}/{message.partition}/{message.offset}"
-    timestamp = datetime.fromtimestamp(message.timestamp, UTC)
-    return decode(kind, bytes(event.value or b""), source, timestamp)
+    return f"topic:{message.topic}/{message.partition}/{message.offset}", datetime.fromtimestamp(message.timestamp, UTC)
+
+
+def _decode_event(kind: str, event: faust.EventT) -> BaseModel:
+    return decode(kind, bytes(event.value or b""), *_source(event))
 
 
 def sink_app(settings: Settings, name: str = SINK_APP_NAME) -> tuple[faust.App, WarehousePort]:

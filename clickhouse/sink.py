@@ -81,6 +81,15 @@ def undecodable(kind: str, payload: bytes, source: str, timestamp: datetime, pro
                       rejected_at=timestamp)
 
 
+def refused(kind: str, record: BaseModel, source: str, timestamp: datetime, error: BaseException) -> DeadLetter:
+    """A dead letter for a record the warehouse refused on its own (payload: the record as JSON);
+    its time is the message's, so a replay gives the same dead letter."""
+    return DeadLetter(source=source, reason=f"the warehouse refused a {kind} record", kind="refused",
+                      problems=(f"{type(error).__name__}: {error}"[:2000],),
+                      payload=record.model_dump_json(serialize_as_any=True), payload_encoding="utf-8",
+                      rejected_at=timestamp)
+
+
 def backoff_s(attempt: int) -> float:
     """Seconds to wait before retry number `attempt` (1, 2, ...): doubling, capped."""
     return min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(0, attempt - 1))
@@ -151,6 +160,10 @@ class WarehouseWriter:
             written += len(rows)
         self._flush_health()
         return written
+
+    def ping(self) -> None:
+        """Raises unless the warehouse answers a query."""
+        self._client.query("SELECT 1")
 
     def _flush_health(self) -> None:
         rows = self.health.pending()

@@ -67,6 +67,9 @@ class ClickHouseSettings(BaseModel):
     password: SecretStr = SecretStr("")
     # Days of raw touchpoints and steps kept; 0 keeps them for ever.
     ttl_days: int = Field(default=0, ge=0)
+    # A batch the warehouse keeps refusing this long while it answers queries is taken apart: the
+    # records it accepts are written, the ones it refuses go to dead_letters with its reason.
+    refused_batch_after_s: float = Field(default=60.0, gt=0)
 
 
 class CollectorSettings(BaseModel):

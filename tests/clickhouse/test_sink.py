@@ -122,3 +122,23 @@ def test_a_failing_warehouse_delays_but_loses_and_doubles_nothing(settings: Sett
     health = {r["metric"]: r["value"] for r in run(warehouse, "journey_health", Filters(), s.PHASES).as_dicts()}
     assert health["sink_errors"] >= 3 and health["sink_retries"] == health["sink_errors"]
     assert health["journeys_active"] == 3 and health["dead_letters"] == 2
+
+
+def test_a_record_the_warehouse_refuses_is_dead_lettered_and_the_rest_written(settings: Settings,
+                                                                              warehouse: Client) -> None:
+    """A batch refused while the warehouse answers would stop its topic for good: after the
+    configured time it is split, the refused record kept in dead_letters with the reason."""
+    quick = settings.model_copy(update={"clickhouse": settings.clickhouse.model_copy(
+        update={"refused_batch_after_s": 0.5})})
+    sent = publish(quick, s.RECORDS, [GARBAGE])
+    warehouse.command("ALTER TABLE friction ADD CONSTRAINT no_transfers CHECK rule != 'transfers'")
+    port = run_sink(quick, sent)
+    frictions = run(warehouse, "friction_top", Filters(), s.PHASES).as_dicts()
+    assert sorted(r["rule"] for r in frictions) == sorted(
+        ["long_wait", "low_csat", "long_queue", "abandoned_checkout", "poor_navigation"])
+    assert funnel(warehouse) == s.FUNNEL  # the other topics and records went on
+    [(source, reason, problems, payload)] = warehouse.query(
+        "SELECT source, reason, problems, payload FROM dead_letters FINAL WHERE kind = 'refused'").result_rows
+    assert source.startswith(f"topic:{topic(quick, FRICTION_TOPIC)}/") and "friction" in reason
+    assert "no_transfers" in problems[0] and '"rule":"transfers"' in payload
+    assert sum(port.health.errors.values()) + port.health.flushes >= 2  # the refusals were counted
