@@ -12,12 +12,13 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel
 
 from producers.simulator.context import HOUR_S, Context
 from producers.simulator.timeline import Touch
+from producers.simulator.wire import event_value
 from schemas.channels import channels
 from schemas.events import Feedback, Identifiers, TouchpointEventBase
 
@@ -43,6 +44,16 @@ class Delivery:
     order: float  # tie-break among deliveries of one batch: out of order, but deterministic
 
 
+class Arrival(NamedTuple):
+    """A delivery as drawn, before it becomes a contract model or wire bytes: a touch (its
+    received time set) or a malformed payload."""
+
+    arrival_s: float
+    order: float
+    channel: str
+    payload: Touch | bytes
+
+
 def arrival_time(ctx: Context, touch: Touch, start: datetime) -> datetime:
     """As it happens for web and e-mail; a later batch boundary for store and call centre."""
     interval_h = BATCH_INTERVAL_H.get(touch.channel)
@@ -54,15 +65,58 @@ def arrival_time(ctx: Context, touch: Touch, start: datetime) -> datetime:
     return max(touch.time, start + timedelta(hours=batch_h))
 
 
-def to_event(touch: Touch, received: datetime) -> TouchpointEventBase:
+def arrivals(ctx: Context, touches: list[Touch], start: datetime) -> tuple[list[Arrival], int, int]:
+    """Every touch in arrival order, plus duplicates and malformed payloads: the last random draws
+    of a simulation. Sets each touch's received time. Returns (arrivals, duplicates, malformed)."""
+    out: list[Arrival] = []
+    duplicates = 0
+    for touch in touches:
+        touch.received = arrival_time(ctx, touch, start)
+        offset = (touch.received - start).total_seconds()
+        out.append(Arrival(offset, ctx.rng.random(), touch.channel, touch))
+        if ctx.chance(DUPLICATE_SHARE):
+            out.append(Arrival(offset + ctx.uniform(*DUPLICATE_DELAY_S), ctx.rng.random(), touch.channel, touch))
+            duplicates += 1
+    bad = malformed(ctx, out, max(1, round(len(touches) * MALFORMED_SHARE)) if touches else 0)
+    out.extend(bad)
+    out.sort(key=lambda a: (a.arrival_s, a.order))
+    return out, duplicates, len(bad)
+
+
+def deliveries(ctx: Context, touches: list[Touch], start: datetime) -> tuple[list[Delivery], int, int]:
+    """Every touch as an event in arrival order, plus duplicates and malformed payloads.
+
+    Returns (deliveries, duplicates, malformed).
+    """
+    drawn, duplicates, bad = arrivals(ctx, touches, start)
+    return as_deliveries(drawn), duplicates, bad
+
+
+def as_deliveries(drawn: list[Arrival]) -> list[Delivery]:
+    """Arrivals with contract models (a duplicate shares its original's model)."""
+    events: dict[int, TouchpointEventBase] = {}
+    out = []
+    for arrival_s, order, channel, payload in drawn:
+        if isinstance(payload, Touch):
+            event = events.get(id(payload))
+            if event is None:
+                event = events[id(payload)] = to_event(payload)
+            out.append(Delivery(arrival_s, event, channel, order))
+        else:
+            out.append(Delivery(arrival_s, payload, channel, order))
+    return out
+
+
+def to_event(touch: Touch) -> TouchpointEventBase:
     """The contract model of a touch, built without re-validating it (validation was a third of
     the simulator's time): the simulator is our own trusted generator, and tests run every event
     it writes through `schemas.validation.validate` and compare the result with this model."""
+    assert touch.received is not None, "a touch becomes an event once its arrival is drawn"
     channel = channels()[touch.channel]
     feedback = None if touch.feedback is None else construct(Feedback, touch.feedback)
     return construct(channel.model, {
         "event_id": touch.event_id, "source_id": touch.source_id, "event_time": touch.time,
-        "received_time": received, "channel": touch.channel, "touchpoint": touch.touchpoint,
+        "received_time": touch.received, "channel": touch.channel, "touchpoint": touch.touchpoint,
         "event_type": touch.event_type, "identifiers": construct(Identifiers, touch.identifiers),
         "segment": touch.segment, "measures": construct(channel.measures, touch.measures), "feedback": feedback})
 
@@ -76,9 +130,10 @@ def construct(model: type[M], values: dict[str, Any]) -> M:
     fields = template.copy()
     fields.update(values)
     instance = model.__new__(model)
-    for name, value in (("__dict__", fields), ("__pydantic_fields_set__", set(values)),
-                        ("__pydantic_extra__", None), ("__pydantic_private__", None)):
-        object.__setattr__(instance, name, value)
+    object.__setattr__(instance, "__dict__", fields)
+    object.__setattr__(instance, "__pydantic_fields_set__", set(values))
+    object.__setattr__(instance, "__pydantic_extra__", None)
+    object.__setattr__(instance, "__pydantic_private__", None)
     return instance
 
 
@@ -100,36 +155,16 @@ def _template(model: type[BaseModel]) -> tuple[dict[str, Any], frozenset[str]]:
 _templates: dict[type[BaseModel], tuple[dict[str, Any], frozenset[str]]] = {}
 
 
-def deliveries(ctx: Context, touches: list[Touch], start: datetime) -> tuple[list[Delivery], int, int]:
-    """Every touch as an event in arrival order, plus duplicates and malformed payloads.
-
-    Returns (deliveries, duplicates, malformed).
-    """
-    out: list[Delivery] = []
-    duplicates = 0
-    for touch in touches:
-        received = arrival_time(ctx, touch, start)
-        event = to_event(touch, received)
-        offset = (received - start).total_seconds()
-        out.append(Delivery(offset, event, touch.channel, ctx.rng.random()))
-        if ctx.chance(DUPLICATE_SHARE):
-            out.append(Delivery(offset + ctx.uniform(*DUPLICATE_DELAY_S), event, touch.channel, ctx.rng.random()))
-            duplicates += 1
-    bad = malformed(ctx, out, max(1, round(len(touches) * MALFORMED_SHARE)) if touches else 0)
-    out.extend(bad)
-    out.sort(key=lambda d: (d.arrival_s, d.order))
-    return out, duplicates, len(bad)
-
-
-def malformed(ctx: Context, good: list[Delivery], count: int) -> list[Delivery]:
+def malformed(ctx: Context, good: list[Arrival], count: int) -> list[Arrival]:
     """Broken copies of real events: truncated, mistyped, without identifiers, unknown channel, not UTF-8."""
     bad = []
     for _ in range(count):
         source = ctx.rng.choice(good)
-        assert isinstance(source.payload, TouchpointEventBase)
-        raw = source.payload.model_dump_json().encode("utf-8")
+        assert isinstance(source.payload, Touch)
+        raw = event_value(source.payload)
         breaker = ctx.rng.choice(BREAKERS)
-        bad.append(Delivery(source.arrival_s, breaker(ctx, raw), source.channel, ctx.rng.random()))
+        broken = breaker(ctx, raw)
+        bad.append(Arrival(source.arrival_s, ctx.rng.random(), source.channel, broken))
     return bad
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 
 from journeys.errors import ConfigError
 
@@ -48,24 +47,34 @@ def simulate_command(ctx: click.Context, customers: int, seed: int, rate: float 
     from journeys.cli import settings_of
     from journeys.kafka import ensure_topics
     from producers.publisher import Publisher
-    from producers.simulator.core import simulate
-    from producers.simulator.run import publish
+    from producers.simulator.parallel import ENCODE_CHUNK, SimulationArgs, simulated_in_child
+    from producers.simulator.run import chunk_size, publish_encoded
     from schemas.journeymap import load_journey_map
 
     if rate and fast:
         raise click.UsageError("--rate and --as-fast-as-possible exclude each other")
-    settings, console = settings_of(ctx), Console(stderr=True)
+    settings = settings_of(ctx)
     journey_map = load_journey_map(settings.journey_map)
     secret = settings.pii_secret.get_secret_value().encode("utf-8")
-    with console.status(f"Simulating {customers:,} customers over {days} days…"):
-        sim = simulate(customers, seed, days, parse_start(start), journey_map, secret)
-    if truth_path is not None:
-        truth_path.parent.mkdir(parents=True, exist_ok=True)
-        truth_path.write_text(sim.truth.model_dump_json(), encoding="utf-8")
-    ensure_topics(settings)
-    with Publisher.connect(settings, source="simulator", journey_map=journey_map) as publisher:
-        summary = publish(sim.deliveries, publisher, None if fast else rate, show_progress=progress)
-    click.echo(summary_line(summary, sim.truth, truth_path))
+    pace = None if fast else rate
+    args = SimulationArgs(customers, seed, days, parse_start(start), journey_map, secret)
+    # Paced runs last long: their truth is written before publishing, fast runs' once published.
+    with simulated_in_child(args, min(chunk_size(pace), ENCODE_CHUNK), truth_first=pace is not None) as child:
+        if pace is not None:
+            write_truth(child.truth(), truth_path)
+        ensure_topics(settings)
+        with Publisher.connect(settings, source="simulator", journey_map=journey_map) as publisher:
+            summary = publish_encoded(child.chunks(), child.deliveries, publisher, pace, show_progress=progress)
+        truth = child.truth()
+    if pace is None:
+        write_truth(truth, truth_path)
+    click.echo(summary_line(summary, truth, truth_path))
+
+
+def write_truth(truth: GroundTruth, path: Path | None) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(truth.model_dump_json(), encoding="utf-8")
 
 
 def summary_line(summary: RunSummary, truth: GroundTruth, truth_path: Path | None) -> str:

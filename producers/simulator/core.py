@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from producers.simulator.arrival import Delivery, deliveries
+from producers.simulator.arrival import Arrival, Delivery, arrivals, as_deliveries
 from producers.simulator.context import Context
 from producers.simulator.history import History, history, people
 from producers.simulator.truth import GroundTruth, PhaseLookup, person_truth, totals
@@ -46,13 +46,55 @@ class Simulation:
         return list(seen.values())
 
 
+@dataclass(frozen=True)
+class Plan:
+    """A simulation with every random draw made: histories written, arrivals drawn and ordered.
+
+    What is left is deterministic and needs no order: the contract models (`simulation`), the
+    wire bytes (`producers.simulator.wire`) and the ground truth (`truth`), so `journeys simulate`
+    can publish while the truth is computed elsewhere.
+    """
+
+    seed: int
+    start: datetime
+    days: int
+    journey_map: JourneyMap
+    histories: list[History]
+    arrivals: list[Arrival]
+    duplicates: int
+    malformed: int
+
+    def truth(self) -> GroundTruth:
+        with gc_paused():
+            lookup = PhaseLookup(self.journey_map)
+            persons = [person_truth(story, self.journey_map, lookup) for story in self.histories]
+            return GroundTruth(seed=self.seed, start=self.start, days=self.days, persons=tuple(persons),
+                               totals=totals(persons, self.journey_map, len(self.arrivals), self.duplicates,
+                                             self.malformed))
+
+    def simulation(self) -> Simulation:
+        with gc_paused():
+            return Simulation(as_deliveries(self.arrivals), self.truth(), self.histories)
+
+
 def simulate(customers: int, seed: int, days: int, start: datetime, journey_map: JourneyMap,
              pii_secret: bytes, friction_rates: dict[str, float] | None = None) -> Simulation:
     """Generate `customers` people over `days` days from `start`: traffic and ground truth."""
+    return plan(customers, seed, days, start, journey_map, pii_secret, friction_rates).simulation()
+
+
+def plan(customers: int, seed: int, days: int, start: datetime, journey_map: JourneyMap,
+         pii_secret: bytes, friction_rates: dict[str, float] | None = None) -> Plan:
+    """Every random draw of `simulate`, in the same order: same arguments, same simulation."""
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware")
     with gc_paused():
-        return _simulate(customers, seed, days, start, journey_map, pii_secret, friction_rates)
+        ctx = Context(random.Random(seed), journey_map, pii_secret)
+        rates = FRICTION_RATES if friction_rates is None else friction_rates
+        stories = [history(ctx, person, start, days, rates) for person in people(ctx, customers)]
+        touches = [t for story in stories for journey in story.journeys for t in journey]
+        drawn, duplicates, malformed = arrivals(ctx, touches, start)
+        return Plan(seed, start, days, journey_map, stories, drawn, duplicates, malformed)
 
 
 @contextmanager
@@ -67,18 +109,3 @@ def gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-def _simulate(customers: int, seed: int, days: int, start: datetime, journey_map: JourneyMap,
-              pii_secret: bytes, friction_rates: dict[str, float] | None) -> Simulation:
-    ctx = Context(random.Random(seed), journey_map, pii_secret)
-    rates = FRICTION_RATES if friction_rates is None else friction_rates
-    stories = [history(ctx, person, start, days, rates) for person in people(ctx, customers)]
-    touches = [t for story in stories for journey in story.journeys for t in journey]
-    out, duplicates, malformed = deliveries(ctx, touches, start)
-    events = {d.payload.event_id: d.payload for d in out if isinstance(d.payload, TouchpointEventBase)}
-    lookup = PhaseLookup(journey_map)
-    persons = [person_truth(story, events, journey_map, lookup) for story in stories]
-    truth = GroundTruth(seed=seed, start=start, days=days, persons=tuple(persons),
-                        totals=totals(persons, journey_map, len(out), duplicates, malformed))
-    return Simulation(out, truth, stories)

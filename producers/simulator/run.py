@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from producers.publisher import Publisher
 from producers.simulator.arrival import MALFORMED_SOURCE, Delivery
+from producers.simulator.core import gc_paused
+from producers.simulator.parallel import Encoded
 from schemas.events import TouchpointEventBase
 
 FAST_CHUNK = 5000  # deliveries per bulk call when unpaced
 PACED_CHUNKS_PER_S = 10  # a paced run publishes this many small chunks per second
 FLUSH_TIMEOUT_S = 120.0
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -58,24 +63,42 @@ class TokenBucket:
             time.sleep((n - self.tokens) / self.rate)
 
 
-def chunks(deliveries: Sequence[Delivery], size: int) -> Iterator[Sequence[Delivery]]:
+def chunks(deliveries: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(deliveries), size):
         yield deliveries[start:start + size]
+
+
+def chunk_size(rate: float | None) -> int:
+    """Deliveries per publishing step: big when unpaced, a tenth of a second's worth when paced."""
+    return FAST_CHUNK if not rate else max(1, int(rate / PACED_CHUNKS_PER_S))
 
 
 def publish(deliveries: Sequence[Delivery], publisher: Publisher, rate: float | None = None,
             show_progress: bool = True) -> RunSummary:
     """Publish every delivery in order (paced when `rate` is set), then flush. Returns the counts."""
+    steps = chunks(deliveries, chunk_size(rate))
+    return _publish_all(steps, len(deliveries), publish_chunk, publisher, rate, show_progress)
+
+
+def publish_encoded(encoded: Iterable[Sequence[Encoded]], total: int, publisher: Publisher,
+                    rate: float | None = None, show_progress: bool = True) -> RunSummary:
+    """`publish` for chunks already encoded (`producers.simulator.parallel`): the same records."""
+    with gc_paused():
+        return _publish_all(encoded, total, publish_encoded_chunk, publisher, rate, show_progress)
+
+
+def _publish_all(steps: Iterable[Sequence[T]], total: int,
+                 publish_one: Callable[[Sequence[T], Publisher, RunSummary], None],
+                 publisher: Publisher, rate: float | None, show_progress: bool) -> RunSummary:
     summary, started = RunSummary(), time.monotonic()
     bucket = TokenBucket(rate) if rate else None
-    size = FAST_CHUNK if not rate else max(1, int(rate / PACED_CHUNKS_PER_S))
     columns = (TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, disable=not show_progress) as progress:
-        task = progress.add_task("publish", total=len(deliveries))
-        for chunk in chunks(deliveries, size):
+        task = progress.add_task("publish", total=total)
+        for chunk in steps:
             if bucket is not None:
                 bucket.take(len(chunk))
-            publish_chunk(chunk, publisher, summary)
+            publish_one(chunk, publisher, summary)
             progress.advance(task, len(chunk))
         publisher.flush(FLUSH_TIMEOUT_S)
     summary.elapsed_s = time.monotonic() - started
@@ -91,4 +114,16 @@ def publish_chunk(chunk: Sequence[Delivery], publisher: Publisher, summary: RunS
     for d in chunk:
         if isinstance(d.payload, bytes):
             publisher.publish_payload(d.payload, MALFORMED_SOURCE)
+            summary.dead_lettered += 1
+
+
+def publish_encoded_chunk(chunk: Sequence[Encoded], publisher: Publisher, summary: RunSummary) -> None:
+    """Encoded events in bulk; malformed payloads (no key) one by one through validation."""
+    events = [(channel, key, value) for channel, key, value in chunk if key is not None]
+    if events:
+        publisher.publish_encoded(events)
+        summary.published.update(channel for channel, _, _ in events)
+    for _, key, value in chunk:
+        if key is None:
+            publisher.publish_payload(value, MALFORMED_SOURCE)
             summary.dead_lettered += 1

@@ -18,6 +18,7 @@ from producers.simulator.context import Context
 from schemas.events import EVENT_ID_NAMESPACE
 from schemas.pii import hash_email, hash_phone
 
+EVENT_NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes
 RULES = ("long_wait", "transfers", "abandoned_checkout", "repeat_contact", "email_unanswered",
          "low_csat", "nps_detractor", "poor_navigation", "stalled", "channel_hop", "long_queue")
 
@@ -25,7 +26,7 @@ RULES = ("long_wait", "transfers", "abandoned_checkout", "repeat_contact", "emai
 def event_id_of(channel: str, source_id: str) -> str:
     """`schemas.events.derive_event_id` for a source id (a UUID5), without building `uuid.UUID`
     objects: half the cost, and the simulator derives one per event (tests check they agree)."""
-    hexed = hashlib.sha1(EVENT_ID_NAMESPACE.bytes + f"{channel}/{source_id}".encode()).hexdigest()
+    hexed = hashlib.sha1(b"%s%s/%s" % (EVENT_NAMESPACE_BYTES, channel.encode(), source_id.encode())).hexdigest()
     variant = "89ab"[int(hexed[16], 16) & 0x3]
     return f"{hexed[:8]}-{hexed[8:12]}-5{hexed[13:16]}-{variant}{hexed[17:20]}-{hexed[20:32]}"
 
@@ -73,7 +74,8 @@ def new_person(ctx: Context, index: int, persona: str, tag: str, devices: int) -
 
 @dataclass
 class Touch:
-    """One touchpoint event being written: becomes a contract model once arrival is known."""
+    """One touchpoint event being written: becomes a contract model (or wire bytes) once its
+    arrival, hence its received time, is known."""
 
     time: datetime
     channel: str
@@ -84,10 +86,15 @@ class Touch:
     segment: str | None = None
     measures: dict[str, Any] = field(default_factory=dict)
     feedback: dict[str, Any] | None = None
-    event_id: str = field(init=False)
+    received: datetime | None = None  # set once its arrival is drawn
+    _event_id: str | None = field(default=None, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        self.event_id = event_id_of(self.channel, self.source_id)
+    @property
+    def event_id(self) -> str:
+        """Derived when first asked for (after the histories are written, off their critical path)."""
+        if self._event_id is None:
+            self._event_id = event_id_of(self.channel, self.source_id)
+        return self._event_id
 
 
 @dataclass

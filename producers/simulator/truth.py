@@ -18,7 +18,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from producers.simulator.history import History
 from producers.simulator.timeline import Injection, Touch
-from schemas.events import TouchpointEventBase
+from producers.simulator.wire import defaults
+from schemas.channels import channels
 from schemas.journeymap import CURRENT, JourneyMap
 
 
@@ -93,32 +94,32 @@ def friction_id(rule: str, evidence: list[str] | tuple[str, ...]) -> str:
 
 
 class PhaseLookup:
-    """`journey_map.phase_for` of an event, remembered per (channel, event type, touchpoint, and the
+    """`journey_map.phase_for` of a touch, remembered per (channel, event type, touchpoint, and the
     measures the phase rules read): a few dozen distinct answers for a whole simulation."""
 
     def __init__(self, journey_map: JourneyMap) -> None:
         self.journey_map = journey_map
         self.measure_names = tuple(sorted({name for rule in journey_map.phase_rules for name in rule.measures}))
+        self._measures = {name: defaults(c.measures) for name, c in channels().items()}
         self._known: dict[tuple[object, ...], str] = {}
 
-    def __call__(self, event: TouchpointEventBase) -> str:
-        measures = getattr(event, "measures", None)
-        key = (event.channel, event.event_type, event.touchpoint,
-               *(getattr(measures, name, None) for name in self.measure_names))
+    def __call__(self, touch: Touch) -> str:
+        measures = self._measures[touch.channel]  # as the event's model has them: defaults filled
+        key = (touch.channel, touch.event_type, touch.touchpoint,
+               *(touch.measures.get(name, measures.get(name)) for name in self.measure_names))
         phase = self._known.get(key)
         if phase is None:
             phase = self._known[key] = self.journey_map.phase_for(
-                event.channel, event.event_type, event.touchpoint, _measures(event))
+                touch.channel, touch.event_type, touch.touchpoint, {**measures, **touch.measures})
         return phase
 
 
-def person_truth(story: History, events: dict[str, TouchpointEventBase], journey_map: JourneyMap,
-                 lookup: PhaseLookup | None = None) -> PersonTruth:
+def person_truth(story: History, journey_map: JourneyMap, lookup: PhaseLookup | None = None) -> PersonTruth:
     person = story.person
     journeys, friction = [], []
     for index, (touches, injected) in enumerate(zip(story.journeys, story.injections, strict=True)):
         ordered = sorted(touches, key=lambda t: (t.time, t.event_id))
-        phases = walk_phases([events[t.event_id] for t in ordered], journey_map, lookup)
+        phases = walk_phases(ordered, journey_map, lookup)
         journeys.append(journey_truth(index, ordered, phases, journey_map))
         friction += [friction_truth(index, i, ordered, phases, journey_map) for i in injected]
     keys = {k for touches in story.journeys for t in touches for k in _keys(t)}
@@ -131,14 +132,13 @@ def person_truth(story: History, events: dict[str, TouchpointEventBase], journey
         friction=tuple(sorted(friction, key=lambda f: (f.journey, f.rule, f.friction_id))))
 
 
-def walk_phases(events: list[TouchpointEventBase], journey_map: JourneyMap,
-                lookup: PhaseLookup | None = None) -> list[str | None]:
+def walk_phases(touches: list[Touch], journey_map: JourneyMap, lookup: PhaseLookup | None = None) -> list[str | None]:
     """The journey's phase after each event: the matched phase, or the current one."""
     phase_of = lookup or PhaseLookup(journey_map)
     current: str | None = None
     out = []
-    for e in events:
-        phase = phase_of(e)
+    for touch in touches:
+        phase = phase_of(touch)
         current = current if phase == CURRENT else phase
         out.append(current)
     return out
@@ -206,8 +206,3 @@ def totals(persons: list[PersonTruth], journey_map: JourneyMap, deliveries: int,
 
 def _keys(touch: Touch) -> list[str]:
     return [f"{kind}:{value}" for kind, value in touch.identifiers.items()]
-
-
-def _measures(event: TouchpointEventBase) -> dict[str, object]:
-    measures = getattr(event, "measures", None)
-    return measures.model_dump() if measures is not None else {}

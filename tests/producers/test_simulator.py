@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from producers.core import event_value
-from producers.simulator import Simulation, simulate
-from producers.simulator.arrival import construct
+from producers.core import event_key, event_value
+from producers.simulator import Simulation, simulate, wire
+from producers.simulator.arrival import construct, to_event
+from producers.simulator.parallel import SimulationArgs, simulated_in_child
 from producers.simulator.personas import PERSONAS
 from schemas.channels import WebEvent, WebMeasures
 from schemas.events import Identifiers, TouchpointEventBase, derive_event_id
@@ -85,6 +86,27 @@ def test_every_delivery_passes_the_contract_except_the_malformed_ones(sim: Simul
             assert result == delivery.payload, result
             assert event_value(result) == wire
     assert rejected == sim.truth.totals.malformed
+
+
+def test_the_wire_encoding_is_the_contract_models_json(sim: Simulation) -> None:
+    """`journeys simulate` sends bytes written without a model: the same bytes and keys."""
+    for history in sim.histories:
+        for touch in (t for journey in history.journeys for t in journey):
+            event = to_event(touch)
+            assert wire.event_value(touch) == event_value(event)
+            assert wire.event_key(touch) == event_key(event)
+
+
+def test_the_child_sends_the_simulation_encoded_and_its_truth(journey_map: JourneyMap) -> None:
+    expected = simulate(50, 8, 120, START, journey_map, SECRET)
+    args = SimulationArgs(50, 8, 120, START, journey_map, SECRET)
+    with simulated_in_child(args, chunk_size=97) as child:
+        assert child.deliveries == len(expected.deliveries)
+        sent = [record for chunk in child.chunks() for record in chunk]
+        truth = child.truth()
+    assert sent == [(d.channel, None, d.payload) if isinstance(d.payload, bytes)
+                    else (d.channel, event_key(d.payload), event_value(d.payload)) for d in expected.deliveries]
+    assert truth == expected.truth
 
 
 def test_trusted_construction_refuses_a_missing_required_field() -> None:

@@ -55,6 +55,27 @@ def test_the_command_publishes_paced_and_writes_the_truth(settings: Settings, tm
         e for p in truth["persons"] for e in p["event_ids"]}
 
 
+def test_the_command_publishes_as_fast_as_possible_and_writes_the_truth(settings: Settings,
+                                                                       tmp_path: Path) -> None:
+    truth_file = tmp_path / "truth.json"
+    env = {"JOURNEYS_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+           "JOURNEYS_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix, "JOURNEYS_DATA_DIR": str(tmp_path)}
+    args = ["simulate", "--customers", "30", "--seed", "6", "--days", "90", "--as-fast-as-possible",
+            "--truth", str(truth_file), "--no-progress"]
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 0, result.output
+    truth = json.loads(truth_file.read_text())
+    expected = simulate(30, 6, 90, datetime(2026, 1, 1, tzinfo=UTC), load_journey_map(),
+                        Settings().pii_secret.get_secret_value().encode("utf-8"))
+    assert truth == json.loads(expected.truth.model_dump_json())
+    for channel in channels():
+        wanted = {e.event_id for e in expected.events() if e.channel == channel}
+        records = read_topic(settings, topic(settings, raw_topic(channel)), len(wanted))
+        assert {event_adapter().validate_json(r.value).event_id for r in records} == wanted
+    letters = read_topic(settings, topic(settings, DEADLETTER_TOPIC), expected.truth.totals.malformed)
+    assert len(letters) == expected.truth.totals.malformed
+
+
 def test_the_token_bucket_grants_no_more_than_its_burst() -> None:
     bucket = TokenBucket(rate=1000.0)
     bucket.take(1000)

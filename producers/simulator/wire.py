@@ -1,0 +1,70 @@
+"""Producers stage, simulator core: a touch as the bytes its contract model would put on the wire.
+
+`journeys simulate` publishes hundreds of thousands of events; building a pydantic model for each
+only to serialise it again cost a third of the run. `event_value(touch)` writes, byte for byte,
+what `model_dump_json()` of the touch's contract event writes (every field in model order, absent
+ones as their defaults; orjson and pydantic format datetimes and floats alike), and `event_key`
+the strongest identifier, as `producers.core.event_key` does. The field orders and defaults are
+read from the contract models, so a contract change follows; tests compare both encodings for
+every event of a simulation and run each one through `schemas.validation.validate`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+
+from producers.simulator.timeline import Touch
+from schemas.channels import channels
+from schemas.events import IDENTIFIER_KINDS, Feedback, Identifiers
+
+Template = dict[str, Any]
+
+
+def event_value(touch: Touch) -> bytes:
+    """The event's JSON, as its contract model's `model_dump_json()` writes it."""
+    assert touch.received is not None, "a touch is encoded once its arrival is drawn"
+    envelope, measures = _templates(touch.channel)
+    fields = envelope.copy()
+    fields.update(event_id=touch.event_id, source_id=touch.source_id, event_time=touch.time,
+                  received_time=touch.received, channel=touch.channel, touchpoint=touch.touchpoint,
+                  event_type=touch.event_type, identifiers=_filled(IDENTIFIERS, touch.identifiers),
+                  segment=touch.segment, measures=_filled(measures, touch.measures),
+                  feedback=None if touch.feedback is None else _filled(FEEDBACK, touch.feedback))
+    return orjson.dumps(fields, option=orjson.OPT_UTC_Z)
+
+
+def event_key(touch: Touch) -> bytes:
+    """The Kafka key: the strongest identifier, `kind:value`."""
+    ids = touch.identifiers
+    kind = next(k for k in IDENTIFIER_KINDS if ids.get(k))
+    return f"{kind}:{ids[kind]}".encode()
+
+
+def _filled(template: Template, values: dict[str, Any]) -> Template:
+    fields = template.copy()
+    fields.update(values)
+    return fields
+
+
+def defaults(model: type[BaseModel]) -> Template:
+    """Every field of `model`, in order, with its default (None where it has none)."""
+    return {name: None if info.is_required() or info.default_factory else info.default
+            for name, info in model.model_fields.items()}
+
+
+_by_channel: dict[str, tuple[Template, Template]] = {}
+
+
+def _templates(channel: str) -> tuple[Template, Template]:
+    found = _by_channel.get(channel)
+    if found is None:
+        registered = channels()[channel]
+        found = _by_channel[channel] = (defaults(registered.model), defaults(registered.measures))
+    return found
+
+
+IDENTIFIERS = defaults(Identifiers)
+FEEDBACK = defaults(Feedback)
