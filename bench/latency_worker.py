@@ -32,13 +32,13 @@ def instrument(out: IO[str]) -> None:
 
     write = WarehousePort.write_until_done
 
-    async def timed(self: WarehousePort, batch: Sequence[BaseModel], label: str) -> Any:
-        rows = await write(self, batch, label)
+    async def timed(self: WarehousePort, batch: Sequence[BaseModel], label: str, *more: Any) -> Any:
+        rows = await write(self, batch, label, *more)
         out.write(timing_lines(batch, time.time() * 1000))
         out.flush()
         return rows
 
-    WarehousePort.write_until_done = timed  # type: ignore[method-assign]
+    WarehousePort.write_until_done = timed  # type: ignore[method-assign,assignment]
 
 
 def main(argv: list[str]) -> None:
