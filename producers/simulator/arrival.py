@@ -3,7 +3,8 @@
 Web and e-mail events arrive as they happen. Store and call-centre systems export in batches: their
 events arrive at a later batch boundary (up to ~48 h late, always within the journey map's allowed
 lateness) and out of order. About 1 % of events are delivered twice (same event id) and about
-0.5 % of deliveries are malformed payloads (raw bytes) that the pipeline must dead-letter.
+0.5 % are also delivered as a malformed copy (raw bytes) that the pipeline must dead-letter. All
+of it is drawn per person, from that person's own random stream.
 """
 
 from __future__ import annotations
@@ -66,30 +67,29 @@ def arrival_time(ctx: Context, touch: Touch, start: datetime) -> datetime:
 
 
 def arrivals(ctx: Context, touches: list[Touch], start: datetime) -> tuple[list[Arrival], int, int]:
-    """Every touch in arrival order, plus duplicates and malformed payloads: the last random draws
-    of a simulation. Sets each touch's received time. Returns (arrivals, duplicates, malformed)."""
+    """One person's touches as arrivals (not yet in order), each maybe also delivered twice or as a
+    malformed copy: one draw decides both, so the shares stay exactly DUPLICATE_SHARE and
+    MALFORMED_SHARE. Sets each touch's received time. Returns (arrivals, duplicates, malformed)."""
     out: list[Arrival] = []
-    duplicates = 0
+    duplicates = broken = 0
+    rng = ctx.rng
     for touch in touches:
         touch.received = arrival_time(ctx, touch, start)
         offset = (touch.received - start).total_seconds()
-        out.append(Arrival(offset, ctx.rng.random(), touch.channel, touch))
-        if ctx.chance(DUPLICATE_SHARE):
-            out.append(Arrival(offset + ctx.uniform(*DUPLICATE_DELAY_S), ctx.rng.random(), touch.channel, touch))
+        out.append(Arrival(offset, rng.random(), touch.channel, touch))
+        fate = rng.random()
+        if fate < DUPLICATE_SHARE:
+            out.append(Arrival(offset + ctx.uniform(*DUPLICATE_DELAY_S), rng.random(), touch.channel, touch))
             duplicates += 1
-    bad = malformed(ctx, out, max(1, round(len(touches) * MALFORMED_SHARE)) if touches else 0)
-    out.extend(bad)
-    out.sort(key=lambda a: (a.arrival_s, a.order))
-    return out, duplicates, len(bad)
+        elif fate < DUPLICATE_SHARE + MALFORMED_SHARE:
+            out.append(Arrival(offset, rng.random(), touch.channel, malformed(ctx, touch)))
+            broken += 1
+    return out, duplicates, broken
 
 
-def deliveries(ctx: Context, touches: list[Touch], start: datetime) -> tuple[list[Delivery], int, int]:
-    """Every touch as an event in arrival order, plus duplicates and malformed payloads.
-
-    Returns (deliveries, duplicates, malformed).
-    """
-    drawn, duplicates, bad = arrivals(ctx, touches, start)
-    return as_deliveries(drawn), duplicates, bad
+def in_arrival_order(drawn: list[Arrival]) -> list[Arrival]:
+    drawn.sort(key=lambda a: (a.arrival_s, a.order))
+    return drawn
 
 
 def as_deliveries(drawn: list[Arrival]) -> list[Delivery]:
@@ -155,17 +155,9 @@ def _template(model: type[BaseModel]) -> tuple[dict[str, Any], frozenset[str]]:
 _templates: dict[type[BaseModel], tuple[dict[str, Any], frozenset[str]]] = {}
 
 
-def malformed(ctx: Context, good: list[Arrival], count: int) -> list[Arrival]:
-    """Broken copies of real events: truncated, mistyped, without identifiers, unknown channel, not UTF-8."""
-    bad = []
-    for _ in range(count):
-        source = ctx.rng.choice(good)
-        assert isinstance(source.payload, Touch)
-        raw = event_value(source.payload)
-        breaker = ctx.rng.choice(BREAKERS)
-        broken = breaker(ctx, raw)
-        bad.append(Arrival(source.arrival_s, ctx.rng.random(), source.channel, broken))
-    return bad
+def malformed(ctx: Context, touch: Touch) -> bytes:
+    """A broken copy of a real event: truncated, mistyped, without identifiers, unknown channel, not UTF-8."""
+    return ctx.rng.choice(BREAKERS)(ctx, event_value(touch))
 
 
 def _truncated(ctx: Context, raw: bytes) -> bytes:

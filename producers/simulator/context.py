@@ -1,9 +1,12 @@
 """Producers stage, simulator core: the seeded source of every random choice and identifier.
 
-One `Context` holds the simulation's `random.Random(seed)`, the journey map and the PII secret.
-Every id (devices, loyalty cards, CRM ids, source ids) and every measure is drawn from it, so the
-same seed always yields the same traffic. Measures are drawn from realistic distributions and
-clamped below the journey map's friction thresholds: the only friction is the injected friction.
+One `Context` belongs to one person: their own `random.Random` stream derived from (seed, person
+index), the journey map and the PII secret, so people can be written in any order or process and
+the same seed still yields the same traffic. Ids (devices, loyalty cards, CRM ids, source ids)
+are unique by construction, not by a shared register: (person index, the person's own counter),
+mixed with a seed-derived salt so they look random and differ between seeds. Measures are drawn
+from realistic distributions and clamped below the journey map's friction thresholds: the only
+friction is the injected friction.
 """
 
 from __future__ import annotations
@@ -20,6 +23,19 @@ DAY_S = 86400.0
 SAFE_SHARE = 0.9  # non-injected measures stay below this share of their threshold
 MAX_SESSION_GAP_DAYS = 6.0
 PHONE_POOL = 100_000  # +44 7700 9xxxxx
+PHONE_STRIDE = 7919  # a prime coprime to PHONE_POOL: person index -> phone number is one-to-one
+ID_COUNTER_BITS = 20  # ids per person; the person index sits above them
+ID_MIX = 0x9E3779B97F4A7C15  # odd: multiplying by it modulo 2**bits is one-to-one
+ID_FORMATS = {bits: f"%0{bits // 4}x" for bits in (40, 48, 64)}
+
+
+def person_rng(seed: int, index: int) -> random.Random:
+    """Person `index`'s own random stream: independent of everyone else's draws."""
+    return random.Random(f"{seed}/{index}")
+
+
+def id_salt(seed: int) -> int:
+    return random.Random(f"{seed}/ids").getrandbits(64)
 
 
 @dataclass
@@ -29,29 +45,25 @@ class Context:
     rng: random.Random
     journey_map: JourneyMap
     secret: bytes
-    _used_ids: set[str] = field(default_factory=set)
-    _used_phones: set[int] = field(default_factory=set)
+    owner: int  # the person index (or beyond the last person, for ids shared by people)
+    salt: int  # `id_salt(seed)`
+    _issued: int = field(default=0, repr=False)
 
     @property
     def limits(self) -> FrictionThresholds:
         return self.journey_map.friction
 
     def uid(self, prefix: str, bits: int = 64) -> str:
-        """A fresh id, unique within the simulation, derived from the seed."""
-        while True:
-            value = f"{prefix}{self.rng.getrandbits(bits):0{bits // 4}x}"
-            if value not in self._used_ids:
-                self._used_ids.add(value)
-                return value
+        """A fresh id, unique within the simulation: (owner, counter) mixed one-to-one into `bits` bits."""
+        self._issued += 1
+        value = (((self.owner << ID_COUNTER_BITS) | self._issued) * ID_MIX ^ self.salt) & ((1 << bits) - 1)
+        return prefix + ID_FORMATS[bits] % value
 
     def phone_number(self) -> str:
-        """A fresh fictional UK mobile number (+44 7700 9xxxxx)."""
-        if len(self._used_phones) >= PHONE_POOL:
-            raise ValueError(f"more than {PHONE_POOL} simulated callers")
-        while (n := self.rng.randrange(PHONE_POOL)) in self._used_phones:
-            pass
-        self._used_phones.add(n)
-        return f"+44 7700 9{n:05d}"
+        """The owner's fictional UK mobile number (+44 7700 9xxxxx), unique to them, in E.164."""
+        if self.owner >= PHONE_POOL:
+            raise ValueError(f"more than {PHONE_POOL} simulated people cannot all have a phone")
+        return f"+4477009{(self.owner * PHONE_STRIDE + self.salt) % PHONE_POOL:05d}"
 
     def chance(self, p: float) -> bool:
         return self.rng.random() < p
@@ -61,7 +73,7 @@ class Context:
 
     def lognormal(self, median: float, sigma: float, low: float, high: float) -> float:
         """A lognormal draw around `median`, clamped to [low, high]."""
-        return min(high, max(low, self.rng.lognormvariate(math.log(median), sigma)))
+        return min(high, max(low, math.exp(math.log(median) + sigma * self.rng.gauss())))  # gauss: half the cost
 
     # Measures: realistic, and below the map's thresholds unless injected.
 
@@ -108,7 +120,7 @@ class Context:
         """Between two sessions of one journey: well below the stall and inactivity thresholds."""
         policy = self.journey_map.journey
         cap_days = min(MAX_SESSION_GAP_DAYS, self.limits.stalled_days * 0.45, policy.inactivity_gap_days * 0.3)
-        return timedelta(seconds=self.lognormal(DAY_S, 1.1, 0.5 * HOUR_S, cap_days * DAY_S))
+        return timedelta(0, self.lognormal(DAY_S, 1.1, 0.5 * HOUR_S, cap_days * DAY_S))
 
     def stall_gap(self) -> timedelta:
         """An injected stall: more than stalled_days, less than the inactivity gap."""

@@ -14,10 +14,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from producers.simulator.arrival import Arrival, Delivery, arrivals, as_deliveries
-from producers.simulator.context import Context
-from producers.simulator.history import History, history, people
-from producers.simulator.truth import GroundTruth, PhaseLookup, person_truth, totals
+from producers.simulator.arrival import Arrival, Delivery, arrivals, as_deliveries, in_arrival_order
+from producers.simulator.context import Context, id_salt, person_rng
+from producers.simulator.history import History, crowd, history, member
+from producers.simulator.truth import GroundTruth, PersonTruth, PhaseLookup, person_truth, totals
 from schemas.events import TouchpointEventBase
 from schemas.journeymap import JourneyMap
 
@@ -48,11 +48,12 @@ class Simulation:
 
 @dataclass(frozen=True)
 class Plan:
-    """A simulation with every random draw made: histories written, arrivals drawn and ordered.
+    """A simulation (or some of its people) with every random draw made: histories written,
+    arrivals drawn and ordered.
 
     What is left is deterministic and needs no order: the contract models (`simulation`), the
-    wire bytes (`producers.simulator.wire`) and the ground truth (`truth`), so `journeys simulate`
-    can publish while the truth is computed elsewhere.
+    wire bytes (`producers.simulator.wire`) and the ground truth (`truth`, `person_truths`), so
+    `journeys simulate` can split the people over processes and publish while they work.
     """
 
     seed: int
@@ -64,17 +65,26 @@ class Plan:
     duplicates: int
     malformed: int
 
-    def truth(self) -> GroundTruth:
+    def person_truths(self) -> list[PersonTruth]:
         with gc_paused():
             lookup = PhaseLookup(self.journey_map)
-            persons = [person_truth(story, self.journey_map, lookup) for story in self.histories]
-            return GroundTruth(seed=self.seed, start=self.start, days=self.days, persons=tuple(persons),
-                               totals=totals(persons, self.journey_map, len(self.arrivals), self.duplicates,
-                                             self.malformed))
+            return [person_truth(story, self.journey_map, lookup) for story in self.histories]
+
+    def truth(self) -> GroundTruth:
+        """The ground truth, for a plan of every person."""
+        return ground_truth(self.seed, self.start, self.days, self.journey_map, self.person_truths(),
+                            len(self.arrivals), self.duplicates, self.malformed)
 
     def simulation(self) -> Simulation:
         with gc_paused():
             return Simulation(as_deliveries(self.arrivals), self.truth(), self.histories)
+
+
+def ground_truth(seed: int, start: datetime, days: int, journey_map: JourneyMap, persons: list[PersonTruth],
+                 deliveries: int, duplicates: int, malformed: int) -> GroundTruth:
+    """Everyone's truth (persons in index order) and the totals over them."""
+    return GroundTruth(seed=seed, start=start, days=days, persons=tuple(persons),
+                       totals=totals(persons, journey_map, deliveries, duplicates, malformed))
 
 
 def simulate(customers: int, seed: int, days: int, start: datetime, journey_map: JourneyMap,
@@ -84,17 +94,24 @@ def simulate(customers: int, seed: int, days: int, start: datetime, journey_map:
 
 
 def plan(customers: int, seed: int, days: int, start: datetime, journey_map: JourneyMap,
-         pii_secret: bytes, friction_rates: dict[str, float] | None = None) -> Plan:
-    """Every random draw of `simulate`, in the same order: same arguments, same simulation."""
+         pii_secret: bytes, friction_rates: dict[str, float] | None = None, who: range | None = None) -> Plan:
+    """Every random draw of `simulate` for the people `who` (default: everyone). Each person draws
+    from their own stream, so the plans of two halves, merged in arrival order, are the whole's."""
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware")
     with gc_paused():
-        ctx = Context(random.Random(seed), journey_map, pii_secret)
+        salt = id_salt(seed)
+        everyone = crowd(Context(random.Random(seed), journey_map, pii_secret, customers, salt), customers)
         rates = FRICTION_RATES if friction_rates is None else friction_rates
-        stories = [history(ctx, person, start, days, rates) for person in people(ctx, customers)]
-        touches = [t for story in stories for journey in story.journeys for t in journey]
-        drawn, duplicates, malformed = arrivals(ctx, touches, start)
-        return Plan(seed, start, days, journey_map, stories, drawn, duplicates, malformed)
+        stories, drawn, duplicates, malformed = [], [], 0, 0
+        for index in range(customers) if who is None else who:
+            ctx = Context(person_rng(seed, index), journey_map, pii_secret, index, salt)
+            story = history(ctx, member(ctx, index, everyone), start, days, rates)
+            mine, twice, broken = arrivals(ctx, [t for journey in story.journeys for t in journey], start)
+            stories.append(story)
+            drawn += mine
+            duplicates, malformed = duplicates + twice, malformed + broken
+        return Plan(seed, start, days, journey_map, stories, in_arrival_order(drawn), duplicates, malformed)
 
 
 @contextmanager

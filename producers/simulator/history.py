@@ -1,7 +1,7 @@
 """Producers stage, simulator core: a person's whole history, journey after journey.
 
 People get a persona, devices and (where they would have one) an e-mail hash; a few pairs share a
-device. Each person lives one to three journeys separated by more than the inactivity gap. After
+device (drawn for the whole crowd at once, the rest from each person's own stream). Each person lives one to three journeys separated by more than the inactivity gap. After
 the journeys are written, every device the person used is made to carry identity evidence (a
 login at the end of its last visit, if it never had one), so the identity graph equals the person.
 """
@@ -32,24 +32,38 @@ class History:
     injections: list[list[Injection]] = field(default_factory=list)
 
 
-def people(ctx: Context, customers: int) -> list[Person]:
-    """Personas (each one present as soon as there are five people), devices, shared devices."""
+@dataclass(frozen=True)
+class Crowd:
+    """The draws about everyone at once (the e-mail tag, each person's persona, who shares a
+    device), made from the seed's own stream: cheap, and the same in every process that writes
+    some of the people."""
+
+    tag: str
+    personas: tuple[str, ...]
+    shared_devices: dict[int, str]  # person index -> the device they share with one other person
+
+
+def crowd(ctx: Context, customers: int) -> Crowd:
+    """Personas (each one present as soon as there are five people) and shared devices (a family
+    laptop two people log in on). `ctx` is the crowd's: its ids are owned by no single person."""
     tag = f"{ctx.rng.getrandbits(24):06x}"
-    crowd = []
-    for index in range(customers):
-        persona = PERSONAS[index] if index < len(PERSONAS) else ctx.rng.choices(PERSONAS, PERSONA_WEIGHTS)[0]
-        devices = 1 if persona == "browser" or ctx.chance(0.6) else 2
-        crowd.append(new_person(ctx, index, persona, tag, devices))
-    share_devices(ctx, crowd)
-    return crowd
-
-
-def share_devices(ctx: Context, crowd: list[Person]) -> None:
-    """Pair a few people who log in on one and the same device (a family laptop)."""
-    candidates = [p for p in crowd if p.persona in LOGGING_IN]
-    pairs = min(len(candidates) // 2, max(1, len(crowd) // SHARED_DEVICE_EVERY))
+    drawn = ctx.rng.choices(PERSONAS, PERSONA_WEIGHTS, k=max(0, customers - len(PERSONAS)))
+    personas = (*PERSONAS[:customers], *drawn)
+    candidates = [index for index, persona in enumerate(personas) if persona in LOGGING_IN]
+    pairs = min(len(candidates) // 2, max(1, customers // SHARED_DEVICE_EVERY))
+    shared: dict[int, str] = {}
     for a, b in zip(*[iter(ctx.rng.sample(candidates, pairs * 2))] * 2, strict=True):
-        a.shared_device = b.shared_device = ctx.uid("a-")
+        shared[a] = shared[b] = ctx.uid("a-")
+    return Crowd(tag, personas, shared)
+
+
+def member(ctx: Context, index: int, everyone: Crowd) -> Person:
+    """Person `index` of the crowd, their devices drawn from their own stream (`ctx`)."""
+    persona = everyone.personas[index]
+    devices = 1 if persona == "browser" or ctx.chance(0.6) else 2
+    person = new_person(ctx, index, persona, everyone.tag, devices)
+    person.shared_device = everyone.shared_devices.get(index)
+    return person
 
 
 def history(ctx: Context, person: Person, start: datetime, days: int, rates: dict[str, float]) -> History:

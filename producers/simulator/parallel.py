@@ -1,34 +1,40 @@
-"""Producers stage, simulator adapter: a whole simulation run in a child, its events sent here.
+"""Producers stage, simulator adapter: a simulation written by child processes, sent here.
 
 `journeys simulate` publishes as fast as two cores allow when the simulation (planning, encoding
-each event's wire bytes, the ground truth: pure Python, one core) runs in a child process and
-this process only sends what it streams back (the Kafka client's work, the other core).
-`simulated_in_child` forks the child before any Kafka client or thread exists here; it sends the
-number of deliveries, then the encoded deliveries chunk by chunk (the pipe paces it to the
-reader) and the ground truth, first or last. Chunks hold (channel, key, value), key None for a
-malformed payload. Same arguments, same plan: the child's traffic is `simulate`'s.
+each event's wire bytes, the ground truth: pure Python) runs in child processes and this process
+only merges what they stream back and sends it (the Kafka client's work). Every person draws from
+their own random stream, so `simulated_in_child` forks WORKERS children (before any Kafka client
+or thread exists here), each writing a contiguous share of the people; each sends its number of
+deliveries, its deliveries encoded in arrival order chunk by chunk (the pipe paces it to the
+reader) and its people's truth, first or last. This process merges the streams in arrival order
+(`heapq.merge`) and assembles the ground truth: the same traffic and truth as `simulate`.
+Records hold (channel, key, value), key None for a malformed payload.
 """
 
 from __future__ import annotations
 
+import heapq
 import multiprocessing
 import pickle
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from multiprocessing.connection import Connection
 
 from journeys.errors import JourneysError
-from producers.simulator.core import Plan, gc_paused, plan
+from producers.simulator.core import Plan, gc_paused, ground_truth, plan
 from producers.simulator.timeline import Touch
-from producers.simulator.truth import GroundTruth
+from producers.simulator.truth import GroundTruth, PersonTruth
 from producers.simulator.wire import event_key, event_value
 from schemas.journeymap import JourneyMap
 
 Encoded = tuple[str, bytes | None, bytes]  # (channel, key, value); key None: a malformed payload
+Sent = tuple[float, float, str, bytes | None, bytes]  # (arrival_s, order, *Encoded): mergeable
 END = b""
 ENCODE_CHUNK = 1000  # deliveries per message: smaller chunks keep fewer encoded bytes alive (measured faster)
+WORKERS = 2  # children writing the people: this machine's cores
 JOIN_TIMEOUT_S = 30.0
 
 
@@ -52,22 +58,22 @@ class SimulationArgs:
     pii_secret: bytes
 
 
-class ChildWork:
-    """What the child sends, read in its order: the count, then chunks and the truth."""
+class Child:
+    """One child's stream, read in its order: the counts, then chunks and its people's truth."""
 
     def __init__(self, connection: Connection, process: multiprocessing.process.BaseProcess) -> None:
         self.connection, self.process = connection, process
-        self.deliveries: int = pickle.loads(self._receive())
-        self._truth: GroundTruth | None = None
+        self.deliveries, self.duplicates, self.malformed = pickle.loads(self._receive())
+        self._persons: list[PersonTruth] | None = None
 
-    def chunks(self) -> Iterator[list[Encoded]]:
+    def records(self) -> Iterator[Sent]:
         while (message := self._receive()) != END:
-            yield pickle.loads(message)
+            yield from pickle.loads(message)
 
-    def truth(self) -> GroundTruth:
-        if self._truth is None:
-            self._truth = GroundTruth.model_validate_json(self._receive())
-        return self._truth
+    def persons(self) -> list[PersonTruth]:
+        if self._persons is None:
+            self._persons = pickle.loads(self._receive())
+        return self._persons
 
     def _receive(self) -> bytes:
         try:
@@ -77,17 +83,48 @@ class ChildWork:
             raise SimulatorChildError(self.process.exitcode) from err
 
 
+class ChildWork:
+    """What the children send, merged: the count, then chunks in arrival order and the truth."""
+
+    def __init__(self, args: SimulationArgs, children: list[Child], chunk_size: int) -> None:
+        self.args, self.children, self.chunk_size = args, children, chunk_size
+        self.deliveries: int = sum(c.deliveries for c in children)
+        self._truth: GroundTruth | None = None
+
+    def chunks(self) -> Iterator[list[Encoded]]:
+        merged = heapq.merge(*(c.records() for c in self.children))  # by (arrival_s, order)
+        while chunk := [record[2:] for record in islice(merged, self.chunk_size)]:
+            yield chunk
+
+    def truth(self) -> GroundTruth:
+        if self._truth is None:
+            a, children = self.args, self.children
+            persons = [p for c in children for p in c.persons()]
+            self._truth = ground_truth(a.seed, a.start, a.days, a.journey_map, persons, self.deliveries,
+                                       sum(c.duplicates for c in children), sum(c.malformed for c in children))
+        return self._truth
+
+
 @contextmanager
-def simulated_in_child(args: SimulationArgs, chunk_size: int, truth_first: bool = False) -> Iterator[ChildWork]:
-    """Run the simulation in a forked child; read its deliveries (encoded) and truth from the result."""
+def simulated_in_child(args: SimulationArgs, chunk_size: int, truth_first: bool = False,
+                       workers: int = WORKERS) -> Iterator[ChildWork]:
+    """Run the simulation in forked children; read its deliveries (encoded) and truth from the result."""
+    shares = [range(args.customers * n // workers, args.customers * (n + 1) // workers) for n in range(workers)]
+    with ExitStack() as stack:
+        children = [stack.enter_context(_child(args, who, truth_first)) for who in shares]
+        yield ChildWork(args, children, chunk_size)
+
+
+@contextmanager
+def _child(args: SimulationArgs, who: range, truth_first: bool) -> Iterator[Child]:
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_simulate_and_send, args=(args, sender, chunk_size, truth_first),
+    child = context.Process(target=_simulate_and_send, args=(args, who, sender, truth_first),
                             name="journeys-simulate", daemon=True)
     child.start()
     sender.close()
     try:
-        yield ChildWork(receiver, child)
+        yield Child(receiver, child)
     finally:
         receiver.close()
         child.join(JOIN_TIMEOUT_S)
@@ -96,15 +133,15 @@ def simulated_in_child(args: SimulationArgs, chunk_size: int, truth_first: bool 
             child.join()
 
 
-def _simulate_and_send(args: SimulationArgs, sender: Connection, chunk_size: int, truth_first: bool) -> None:
-    drawn = plan(args.customers, args.seed, args.days, args.start, args.journey_map, args.pii_secret)
-    sender.send_bytes(pickle.dumps(len(drawn.arrivals)))
+def _simulate_and_send(args: SimulationArgs, who: range, sender: Connection, truth_first: bool) -> None:
+    drawn = plan(args.customers, args.seed, args.days, args.start, args.journey_map, args.pii_secret, who=who)
+    sender.send_bytes(pickle.dumps((len(drawn.arrivals), drawn.duplicates, drawn.malformed)))
     if truth_first:
         _send_truth(drawn, sender)
     with gc_paused():
         arrivals = drawn.arrivals
-        for start in range(0, len(arrivals), chunk_size):
-            chunk = [encode(a.channel, a.payload) for a in arrivals[start:start + chunk_size]]
+        for start in range(0, len(arrivals), ENCODE_CHUNK):
+            chunk = [encode(*a) for a in arrivals[start:start + ENCODE_CHUNK]]
             sender.send_bytes(pickle.dumps(chunk, pickle.HIGHEST_PROTOCOL))
     sender.send_bytes(END)
     if not truth_first:
@@ -113,10 +150,11 @@ def _simulate_and_send(args: SimulationArgs, sender: Connection, chunk_size: int
 
 
 def _send_truth(drawn: Plan, sender: Connection) -> None:
-    sender.send_bytes(drawn.truth().model_dump_json().encode())
+    # pickled: reading it back costs a tenth of validating its JSON (which cost as much as publishing)
+    sender.send_bytes(pickle.dumps(drawn.person_truths(), pickle.HIGHEST_PROTOCOL))
 
 
-def encode(channel: str, payload: Touch | bytes) -> Encoded:
+def encode(arrival_s: float, order: float, channel: str, payload: Touch | bytes) -> Sent:
     if isinstance(payload, Touch):
-        return channel, event_key(payload), event_value(payload)
-    return channel, None, payload
+        return arrival_s, order, channel, event_key(payload), event_value(payload)
+    return arrival_s, order, channel, None, payload

@@ -16,9 +16,10 @@ from typing import Any
 
 from producers.simulator.context import Context
 from schemas.events import EVENT_ID_NAMESPACE
-from schemas.pii import hash_email, hash_phone
+from schemas.pii import hash_email, keyed_hash
 
 EVENT_NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes
+UUID_VARIANT = {digit: "89ab"[int(digit, 16) & 0x3] for digit in "0123456789abcdef"}  # RFC 4122 variant bits
 RULES = ("long_wait", "transfers", "abandoned_checkout", "repeat_contact", "email_unanswered",
          "low_csat", "nps_detractor", "poor_navigation", "stalled", "channel_hop", "long_queue")
 
@@ -27,13 +28,19 @@ def event_id_of(channel: str, source_id: str) -> str:
     """`schemas.events.derive_event_id` for a source id (a UUID5), without building `uuid.UUID`
     objects: half the cost, and the simulator derives one per event (tests check they agree)."""
     hexed = hashlib.sha1(b"%s%s/%s" % (EVENT_NAMESPACE_BYTES, channel.encode(), source_id.encode())).hexdigest()
-    variant = "89ab"[int(hexed[16], 16) & 0x3]
-    return f"{hexed[:8]}-{hexed[8:12]}-5{hexed[13:16]}-{variant}{hexed[17:20]}-{hexed[20:32]}"
+    return f"{hexed[:8]}-{hexed[8:12]}-5{hexed[13:16]}-{UUID_VARIANT[hexed[16]]}{hexed[17:20]}-{hexed[20:32]}"
 
 
 def to_ms(t: datetime) -> datetime:
     """Event times carry milliseconds, as Kafka timestamps and the warehouse do."""
-    return t.replace(microsecond=t.microsecond // 1000 * 1000)
+    extra = t.microsecond % 1000
+    return t - timedelta(0, 0, extra) if extra else t  # positional: a third cheaper than keywords
+
+
+def phone_hash(e164: str, secret: bytes) -> str:
+    """`schemas.pii.hash_phone` of a number already in E.164, without parsing it again with
+    `phonenumbers` (a tenth of planning; tests check both agree)."""
+    return keyed_hash("phone:" + e164, secret)
 
 
 @dataclass
@@ -58,7 +65,7 @@ class Person:
         """(crm_id, phone_hash), created on first contact with the call centre or support inbox."""
         if self.crm_id is None or self.phone_hash is None:
             self.crm_id = ctx.uid("crm-", 40)
-            self.phone_hash = hash_phone(ctx.phone_number(), ctx.secret)
+            self.phone_hash = phone_hash(ctx.phone_number(), ctx.secret)
         return self.crm_id, self.phone_hash
 
     def loyalty(self, ctx: Context) -> str:
@@ -72,7 +79,7 @@ def new_person(ctx: Context, index: int, persona: str, tag: str, devices: int) -
     return Person(index, persona, [ctx.uid("a-") for _ in range(devices)], email)
 
 
-@dataclass
+@dataclass(slots=True)
 class Touch:
     """One touchpoint event being written: becomes a contract model (or wire bytes) once its
     arrival, hence its received time, is known."""
@@ -127,11 +134,12 @@ class JourneyBuilder:
 
     def emit(self, at: datetime, channel: str, touchpoint: str, event_type: str, identifiers: dict[str, str],
              measures: dict[str, Any] | None = None, feedback: dict[str, Any] | None = None) -> Touch:
-        segment = None if set(identifiers) == {"anonymous_id"} else self.person.persona
+        anonymous = len(identifiers) == 1 and "anonymous_id" in identifiers
         touch = Touch(to_ms(at), channel, touchpoint, event_type, identifiers, self.ctx.uid(channel[:2] + "-"),
-                      segment, measures or {}, feedback)
+                      None if anonymous else self.person.persona, {} if measures is None else measures, feedback)
         self.touches.append(touch)
-        self.t = max(self.t, at)
+        if at > self.t:
+            self.t = at
         return touch
 
     def inject(self, rule: str) -> bool:
@@ -160,7 +168,7 @@ class JourneyBuilder:
             self.t = self.contact_quiet_until + timedelta(hours=self.ctx.uniform(1, 48))
 
     def later(self, low_s: float, high_s: float) -> datetime:
-        return self.t + timedelta(seconds=self.ctx.uniform(low_s, high_s))
+        return self.t + timedelta(0, low_s + (high_s - low_s) * self.ctx.rng.random())  # ctx.uniform, inlined
 
     @property
     def end(self) -> datetime:

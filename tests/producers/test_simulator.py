@@ -11,11 +11,14 @@ import pytest
 from producers.core import event_key, event_value
 from producers.simulator import Simulation, simulate, wire
 from producers.simulator.arrival import construct, to_event
+from producers.simulator.core import plan
 from producers.simulator.parallel import SimulationArgs, simulated_in_child
 from producers.simulator.personas import PERSONAS
+from producers.simulator.timeline import phone_hash
 from schemas.channels import WebEvent, WebMeasures
 from schemas.events import Identifiers, TouchpointEventBase, derive_event_id
 from schemas.journeymap import CURRENT, JourneyMap, load_journey_map
+from schemas.pii import hash_phone
 from schemas.validation import Rejection, validate
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -107,6 +110,49 @@ def test_the_child_sends_the_simulation_encoded_and_its_truth(journey_map: Journ
     assert sent == [(d.channel, None, d.payload) if isinstance(d.payload, bytes)
                     else (d.channel, event_key(d.payload), event_value(d.payload)) for d in expected.deliveries]
     assert truth == expected.truth
+
+
+def test_three_children_send_the_same_traffic_and_truth(journey_map: JourneyMap) -> None:
+    """People are split over the children; merged in arrival order, their shares are the whole."""
+    expected = simulate(31, 12, 120, START, journey_map, SECRET)
+    with simulated_in_child(SimulationArgs(31, 12, 120, START, journey_map, SECRET), 64, workers=3) as child:
+        sent = [record for chunk in child.chunks() for record in chunk]
+        assert child.truth() == expected.truth
+    assert [value for _, _, value in sent] == [
+        d.payload if isinstance(d.payload, bytes) else event_value(d.payload) for d in expected.deliveries]
+
+
+def test_a_person_is_written_from_their_own_stream(journey_map: JourneyMap) -> None:
+    """Person 25's history is the same whoever else is planned in the same process."""
+    whole = plan(40, 3, 120, START, journey_map, SECRET)
+    share = plan(40, 3, 120, START, journey_map, SECRET, who=range(20, 40))
+    assert [wire.event_value(t) for h in share.histories for j in h.journeys for t in j] == [
+        wire.event_value(t) for h in whole.histories[20:] for j in h.journeys for t in j]
+    assert share.person_truths() == whole.person_truths()[20:]
+
+
+def test_ids_are_unique_across_people(sim: Simulation) -> None:
+    """Ids come from (person, counter), not a shared register: still never one id for two things."""
+    events = sim.events()
+    assert len({e.source_id for e in events}) == len({e.event_id for e in events}) == len(events)
+    owners: dict[str, set[str]] = defaultdict(set)
+    for person in sim.truth.persons:
+        for key in person.identifiers:
+            owners[key].add(person.person_id)
+    assert all(len(people) == 1 for people in owners.values())
+    owner = {e: p.person_id for p in sim.truth.persons for e in p.event_ids}
+    sessions: dict[str, set[str]] = defaultdict(set)
+    for event in events:
+        for name in ("session_id", "order_id", "thread_id"):
+            if value := getattr(event.measures, name, None):
+                sessions[value].add(owner[event.event_id])
+    assert sessions and all(len(people) == 1 for people in sessions.values())
+
+
+def test_phone_hashes_are_the_pii_modules() -> None:
+    for number in ("+447700900000", "+447700912345", "+447700999999"):
+        assert phone_hash(number, SECRET) == hash_phone(number, SECRET) == hash_phone(
+            f"{number[:3]} {number[3:7]} {number[7:]}", SECRET)
 
 
 def test_trusted_construction_refuses_a_missing_required_field() -> None:
