@@ -117,9 +117,10 @@ class BatchSender:
         open_batches: dict[tuple[str, int], Any] = {}
         full: list[tuple[str, int, Any]] = []
         count = 0
+        partitions = self._partitions
         for topic, key, value in records:
             count += 1
-            where = (topic, partition_for(key, self.partitions(topic)))
+            where = (topic, partition_for(key, partitions[topic] if topic in partitions else self.partitions(topic)))
             batch = open_batches.get(where)
             if batch is None or batch.append(key=key, value=value, timestamp=None) is None:
                 if batch is not None:
