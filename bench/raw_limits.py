@@ -4,9 +4,10 @@
 - `simulate_events_per_s`: the simulator's core (`producers.simulator.simulate`) generating
   deliveries (contract models and truth); `simulator_publish_events_per_s`: `Publisher.publish_many`
   of those deliveries into the local broker, acknowledged; `simulate_and_publish_events_per_s`:
-  measured end to end as `journeys simulate --as-fast-as-possible` does it (the simulation in a
-  child process streaming encoded events, this one publishing; clock stopped once every delivery
-  is acknowledged and the ground truth received). Target >= 30,000 events/s.
+  measured end to end as `journeys simulate --as-fast-as-possible` does it (two child processes
+  each planning, encoding and writing the truth of half the people and streaming their encoded
+  events in arrival order, this one merging and publishing them; clock stopped once every delivery
+  is acknowledged and the ground truth assembled). Target >= 30,000 events/s.
 - `kafka_python_consume_events_per_s`: kafka-python reads every raw message back (manual
   assignment, no group) and json.loads it; `aiokafka_consume_events_per_s`: the same with
   aiokafka `getmany(max_records=1000)`. The clock stops when the last expected message is decoded.
