@@ -49,7 +49,7 @@ def intake(app: Any, settings: Settings, group_id: str, handle: Handler,
     """A task for the app: read raw batches until stopped; `handle` must have flushed before it returns.
 
     After each batch `lag` gets, per raw topic, the messages not yet read (high watermark from the
-    latest fetch response minus the position; correct on the local broker too).
+    latest fetch response minus the next offset to handle; correct on the local broker too).
 
     A failure crashes the worker (as a failing agent would) instead of leaving stage 1 silently stopped.
     """
@@ -68,22 +68,27 @@ def intake(app: Any, settings: Settings, group_id: str, handle: Handler,
 
 
 async def _consume(consumer: AIOKafkaConsumer, batch_events: int, handle: Handler, lag: LagSink | None) -> None:
+    read: dict[Any, int] = {}  # next offset per partition, from the messages handled
     while True:
         fetched = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS, max_records=batch_events)
         messages = [m for batch in fetched.values() for m in batch]
         if messages:
             await handle(messages)
             await consumer.commit()
+        for tp, batch in fetched.items():
+            if batch:
+                read[tp] = batch[-1].offset + 1
         if lag is not None:
-            for name, behind in (await lag_by_topic(consumer)).items():
+            for name, behind in lag_by_topic(consumer, read).items():
                 lag(name, behind)
 
 
-async def lag_by_topic(consumer: AIOKafkaConsumer) -> dict[str, int]:
-    """Messages not yet read per assigned topic (partitions not fetched yet are left out)."""
+def lag_by_topic(consumer: AIOKafkaConsumer, read: dict[Any, int]) -> dict[str, int]:
+    """Messages not yet read per assigned topic: the latest fetch's high watermark minus the next
+    offset handled (partitions without both yet are left out; nothing here waits on the broker)."""
     behind: dict[str, int] = {}
     for tp in consumer.assignment():
-        high = consumer.highwater(tp)
-        if high is not None:
-            behind[tp.topic] = behind.get(tp.topic, 0) + max(high - await consumer.position(tp), 0)
+        high, position = consumer.highwater(tp), read.get(tp)
+        if high is not None and position is not None:
+            behind[tp.topic] = behind.get(tp.topic, 0) + max(high - position, 0)
     return behind
