@@ -35,6 +35,7 @@ from schemas.journeymap import load_journey_map
 from schemas.outputs import STEPS_TOPIC
 from streams.cli import worker_topics
 from streams.core.stitch import decode
+from streams.progress import is_mark
 from streams.worker import app_id
 
 CUSTOMERS = 2000
@@ -77,7 +78,8 @@ def worker_rate(settings: Settings) -> tuple[float, int]:
 def state_bytes(settings: Settings) -> float:
     changelog = f"{app_id(settings)}-customer-state-changelog"
     newest = {m.key: m.value for m in read_topics(settings, [changelog])}
-    sizes = [len(v) for v in newest.values() if v and decode(v).events]  # skip merged-away tombstones
+    # skip merged-away tombstones and the stage's progress marks (streams.progress)
+    sizes = [len(v) for k, v in newest.items() if v and not is_mark(k or b"") and decode(v).events]
     return sum(sizes) / max(len(sizes), 1)
 
 

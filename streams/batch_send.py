@@ -4,9 +4,11 @@ Faust sends every record on its own (a future, a callback and several awaits eac
 write goes one message at a time through its changelog buffer: at two or three records per
 event that cost more than the stitching. The stitch stage sends hundreds of records per batch,
 so this sender appends them to one aiokafka record batch per topic partition and hands each
-batch over once. It uses the producer Faust itself runs, so the flush Faust does before
-committing offsets covers these records too: at-least-once holds as before. Keys are
-partitioned as the default partitioner would (murmur2, like every other producer here).
+batch over once. It uses the producer Faust itself runs. A producer's flush only waits for
+deliveries, it does not report failed ones: `confirm()` awaits every batch handed over (and any
+other send's future given to `track`) and raises the first delivery error, so a stage never
+writes state or lets an offset be committed over work that did not arrive. Keys are partitioned
+as the default partitioner would (murmur2, like every other producer here).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class BatchSender:
         self.partitions: dict[str, list[int]] = {}
         self.batches: dict[tuple[str, int], Any] = {}
         self.known: dict[tuple[str, bytes], int] = {}
+        self.unconfirmed: list[Any] = []  # delivery futures handed over since the last confirm()
 
     def _producer(self) -> Any:
         return self.app.producer._ensure_producer()
@@ -38,15 +41,26 @@ class BatchSender:
         if batch is None:
             batch = self.batches[topic, partition] = self._producer().create_batch()
         if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
-            await self._producer().send_batch(batch, topic, partition=partition)
+            self.unconfirmed.append(await self._producer().send_batch(batch, topic, partition=partition))
             batch = self.batches[topic, partition] = self._producer().create_batch()
             batch.append(key=key, value=value, timestamp=None)
 
     async def flush(self) -> None:
-        """Hand every open batch to the producer (delivery is awaited by Faust's flush before a commit)."""
+        """Hand every open batch to the producer; `confirm()` waits for them to be delivered."""
         batches, self.batches = self.batches, {}
         for (topic, partition), batch in batches.items():
-            await self._producer().send_batch(batch, topic, partition=partition)
+            self.unconfirmed.append(await self._producer().send_batch(batch, topic, partition=partition))
+
+    def track(self, delivery: Any) -> None:
+        """Also confirm this delivery future (a record sent on the producer directly)."""
+        self.unconfirmed.append(delivery)
+
+    async def confirm(self) -> None:
+        """Flush, then wait until everything handed over is delivered; raises the first delivery error."""
+        await self.flush()
+        pending, self.unconfirmed = self.unconfirmed, []
+        for delivery in pending:
+            await delivery  # raises KafkaError when the broker did not take the batch
 
     async def _partition_of(self, topic: str, key: bytes) -> int:
         """murmur2 in pure Python costs more than the send itself: remembered per key (a cache)."""

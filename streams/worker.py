@@ -19,14 +19,18 @@ per-message cost is paid once per batch and each customer's state is read and wr
 batch. The raw topics bypass Faust's per-message stream (streams.intake reads whole fetches);
 stages 2 and 3 send their output records and table changelog writes in record batches
 (streams.batch_send, streams.table_writes) and render outputs as documents, not models
-(streams.core.documents); decoded states and layouts stay in memory between batches. Tables live in RocksDB (`store = "rocksdb://"`) or memory (tests), recovered from their
-changelogs on start. Processing is at-least-once; outputs carry deterministic ids and versions, a
-replayed event is a duplicate that re-sends the current records, and lateness is judged by
-received time, so a replay gives the same journeys. Each stage waits until its work for the next
-stage is acknowledged before it writes the state that produced it, so a crash between the two
-replays the input and produces the work again (a lost merge was possible the other way round).
-Known defect: kill-and-restart runs still end, about half the time, with a few customers split in
-two or a friction missing (tests marked soak in tests/streams and tests/reliability show it).
+(streams.core.documents); decoded states and layouts stay in memory between batches. Tables live
+in RocksDB (`store = "rocksdb://"`) or memory (tests), recovered from their changelogs on start.
+
+Crash safety. Outputs carry deterministic ids and versions; a replayed event is a duplicate that
+re-sends the current records, lateness is judged by received time, and a merge's survivor re-sends
+everything above the absorbed customer's version, so replays and re-routed events give the same
+journeys. Each stage waits until its work for the next stage is acknowledged (delivery errors
+raise) before it writes the state that produced it, and until that state's changelog is
+acknowledged before it takes the next message. Stages 2 and 3 keep how far they have applied each
+input partition beside their state (streams.progress): after a restart Faust's consumer re-delivers
+work already applied (skipped) and can skip messages around a rebalance while acknowledging them
+(read back from the topic and applied first), so each message changes the state exactly once.
 Health samples count events and dead letters per channel and minute, with the consumer lag of
 each raw channel and of stages 2 and 3 (`stage:identity`, `stage:customers`), taken from fetch
 responses' high watermarks (right on the local broker too, unlike its ListOffsets). `streams.app` builds `app` from the settings for
@@ -66,7 +70,7 @@ from schemas.outputs import (
     JourneyStep,
 )
 from schemas.validation import Rejection, validate
-from streams import erasure, tansu_fixes
+from streams import erasure, progress, tansu_fixes
 from streams.batch_send import BatchSender
 from streams.core.documents import DOCUMENTS, encode
 from streams.core.identity import IdentityGraph
@@ -131,6 +135,7 @@ class Stages:
         self.last_work_s = 0.0
         self.memory: Memory = {}
         self.batch = BatchSender(app)
+        self.gaps = progress.gap_reader(settings)
         self.names = {name: topic(settings, name) for name in (STEPS_TOPIC, STATE_TOPIC, FRICTION_TOPIC, IDENTITY_TOPIC)}
         self.identity_work = app.topic(topic(settings, IDENTITY_WORK_TOPIC), partitions=1,
                                        key_type=bytes, value_type=bytes)
@@ -176,36 +181,46 @@ class Stages:
                 records.append(record_of(result, self.map))
         if records:
             await self.send(topic(self.settings, IDENTITY_WORK_TOPIC), BATCH_KEY, orjson.dumps(records), 0)
-        await self.app.producer.flush()
+        await self.delivered()
 
     async def resolve(self, stream: Any) -> None:
         """Stage 2: resolve identity in order; route commands to the customers' partitions."""
+        owner = self.identity_tables[0]  # holds this stage's mark (streams.progress)
         async for event in stream.events():
             self.last_work_s = time.monotonic()
-            routed, links = route_identity(self.graph, orjson.loads(event.value), self.partitions)
-            for link in links:
-                await self.batch.add(self.names[IDENTITY_TOPIC], link.customer_id.encode(), link.model_dump_json().encode())
-            await self.route(routed)
-            await self.delivered()  # commands (merges above all) are durable before the graph that made them
-            for table in self.identity_tables:
-                await table.flush(self.batch, event.message.partition)
-            await self.batch.flush()
-            self.work_lag(IDENTITY_LAG_CHANNEL, event.message)
+            message = event.message
+            for offset, value in await progress.unapplied(owner, self.gaps, message):
+                routed, links = route_identity(self.graph, orjson.loads(value), self.partitions)
+                for link in links:
+                    await self.batch.add(self.names[IDENTITY_TOPIC], link.customer_id.encode(),
+                                         link.model_dump_json().encode())
+                await self.route(routed)
+                await self.delivered()  # commands (merges above all) are durable before the graph that made them
+                for table in self.identity_tables[1:]:
+                    await table.flush(self.batch, message.partition)
+                await self.delivered()  # the graph's other tables first: the mark must not pass them
+                owner[progress.mark_key(message.partition)] = offset + 1  # after the owner table's own writes
+                await owner.flush(self.batch, message.partition)
+                await self.delivered()  # the graph's changelog is durable before this input may be committed
+            self.work_lag(IDENTITY_LAG_CHANNEL, message)
 
     async def stitch(self, stream: Any) -> None:
         """Stage 3: fold each customer's commands into its state; send what changed."""
         async for event in stream.events():
             self.last_work_s = time.monotonic()
-            work = PartitionWork(self.map, self.partitions, self.states.get, self.memory, DOCUMENTS)
-            outputs, forwards = work.handle_batch(orjson.loads(event.value))
-            for document in outputs:
-                await self.batch.add(self.names[document.topic], document.key.encode(), encode(document))
-            await self.route(forwards)
-            await self.delivered()  # outputs and forwarded events are durable before the states that sent them
-            self.states.update(work.changed())
-            await self.states.flush(self.batch, event.message.partition)
-            await self.batch.flush()
-            self.work_lag(CUSTOMER_LAG_CHANNEL, event.message)
+            message = event.message
+            for offset, value in await progress.unapplied(self.states, self.gaps, message):
+                work = PartitionWork(self.map, self.partitions, self.states.get, self.memory, DOCUMENTS)
+                outputs, forwards = work.handle_batch(orjson.loads(value))
+                for document in outputs:
+                    await self.batch.add(self.names[document.topic], document.key.encode(), encode(document))
+                await self.route(forwards)
+                await self.delivered()  # outputs and forwarded events are durable before the states that sent them
+                self.states.update(work.changed())
+                self.states[progress.mark_key(message.partition)] = str(offset + 1).encode()  # after the states
+                await self.states.flush(self.batch, message.partition)
+                await self.delivered()  # the states' changelog is durable before this input may be committed
+            self.work_lag(CUSTOMER_LAG_CHANNEL, message)
 
     def exit_when_idle(self, idle_s: float) -> Callable[[], Coroutine[Any, Any, None]]:
         """A timer that stops the worker (as SIGTERM would) once work was done and none came for idle_s."""
@@ -217,15 +232,16 @@ class Stages:
         return check
 
     async def delivered(self) -> None:
-        """Send what is queued and wait for the broker's acknowledgement.
+        """Send what is queued and wait for the broker's acknowledgement of every record.
 
         A crash can come between any two sends. Work for the next stage is therefore acknowledged
         before the state change that produced it is written: after a crash the state is older, the
         input is replayed, and the same work is produced again (duplicates are harmless downstream).
-        The other order could lose a merge or an absorbed customer's events.
+        The other order could lose a merge or an absorbed customer's events. A delivery that
+        failed raises here (a producer's flush does not report it), so the worker stops instead of
+        writing state, and letting its input be committed, over work that never arrived.
         """
-        await self.batch.flush()
-        await self.app.producer.flush()
+        await self.batch.confirm()
 
     async def route(self, routed: Routed) -> None:
         by_partition: dict[int, list[Any]] = defaultdict(list)
@@ -245,7 +261,7 @@ class Stages:
                         None)
 
     async def send(self, name: str, key: bytes, value: bytes, partition: int | None) -> None:
-        await self.app.producer.send(name, key, value, partition, None, None)
+        self.batch.track(await self.app.producer.send(name, key, value, partition, None, None))
 
 
 def output_topic_and_key(record: BaseModel) -> tuple[str, str]:

@@ -48,9 +48,6 @@ def crash_run(settings: Settings, tmp_path: Path, customers: int, kills: int, wi
     h.assert_warehouse_matches_truth(h.dump(local), simulation)
 
 
-# Known defect (see tests/streams/test_worker_e2e.py): a kill can leave a customer split or a friction
-# missing; until fixed, the kill runs are in `make soak`.
-@pytest.mark.soak
 def test_two_kills_under_load_change_no_result(settings: Settings, tmp_path: Path) -> None:
     crash_run(settings, tmp_path, customers=400, kills=2, window_s=(3.0, 5.5))
 
