@@ -1,0 +1,63 @@
+"""A stage's own progress mark: work applied before a restart is skipped, work the consumer skipped
+is read back from the real broker and applied first, in order."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import KafkaProducer
+
+from journeys.kafka import TopicSpec, ensure_topics, producer_options, topic
+from journeys.settings import Settings
+from streams.progress import expected_offset, gap_reader, is_mark, mark_key, unapplied
+
+MESSAGES = 12
+
+
+@dataclass
+class Message:  # what the stage sees of a Faust message
+    topic: str
+    partition: int
+    offset: int
+    value: bytes
+
+
+def published(settings: Settings) -> str:
+    name = topic(settings, "work")
+    ensure_topics(settings, [TopicSpec(name, 2)])
+    producer = KafkaProducer(**producer_options(settings))
+    for n in range(MESSAGES):
+        producer.send(name, f"w{n}".encode(), partition=1)
+        producer.flush()  # one batch per message, as the stages send them
+    producer.close()
+    return name
+
+
+def test_applied_work_is_skipped_and_skipped_work_read_back_in_order(settings: Settings) -> None:
+    name = published(settings)
+    reader = gap_reader(settings)
+    table: dict[str, Any] = {mark_key(1): 4}  # offsets 0..3 applied before a restart
+
+    async def scenario() -> list[list[tuple[int, bytes]]]:
+        try:
+            return [await unapplied(table, reader, Message(name, 1, 2, b"w2")),    # re-delivered
+                    await unapplied(table, reader, Message(name, 1, 4, b"w4")),    # the next one
+                    await unapplied(table, reader, Message(name, 1, 9, b"w9"))]    # 4..8 skipped by the consumer
+        finally:
+            await reader.close()
+
+    replay, next_one, after_gap = asyncio.run(scenario())
+    assert replay == []
+    assert next_one == [(4, b"w4")]
+    assert after_gap == [(n, f"w{n}".encode()) for n in range(4, 10)]
+
+
+def test_a_partition_without_a_mark_applies_what_comes_and_marks_are_recognised() -> None:
+    table: dict[str, Any] = {}
+    assert expected_offset(table, 0) is None
+    assert asyncio.run(unapplied(table, None, Message("t", 0, 17, b"x"))) == [(17, b"x")]  # type: ignore[arg-type]
+    table[mark_key(0)] = b"18"  # the customer-state table keeps bytes
+    assert expected_offset(table, 0) == 18
+    assert is_mark(mark_key(3)) and is_mark(mark_key(3).encode()) and not is_mark("cust-0123")
