@@ -10,6 +10,9 @@ A batch the warehouse keeps refusing while it answers queries (a record it canno
 that no longer fits the records) would stop its topic for good: after
 `clickhouse.refused_batch_after_s` it is split in halves until the refused records stand alone,
 and those are written to dead_letters with the warehouse's reason and their topic position.
+Faust's consumer can skip messages around a rebalance while counting them as done: each agent
+notes the next offset per partition it wrote, and reads a skipped stretch back from the topic
+(journeys.gaps) into the same batch. Re-delivered messages are simply written again (idempotent).
 
 `attach_sink(app, settings)` adds the agents to any Faust app (the embedded worker runs the
 stream processor and the sink in one process, which then owns the chDB warehouse);
@@ -31,6 +34,7 @@ from pydantic import BaseModel
 
 from clickhouse.client import connect
 from clickhouse.sink import SINK_TOPICS, SinkHealth, WarehouseWriter, backoff_s, decode, refused
+from journeys.gaps import read_range_async
 from journeys.kafka import topic
 from journeys.settings import KafkaSettings, Settings
 
@@ -122,16 +126,35 @@ def attach_sink(app: faust.App, settings: Settings) -> WarehousePort:
     for kind in SINK_TOPICS:
         source = app.topic(topic(settings, kind), key_type=bytes, value_type=bytes,
                            key_serializer="raw", value_serializer="raw")
-        app.agent(source, name=f"journeys-sink-{kind}")(_sink_agent(kind, port))
+        app.agent(source, name=f"journeys-sink-{kind}")(_sink_agent(kind, port, settings))
     return port
 
 
-def _sink_agent(kind: str, port: WarehousePort) -> Callable[[Any], Coroutine[Any, Any, None]]:
+def _sink_agent(kind: str, port: WarehousePort, settings: Settings) -> Callable[[Any], Coroutine[Any, Any, None]]:
     async def sink(stream: Any) -> None:  # a faust Stream: take_events is not on the StreamT protocol
         # (topic message bytes) -> [record | DeadLetter] -> warehouse rows
+        handled: dict[tuple[str, int], int] = {}  # next offset per partition, from what was written
         async for events in stream.take_events(MAX_BATCH_RECORDS, within=FLUSH_INTERVAL_S):
-            await port.write_until_done([_decode_event(kind, event) for event in events], kind,
-                                        [_source(event) for event in events])
+            batch: list[BaseModel] = []
+            sources: list[Origin] = []
+            for event in events:
+                message = event.message
+                expected = handled.get((message.topic, message.partition))
+                if expected is not None and message.offset > expected:
+                    # Faust's consumer skipped messages (seen around rebalances): read them back first
+                    skipped = await read_range_async(settings, message.topic, message.partition, expected,
+                                                     message.offset)
+                    log.warning("sink %s: the consumer skipped %s/%s offsets %s..%s; %d read back", kind,
+                                message.topic, message.partition, expected, message.offset - 1, len(skipped))
+                    for offset, timestamp_ms, value in skipped:
+                        origin = (f"topic:{message.topic}/{message.partition}/{offset}",
+                                  datetime.fromtimestamp(timestamp_ms / 1000, UTC))
+                        batch.append(decode(kind, value or b"", *origin))
+                        sources.append(origin)
+                batch.append(_decode_event(kind, event))
+                sources.append(_source(event))
+                handled[message.topic, message.partition] = max(expected or 0, message.offset + 1)
+            await port.write_until_done(batch, kind, sources)
     sink.__name__ = sink.__qualname__ = f"sink_{kind.replace('.', '_')}"
     return sink
 

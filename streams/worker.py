@@ -135,7 +135,6 @@ class Stages:
         self.last_work_s = 0.0
         self.memory: Memory = {}
         self.batch = BatchSender(app)
-        self.gaps = progress.gap_reader(settings)
         self.names = {name: topic(settings, name) for name in (STEPS_TOPIC, STATE_TOPIC, FRICTION_TOPIC, IDENTITY_TOPIC)}
         self.identity_work = app.topic(topic(settings, IDENTITY_WORK_TOPIC), partitions=1,
                                        key_type=bytes, value_type=bytes)
@@ -189,7 +188,7 @@ class Stages:
         async for event in stream.events():
             self.last_work_s = time.monotonic()
             message = event.message
-            for offset, value in await progress.unapplied(owner, self.gaps, message):
+            for offset, value in await progress.unapplied(owner, self.settings, message):
                 routed, links = route_identity(self.graph, orjson.loads(value), self.partitions)
                 for link in links:
                     await self.batch.add(self.names[IDENTITY_TOPIC], link.customer_id.encode(),
@@ -209,7 +208,7 @@ class Stages:
         async for event in stream.events():
             self.last_work_s = time.monotonic()
             message = event.message
-            for offset, value in await progress.unapplied(self.states, self.gaps, message):
+            for offset, value in await progress.unapplied(self.states, self.settings, message):
                 work = PartitionWork(self.map, self.partitions, self.states.get, self.memory, DOCUMENTS)
                 outputs, forwards = work.handle_batch(orjson.loads(value))
                 for document in outputs:

@@ -11,7 +11,7 @@ from kafka import KafkaProducer
 
 from journeys.kafka import TopicSpec, ensure_topics, producer_options, topic
 from journeys.settings import Settings
-from streams.progress import expected_offset, gap_reader, is_mark, mark_key, unapplied
+from streams.progress import expected_offset, is_mark, mark_key, unapplied
 
 MESSAGES = 12
 
@@ -37,16 +37,12 @@ def published(settings: Settings) -> str:
 
 def test_applied_work_is_skipped_and_skipped_work_read_back_in_order(settings: Settings) -> None:
     name = published(settings)
-    reader = gap_reader(settings)
     table: dict[str, Any] = {mark_key(1): 4}  # offsets 0..3 applied before a restart
 
     async def scenario() -> list[list[tuple[int, bytes]]]:
-        try:
-            return [await unapplied(table, reader, Message(name, 1, 2, b"w2")),    # re-delivered
-                    await unapplied(table, reader, Message(name, 1, 4, b"w4")),    # the next one
-                    await unapplied(table, reader, Message(name, 1, 9, b"w9"))]    # 4..8 skipped by the consumer
-        finally:
-            await reader.close()
+        return [await unapplied(table, settings, Message(name, 1, 2, b"w2")),    # re-delivered
+                await unapplied(table, settings, Message(name, 1, 4, b"w4")),    # the next one
+                await unapplied(table, settings, Message(name, 1, 9, b"w9"))]    # 4..8 skipped by the consumer
 
     replay, next_one, after_gap = asyncio.run(scenario())
     assert replay == []
@@ -54,10 +50,10 @@ def test_applied_work_is_skipped_and_skipped_work_read_back_in_order(settings: S
     assert after_gap == [(n, f"w{n}".encode()) for n in range(4, 10)]
 
 
-def test_a_partition_without_a_mark_applies_what_comes_and_marks_are_recognised() -> None:
+def test_a_partition_without_a_mark_applies_what_comes_and_marks_are_recognised(settings: Settings) -> None:
     table: dict[str, Any] = {}
     assert expected_offset(table, 0) is None
-    assert asyncio.run(unapplied(table, None, Message("t", 0, 17, b"x"))) == [(17, b"x")]  # type: ignore[arg-type]
+    assert asyncio.run(unapplied(table, settings, Message("t", 0, 17, b"x"))) == [(17, b"x")]
     table[mark_key(0)] = b"18"  # the customer-state table keeps bytes
     assert expected_offset(table, 0) == 18
     assert is_mark(mark_key(3)) and is_mark(mark_key(3).encode()) and not is_mark("cust-0123")
