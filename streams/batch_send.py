@@ -13,11 +13,16 @@ as the default partitioner would (murmur2, like every other producer here).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.producer.message_accumulator import BatchBuilder
 
+log = logging.getLogger(__name__)
 MAX_REMEMBERED_KEYS = 200_000
+# One record batch for changes that must land together; under a broker's usual 1 MiB message limit.
+WHOLE_BATCH_BYTES = 900 * 1024
 
 
 class BatchSender:
@@ -50,6 +55,27 @@ class BatchSender:
         batches, self.batches = self.batches, {}
         for (topic, partition), batch in batches.items():
             self.unconfirmed.append(await self._producer().send_batch(batch, topic, partition=partition))
+
+    async def send_whole(self, topic: str, partition: int, records: list[tuple[bytes, bytes | None]]) -> None:
+        """Send records as one record batch of their own, appended by the broker whole or not at all.
+
+        The batch may be larger than the producer's usual batch size (up to WHOLE_BATCH_BYTES); what
+        does not fit even then goes on in further batches, with a warning (atomicity is lost).
+        """
+        producer = self._producer()
+        accumulator = producer._message_accumulator
+        batch = None
+        for key, value in records:
+            if batch is None:
+                batch = BatchBuilder(WHOLE_BATCH_BYTES, accumulator._compression_type)
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                log.warning("%d records for %s/%s exceed one batch of %d bytes: sent in several", len(records),
+                            topic, partition, WHOLE_BATCH_BYTES)
+                self.unconfirmed.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = BatchBuilder(WHOLE_BATCH_BYTES, accumulator._compression_type)
+                batch.append(key=key, value=value, timestamp=None)
+        if batch is not None:
+            self.unconfirmed.append(await producer.send_batch(batch, topic, partition=partition))
 
     def track(self, delivery: Any) -> None:
         """Also confirm this delivery future (a record sent on the producer directly)."""

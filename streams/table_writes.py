@@ -11,11 +11,13 @@ from the changelog works exactly as before.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 from streams.batch_send import BatchSender
 
+log = logging.getLogger(__name__)
 _DELETED = object()
 
 
@@ -51,17 +53,50 @@ class BufferedTable(MutableMapping[str, Any]):
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
-    async def flush(self, sender: BatchSender, partition: int) -> None:
-        """Store the pending writes and queue their changelog records (the caller flushes the sender)."""
+    async def flush(self, sender: BatchSender, partition: int, whole: bool = False) -> None:
+        """Store the pending writes and queue their changelog records (the caller flushes the sender).
+
+        `whole`: the records go out as one record batch of their own (see BatchSender.send_whole).
+        """
         changelog = self.table.changelog_topic
         name = changelog.get_topic_name()
         pending, self.pending = self.pending, {}
+        records: list[tuple[bytes, bytes | None]] = []
         for key, value in pending.items():
             raw_key = changelog.prepare_key(key, self.table.key_serializer)[0]
             if value is _DELETED:
                 self.table.data.pop(key, None)
-                await sender.add(name, raw_key, None, partition)
+                records.append((raw_key, None))
             else:
                 self.table.data[key] = value
-                await sender.add(name, raw_key, changelog.prepare_value(value, self.table.value_serializer)[0],
-                                 partition)
+                records.append((raw_key, changelog.prepare_value(value, self.table.value_serializer)[0]))
+        if whole:
+            await sender.send_whole(name, partition, records)
+            return
+        for raw_key, raw_value in records:
+            await sender.add(name, raw_key, raw_value, partition)
+
+
+class Prefixed(MutableMapping[str, Any]):
+    """One mapping inside a shared table: its keys carry `prefix` there."""
+
+    def __init__(self, table: MutableMapping[str, Any], prefix: str) -> None:
+        self.table, self.prefix = table, prefix
+
+    def __getitem__(self, key: str) -> Any:
+        return self.table[self.prefix + key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.table.get(self.prefix + key, default)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.table[self.prefix + key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.table[self.prefix + key]
+
+    def __iter__(self) -> Iterator[str]:
+        return (k[len(self.prefix):] for k in self.table if k.startswith(self.prefix))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)

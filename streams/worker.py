@@ -78,9 +78,10 @@ from streams.core.records import record_of
 from streams.core.routing import Memory, PartitionWork, Routed, route_identity
 from streams.health import HealthCounter
 from streams.intake import intake
-from streams.table_writes import BufferedTable
+from streams.table_writes import BufferedTable, Prefixed
 
 IDENTITY_WORK_TOPIC = "streams.identity"
+GRAPH_PREFIXES = ("o:", "m:", "d:")  # owner, members, devices (streams.core.identity) in one table
 CUSTOMER_WORK_TOPIC = "streams.customers"
 # Health lag of the internal stages, reported beside the raw channels' own.
 IDENTITY_LAG_CHANNEL = "stage:identity"
@@ -140,9 +141,9 @@ class Stages:
                                        key_type=bytes, value_type=bytes)
         self.customer_work = app.topic(topic(settings, CUSTOMER_WORK_TOPIC), partitions=self.partitions,
                                        key_type=bytes, value_type=bytes)
-        self.identity_tables = [BufferedTable(self._table(name, 1))
-                                for name in ("identity-owner", "identity-members", "identity-devices")]
-        self.graph = IdentityGraph(journey_map, *self.identity_tables)
+        # the graph's three mappings share one table: one message's changes go out as one record batch
+        self.graph_table = BufferedTable(self._table("identity-graph", 1))
+        self.graph = IdentityGraph(journey_map, *(Prefixed(self.graph_table, prefix) for prefix in GRAPH_PREFIXES))
         self.states = BufferedTable(app.Table("customer-state", default=None, partitions=self.partitions,
                                               key_type=str, value_type=bytes))
         app.task(intake(app, settings, f"{app_id(settings)}-intake", self.validate, self.raw_lag))
@@ -184,22 +185,19 @@ class Stages:
 
     async def resolve(self, stream: Any) -> None:
         """Stage 2: resolve identity in order; route commands to the customers' partitions."""
-        owner = self.identity_tables[0]  # holds this stage's mark (streams.progress)
+        graph = self.graph_table  # also holds this stage's mark (streams.progress)
         async for event in stream.events():
             self.last_work_s = time.monotonic()
             message = event.message
-            for offset, value in await progress.unapplied(owner, self.settings, message):
+            for offset, value in await progress.unapplied(graph, self.settings, message):
                 routed, links = route_identity(self.graph, orjson.loads(value), self.partitions)
                 for link in links:
                     await self.batch.add(self.names[IDENTITY_TOPIC], link.customer_id.encode(),
                                          link.model_dump_json().encode())
                 await self.route(routed)
                 await self.delivered()  # commands (merges above all) are durable before the graph that made them
-                for table in self.identity_tables[1:]:
-                    await table.flush(self.batch, message.partition)
-                await self.delivered()  # the graph's other tables first: the mark must not pass them
-                owner[progress.mark_key(message.partition)] = offset + 1  # after the owner table's own writes
-                await owner.flush(self.batch, message.partition)
+                graph[progress.mark_key(message.partition)] = offset + 1
+                await graph.flush(self.batch, message.partition, whole=True)  # all of it, or none after a crash
                 await self.delivered()  # the graph's changelog is durable before this input may be committed
             self.work_lag(IDENTITY_LAG_CHANNEL, message)
 

@@ -125,7 +125,7 @@ class IdentityGraph:
         for identifier in moved:
             self.owner[identifier] = survivor
         self.members[survivor] = [*self.members.get(survivor, []), *moved]
-        del self.members[absorbed]
+        self.members.pop(absorbed, None)  # absent only if a crash left the graph half-written
         result.merges.append((absorbed, survivor))
         result.links.append(self._record("merge", survivor, absorbed, pair, rule, sighting))
 
