@@ -37,7 +37,8 @@ def mark_key(partition: int) -> str:
 
 
 def is_mark(key: str | bytes) -> bool:
-    return (key.decode(errors="replace") if isinstance(key, bytes) else key).startswith(MARK_PREFIX)
+    """A mark's key, also as a changelog key (which the table's serializer may have quoted)."""
+    return (key.decode(errors="replace") if isinstance(key, bytes) else key).lstrip('"').startswith(MARK_PREFIX)
 
 
 def expected_offset(table: MutableMapping[str, Any], partition: int) -> int | None:

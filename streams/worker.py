@@ -90,7 +90,7 @@ HEALTH_INTERVAL_S = 10.0
 IDLE_CHECK_S = 1.0
 MIN_SESSION_TIMEOUT_S = 3.0
 BATCH_KEY = b"batch"
-PRODUCER_LINGER_MS = 5
+PRODUCER_LINGER_MS = 0
 PRODUCER_BATCH_BYTES = 256 * 1024
 # Table writes wait in Faust's changelog buffer; past this many the stream pauses to flush them.
 CHANGELOG_BUFFER_MESSAGES = 10_000
@@ -198,7 +198,7 @@ class Stages:
                 await self.delivered()  # commands (merges above all) are durable before the graph that made them
                 graph[progress.mark_key(message.partition)] = offset + 1
                 await graph.flush(self.batch, message.partition, whole=True)  # all of it, or none after a crash
-                await self.delivered()  # the graph's changelog is durable before this input may be committed
+                await self.batch.flush()  # confirmed with the next message's work, or by Faust before a commit
             self.work_lag(IDENTITY_LAG_CHANNEL, message)
 
     async def stitch(self, stream: Any) -> None:
@@ -216,7 +216,7 @@ class Stages:
                 self.states.update(work.changed())
                 self.states[progress.mark_key(message.partition)] = str(offset + 1).encode()  # after the states
                 await self.states.flush(self.batch, message.partition)
-                await self.delivered()  # the states' changelog is durable before this input may be committed
+                await self.batch.flush()  # confirmed with the next message's work, or by Faust before a commit
             self.work_lag(CUSTOMER_LAG_CHANNEL, message)
 
     def exit_when_idle(self, idle_s: float) -> Callable[[], Coroutine[Any, Any, None]]:
@@ -234,11 +234,17 @@ class Stages:
         A crash can come between any two sends. Work for the next stage is therefore acknowledged
         before the state change that produced it is written: after a crash the state is older, the
         input is replayed, and the same work is produced again (duplicates are harmless downstream).
-        The other order could lose a merge or an absorbed customer's events. A delivery that
-        failed raises here (a producer's flush does not report it), so the worker stops instead of
-        writing state, and letting its input be committed, over work that never arrived.
+        The other order could lose a merge or an absorbed customer's events. The state's own
+        changelog is confirmed here too, with the next message's work: if it was not durable when
+        Faust committed the input, the stage's mark (streams.progress) is behind after a restart and
+        the message is read back. A failed delivery (a producer's flush does not report it) stops
+        the worker: its tables would otherwise run ahead of their changelogs.
         """
-        await self.batch.confirm()
+        try:
+            await self.batch.confirm()
+        except Exception as error:
+            await self.app.crash(error)
+            raise
 
     async def route(self, routed: Routed) -> None:
         by_partition: dict[int, list[Any]] = defaultdict(list)

@@ -57,3 +57,4 @@ def test_a_partition_without_a_mark_applies_what_comes_and_marks_are_recognised(
     table[mark_key(0)] = b"18"  # the customer-state table keeps bytes
     assert expected_offset(table, 0) == 18
     assert is_mark(mark_key(3)) and is_mark(mark_key(3).encode()) and not is_mark("cust-0123")
+    assert is_mark(f'"{mark_key(3)}"'.encode())  # as a JSON-serialised changelog key
