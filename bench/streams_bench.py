@@ -17,32 +17,29 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 
-from bench.common import POLL_MS, QUIET_POLLS, read_topics
+from bench.common import POLL_MS, QUIET_POLLS, broker_settings, read_topics
 from journeys.embedded import child_env
-from journeys.kafka import ensure_topics, raw_topics, topic
+from journeys.gaps import is_mark
+from journeys.kafka import raw_topics, topic
 from journeys.localbroker import local_broker
-from journeys.settings import KafkaSettings, Settings, StreamsSettings
+from journeys.settings import Settings
 from producers.publisher import Publisher
 from producers.simulator.core import simulate
 from producers.simulator.run import publish
 from schemas.journeymap import load_journey_map
 from schemas.outputs import STEPS_TOPIC
-from streams.cli import worker_topics
 from streams.core.stitch import decode
-from streams.progress import is_mark
 from streams.worker import app_id
 
 CUSTOMERS = 2000
 DAYS = 90
 SEED = 4242
 START = datetime(2026, 1, 5, tzinfo=UTC)
-PARTITIONS = 4
 IDLE_EXIT_S = 3
 WORKER_TIMEOUT_S = 900
 
@@ -59,8 +56,7 @@ def raw_consume_rate(settings: Settings) -> float:
 def run_worker(settings: Settings) -> float:
     """Run one worker until idle; returns the CPU seconds it used (user + system)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    env = child_env(settings.model_copy(update={"streams": StreamsSettings(store="memory://"),
-                                                "log_level": "WARNING"}))
+    env = child_env(settings)  # tables in memory, warnings only (bench.common.broker_settings)
     journeys = str(Path(sys.executable).with_name("journeys"))
     subprocess.run([journeys, "worker", "--exit-when-idle", str(IDLE_EXIT_S)], env=env, cwd=settings.data_dir,
                    check=True, timeout=WORKER_TIMEOUT_S)
@@ -78,7 +74,7 @@ def worker_rate(settings: Settings) -> tuple[float, int]:
 def state_bytes(settings: Settings) -> float:
     changelog = f"{app_id(settings)}-customer-state-changelog"
     newest = {m.key: m.value for m in read_topics(settings, [changelog])}
-    # skip merged-away tombstones and the stage's progress marks (streams.progress)
+    # skip merged-away tombstones and the stage's progress marks (journeys.gaps)
     sizes = [len(v) for k, v in newest.items() if v and not is_mark(k or b"") and decode(v).events]
     return sum(sizes) / max(len(sizes), 1)
 
@@ -86,12 +82,7 @@ def state_bytes(settings: Settings) -> float:
 def run() -> dict[str, float]:
     simulation = simulate(CUSTOMERS, SEED, DAYS, START, load_journey_map(), b"bench-secret")
     with tempfile.TemporaryDirectory() as data, local_broker() as broker:
-        kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, partitions=PARTITIONS, local_broker=True,
-                              topic_prefix=f"b{uuid.uuid4().hex[:6]}.", session_timeout_ms=2000,
-                              heartbeat_interval_ms=666)
-        settings = Settings(data_dir=Path(data), kafka=kafka)
-        ensure_topics(settings)
-        ensure_topics(settings, worker_topics(settings))
+        settings = broker_settings(broker.bootstrap_servers, Path(data))
         with Publisher.connect(settings, source="bench") as publisher:
             publish(simulation.deliveries, publisher, show_progress=False)
         raw_rate = raw_consume_rate(settings)

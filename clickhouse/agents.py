@@ -11,8 +11,8 @@ that no longer fits the records) would stop its topic for good: after
 `clickhouse.refused_batch_after_s` it is split in halves until the refused records stand alone,
 and those are written to dead_letters with the warehouse's reason and their topic position.
 Faust's consumer can skip messages around a rebalance while counting them as done: each agent
-notes the next offset per partition it wrote, and reads a skipped stretch back from the topic
-(journeys.gaps) into the same batch. Re-delivered messages are simply written again (idempotent).
+keeps the next offset per partition it took (journeys.gaps), reads a skipped stretch back from the
+topic into the same batch, and passes over messages it re-delivers that this process took already.
 
 `attach_sink(app, settings)` adds the agents to any Faust app (the embedded worker runs the
 stream processor and the sink in one process, which then owns the chDB warehouse);
@@ -34,7 +34,7 @@ from pydantic import BaseModel
 
 from clickhouse.client import connect
 from clickhouse.sink import SINK_TOPICS, SinkHealth, WarehouseWriter, backoff_s, decode, refused
-from journeys.gaps import read_range_async
+from journeys.gaps import mark_key, unapplied
 from journeys.kafka import topic
 from journeys.settings import KafkaSettings, Settings
 
@@ -58,7 +58,9 @@ class WarehousePort:
         self.records_written = 0
 
     def _write(self, batch: Sequence[BaseModel]) -> int:
-        return self._writer_now().write(batch)
+        rows = self._writer_now().write(batch)
+        self.records_written += len(batch)
+        return rows
 
     def _writer_now(self) -> WarehouseWriter:
         if self._writer is None:
@@ -88,7 +90,6 @@ class WarehousePort:
         while True:
             try:
                 rows: int = await self._call(self._write, batch)
-                self.records_written += len(batch)
                 return rows
             except Exception as err:
                 attempt += 1
@@ -108,7 +109,6 @@ class WarehousePort:
         """Write the halves that go in; a record refused on its own becomes a dead letter."""
         try:
             rows: int = await self._call(self._write, batch)
-            self.records_written += len(batch)
             return rows
         except Exception as err:
             self.health.failed(err)
@@ -133,39 +133,22 @@ def attach_sink(app: faust.App, settings: Settings) -> WarehousePort:
 def _sink_agent(kind: str, port: WarehousePort, settings: Settings) -> Callable[[Any], Coroutine[Any, Any, None]]:
     async def sink(stream: Any) -> None:  # a faust Stream: take_events is not on the StreamT protocol
         # (topic message bytes) -> [record | DeadLetter] -> warehouse rows
-        handled: dict[tuple[str, int], int] = {}  # next offset per partition, from what was written
+        marks: dict[str, int] = {}  # next offset per partition of this topic (journeys.gaps)
         async for events in stream.take_events(MAX_BATCH_RECORDS, within=FLUSH_INTERVAL_S):
             batch: list[BaseModel] = []
             sources: list[Origin] = []
             for event in events:
                 message = event.message
-                expected = handled.get((message.topic, message.partition))
-                if expected is not None and message.offset > expected:
-                    # Faust's consumer skipped messages (seen around rebalances): read them back first
-                    skipped = await read_range_async(settings, message.topic, message.partition, expected,
-                                                     message.offset)
-                    log.warning("sink %s: the consumer skipped %s/%s offsets %s..%s; %d read back", kind,
-                                message.topic, message.partition, expected, message.offset - 1, len(skipped))
-                    for offset, timestamp_ms, value in skipped:
-                        origin = (f"topic:{message.topic}/{message.partition}/{offset}",
-                                  datetime.fromtimestamp(timestamp_ms / 1000, UTC))
-                        batch.append(decode(kind, value or b"", *origin))
-                        sources.append(origin)
-                batch.append(_decode_event(kind, event))
-                sources.append(_source(event))
-                handled[message.topic, message.partition] = max(expected or 0, message.offset + 1)
-            await port.write_until_done(batch, kind, sources)
+                for offset, timestamp_ms, value in await unapplied(marks, settings, message):
+                    origin = (f"topic:{message.topic}/{message.partition}/{offset}",
+                              datetime.fromtimestamp(timestamp_ms / 1000, UTC))
+                    batch.append(decode(kind, bytes(value or b""), *origin))
+                    sources.append(origin)
+                    marks[mark_key(message.partition)] = offset + 1
+            if batch:
+                await port.write_until_done(batch, kind, sources)
     sink.__name__ = sink.__qualname__ = f"sink_{kind.replace('.', '_')}"
     return sink
-
-
-def _source(event: faust.EventT) -> Origin:
-    message = event.message
-    return f"topic:{message.topic}/{message.partition}/{message.offset}", datetime.fromtimestamp(message.timestamp, UTC)
-
-
-def _decode_event(kind: str, event: faust.EventT) -> BaseModel:
-    return decode(kind, bytes(event.value or b""), *_source(event))
 
 
 def sink_app(settings: Settings, name: str = SINK_APP_NAME) -> tuple[faust.App, WarehousePort]:

@@ -1,25 +1,73 @@
-"""Reading a stretch of a topic partition back from the broker, for consumers that found a hole.
+"""Consumers that must neither lose nor repeat input: an offset mark per partition, gaps read back.
 
-Faust's consumer can skip messages around a rebalance while acknowledging them as an offset gap
-(seen on the worker's work topics after a restart). A consumer that tracks the offsets it handled
-notices the jump and reads the skipped ones back with `read_range`; it runs a kafka-python
-consumer of its own (no group, nothing committed) with the project's client options, so it works
-with SASL/TLS like every other client.
+Faust's consumer commits offsets on its own schedule, and around rebalances (a worker restarted
+after a crash, a dead member leaving the group) it re-delivers messages already handled and can
+skip messages it never handed to the agent while acknowledging them as an offset gap (seen on the
+worker's work topics). A consumer therefore keeps, per input partition, the next offset it
+expects (`@next/<partition>`) in a mapping of its own: the worker's stages in their tables,
+written after the state changes of the message that moved it, in the same changelog partition;
+the sink in memory. `unapplied(marks, settings, message)` says what to handle for a message:
+
+- an offset below the mark was handled already: nothing (a stage's state holds it, and its work
+  for the next stage was delivered before the state was written);
+- an offset above the mark means messages were skipped: they are read back from the topic
+  (`read_range`: a kafka-python consumer of its own, no group, nothing committed, the project's
+  client options so SASL/TLS apply) and come first, in order;
+- otherwise the message itself; the caller moves the mark past what it handled.
+
+A crash between a stage's state writes and its mark replays that message once more against the
+newer state: a duplicate, which changes nothing and re-sends the same records.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections.abc import MutableMapping
+from typing import Any
 
 from journeys.errors import BrokerError
 from journeys.kafka import common_options
 from journeys.settings import Settings
 
+log = logging.getLogger(__name__)
+
+MARK_PREFIX = "@next/"
 READ_TIMEOUT_S = 120.0
 POLL_MS = 500
 
 Read = tuple[int, int, bytes]  # (offset, timestamp in ms, value)
+
+
+def mark_key(partition: int) -> str:
+    """The key of a partition's mark (no identifier or customer id starts with '@')."""
+    return f"{MARK_PREFIX}{partition}"
+
+
+def is_mark(key: str | bytes) -> bool:
+    """A mark's key, also as a changelog key (which a table's serializer may have quoted)."""
+    return (key.decode(errors="replace") if isinstance(key, bytes) else key).lstrip('"').startswith(MARK_PREFIX)
+
+
+def expected_offset(marks: MutableMapping[str, Any], partition: int) -> int | None:
+    raw = marks.get(mark_key(partition))
+    return None if raw is None else int(raw)
+
+
+async def unapplied(marks: MutableMapping[str, Any], settings: Settings, message: Any) -> list[Read]:
+    """The messages to handle for this one: none if handled already, the skipped ones first."""
+    expected = expected_offset(marks, message.partition)
+    if expected is not None and message.offset < expected:
+        log.info("%s/%s offset %s was handled before: skipped", message.topic, message.partition, message.offset)
+        return []
+    todo: list[Read] = []
+    if expected is not None and message.offset > expected:
+        todo = await asyncio.to_thread(read_range, settings, message.topic, message.partition, expected,
+                                       message.offset)
+        log.warning("%s/%s: the consumer skipped offsets %s..%s; %d read back and handled first",
+                    message.topic, message.partition, expected, message.offset - 1, len(todo))
+    return [*todo, (message.offset, round(message.timestamp * 1000), message.value)]
 
 
 def read_range(settings: Settings, topic: str, partition: int, start: int, end: int) -> list[Read]:
@@ -48,8 +96,3 @@ def read_range(settings: Settings, topic: str, partition: int, start: int, end: 
                           f"{READ_TIMEOUT_S:.0f} s; stopping rather than skipping them")
     finally:
         consumer.close()
-
-
-async def read_range_async(settings: Settings, topic: str, partition: int, start: int, end: int) -> list[Read]:
-    """`read_range` on a thread, so the event loop (heartbeats, other agents) keeps running."""
-    return await asyncio.to_thread(read_range, settings, topic, partition, start, end)

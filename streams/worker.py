@@ -28,7 +28,7 @@ everything above the absorbed customer's version, so replays and re-routed event
 journeys. Each stage waits until its work for the next stage is acknowledged (delivery errors
 raise) before it writes the state that produced it, and until that state's changelog is
 acknowledged before it takes the next message. Stages 2 and 3 keep how far they have applied each
-input partition beside their state (streams.progress): after a restart Faust's consumer re-delivers
+input partition beside their state (journeys.gaps): after a restart Faust's consumer re-delivers
 work already applied (skipped) and can skip messages around a rebalance while acknowledging them
 (read back from the topic and applied first), so each message changes the state exactly once.
 Health samples count events and dead letters per channel and minute, with the consumer lag of
@@ -52,6 +52,7 @@ import faust
 import orjson
 from pydantic import BaseModel
 
+from journeys.gaps import mark_key, unapplied
 from journeys.kafka import faust_credentials, topic
 from journeys.settings import Settings
 from schemas.journeymap import JourneyMap, load_journey_map
@@ -70,7 +71,7 @@ from schemas.outputs import (
     JourneyStep,
 )
 from schemas.validation import Rejection, validate
-from streams import erasure, progress, tansu_fixes
+from streams import erasure, tansu_fixes
 from streams.batch_send import BatchSender
 from streams.core.documents import DOCUMENTS, encode
 from streams.core.identity import IdentityGraph
@@ -185,18 +186,18 @@ class Stages:
 
     async def resolve(self, stream: Any) -> None:
         """Stage 2: resolve identity in order; route commands to the customers' partitions."""
-        graph = self.graph_table  # also holds this stage's mark (streams.progress)
+        graph = self.graph_table  # also holds this stage's mark (journeys.gaps)
         async for event in stream.events():
             self.last_work_s = time.monotonic()
             message = event.message
-            for offset, value in await progress.unapplied(graph, self.settings, message):
+            for offset, _, value in await unapplied(graph, self.settings, message):
                 routed, links = route_identity(self.graph, orjson.loads(value), self.partitions)
                 for link in links:
                     await self.batch.add(self.names[IDENTITY_TOPIC], link.customer_id.encode(),
                                          link.model_dump_json().encode())
                 await self.route(routed)
                 await self.delivered()  # commands (merges above all) are durable before the graph that made them
-                graph[progress.mark_key(message.partition)] = offset + 1
+                graph[mark_key(message.partition)] = offset + 1
                 await graph.flush(self.batch, message.partition, whole=True)  # all of it, or none after a crash
                 await self.batch.flush()  # confirmed with the next message's work, or by Faust before a commit
             self.work_lag(IDENTITY_LAG_CHANNEL, message)
@@ -206,7 +207,7 @@ class Stages:
         async for event in stream.events():
             self.last_work_s = time.monotonic()
             message = event.message
-            for offset, value in await progress.unapplied(self.states, self.settings, message):
+            for offset, _, value in await unapplied(self.states, self.settings, message):
                 work = PartitionWork(self.map, self.partitions, self.states.get, self.memory, DOCUMENTS)
                 outputs, forwards = work.handle_batch(orjson.loads(value))
                 for document in outputs:
@@ -214,7 +215,7 @@ class Stages:
                 await self.route(forwards)
                 await self.delivered()  # outputs and forwarded events are durable before the states that sent them
                 self.states.update(work.changed())
-                self.states[progress.mark_key(message.partition)] = str(offset + 1).encode()  # after the states
+                self.states[mark_key(message.partition)] = str(offset + 1).encode()  # after the states
                 await self.states.flush(self.batch, message.partition)
                 await self.batch.flush()  # confirmed with the next message's work, or by Faust before a commit
             self.work_lag(CUSTOMER_LAG_CHANNEL, message)
@@ -236,7 +237,7 @@ class Stages:
         input is replayed, and the same work is produced again (duplicates are harmless downstream).
         The other order could lose a merge or an absorbed customer's events. The state's own
         changelog is confirmed here too, with the next message's work: if it was not durable when
-        Faust committed the input, the stage's mark (streams.progress) is behind after a restart and
+        Faust committed the input, the stage's mark (journeys.gaps) is behind after a restart and
         the message is read back. A failed delivery (a producer's flush does not report it) stops
         the worker: its tables would otherwise run ahead of their changelogs.
         """

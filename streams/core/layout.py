@@ -18,9 +18,10 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 from schemas.journeymap import JourneyMap
 from schemas.outputs import FrictionEvent, JourneySnapshot, JourneyStep
+from schemas.trusted import built
 from streams.core.friction import Friction, detect
 from streams.core.journeys import NO_PHASE, Journey, cut_journeys, describe, segment_of
-from streams.core.records import CHANNEL, EVENT_ID, RECEIVED, Record, T, built, event_of, from_ms, order_key
+from streams.core.records import CHANNEL, EVENT_ID, RECEIVED, Record, T, event_of, from_ms, order_key
 
 Output = JourneyStep | JourneySnapshot | FrictionEvent
 MS_PER_H = 3_600_000

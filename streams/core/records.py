@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from functools import cache
-from typing import Any, TypeVar
-
-from pydantic import BaseModel
+from typing import Any
 
 from schemas.channels import channels
 from schemas.events import SCHEMA_VERSION, Feedback, Identifiers, TouchpointEventBase
 from schemas.journeymap import CURRENT, JourneyMap
+from schemas.trusted import built, defaults
 
 # Positions in a record (a plain list, so it serialises compactly as JSON).
 T, EVENT_ID, CHANNEL, TOUCHPOINT, EVENT_TYPE, PHASE, SEGMENT, MEASURES, FEEDBACK, IDS, SOURCE_ID, RECEIVED = range(12)
 Record = list[Any]
-M = TypeVar("M", bound=BaseModel)
 MS_PER_S = 1000
 
 
@@ -63,27 +60,6 @@ def phase_of(journey_map: JourneyMap, channel: str, event_type: str, touchpoint:
     if key not in phases:
         phases[key] = journey_map.phase_for(channel, event_type, touchpoint, measures)
     return phases[key]
-
-
-def built(model: type[M], values: dict[str, Any]) -> M:
-    """A pydantic model from values that are already valid (every field given), without validation.
-
-    What `model_construct` does, minus its per-field default lookup, which made it the costliest
-    call of the worker.
-    """
-    instance = model.__new__(model)
-    object.__setattr__(instance, "__dict__", values)
-    object.__setattr__(instance, "__pydantic_fields_set__", set(values))
-    object.__setattr__(instance, "__pydantic_extra__", None)
-    object.__setattr__(instance, "__pydantic_private__", None)
-    return instance
-
-
-@cache
-def defaults(model: type[BaseModel]) -> dict[str, Any]:
-    """Every field of a model with its default (None where it has none)."""
-    return {name: (None if f.is_required() else f.get_default(call_default_factory=True))
-            for name, f in model.model_fields.items()}
 
 
 def event_of(record: Record) -> TouchpointEventBase:

@@ -111,9 +111,9 @@ def absorb(state: CustomerState, records: list[Record], absorbed_revision: int, 
     The revision passes the absorbed customer's (its retractions carry that one), and every record
     of the survivor is re-sent at it (streams.core.layout.rewritten), the events it knew already too.
     """
-    if not records:
-        return state, [], before if before is not None else layout_of(customer_id, state.events, journey_map)
     before = before if before is not None else layout_of(customer_id, state.events, journey_map)
+    if not records:
+        return state, [], before
     known = {r[EVENT_ID] for r in state.events}
     events = list(state.events)
     for record in records:

@@ -10,7 +10,7 @@ import pytest
 
 from producers.core import event_key, event_value
 from producers.simulator import Simulation, simulate, wire
-from producers.simulator.arrival import construct, to_event
+from producers.simulator.arrival import to_event
 from producers.simulator.core import plan
 from producers.simulator.parallel import SimulationArgs, simulated_in_child
 from producers.simulator.personas import PERSONAS
@@ -19,6 +19,7 @@ from schemas.channels import WebEvent, WebMeasures
 from schemas.events import Identifiers, TouchpointEventBase, derive_event_id
 from schemas.journeymap import CURRENT, JourneyMap, load_journey_map
 from schemas.pii import hash_phone
+from schemas.trusted import construct
 from schemas.validation import Rejection, validate
 
 START = datetime(2026, 1, 1, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""A stage's own progress mark: work applied before a restart is skipped, work the consumer skipped
+"""A consumer's own progress mark: work applied before a restart is skipped, work the consumer skipped
 is read back from the real broker and applied first, in order."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from typing import Any
 
 from kafka import KafkaProducer
 
+from journeys.gaps import expected_offset, is_mark, mark_key, unapplied
 from journeys.kafka import TopicSpec, ensure_topics, producer_options, topic
 from journeys.settings import Settings
-from streams.progress import expected_offset, is_mark, mark_key, unapplied
 
 MESSAGES = 12
 
@@ -22,6 +22,11 @@ class Message:  # what the stage sees of a Faust message
     partition: int
     offset: int
     value: bytes
+    timestamp: float = 0.0  # seconds, as Faust gives it
+
+
+def pairs(reads: list[tuple[int, int, bytes]]) -> list[tuple[int, bytes]]:
+    return [(offset, value) for offset, _, value in reads]
 
 
 def published(settings: Settings) -> str:
@@ -39,12 +44,12 @@ def test_applied_work_is_skipped_and_skipped_work_read_back_in_order(settings: S
     name = published(settings)
     table: dict[str, Any] = {mark_key(1): 4}  # offsets 0..3 applied before a restart
 
-    async def scenario() -> list[list[tuple[int, bytes]]]:
+    async def scenario() -> list[list[tuple[int, int, bytes]]]:
         return [await unapplied(table, settings, Message(name, 1, 2, b"w2")),    # re-delivered
                 await unapplied(table, settings, Message(name, 1, 4, b"w4")),    # the next one
                 await unapplied(table, settings, Message(name, 1, 9, b"w9"))]    # 4..8 skipped by the consumer
 
-    replay, next_one, after_gap = asyncio.run(scenario())
+    replay, next_one, after_gap = (pairs(reads) for reads in asyncio.run(scenario()))
     assert replay == []
     assert next_one == [(4, b"w4")]
     assert after_gap == [(n, f"w{n}".encode()) for n in range(4, 10)]
@@ -53,7 +58,7 @@ def test_applied_work_is_skipped_and_skipped_work_read_back_in_order(settings: S
 def test_a_partition_without_a_mark_applies_what_comes_and_marks_are_recognised(settings: Settings) -> None:
     table: dict[str, Any] = {}
     assert expected_offset(table, 0) is None
-    assert asyncio.run(unapplied(table, settings, Message("t", 0, 17, b"x"))) == [(17, b"x")]
+    assert pairs(asyncio.run(unapplied(table, settings, Message("t", 0, 17, b"x")))) == [(17, b"x")]
     table[mark_key(0)] = b"18"  # the customer-state table keeps bytes
     assert expected_offset(table, 0) == 18
     assert is_mark(mark_key(3)) and is_mark(mark_key(3).encode()) and not is_mark("cust-0123")
