@@ -2,44 +2,42 @@
 
 kafka-python builds each record in pure Python (about 22,000 events/s on two cores, measured in
 bench/producers_bench.py); aiokafka's batch builder is compiled, so appending to a batch costs
-about a microsecond. `BatchSender` runs an aiokafka producer on a private event-loop thread and
-offers a synchronous API: callers never see asyncio. Records are partitioned exactly as Kafka's
-default partitioner does (murmur2 of the key), so a customer's events land in the same partition
-whichever path published them. aiokafka's idempotent producer fails on the local broker, so this
-path relies on acks=all and the pipeline's idempotent writes (event ids are deterministic).
+about a microsecond, and the batches are built and compressed in the caller's thread
+(producers.batches: lz4's fast level). `BatchSender` runs an aiokafka producer on a private
+event-loop thread that only ships them, and offers a synchronous API: callers never see asyncio.
+Records are partitioned exactly as Kafka's default partitioner does (murmur2 of the key), so a
+customer's events land in the same partition whichever path published them; `send_hashed` takes
+records whose key hash is already known. aiokafka's idempotent producer fails on the local broker,
+so this path relies on acks=all and the pipeline's idempotent writes (event ids are deterministic).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import threading
 from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import Future
 from typing import Any
 
-from kafka.partitioner.default import murmur2
-
 from journeys.errors import BrokerError, DeliveryError
 from journeys.kafka import PRODUCER_LINGER_MS, common_options
 from journeys.settings import Settings
+from producers.batches import BATCH_BYTES, BuiltBatch, OpenBatch, key_hash
 
-BATCH_BYTES = 512 * 1024
 MAX_PENDING_CALLS = 64  # submitted publish_many calls not yet confirmed before a call waits
 START_TIMEOUT_S = 30.0
-PARTITION_CACHE_KEYS = 65_536
 # While the broker is unreachable, queueing a batch times out (it was not queued, so queueing it
 # again is safe); keep trying this long before giving up (docs/operations.md, outages).
 ENQUEUE_DEADLINE_S = 120.0
 
 Record = tuple[str, bytes, bytes]  # (topic, key, value)
+HashedRecord = tuple[str, int, bytes, bytes]  # (topic, producers.batches.key_hash(key), key, value)
 
 
-@functools.lru_cache(maxsize=PARTITION_CACHE_KEYS)
 def partition_for(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner picks (murmur2), cached for repeated keys."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    """The partition Kafka's default partitioner picks (murmur2)."""
+    return key_hash(key) % partitions
 
 
 def aiokafka_options(settings: Settings) -> dict[str, Any]:
@@ -104,6 +102,10 @@ class BatchSender:
 
         `flush` also waits for every submission; a failed one raises DeliveryError there.
         """
+        return self.send_hashed((topic, key_hash(key), key, value) for topic, key, value in records)
+
+    def send_hashed(self, records: Iterable[HashedRecord]) -> tuple[int, Future[int] | None]:
+        """`send_many` for records whose key hash is already known."""
         batches, count = self._build(records)
         submitted = None
         if batches:
@@ -113,26 +115,24 @@ class BatchSender:
             _confirmed(self._pending.popleft(), None)
         return count, submitted
 
-    def _build(self, records: Iterable[Record]) -> tuple[list[tuple[str, int, Any]], int]:
-        open_batches: dict[tuple[str, int], Any] = {}
-        full: list[tuple[str, int, Any]] = []
+    def _build(self, records: Iterable[HashedRecord]) -> tuple[list[tuple[str, int, BuiltBatch]], int]:
+        open_batches: dict[tuple[str, int], OpenBatch] = {}
+        full: list[tuple[str, int, BuiltBatch]] = []
         count = 0
         partitions = self._partitions
-        for topic, key, value in records:
+        for topic, hashed, key, value in records:
             count += 1
-            where = (topic, partition_for(key, partitions[topic] if topic in partitions else self.partitions(topic)))
+            where = (topic, hashed % (partitions[topic] if topic in partitions else self.partitions(topic)))
             batch = open_batches.get(where)
-            if batch is None or batch.append(key=key, value=value, timestamp=None) is None:
-                if batch is not None:
-                    full.append((*where, batch))
-                batch = open_batches[where] = self._producer.create_batch()
-                batch.append(key=key, value=value, timestamp=None)
-        batches = full + [(*where, batch) for where, batch in open_batches.items()]
-        for _, _, batch in batches:
-            batch.close()
-        return batches, count
+            if batch is None:
+                batch = open_batches[where] = OpenBatch()
+            if not batch.add(key, value):
+                full.append((*where, batch.close()))
+                batch = open_batches[where] = OpenBatch()
+                batch.add(key, value)
+        return full + [(*where, batch.close()) for where, batch in open_batches.items()], count
 
-    async def _send(self, batches: list[tuple[str, int, Any]]) -> int:
+    async def _send(self, batches: list[tuple[str, int, BuiltBatch]]) -> int:
         """Submit in order (one partition's batches keep their order), then await every ack."""
         deliveries = [await self._enqueue(b, topic, p) for topic, p, b in batches]
         for (topic, partition, _), delivery in zip(batches, deliveries, strict=True):
@@ -142,7 +142,7 @@ class BatchSender:
                 raise DeliveryError(topic, partition, str(err) or type(err).__name__) from err
         return len(batches)
 
-    async def _enqueue(self, batch: Any, topic: str, partition: int) -> Any:
+    async def _enqueue(self, batch: BuiltBatch, topic: str, partition: int) -> Any:
         """Queue one batch for sending, waiting out a broker outage for up to ENQUEUE_DEADLINE_S."""
         from aiokafka.errors import KafkaTimeoutError
 

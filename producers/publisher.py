@@ -10,7 +10,7 @@ events stay ordered in one partition); invalid payloads go to `touchpoints.deadl
 reason. kafka-python with acks=all, idempotence, lz4 and tuned batching; delivery failures are
 recorded as they happen and raised by `flush` with topic and partition, never swallowed.
 `publish_many` is the bulk path (compiled batch builder, see producers.fastpath); `publish_encoded`
-the same for events a trusted producer (the simulator) has already encoded.
+the same for events a trusted producer (the simulator) has already encoded and key-hashed.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
+from operator import itemgetter
 from typing import Any
 
 from journeys.errors import BrokerError, DeliveryError
@@ -130,15 +131,16 @@ class Publisher:
         there were none): a server can answer once its own request is confirmed."""
         return self._bulk_sender().send_many(self._records(events))[1]
 
-    def publish_encoded(self, records: Iterable[tuple[str, bytes, bytes]]) -> int:
-        """Bulk path for events a trusted producer has encoded itself, as (channel, key, value):
-        the simulator writes its events' contract JSON directly, and its tests run every one
-        through validation. Batched per partition, confirmed by `flush`. Returns how many."""
+    def publish_encoded(self, records: Iterable[tuple[str, int, bytes, bytes]]) -> int:
+        """Bulk path for events a trusted producer has encoded itself, as (channel, key hash, key,
+        value) with `producers.batches.key_hash(key)`: the simulator writes its events' contract
+        JSON directly (its tests run every one through validation) and hashes keys in the processes
+        that write them. Batched per partition, confirmed by `flush`. Returns how many."""
         rows = records if isinstance(records, list) else list(records)
-        self.counts.published.update(channel for channel, _, _ in rows)  # counted in C, not per call
+        self.counts.published.update(map(itemgetter(0), rows))  # counted in C, not per call
         names = self._raw_names
-        named = [(names[c] if c in names else self._raw_name(c), key, value) for c, key, value in rows]
-        return self._bulk_sender().send_many(named)[0]
+        named = [(names[c] if c in names else self._raw_name(c), hashed, key, value) for c, hashed, key, value in rows]
+        return self._bulk_sender().send_hashed(named)[0]
 
     def _raw_name(self, channel: str) -> str:
         self._raw_names[channel] = name = topic(self.settings, raw_topic(channel))

@@ -1,37 +1,37 @@
 """Producers stage, simulator adapter: a simulation written by child processes, sent here.
 
 `journeys simulate` publishes as fast as two cores allow when the simulation (planning, encoding
-each event's wire bytes, the ground truth: pure Python) runs in child processes and this process
-only merges what they stream back and sends it (the Kafka client's work). Every person draws from
-their own random stream, so `simulated_in_child` forks WORKERS children (before any Kafka client
-or thread exists here), each writing a contiguous share of the people; each sends its number of
-deliveries, its deliveries encoded in arrival order chunk by chunk (the pipe paces it to the
-reader) and its people's truth, first or last. This process merges the streams in arrival order
-(`heapq.merge`) and assembles the ground truth: the same traffic and truth as `simulate`.
-Records hold (channel, key, value), key None for a malformed payload.
-"""
+each event's wire bytes and hashing its key, the ground truth: pure Python) runs in child
+processes and this process only merges what they stream back and sends it (the Kafka client's
+work). Every person draws from their own random stream, so `simulated_in_child` forks WORKERS
+children at once (before any Kafka client or thread exists here), each writing a contiguous share
+of the people; each sends its number of deliveries, its deliveries encoded in arrival order chunk
+by chunk (the pipe paces it to the reader) and its people's truth, first or last. This process
+merges the streams in arrival order (what `heapq.merge` yields, sorted a run at a time in C) and
+assembles the ground truth: the same traffic and truth as `simulate`. Records hold (channel, key
+hash, key, value), key None for a malformed payload."""
 
 from __future__ import annotations
 
-import heapq
+import bisect
 import multiprocessing
 import pickle
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import islice
 from multiprocessing.connection import Connection
 
 from journeys.errors import JourneysError
+from producers.batches import key_hash
 from producers.simulator.core import Plan, gc_paused, ground_truth, plan
 from producers.simulator.timeline import Touch
 from producers.simulator.truth import GroundTruth, PersonTruth
 from producers.simulator.wire import event_key, event_value
 from schemas.journeymap import JourneyMap
 
-Encoded = tuple[str, bytes | None, bytes]  # (channel, key, value); key None: a malformed payload
-Sent = tuple[float, float, str, bytes | None, bytes]  # (arrival_s, order, *Encoded): mergeable
+Encoded = tuple[str, int, bytes | None, bytes]  # (channel, key_hash(key), key, value); key None: malformed
+Sent = tuple[float, float, str, int, bytes | None, bytes]  # (arrival_s, order, *Encoded): mergeable
 END = b""
 ENCODE_CHUNK = 1000  # deliveries per message: smaller chunks keep fewer encoded bytes alive (measured faster)
 WORKERS = 2  # children writing the people: this machine's cores
@@ -59,19 +59,32 @@ class SimulationArgs:
 
 
 class Child:
-    """One child's stream, read in its order: the counts, then chunks and its people's truth."""
+    """One child's stream, read in its order: the counts, then chunks and its people's truth.
+
+    Nothing is read until asked for, so every child is forked (and planning) before the first
+    read waits on one, and this process can connect to Kafka meanwhile."""
 
     def __init__(self, connection: Connection, process: multiprocessing.process.BaseProcess) -> None:
         self.connection, self.process = connection, process
-        self.deliveries, self.duplicates, self.malformed = pickle.loads(self._receive())
+        self._counts: tuple[int, int, int] | None = None
         self._persons: list[PersonTruth] | None = None
 
-    def records(self) -> Iterator[Sent]:
+    @property
+    def counts(self) -> tuple[int, int, int]:
+        """(deliveries, duplicates, malformed), sent once the child's people are planned."""
+        if self._counts is None:
+            self._counts = pickle.loads(self._receive())
+        return self._counts
+
+    def chunks(self) -> Iterator[list[Sent]]:
+        """The child's records in arrival order, as it sent them."""
+        self.counts  # noqa: B018 - the counts come first on the stream
         while (message := self._receive()) != END:
-            yield from pickle.loads(message)
+            yield pickle.loads(message)
 
     def persons(self) -> list[PersonTruth]:
         if self._persons is None:
+            self.counts  # noqa: B018 - the counts come first on the stream
             self._persons = pickle.loads(self._receive())
         return self._persons
 
@@ -88,20 +101,54 @@ class ChildWork:
 
     def __init__(self, args: SimulationArgs, children: list[Child], chunk_size: int) -> None:
         self.args, self.children, self.chunk_size = args, children, chunk_size
-        self.deliveries: int = sum(c.deliveries for c in children)
         self._truth: GroundTruth | None = None
 
+    @property
+    def deliveries(self) -> int:
+        """How many deliveries the children will send (waits until every child has planned)."""
+        return sum(c.counts[0] for c in self.children)
+
     def chunks(self) -> Iterator[list[Encoded]]:
-        merged = heapq.merge(*(c.records() for c in self.children))  # by (arrival_s, order)
-        while chunk := [record[2:] for record in islice(merged, self.chunk_size)]:
-            yield chunk
+        """Every child's records in arrival order, `chunk_size` at a time."""
+        ready: list[Encoded] = []
+        for merged in self._merged():
+            ready += [record[2:] for record in merged]
+            while len(ready) >= self.chunk_size:
+                yield ready[:self.chunk_size]
+                del ready[:self.chunk_size]
+        if ready:
+            yield ready
+
+    def _merged(self) -> Iterator[list[Sent]]:
+        """What `heapq.merge` of the children's streams yields, a run at a time: everything up to
+        the smallest of the streaming children's last received records, sorted (a sort of a few
+        sorted runs is a merge in C, stable, so ties keep the children's order as heapq.merge does)."""
+        streams = [c.chunks() for c in self.children]
+        held: list[list[Sent]] = [[] for _ in streams]
+        streaming = set(range(len(streams)))
+        while streaming or any(held):
+            for n in sorted(streaming):
+                while not held[n] and n in streaming:
+                    chunk = next(streams[n], None)
+                    if chunk is None:
+                        streaming.discard(n)
+                    else:
+                        held[n] = chunk
+            bound = min((held[n][-1] for n in streaming), default=None)
+            run: list[Sent] = []
+            for records in held:
+                cut = len(records) if bound is None else bisect.bisect_right(records, bound)
+                run += records[:cut]
+                del records[:cut]
+            run.sort()
+            yield run
 
     def truth(self) -> GroundTruth:
         if self._truth is None:
             a, children = self.args, self.children
             persons = [p for c in children for p in c.persons()]
             self._truth = ground_truth(a.seed, a.start, a.days, a.journey_map, persons, self.deliveries,
-                                       sum(c.duplicates for c in children), sum(c.malformed for c in children))
+                                       sum(c.counts[1] for c in children), sum(c.counts[2] for c in children))
         return self._truth
 
 
@@ -156,5 +203,6 @@ def _send_truth(drawn: Plan, sender: Connection) -> None:
 
 def encode(arrival_s: float, order: float, channel: str, payload: Touch | bytes) -> Sent:
     if isinstance(payload, Touch):
-        return arrival_s, order, channel, event_key(payload), event_value(payload)
-    return arrival_s, order, channel, None, payload
+        key = event_key(payload)
+        return arrival_s, order, channel, key_hash(key), key, event_value(payload)
+    return arrival_s, order, channel, 0, None, payload

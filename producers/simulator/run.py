@@ -12,7 +12,8 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from operator import itemgetter
+from typing import TypeVar, cast
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -119,11 +120,11 @@ def publish_chunk(chunk: Sequence[Delivery], publisher: Publisher, summary: RunS
 
 def publish_encoded_chunk(chunk: Sequence[Encoded], publisher: Publisher, summary: RunSummary) -> None:
     """Encoded events in bulk; malformed payloads (no key) one by one through validation."""
-    events = [(channel, key, value) for channel, key, value in chunk if key is not None]
+    events = cast("list[tuple[str, int, bytes, bytes]]", [record for record in chunk if record[2] is not None])
     if events:
         publisher.publish_encoded(events)
-        summary.published.update(channel for channel, _, _ in events)
-    for _, key, value in chunk:
+        summary.published.update(map(itemgetter(0), events))
+    for _, _, key, value in chunk:
         if key is None:
             publisher.publish_payload(value, MALFORMED_SOURCE)
             summary.dead_lettered += 1

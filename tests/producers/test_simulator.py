@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from producers.batches import key_hash
 from producers.core import event_key, event_value
 from producers.simulator import Simulation, simulate, wire
 from producers.simulator.arrival import to_event
@@ -108,8 +109,9 @@ def test_the_child_sends_the_simulation_encoded_and_its_truth(journey_map: Journ
         assert child.deliveries == len(expected.deliveries)
         sent = [record for chunk in child.chunks() for record in chunk]
         truth = child.truth()
-    assert sent == [(d.channel, None, d.payload) if isinstance(d.payload, bytes)
-                    else (d.channel, event_key(d.payload), event_value(d.payload)) for d in expected.deliveries]
+    assert sent == [(d.channel, 0, None, d.payload) if isinstance(d.payload, bytes)
+                    else (d.channel, key_hash(event_key(d.payload)), event_key(d.payload), event_value(d.payload))
+                    for d in expected.deliveries]
     assert truth == expected.truth
 
 
@@ -119,7 +121,7 @@ def test_three_children_send_the_same_traffic_and_truth(journey_map: JourneyMap)
     with simulated_in_child(SimulationArgs(31, 12, 120, START, journey_map, SECRET), 64, workers=3) as child:
         sent = [record for chunk in child.chunks() for record in chunk]
         assert child.truth() == expected.truth
-    assert [value for _, _, value in sent] == [
+    assert [value for _, _, _, value in sent] == [
         d.payload if isinstance(d.payload, bytes) else event_value(d.payload) for d in expected.deliveries]
 
 

@@ -1,0 +1,98 @@
+"""Producers stage, bulk adapter's core: Kafka record batches, built and compressed here.
+
+aiokafka compresses a batch with lz4 at level 9 (high compression) when it sends it: about 7 us
+per 700-byte simulated event, more than every other step of the bulk path. lz4's fast level
+costs under 1 us for the same records (ratio 4.5 rather than 5.4, measured on simulated events),
+and consumers read it with the same codec. `OpenBatch` appends records with aiokafka's compiled
+builder, uncompressed, and `close()` compresses the records section and rewrites the v2 batch
+header (length, attributes, CRC-32C), as aiokafka's own builder does; the resulting `BuiltBatch`
+goes to `AIOKafkaProducer.send_batch` like aiokafka's batch builders. `key_hash` is the murmur2
+hash that Kafka's default partitioner takes modulo the partition count, so a key's partition is
+the same whichever path publishes it, and the simulator's children can hash while the publishing
+process only takes the modulo. No network here: bytes in, bytes out.
+"""
+
+from __future__ import annotations
+
+import functools
+import struct
+
+from aiokafka.codec import lz4_encode
+from aiokafka.record.default_records import DefaultRecordBase, DefaultRecordBatchBuilder
+from aiokafka.record.util import calc_crc32c
+from kafka.partitioner.default import murmur2
+
+BATCH_BYTES = 512 * 1024  # uncompressed records per batch
+LZ4_LEVEL = 0  # lz4 frame's fast default; >= 3 is the slow high-compression mode
+KEY_HASH_CACHE = 65_536  # a customer's few keys repeat across their events
+MAGIC = 2
+HEADER_BYTES = DefaultRecordBase.HEADER_STRUCT.size
+NO_HEADERS: list[tuple[str, bytes | None]] = []  # never mutated: the builder only reads it
+_INT32, _INT16, _UINT32 = struct.Struct(">i"), struct.Struct(">h"), struct.Struct(">I")
+
+
+@functools.lru_cache(maxsize=KEY_HASH_CACHE)
+def key_hash(key: bytes) -> int:
+    """Kafka's default partitioner's hash of a key: its partition is this modulo the count."""
+    return murmur2(key) & 0x7FFFFFFF
+
+
+class BuiltBatch:
+    """A closed, compressed record batch in the shape `AIOKafkaProducer.send_batch` takes."""
+
+    def __init__(self, buffer: bytearray, records: int) -> None:
+        self._buffer, self._records = buffer, records
+
+    def append(self, *, timestamp: int | None, key: bytes | None, value: bytes | None) -> None:
+        return None  # closed: aiokafka then starts a batch of its own
+
+    def close(self) -> None:
+        return None
+
+    def closed(self) -> bool:
+        return True
+
+    def size(self) -> int:
+        return len(self._buffer)
+
+    def record_count(self) -> int:
+        return self._records
+
+    def _build(self) -> bytearray:
+        return self._buffer
+
+    def _set_producer_state(self, producer_id: int, producer_epoch: int, base_sequence: int) -> None:
+        raise NotImplementedError("built batches are for a producer without idempotence")
+
+
+class OpenBatch:
+    """Records of one partition being appended (aiokafka's compiled builder, uncompressed)."""
+
+    __slots__ = ("builder", "records")
+
+    def __init__(self) -> None:
+        self.builder = DefaultRecordBatchBuilder(MAGIC, DefaultRecordBase.CODEC_NONE, 0, -1, -1, 0, BATCH_BYTES)
+        self.records = 0
+
+    def add(self, key: bytes | None, value: bytes) -> bool:
+        """Append one record (timestamp: now); False when the batch is full (an empty one never is)."""
+        if self.builder.append(self.records, None, key, value, NO_HEADERS) is None:
+            return False
+        self.records += 1
+        return True
+
+    def close(self) -> BuiltBatch:
+        return BuiltBatch(compressed(self.builder.build()), self.records)
+
+
+def compressed(batch: bytearray) -> bytearray:
+    """A v2 batch with its records section lz4-compressed (unchanged when that saves nothing)."""
+    body = lz4_encode(bytes(batch[HEADER_BYTES:]), level=LZ4_LEVEL)
+    if len(body) >= len(batch) - HEADER_BYTES:
+        return batch
+    out = batch[:HEADER_BYTES] + body
+    _INT32.pack_into(out, DefaultRecordBase.AFTER_LEN_OFFSET - 4, len(out) - DefaultRecordBase.AFTER_LEN_OFFSET)
+    attributes = _INT16.unpack_from(out, DefaultRecordBase.ATTRIBUTES_OFFSET)[0] | DefaultRecordBase.CODEC_LZ4
+    _INT16.pack_into(out, DefaultRecordBase.ATTRIBUTES_OFFSET, attributes)
+    _UINT32.pack_into(out, DefaultRecordBase.CRC_OFFSET, calc_crc32c(memoryview(out)[DefaultRecordBase.ATTRIBUTES_OFFSET:]))
+    return out
