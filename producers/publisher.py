@@ -113,13 +113,28 @@ class Publisher:
             self.publish(result)
         return result
 
+    def publish_payloads(self, raws: Iterable[Payload], source: str | None = None) -> list[TouchpointEventBase | Rejection]:
+        """`publish_payload` of many payloads on the bulk path: valid events published, the
+        rejections dead-lettered, batched and confirmed by `flush`. Returns each one's result."""
+        rows = raws if isinstance(raws, list) else list(raws)
+        results = [validate(raw, source or self.source, self.journey_map) for raw in rows]
+        if events := [r for r in results if not isinstance(r, Rejection)]:
+            self.publish_many(events)
+        letters = [(self._deadletter_topic, r.source.encode("utf-8"),
+                    self._dead_letter_value(r, channel_hint(raw)))
+                   for raw, r in zip(rows, results, strict=True) if isinstance(r, Rejection)]
+        if letters:
+            self._bulk_sender().send_many(letters)
+        return results
+
     def dead_letter(self, rejection: Rejection, channel: str | None = None) -> Any:
         """Keep bad input with its reason on the dead-letter topic (key = its source)."""
-        record = dead_letter_of(rejection, channel)
-        future = self._send(self._deadletter_topic, rejection.source.encode("utf-8"),
-                            record.model_dump_json().encode("utf-8"))
+        return self._send(self._deadletter_topic, rejection.source.encode("utf-8"),
+                          self._dead_letter_value(rejection, channel))
+
+    def _dead_letter_value(self, rejection: Rejection, channel: str | None) -> bytes:
         self.counts.count_rejected(rejection, channel)
-        return future
+        return dead_letter_of(rejection, channel).model_dump_json().encode("utf-8")
 
     def publish_many(self, events: Iterable[TouchpointEventBase]) -> int:
         """Bulk path for valid events (simulator, importers): batched per partition, confirmed

@@ -13,6 +13,7 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import NamedTuple
 
 from producers.simulator.context import HOUR_S, Context
@@ -29,6 +30,7 @@ DUPLICATE_SHARE = 0.01
 MALFORMED_SHARE = 0.005
 DUPLICATE_DELAY_S = (1.0, 2 * HOUR_S)
 MALFORMED_SOURCE = "simulator"
+BY_ARRIVAL = itemgetter(0, 1)  # (arrival_s, order) of an Arrival
 
 
 
@@ -85,7 +87,7 @@ def arrivals(ctx: Context, touches: list[Touch], start: datetime) -> tuple[list[
 
 
 def in_arrival_order(drawn: list[Arrival]) -> list[Arrival]:
-    drawn.sort(key=lambda a: (a.arrival_s, a.order))
+    drawn.sort(key=BY_ARRIVAL)
     return drawn
 
 

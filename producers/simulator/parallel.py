@@ -14,6 +14,7 @@ hash, key, value), key None for a malformed payload."""
 from __future__ import annotations
 
 import bisect
+import gc
 import multiprocessing
 import pickle
 from collections.abc import Iterator
@@ -24,9 +25,10 @@ from multiprocessing.connection import Connection
 
 from journeys.errors import JourneysError
 from producers.batches import key_hash
-from producers.simulator.core import Plan, gc_paused, ground_truth, plan
+from producers.simulator.core import Plan, ground_truth, plan
+from producers.simulator.history import History
 from producers.simulator.timeline import Touch
-from producers.simulator.truth import GroundTruth, PersonTruth
+from producers.simulator.truth import GroundTruth, PersonTruth, PhaseLookup, person_truth
 from producers.simulator.wire import event_key, event_value
 from schemas.journeymap import JourneyMap
 
@@ -62,12 +64,16 @@ class Child:
     """One child's stream, read in its order: the counts, then chunks and its people's truth.
 
     Nothing is read until asked for, so every child is forked (and planning) before the first
-    read waits on one, and this process can connect to Kafka meanwhile."""
+    read waits on one, and this process can connect to Kafka meanwhile. Unless the truth comes
+    first, the child writes it a slice of people per chunk (while this process publishes the
+    previous chunk) and sends it with the chunk."""
 
-    def __init__(self, connection: Connection, process: multiprocessing.process.BaseProcess) -> None:
-        self.connection, self.process = connection, process
+    def __init__(self, connection: Connection, process: multiprocessing.process.BaseProcess,
+                 truth_first: bool) -> None:
+        self.connection, self.process, self.truth_first = connection, process, truth_first
         self._counts: tuple[int, int, int] | None = None
-        self._persons: list[PersonTruth] | None = None
+        self._persons: list[PersonTruth] = []
+        self._truth_read = self._streamed = False
 
     @property
     def counts(self) -> tuple[int, int, int]:
@@ -77,16 +83,27 @@ class Child:
         return self._counts
 
     def chunks(self) -> Iterator[list[Sent]]:
-        """The child's records in arrival order, as it sent them."""
-        self.counts  # noqa: B018 - the counts come first on the stream
-        while (message := self._receive()) != END:
-            yield pickle.loads(message)
+        """The child's records in arrival order, as it sent them (read once)."""
+        self._read_truth_first()
+        while not self._streamed and (message := self._receive()) != END:
+            records, persons = pickle.loads(message)
+            self._persons += persons
+            yield records
+        self._streamed = True
 
     def persons(self) -> list[PersonTruth]:
-        if self._persons is None:
-            self.counts  # noqa: B018 - the counts come first on the stream
-            self._persons = pickle.loads(self._receive())
+        """The child's people's truth (after its records, unless the truth came first)."""
+        self._read_truth_first()
+        if not self.truth_first:
+            for _ in self.chunks():  # nothing left once the records were read
+                pass
         return self._persons
+
+    def _read_truth_first(self) -> None:
+        self.counts  # noqa: B018 - the counts come first on the stream
+        if self.truth_first and not self._truth_read:
+            self._persons = pickle.loads(self._receive())
+        self._truth_read = True
 
     def _receive(self) -> bytes:
         try:
@@ -171,7 +188,7 @@ def _child(args: SimulationArgs, who: range, truth_first: bool) -> Iterator[Chil
     child.start()
     sender.close()
     try:
-        yield Child(receiver, child)
+        yield Child(receiver, child, truth_first)
     finally:
         receiver.close()
         child.join(JOIN_TIMEOUT_S)
@@ -181,24 +198,33 @@ def _child(args: SimulationArgs, who: range, truth_first: bool) -> Iterator[Chil
 
 
 def _simulate_and_send(args: SimulationArgs, who: range, sender: Connection, truth_first: bool) -> None:
+    # No cyclic collection in this short-lived child (see `gc_paused`): not even the passes over
+    # everything it planned that re-enabling it between its steps set off (~1 us per delivery).
+    gc.disable()
     drawn = plan(args.customers, args.seed, args.days, args.start, args.journey_map, args.pii_secret, who=who)
-    sender.send_bytes(pickle.dumps((len(drawn.arrivals), drawn.duplicates, drawn.malformed)))
+    _send(sender, (len(drawn.arrivals), drawn.duplicates, drawn.malformed))
     if truth_first:
-        _send_truth(drawn, sender)
-    with gc_paused():
-        arrivals = drawn.arrivals
-        for start in range(0, len(arrivals), ENCODE_CHUNK):
-            chunk = [encode(*a) for a in arrivals[start:start + ENCODE_CHUNK]]
-            sender.send_bytes(pickle.dumps(chunk, pickle.HIGHEST_PROTOCOL))
-    sender.send_bytes(END)
-    if not truth_first:
-        _send_truth(drawn, sender)
+        _send(sender, drawn.person_truths())
+    _stream(drawn, sender, [] if truth_first else drawn.histories)
     sender.close()
 
 
-def _send_truth(drawn: Plan, sender: Connection) -> None:
-    # pickled: reading it back costs a tenth of validating its JSON (which cost as much as publishing)
-    sender.send_bytes(pickle.dumps(drawn.person_truths(), pickle.HIGHEST_PROTOCOL))
+def _stream(drawn: Plan, sender: Connection, stories: list[History]) -> None:
+    """The deliveries encoded, chunk by chunk, each with the truth of a slice of `stories`."""
+    arrivals, lookup = drawn.arrivals, PhaseLookup(drawn.journey_map)
+    starts = range(0, len(arrivals), ENCODE_CHUNK)
+    people = -(-len(stories) // len(starts)) if starts else 0  # per chunk, so the truth keeps pace
+    for n, start in enumerate(starts):
+        persons = [person_truth(s, drawn.journey_map, lookup) for s in stories[n * people:(n + 1) * people]]
+        _send(sender, ([encode(*a) for a in arrivals[start:start + ENCODE_CHUNK]], persons))
+    if not starts and stories:
+        _send(sender, ([], [person_truth(s, drawn.journey_map, lookup) for s in stories]))
+    sender.send_bytes(END)
+
+
+def _send(sender: Connection, message: object) -> None:
+    # pickled: reading the truth back costs a tenth of validating its JSON
+    sender.send_bytes(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
 
 
 def encode(arrival_s: float, order: float, channel: str, payload: Touch | bytes) -> Sent:

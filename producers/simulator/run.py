@@ -1,9 +1,10 @@
 """Producers stage, simulator adapter: publish a simulation through the producer library.
 
-Valid events go in arrival order through `Publisher.publish_many` (the bulk path), malformed bytes
-through `Publisher.publish_payload` so they are validated and dead-lettered with their reason. A
-token bucket paces the traffic at `rate` events/s (None: as fast as possible); a rich progress bar
-shows it; delivery is confirmed by a final flush.
+Valid events go in arrival order through `Publisher.publish_many` or `publish_encoded` (the bulk
+path), malformed bytes through `Publisher.publish_payloads` so they are validated and
+dead-lettered with their reason (on the bulk path too). A token bucket paces the traffic at
+`rate` events/s (None: as fast as possible); a rich progress bar shows it; delivery is confirmed
+by a final flush.
 """
 
 from __future__ import annotations
@@ -107,24 +108,25 @@ def _publish_all(steps: Iterable[Sequence[T]], total: int,
 
 
 def publish_chunk(chunk: Sequence[Delivery], publisher: Publisher, summary: RunSummary) -> None:
-    """Valid events in bulk, malformed payloads one by one through validation (dead letters)."""
+    """Valid events in bulk, malformed payloads through validation (dead letters), in bulk too."""
     events = [d.payload for d in chunk if isinstance(d.payload, TouchpointEventBase)]
     if events:
         publisher.publish_many(events)
         summary.published.update(e.channel for e in events)
-    for d in chunk:
-        if isinstance(d.payload, bytes):
-            publisher.publish_payload(d.payload, MALFORMED_SOURCE)
-            summary.dead_lettered += 1
+    _dead_letter([d.payload for d in chunk if isinstance(d.payload, bytes)], publisher, summary)
 
 
 def publish_encoded_chunk(chunk: Sequence[Encoded], publisher: Publisher, summary: RunSummary) -> None:
-    """Encoded events in bulk; malformed payloads (no key) one by one through validation."""
+    """Encoded events in bulk; malformed payloads (no key) through validation, in bulk too."""
     events = cast("list[tuple[str, int, bytes, bytes]]", [record for record in chunk if record[2] is not None])
     if events:
         publisher.publish_encoded(events)
         summary.published.update(map(itemgetter(0), events))
-    for _, _, key, value in chunk:
-        if key is None:
-            publisher.publish_payload(value, MALFORMED_SOURCE)
-            summary.dead_lettered += 1
+    _dead_letter([value for _, _, key, value in chunk if key is None], publisher, summary)
+
+
+def _dead_letter(malformed: list[bytes], publisher: Publisher, summary: RunSummary) -> None:
+    """Malformed payloads through validation, so they are dead-lettered with their reason."""
+    if malformed:
+        publisher.publish_payloads(malformed, MALFORMED_SOURCE)
+        summary.dead_lettered += len(malformed)

@@ -52,6 +52,18 @@ def test_a_malformed_payload_is_dead_lettered_with_its_reason(topics: Settings) 
     assert "not UTF-8" in letters[b"upload"].reason
 
 
+def test_payloads_in_bulk_are_published_or_dead_lettered_like_single_ones(topics: Settings) -> None:
+    good = sample_events(topics)[0]
+    with Publisher.connect(topics, source="cdr-feed") as pub:
+        results = pub.publish_payloads([b"{", good.model_dump_json().encode(), b"\xff\xfe{"], source="upload")
+    assert [type(r) for r in results] == [Rejection, type(good), Rejection]
+    assert pub.counts.rejected == {"unknown": 2} and pub.counts.published == {"web": 1}
+    assert [event_adapter().validate_json(r.value) for r in read_topic(topics, topic(topics, raw_topic("web")), 1)] == [good]
+    letters = [DeadLetter.model_validate_json(r.value) for r in read_topic(topics, topic(topics, DEADLETTER_TOPIC), 2)]
+    assert sorted(letter.payload_encoding for letter in letters) == ["base64", "utf-8"]
+    assert {letter.source for letter in letters} == {"upload"}
+
+
 def test_a_touchpoint_missing_from_the_journey_map_is_rejected(topics: Settings) -> None:
     event = sample_events(topics)[0].model_dump(mode="json") | {"touchpoint": "web.nowhere"}
     with Publisher.connect(topics) as pub:

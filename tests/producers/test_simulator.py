@@ -125,6 +125,21 @@ def test_three_children_send_the_same_traffic_and_truth(journey_map: JourneyMap)
         d.payload if isinstance(d.payload, bytes) else event_value(d.payload) for d in expected.deliveries]
 
 
+@pytest.mark.parametrize("truth_first", [True, False])
+def test_the_truth_comes_first_or_with_the_chunks_and_is_the_same(journey_map: JourneyMap, truth_first: bool) -> None:
+    """A paced run reads the truth before any delivery; a fast one gets it a slice per chunk.
+    Three children for two people: one child plans nobody and sends only its end."""
+    for customers in (2, 23):
+        expected = simulate(customers, 5, 60, START, journey_map, SECRET)
+        args = SimulationArgs(customers, 5, 60, START, journey_map, SECRET)
+        with simulated_in_child(args, 10, truth_first=truth_first, workers=3) as child:
+            truth = child.truth() if truth_first else None
+            sent = [value for chunk in child.chunks() for _, _, _, value in chunk]
+            assert (truth or child.truth()) == expected.truth
+        assert sent == [d.payload if isinstance(d.payload, bytes) else event_value(d.payload)
+                        for d in expected.deliveries]
+
+
 def test_a_person_is_written_from_their_own_stream(journey_map: JourneyMap) -> None:
     """Person 25's history is the same whoever else is planned in the same process."""
     whole = plan(40, 3, 120, START, journey_map, SECRET)
