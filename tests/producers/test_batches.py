@@ -7,8 +7,11 @@ import os
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.record.default_records import DefaultRecordBase
 from aiokafka.record.memory_records import MemoryRecords
+from hypothesis import given
+from hypothesis import strategies as st
+from kafka.partitioner.default import murmur2 as kafka_murmur2
 
-from producers.batches import BATCH_BYTES, OpenBatch, key_hash
+from producers.batches import BATCH_BYTES, OpenBatch, key_hash, murmur2
 
 
 def read_back(buffer: bytearray) -> tuple[list[tuple[bytes | None, bytes | None]], int]:
@@ -53,3 +56,8 @@ def test_the_key_hash_picks_the_default_partitioners_partition() -> None:
     keys = [f"anonymous_id:a-{n:016x}".encode() for n in range(200)]
     partitions = list(range(4))
     assert [key_hash(k) % 4 for k in keys] == [DefaultPartitioner()(k, partitions, partitions) for k in keys]
+
+
+@given(st.binary(max_size=200))
+def test_murmur2_is_kafkas(key: bytes) -> None:
+    assert murmur2(key) == kafka_murmur2(key)
