@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from datetime import datetime
-from itertools import pairwise
+from operator import attrgetter, ne
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
@@ -89,6 +89,9 @@ class GroundTruth(Truth):
     totals: Totals
 
 
+BY_TIME_THEN_ID = attrgetter("time", "event_id")  # a journey's touches in the order the pipeline sorts them
+
+
 def friction_id(rule: str, evidence: list[str] | tuple[str, ...]) -> str:
     return "f-" + hashlib.sha256(f"{rule}/{','.join(sorted(evidence))}".encode()).hexdigest()[:16]
 
@@ -104,13 +107,14 @@ class PhaseLookup:
         self._known: dict[tuple[object, ...], str] = {}
 
     def __call__(self, touch: Touch) -> str:
-        measures = self._measures[touch.channel]  # as the event's model has them: defaults filled
-        key = (touch.channel, touch.event_type, touch.touchpoint,
-               *(touch.measures.get(name, measures.get(name)) for name in self.measure_names))
+        key: tuple[object, ...] = (touch.channel, touch.event_type, touch.touchpoint)
+        if self.measure_names:  # the shipped map's phase rules read none
+            measures = self._measures[touch.channel]  # as the event's model has them: defaults filled
+            key += tuple([touch.measures.get(name, measures.get(name)) for name in self.measure_names])
         phase = self._known.get(key)
         if phase is None:
             phase = self._known[key] = self.journey_map.phase_for(
-                touch.channel, touch.event_type, touch.touchpoint, {**measures, **touch.measures})
+                touch.channel, touch.event_type, touch.touchpoint, {**self._measures[touch.channel], **touch.measures})
         return phase
 
 
@@ -118,18 +122,19 @@ def person_truth(story: History, journey_map: JourneyMap, lookup: PhaseLookup | 
     person = story.person
     journeys, friction = [], []
     for index, (touches, injected) in enumerate(zip(story.journeys, story.injections, strict=True)):
-        ordered = sorted(touches, key=lambda t: (t.time, t.event_id))
+        ordered = sorted(touches, key=BY_TIME_THEN_ID)
         phases = walk_phases(ordered, journey_map, lookup)
         journeys.append(journey_truth(index, ordered, phases, journey_map))
         friction += [friction_truth(index, i, ordered, phases, journey_map) for i in injected]
-    keys = {k for touches in story.journeys for t in touches for k in _keys(t)}
+    keys = {f"{kind}:{value}" for kind, value in {pair for touches in story.journeys for t in touches
+                                                  for pair in t.identifiers.items()}}
     shared = {f"anonymous_id:{person.shared_device}"} & keys
     has_segment = any(t.segment for touches in story.journeys for t in touches)
     return PersonTruth(
         person_id=person.person_id, persona=person.persona, segment=person.persona if has_segment else "unknown",
         identifiers=tuple(sorted(keys - shared)), shared_identifiers=tuple(sorted(shared)),
         event_ids=tuple(e for j in journeys for e in j.event_ids), journeys=tuple(journeys),
-        friction=tuple(sorted(friction, key=lambda f: (f.journey, f.rule, f.friction_id))))
+        friction=tuple(sorted(friction, key=attrgetter("journey", "rule", "friction_id"))))
 
 
 def walk_phases(touches: list[Touch], journey_map: JourneyMap, lookup: PhaseLookup | None = None) -> list[str | None]:
@@ -152,10 +157,11 @@ def journey_truth(index: int, ordered: list[Touch], phases: list[str | None], jo
             first_at.setdefault(phase, touch.time)
         previous = phase
     reached = tuple(p for p in journey_map.phase_ids if p in first_at)
-    seen = tuple(dict.fromkeys(t.channel for t in ordered))
-    switches = sum(a.channel != b.channel for a, b in pairwise(ordered))
+    visited = [t.channel for t in ordered]
+    switches = sum(map(ne, visited, visited[1:]))
     return JourneyTruth(index=index, started_at=ordered[0].time, last_event_at=ordered[-1].time,
-                        event_ids=tuple(t.event_id for t in ordered), channels=seen, channel_switches=switches,
+                        event_ids=tuple([t.event_id for t in ordered]), channels=tuple(dict.fromkeys(visited)),
+                        channel_switches=switches,
                         phases_reached=reached, phase_first_at=first_at,
                         furthest_phase=reached[-1] if reached else None, converted="purchase" in reached)
 
@@ -203,6 +209,3 @@ def totals(persons: list[PersonTruth], journey_map: JourneyMap, deliveries: int,
                   shared_devices=len(shared), friction_by_rule=dict(sorted(by_rule.items())),
                   funnel=tuple(reversed(funnel)))
 
-
-def _keys(touch: Touch) -> list[str]:
-    return [f"{kind}:{value}" for kind, value in touch.identifiers.items()]
