@@ -170,6 +170,7 @@ def sink_app(settings: Settings, name: str = SINK_APP_NAME) -> tuple[faust.App, 
         topic_partitions=settings.kafka.partitions,
         topic_replication_factor=settings.kafka.replication_factor,
         topic_allow_declare=False,
+        datadir=str(settings.data_dir / "sink"),  # Faust's own files, beside the worker's (not the cwd)
     )
     return app, attach_sink(app, settings)
 
