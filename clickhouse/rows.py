@@ -114,8 +114,9 @@ def link_row(link: IdentityLink) -> Row:
 
 
 def health_row(sample: HealthSample, reporter: str = "") -> Row:
+    """`reporter` names who wrote the row when the sample itself does not (the sink's own flushes)."""
     row = _fields(sample, HEALTH_COLUMNS)
-    row.update(minute=utc(sample.minute).replace(second=0, microsecond=0), reporter=reporter)
+    row.update(minute=utc(sample.minute).replace(second=0, microsecond=0), reporter=reporter or sample.reporter)
     return row
 
 

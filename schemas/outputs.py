@@ -130,6 +130,9 @@ class HealthSample(Output):
     latency_ms_p50: float | None = None
     latency_ms_p95: float | None = None
     note: str = ""
+    # The process that counted (host:pid for the worker): one minute's samples from several worker
+    # processes add up in the warehouse instead of replacing each other.
+    reporter: str = ""
 
 
 class DeadLetter(Output):

@@ -4,7 +4,8 @@ The worker counts events and dead letters per channel as it goes, and samples it
 (messages on the broker not yet read: the partition's high watermark from the latest fetch minus
 the consumer's position) per raw channel and per internal work topic. Once a minute has passed,
 that minute's figures are published to pipeline.health, where the warehouse stores them; lag is
-the largest sampled in the minute.
+the largest sampled in the minute. Each sample names its reporter (the worker process), so the
+minutes of several workers add up.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ SECONDS_PER_MINUTE = 60
 class HealthCounter:
     """Counts and lag per (minute, channel); `closed()` hands over the minutes that are over."""
 
-    def __init__(self) -> None:
+    def __init__(self, reporter: str = "") -> None:
+        self.reporter = reporter  # who counts (HealthSample.reporter)
         self.events: Counter[tuple[int, str]] = Counter()
         self.dead: Counter[tuple[int, str]] = Counter()
         self.lags: dict[tuple[int, str], int] = {}
@@ -40,6 +42,6 @@ class HealthCounter:
         samples = [HealthSample(minute=datetime.fromtimestamp(minute * SECONDS_PER_MINUTE, UTC), stage="worker",
                                 channel=channel, events=self.events.pop((minute, channel), 0),
                                 dead_letters=self.dead.pop((minute, channel), 0),
-                                lag=self.lags.pop((minute, channel), 0))
+                                lag=self.lags.pop((minute, channel), 0), reporter=self.reporter)
                    for minute, channel in sorted(keys)]
         return samples

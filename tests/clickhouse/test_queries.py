@@ -10,6 +10,7 @@ from clickhouse_connect.driver.client import Client
 
 from clickhouse.queries import QUERIES, Filters, run
 from clickhouse.sink import WarehouseWriter
+from schemas.outputs import HealthSample
 from tests.clickhouse import scenario as s
 from tests.clickhouse.scenario import PHASES, T0
 
@@ -159,3 +160,14 @@ def test_experience_map_keeps_a_friction_cell_without_steps(loaded: Client) -> N
     assert len(cells) == 12
     only = query(loaded, "experience_map", touchpoint="web.checkout")
     assert [(r["phase"], r["steps"], r["frictions"]) for r in only] == [("purchase", 3, 1), ("after_sales", 0, 1)]
+
+
+def test_health_minutes_of_several_workers_add_up_and_a_replay_replaces(warehouse: Client) -> None:
+    minute = datetime(2024, 3, 1, 9, 5, tzinfo=UTC)
+    first, second = (HealthSample(minute=minute, stage="worker", channel="web", events=n, reporter=f"host:{pid}")
+                     for n, pid in ((120, 11), (80, 12)))
+    writer = WarehouseWriter(warehouse)
+    writer.write([first, second])
+    writer.write([first])  # the same sample read again from pipeline.health
+    total = warehouse.query("SELECT sum(events) FROM pipeline_health FINAL WHERE stage = 'worker'").result_rows
+    assert total == [(200,)]
