@@ -6,21 +6,22 @@ The worker keeps the tokens it has seen and turns any later event carrying one o
 identifiers into a dead letter without its payload, so a forgotten customer is never re-linked or
 re-stitched, also on a replay. The pure part (tokens, the check) is data in, data out; `attach`
 is the thin adapter: it reads the tombstones already on the topic at start (kafka-python, from
-the tombstones' one partition) and follows new ones with a Faust agent.
+the tombstones' one partition) and follows new ones on that partition alone.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from journeys.kafka import common_options, topic
 from journeys.settings import Settings
-from schemas.events import TouchpointEventBase
 from schemas.outputs import IDENTITY_TOPIC
 from schemas.validation import Problem, Rejection
 
@@ -30,6 +31,10 @@ ERASED_PREFIX = "erased:"
 ERASED_REASON = "an identifier of this event belongs to a customer erased on request; the event is not kept"
 LOAD_POLL_MS = 200
 LOAD_TIMEOUT_S = 30.0
+FOLLOW_POLL_MS = 1000
+FOLLOW_WAIT_MS = 500  # a tombstone is seen within about this long; idle fetches stay rare
+TOPIC_WAIT_S = 5.0
+FORGET_MARK = b'"forget"'  # in every tombstone's JSON; other link records skip the parse
 
 
 def erased_token(identifier: str) -> str:
@@ -52,14 +57,21 @@ def refused(tokens: set[str], identifiers: Iterable[str]) -> bool:
     return bool(tokens) and any(erased_token(key) in tokens for key in identifiers)
 
 
-def screen(tokens: set[str], result: TouchpointEventBase | Rejection, source: str) -> TouchpointEventBase | Rejection:
-    """The event, or a payload-less rejection when it carries an erased identifier."""
-    if isinstance(result, Rejection) or not refused(tokens, result.identifiers.keys()):
-        return result
+def erased_rejection(source: str) -> Rejection:
+    """The rejection of an event of an erased customer: its payload is not kept."""
     return Rejection("", source, (Problem("identifiers", ERASED_REASON),))
 
 
-def load_tokens(settings: Settings) -> set[str]:
+@dataclass
+class Tombstones:
+    """The erased tokens read so far, and where on identity.links the next tombstone would be."""
+
+    tokens: set[str] = field(default_factory=set)
+    partition: int | None = None  # the tombstones' partition (their one key's); None: no topic yet
+    next_offset: int = 0
+
+
+def load_tokens(settings: Settings) -> Tombstones:
     """Every tombstone already on identity.links (they share one partition: their key)."""
     from kafka import KafkaConsumer, TopicPartition
     from kafka.partitioner.default import murmur2
@@ -69,11 +81,11 @@ def load_tokens(settings: Settings) -> set[str]:
     try:
         partitions = consumer.partitions_for_topic(name) or set()
         if not partitions:
-            return set()
+            return Tombstones()
         where = TopicPartition(name, (murmur2(FORGOTTEN_CUSTOMER.encode()) & 0x7FFFFFFF) % len(partitions))
         consumer.assign([where])
         consumer.seek_to_beginning(where)
-        return _read_to_end(consumer, where)
+        return Tombstones(_read_to_end(consumer, where), where.partition, consumer.position(where))
     finally:
         consumer.close()
 
@@ -93,13 +105,40 @@ def _read_to_end(consumer: Any, where: Any) -> set[str]:
 
 
 def attach(app: Any, settings: Settings) -> set[str]:
-    """The erased tokens for the worker: loaded now, kept current by an agent on identity.links."""
-    tokens = load_tokens(settings)
-    links = app.topic(topic(settings, IDENTITY_TOPIC), key_type=bytes, value_type=bytes)
+    """The erased tokens for the worker: loaded now, kept current by a task that follows the tombstones.
 
-    async def follow_tombstones(stream: Any) -> None:
-        async for value in stream:
-            tokens.update(tombstone_tokens(value))
+    The task reads only the tombstones' partition, with a consumer of its own from where loading
+    ended: the worker's own identity links (the rest of the topic) never pass through it.
+    """
+    loaded = load_tokens(settings)
 
-    app.agent(links, name="erasure-tombstones")(follow_tombstones)
-    return tokens
+    async def follow_tombstones() -> None:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        from streams.intake import consumer_options
+
+        state = loaded
+        while state.partition is None:  # the topic is created after the worker started
+            await asyncio.sleep(TOPIC_WAIT_S)
+            state = await asyncio.to_thread(load_tokens, settings)
+            loaded.tokens.update(state.tokens)
+        where = TopicPartition(topic(settings, IDENTITY_TOPIC), state.partition)
+        consumer = AIOKafkaConsumer(**(consumer_options(settings, None) | {"fetch_max_wait_ms": FOLLOW_WAIT_MS}))
+        try:
+            await consumer.start()
+            consumer.assign([where])
+            consumer.seek(where, state.next_offset)
+            while True:
+                for records in (await consumer.getmany(where, timeout_ms=FOLLOW_POLL_MS)).values():
+                    for record in records:
+                        if record.value and FORGET_MARK in record.value:
+                            loaded.tokens.update(tombstone_tokens(record.value))
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # the worker must not go on admitting erased customers' events
+            await app.crash(error)
+        finally:
+            await consumer.stop()
+
+    app.task(follow_tombstones)
+    return loaded.tokens

@@ -29,7 +29,7 @@ Handler = Callable[[list[Any]], Awaitable[None]]  # raw messages (topic, partiti
 LagSink = Callable[[str, int], None]  # (topic, messages not yet read) after each batch
 
 
-def consumer_options(settings: Settings, group_id: str) -> dict[str, Any]:
+def consumer_options(settings: Settings, group_id: str | None) -> dict[str, Any]:
     """aiokafka options: the worker's security settings, short session timeouts, manual commits."""
     kafka = settings.kafka
     security = kafka.client_options()
