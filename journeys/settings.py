@@ -96,6 +96,9 @@ class StreamsSettings(BaseModel):
     # Events taken per batch, and how long a batch may wait to fill.
     batch_events: int = Field(default=2000, ge=1)
     batch_within_s: float = Field(default=0.1, gt=0)
+    # Processes that validate raw events beside the worker's own (streams.checking), so stage 1
+    # runs on another core; 0 validates on the worker's event loop.
+    check_processes: int = Field(default=1, ge=0)
     # Port of the worker's web interface; 0 runs without it.
     web_port: int = Field(default=0, ge=0, le=65535)
 

@@ -1,0 +1,96 @@
+"""Stage 1's checking on pool processes: the same answers as on the worker's loop, and no orphans.
+
+A batch of good and bad raw payloads is checked by a real spawned pool process and inline; both
+give the same records and the same problems, in order. Erased identifiers are screened on the
+records. A pool process whose worker is killed (SIGKILL, no clean-up) exits by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from schemas.journeymap import load_journey_map
+from schemas.validation import Rejection
+from streams.checking import Checker, check_batch, screened
+from streams.core.records import EVENT_ID, IDS
+from streams.erasure import ERASED_REASON, erased_token
+from tests.streams.story import at, email, event
+
+ORPHAN_WAIT_S = 15.0
+
+
+def payloads() -> list[tuple[bytes | None, str]]:
+    good = [event("web", "page_view", at(minutes=i), anonymous_id=f"c{i}", email_hash=email(i)).model_dump_json().encode()
+            for i in range(7)]
+    bad = [b"{not json", b'{"event_id": "x", "channel": "web"}', None, "caf\u00e9".encode("latin-1")]
+    mixed = good[:3] + bad[:2] + good[3:] + bad[2:]
+    return [(value, f"topic:touchpoints.web/0/{offset}") for offset, value in enumerate(mixed)]
+
+
+def comparable(checked: list[object]) -> list[object]:
+    return [(c.source, c.problems, c.payload) if isinstance(c, Rejection) else c for c in checked]
+
+
+def test_pool_processes_answer_as_the_loop_does() -> None:
+    journey_map, batch = load_journey_map(), payloads()
+    inline = check_batch(batch, journey_map)
+    checker = Checker(journey_map, processes=2)
+    try:
+        pooled = asyncio.run(checker.check(batch))
+    finally:
+        checker.close()
+    assert comparable(pooled) == comparable(inline)
+    rejected = [c for c in pooled if isinstance(c, Rejection)]
+    assert [r.source for r in rejected] == [f"topic:touchpoints.web/0/{o}" for o in (3, 4, 9, 10)]
+    assert all(r.problems for r in rejected)
+    records = [c for c in pooled if not isinstance(c, Rejection)]
+    assert len(records) == 7 and len({r[EVENT_ID] for r in records}) == 7
+
+
+def test_erased_identifiers_are_screened_on_records() -> None:
+    record = check_batch(payloads()[:1], load_journey_map())[0]
+    assert not isinstance(record, Rejection)
+    assert screened(set(), record, "topic:t/0/0") is record
+    erased = screened({erased_token(record[IDS][0])}, record, "topic:t/0/0")
+    assert isinstance(erased, Rejection)
+    assert erased.payload == "" and ERASED_REASON in erased.reason and erased.source == "topic:t/0/0"
+
+
+SCRIPT = """
+import asyncio, sys, time
+from schemas.journeymap import load_journey_map
+from streams.checking import Checker
+checker = Checker(load_journey_map(), processes=1)
+asyncio.run(checker.check([(b"{}", "topic:t/0/0")]))
+print(*[p.pid for p in checker._pool._processes.values()], flush=True)
+time.sleep(600)
+"""
+
+
+def test_pool_process_exits_when_its_worker_is_killed() -> None:
+    worker = subprocess.Popen([sys.executable, "-c", SCRIPT], stdout=subprocess.PIPE, text=True)
+    try:
+        assert worker.stdout is not None
+        children = [int(pid) for pid in worker.stdout.readline().split()]
+        assert children and all(alive(pid) for pid in children)
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    deadline = time.monotonic() + ORPHAN_WAIT_S
+    while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in children), f"pool processes {children} outlived their killed worker"
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie waits for its reaper but runs no more
+        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
