@@ -10,7 +10,8 @@ events stay ordered in one partition); invalid payloads go to `touchpoints.deadl
 reason. kafka-python with acks=all, idempotence, lz4 and tuned batching; delivery failures are
 recorded as they happen and raised by `flush` with topic and partition, never swallowed.
 `publish_many` is the bulk path (compiled batch builder, see producers.fastpath); `publish_encoded`
-the same for events a trusted producer (the simulator) has already encoded and key-hashed.
+the same for events a trusted producer (the simulator) has already encoded and key-hashed, and
+`publish_payloads` validates many payloads and publishes or dead-letters them on that path.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def identifiers_from_raw(settings: Settings, *, email: str | None = None, phone:
 class Publisher:
     """Validated, keyed, confirmed publishing of touchpoint events and dead letters."""
 
-    def __init__(self, settings: Settings, producer: Any, journey_map: JourneyMap, source: str) -> None:
+    def __init__(self, settings: Settings, producer: Any | None, journey_map: JourneyMap, source: str) -> None:
         self.settings, self.source, self.journey_map = settings, source, journey_map
         self.counts = PublishCounts()
         self._producer = producer
@@ -69,18 +70,19 @@ class Publisher:
         self._deadletter_topic = topic(settings, DEADLETTER_TOPIC)
 
     @classmethod
-    def connect(cls, settings: Settings, source: str = "producer",
-                journey_map: JourneyMap | None = None) -> Publisher:
-        """Connect to the configured Kafka; use as a context manager (flushes and closes)."""
-        from kafka import KafkaProducer
+    def connect(cls, settings: Settings, source: str = "producer", journey_map: JourneyMap | None = None,
+                bulk_only: bool = False) -> Publisher:
+        """Connect to the configured Kafka; use as a context manager (flushes and closes).
 
-        options = {**producer_options(settings), "enable_idempotence": True,
-                   "client_id": f"journeys-{source}"[:200]}
-        try:
-            producer = KafkaProducer(**options)
-        except Exception as err:
-            raise BrokerError(f"cannot reach Kafka at {settings.kafka.bootstrap_servers}: {err}") from err
-        return cls(settings, producer, journey_map or load_journey_map(settings.journey_map), source)
+        `bulk_only`: for a publisher that sends everything through the bulk path (the simulator):
+        that path connects now, kafka-python's producer (and its I/O thread) only if a single
+        send ever needs it."""
+        publisher = cls(settings, None, journey_map or load_journey_map(settings.journey_map), source)
+        if bulk_only:
+            publisher._bulk_sender()
+        else:
+            publisher._single()
+        return publisher
 
     def __enter__(self) -> Publisher:
         return self
@@ -113,7 +115,8 @@ class Publisher:
             self.publish(result)
         return result
 
-    def publish_payloads(self, raws: Iterable[Payload], source: str | None = None) -> list[TouchpointEventBase | Rejection]:
+    def publish_payloads(self, raws: Iterable[Payload],
+                         source: str | None = None) -> list[TouchpointEventBase | Rejection]:
         """`publish_payload` of many payloads on the bulk path: valid events published, the
         rejections dead-lettered, batched and confirmed by `flush`. Returns each one's result."""
         rows = raws if isinstance(raws, list) else list(raws)
@@ -177,7 +180,8 @@ class Publisher:
     def flush(self, timeout_s: float = FLUSH_TIMEOUT_S) -> None:
         """Wait for every send to be acknowledged; raise DeliveryError for the first failure."""
         try:
-            self._producer.flush(timeout=timeout_s)
+            if self._producer is not None:
+                self._producer.flush(timeout=timeout_s)
         except Exception as err:  # kafka-python raises KafkaTimeoutError when records are left
             raise DeliveryError(",".join(sorted(self._topics_sent)), None,
                                 f"not acknowledged within {timeout_s} s: {err}") from err
@@ -196,14 +200,28 @@ class Publisher:
                 self._bulk.close()
         finally:
             try:
-                self._producer.close(timeout=timeout_s)
+                if self._producer is not None:
+                    self._producer.close(timeout=timeout_s)
             except Exception as err:  # kafka-python's close flushes, and times out like flush
                 raise DeliveryError(",".join(sorted(self._topics_sent)), None,
                                     f"closed with records unsent: {err}") from err
 
+    def _single(self) -> Any:
+        """kafka-python's idempotent producer, for single sends (connected on first use)."""
+        if self._producer is None:
+            from kafka import KafkaProducer
+
+            options = {**producer_options(self.settings), "enable_idempotence": True,
+                       "client_id": f"journeys-{self.source}"[:200]}
+            try:
+                self._producer = KafkaProducer(**options)
+            except Exception as err:
+                raise BrokerError(f"cannot reach Kafka at {self.settings.kafka.bootstrap_servers}: {err}") from err
+        return self._producer
+
     def _send(self, name: str, key: bytes, value: bytes) -> Any:
         try:
-            future = self._producer.send(name, key=key, value=value)
+            future = self._single().send(name, key=key, value=value)
         except Exception as err:  # buffer full, message too large, closed producer
             raise DeliveryError(name, None, str(err) or type(err).__name__) from err
         self._topics_sent.add(name)

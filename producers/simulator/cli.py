@@ -63,7 +63,7 @@ def simulate_command(ctx: click.Context, customers: int, seed: int, rate: float 
         if pace is not None:
             write_truth(child.truth(), truth_path)
         ensure_topics(settings)
-        with Publisher.connect(settings, source="simulator", journey_map=journey_map) as publisher:
+        with Publisher.connect(settings, source="simulator", journey_map=journey_map, bulk_only=True) as publisher:
             summary = publish_encoded(child.chunks(), child.deliveries, publisher, pace, show_progress=progress)
         truth = child.truth()
     if pace is None:

@@ -5,11 +5,13 @@ each event's wire bytes and hashing its key, the ground truth: pure Python) runs
 processes and this process only merges what they stream back and sends it (the Kafka client's
 work). Every person draws from their own random stream, so `simulated_in_child` forks WORKERS
 children at once (before any Kafka client or thread exists here), each writing a contiguous share
-of the people; each sends its number of deliveries, its deliveries encoded in arrival order chunk
-by chunk (the pipe paces it to the reader) and its people's truth, first or last. This process
-merges the streams in arrival order (what `heapq.merge` yields, sorted a run at a time in C) and
-assembles the ground truth: the same traffic and truth as `simulate`. Records hold (channel, key
-hash, key, value), key None for a malformed payload."""
+of the people; each sends its number of deliveries, then its deliveries encoded in arrival order
+chunk by chunk (the pipe paces it to the reader), and its people's truth: first of all for a
+paced run, otherwise a slice of people with each chunk. This process merges the streams in
+arrival order (what `heapq.merge` yields, sorted a run at a time in C) and assembles the ground
+truth: the same traffic and truth as `simulate`. Records hold (channel, key hash, key, value),
+key None for a malformed payload.
+"""
 
 from __future__ import annotations
 

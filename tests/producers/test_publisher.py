@@ -64,6 +64,16 @@ def test_payloads_in_bulk_are_published_or_dead_lettered_like_single_ones(topics
     assert {letter.source for letter in letters} == {"upload"}
 
 
+def test_a_bulk_only_publisher_still_sends_single_events_when_asked(topics: Settings) -> None:
+    """kafka-python's producer is connected on the first single send, not at connect."""
+    event = sample_events(topics)[1]
+    with Publisher.connect(topics, source="sim", bulk_only=True) as pub:
+        assert pub._producer is None
+        pub.publish(event).get(timeout=30)
+    records = read_topic(topics, topic(topics, raw_topic(event.channel)), 1)
+    assert [event_adapter().validate_json(r.value) for r in records] == [event]
+
+
 def test_a_touchpoint_missing_from_the_journey_map_is_rejected(topics: Settings) -> None:
     event = sample_events(topics)[0].model_dump(mode="json") | {"touchpoint": "web.nowhere"}
     with Publisher.connect(topics) as pub:
