@@ -56,6 +56,7 @@ class WarehousePort:
         self._writer: WarehouseWriter | None = None
         self.health = SinkHealth()
         self.records_written = 0
+        self.last_work_s = 0.0  # time.monotonic() of the last batch taken or written
 
     def _write(self, batch: Sequence[BaseModel]) -> int:
         rows = self._writer_now().write(batch)
@@ -88,8 +89,10 @@ class WarehousePort:
         """
         attempt, failing_since = 0, time.monotonic()
         while True:
+            self.last_work_s = time.monotonic()  # also while retrying: the sink is not idle
             try:
                 rows: int = await self._call(self._write, batch)
+                self.last_work_s = time.monotonic()
                 return rows
             except Exception as err:
                 attempt += 1

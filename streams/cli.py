@@ -24,11 +24,7 @@ def run_worker(settings: Settings, sink: bool = False, exit_when_idle_s: float =
 
     ensure_topics(settings)
     ensure_topics(settings, worker_topics(settings))
-    app = create_app(settings, exit_when_idle_s=exit_when_idle_s)
-    if sink:
-        from clickhouse.agents import attach_sink
-
-        attach_sink(app, settings)
+    app = create_app(settings, exit_when_idle_s=exit_when_idle_s, sink=sink)
     Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
 
 
@@ -38,7 +34,8 @@ def register(main: click.Group) -> None:
     @main.command("worker")
     @click.option("--sink", is_flag=True, help="Also load the output topics into the warehouse.")
     @click.option("--exit-when-idle", "exit_when_idle_s", type=float, default=0.0, show_default=True,
-                  help="Stop once events were processed and none came for this many seconds (0: never).")
+                  help="Stop once events were processed and neither the stages nor the sink (with --sink) "
+                       "had work for this many seconds (0: never).")
     @click.pass_context
     def worker(ctx: click.Context, sink: bool, exit_when_idle_s: float) -> None:
         """Run the stream processor: identity, journeys and friction from the raw topics."""

@@ -107,8 +107,10 @@ def app_id(settings: Settings) -> str:
     return f"{settings.kafka.topic_prefix}journeys-worker"
 
 
-def create_app(settings: Settings, journey_map: JourneyMap | None = None, exit_when_idle_s: float = 0.0) -> faust.App:
-    """The Faust app, wired from the settings only (optionally stopping itself once idle)."""
+def create_app(settings: Settings, journey_map: JourneyMap | None = None, exit_when_idle_s: float = 0.0,
+               sink: bool = False) -> faust.App:
+    """The Faust app, wired from the settings only (optionally with the warehouse sink, and
+    stopping itself once idle: once neither the stages nor the sink have had work for a while)."""
     tansu_fixes.install(settings)
     session_s = max(settings.kafka.session_timeout_ms / 1000, MIN_SESSION_TIMEOUT_S)
     app = faust.App(
@@ -122,6 +124,11 @@ def create_app(settings: Settings, journey_map: JourneyMap | None = None, exit_w
         producer_linger_ms=PRODUCER_LINGER_MS, producer_max_batch_size=PRODUCER_BATCH_BYTES, logging_config=None)
     app.producer.buffer.max_messages = CHANGELOG_BUFFER_MESSAGES
     stages = Stages(app, settings, journey_map or load_journey_map(settings.journey_map))
+    if sink:
+        from clickhouse.agents import attach_sink
+
+        port = attach_sink(app, settings)
+        stages.also_busy.append(lambda: port.last_work_s)
     gc.freeze()  # what start-up made lives as long as the process: never scan it again
     gc.set_threshold(*GC_THRESHOLDS)
     if exit_when_idle_s > 0:
@@ -139,6 +146,7 @@ class Stages:
         self.erased = erasure.attach(app, settings)  # tokens of forgotten customers' identifiers
         self.checker = Checker(journey_map, settings.streams.check_processes)
         self.last_work_s = 0.0
+        self.also_busy: list[Callable[[], float]] = []  # when other agents of the app last worked (the sink)
         self.memory: Memory = {}
         self.batch = BatchSender(app)
         self.names = {name: topic(settings, name) for name in (STEPS_TOPIC, STATE_TOPIC, FRICTION_TOPIC, IDENTITY_TOPIC)}
@@ -229,7 +237,8 @@ class Stages:
     def exit_when_idle(self, idle_s: float) -> Callable[[], Coroutine[Any, Any, None]]:
         """A timer that stops the worker (as SIGTERM would) once work was done and none came for idle_s."""
         async def check() -> None:
-            if self.last_work_s and time.monotonic() - self.last_work_s > idle_s:
+            last = max([self.last_work_s, *(clock() for clock in self.also_busy)])
+            if self.last_work_s and time.monotonic() - last > idle_s:
                 for sample in self.health.closed(time.time(), everything=True):
                     await self.publish(sample)
                 os.kill(os.getpid(), signal.SIGTERM)
