@@ -7,7 +7,10 @@
   measured end to end as `journeys simulate --as-fast-as-possible` does it (two child processes
   each planning, encoding and writing the truth of half the people and streaming their encoded
   events in arrival order, this one merging and publishing them; clock stopped once every delivery
-  is acknowledged and the ground truth assembled). Target >= 30,000 events/s.
+  is acknowledged and the ground truth assembled). Target >= 30,000 events/s. With it, the CPU
+  time per delivery (us) of this process (`..._parent_cpu_us_per_event`, its Kafka client threads
+  included) and of the two children together (`..._children_cpu_us_per_event`), which other work
+  on the machine moves much less than the rate.
 - `kafka_python_consume_events_per_s`: kafka-python reads every raw message back (manual
   assignment, no group) and json.loads it; `aiokafka_consume_events_per_s`: the same with
   aiokafka `getmany(max_records=1000)`. The clock stops when the last expected message is decoded.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import resource
 import statistics
 import tempfile
 import time
@@ -74,14 +78,26 @@ def publish_rate(settings: Settings, events: list[TouchpointEventBase]) -> float
         return len(events) / (time.perf_counter() - started)
 
 
-def simulate_and_publish_rate(settings: Settings) -> float:
+def simulate_and_publish(settings: Settings) -> dict[str, float]:
+    """The end-to-end rate, and the CPU each side spent per delivery (robust to other load on the
+    machine: the children's share is the two planners' together; the broker's is not counted)."""
     args = SimulationArgs(CUSTOMERS, SEED, DAYS, START, load_journey_map(), b"bench-secret")
+    before = (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
     started = time.perf_counter()
     with simulated_in_child(args, ENCODE_CHUNK) as child:
         with Publisher.connect(settings, source="bench", bulk_only=True) as publisher:
             publish_encoded(child.chunks(), child.deliveries, publisher, show_progress=False)
         child.truth()
-    return child.deliveries / (time.perf_counter() - started)
+    elapsed_s = time.perf_counter() - started
+    spent = [_cpu_s(resource.getrusage(who)) - _cpu_s(was)
+             for who, was in zip((resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN), before, strict=True)]
+    return {"simulate_and_publish_events_per_s": child.deliveries / elapsed_s,
+            "simulate_and_publish_parent_cpu_us_per_event": spent[0] / child.deliveries * 1e6,
+            "simulate_and_publish_children_cpu_us_per_event": spent[1] / child.deliveries * 1e6}
+
+
+def _cpu_s(usage: resource.struct_rusage) -> float:
+    return usage.ru_utime + usage.ru_stime
 
 
 def kafka_python_rate(settings: Settings, expected: int) -> float:
@@ -160,8 +176,7 @@ def broker_rates(directory: Path, events: list[TouchpointEventBase]) -> dict[str
         for _ in range(RUNS):
             settings = broker_settings(broker.bootstrap_servers, directory)
             runs.append({"simulator_publish_events_per_s": publish_rate(settings, events),
-                         "simulate_and_publish_events_per_s": simulate_and_publish_rate(
-                             broker_settings(broker.bootstrap_servers, directory)),
+                         **simulate_and_publish(broker_settings(broker.bootstrap_servers, directory)),
                          "kafka_python_consume_events_per_s": kafka_python_rate(settings, len(events)),
                          "aiokafka_consume_events_per_s": asyncio.run(_aiokafka_rate(settings, len(events)))})
     return median_of(runs)
