@@ -16,6 +16,7 @@ key None for a malformed payload.
 from __future__ import annotations
 
 import bisect
+import fcntl
 import gc
 import multiprocessing
 import pickle
@@ -40,6 +41,7 @@ END = b""
 ENCODE_CHUNK = 1000  # deliveries per message: smaller chunks keep fewer encoded bytes alive (measured faster)
 WORKERS = 2  # children writing the people: this machine's cores
 JOIN_TIMEOUT_S = 30.0
+PIPE_BYTES = 4 * 1024 * 1024  # asked of the kernel, which caps it at /proc/sys/fs/pipe-max-size
 
 
 class SimulatorChildError(JourneysError):
@@ -208,6 +210,7 @@ def _collector_paused() -> Iterator[None]:
 def _child(args: SimulationArgs, who: range, truth_first: bool) -> Iterator[Child]:
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
+    _widen(receiver)
     child = context.Process(target=_simulate_and_send, args=(args, who, sender, truth_first),
                             name="journeys-simulate", daemon=True)
     child.start()
@@ -220,6 +223,18 @@ def _child(args: SimulationArgs, who: range, truth_first: bool) -> Iterator[Chil
         if child.is_alive():  # the caller stopped reading early: the child waits on a full pipe
             child.kill()
             child.join()
+
+
+def _widen(connection: Connection) -> None:
+    """A pipe that holds a whole chunk or more (Linux: up to pipe-max-size, 1 MiB by default), so
+    a child writes its next chunk and goes on encoding while this process is still publishing
+    the last one; with the 64 KiB default it waited for every read."""
+    try:
+        with open("/proc/sys/fs/pipe-max-size") as limit:
+            size = min(PIPE_BYTES, int(limit.read()))
+        fcntl.fcntl(connection.fileno(), fcntl.F_SETPIPE_SZ, size)
+    except (OSError, ValueError, AttributeError):  # not Linux, or not allowed: the default pipe works
+        pass
 
 
 def _simulate_and_send(args: SimulationArgs, who: range, sender: Connection, truth_first: bool) -> None:
