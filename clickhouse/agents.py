@@ -1,22 +1,24 @@
-"""ClickHouse stage, Faust adapter: agents that drain the output topics into the warehouse.
+"""ClickHouse stage, Kafka adapter: the sink that drains the output topics into the warehouse.
 
-One agent per output topic takes batches (`take_events(MAX_BATCH_RECORDS, within=FLUSH_INTERVAL_S)`),
-decodes them (clickhouse/sink.py), and inserts them with the WarehouseWriter on one dedicated
-thread (the warehouse client is blocking; the event loop keeps heartbeating meanwhile). Faust
-acknowledges a batch only when the agent asks for the next one, i.e. after the insert
-succeeded; while the warehouse fails, the agent retries the same batch with bounded exponential
-backoff and counts each failure into pipeline_health, so nothing is lost and nothing doubled.
+The sink reads the output topics in whole fetches with an aiokafka consumer of its own, not
+through Faust's per-message stream: at two or three output records per event, Faust's conductor,
+stream and acknowledgement machinery cost the embedded worker more than its stitching. Each
+batch (up to MAX_BATCH_RECORDS records, gathered for at most FLUSH_INTERVAL_S) is decoded
+(clickhouse/sink.py) and inserted, per topic, with the WarehouseWriter on one dedicated thread
+(the warehouse client is blocking; the event loop goes on meanwhile). Offsets are committed only
+after the whole batch was written: while the warehouse fails, the same batch is retried with
+bounded exponential backoff and each failure counted into pipeline_health, so nothing is lost;
+a batch read again after a crash or a rebalance is written again, and deterministic ids,
+versions and insert deduplication tokens make that change nothing.
 A batch the warehouse keeps refusing while it answers queries (a record it cannot take, a table
-that no longer fits the records) would stop its topic for good: after
+that no longer fits the records) would stop the sink for good: after
 `clickhouse.refused_batch_after_s` it is split in halves until the refused records stand alone,
 and those are written to dead_letters with the warehouse's reason and their topic position.
-Faust's consumer can skip messages around a rebalance while counting them as done: each agent
-keeps the next offset per partition it took (journeys.gaps), reads a skipped stretch back from the
-topic into the same batch, and passes over messages it re-delivers that this process took already.
 
-`attach_sink(app, settings)` adds the agents to any Faust app (the embedded worker runs the
-stream processor and the sink in one process, which then owns the chDB warehouse);
-`sink_app(settings)` builds a Faust app with only the sink (`journeys sink`).
+`attach_sink(app, settings)` runs the sink as a task of any Faust app (the embedded worker runs
+the stream processor and the sink in one process, which then owns the chDB warehouse; its group
+is `<worker app id>-sink`); `sink_app(settings)` builds a Faust app with only the sink
+(`journeys sink`, group `<prefix>journeys-sink`).
 """
 
 from __future__ import annotations
@@ -30,18 +32,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
+from aiokafka import AIOKafkaConsumer
 from pydantic import BaseModel
 
 from clickhouse.client import connect
 from clickhouse.sink import SINK_TOPICS, SinkHealth, WarehouseWriter, backoff_s, decode, refused
-from journeys.gaps import mark_key, unapplied
-from journeys.kafka import topic
+from journeys.kafka import aiokafka_consumer_options, commit_handled, topic
 from journeys.settings import KafkaSettings, Settings
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH_RECORDS = 5000
 FLUSH_INTERVAL_S = 1.0
+POLL_TIMEOUT_MS = 500
 MIN_SESSION_TIMEOUT_S = 3.0
 SINK_APP_NAME = "journeys-sink"
 Origin = tuple[str, datetime]  # where a record was read (topic/partition/offset) and its message time
@@ -123,59 +126,88 @@ class WarehousePort:
                     + await self._split(batch[half:], sources[half:], label))
 
 
-def attach_sink(app: faust.App, settings: Settings) -> WarehousePort:
-    """Add one sink agent per output topic to `app`; returns the port (its health, for tests)."""
+def sink_group(app_id: str) -> str:
+    """The sink's consumer group beside the Faust app `app_id` (the embedded worker's)."""
+    return f"{app_id}-sink"
+
+
+def attach_sink(app: faust.App, settings: Settings, group_id: str | None = None) -> WarehousePort:
+    """Run the sink as a task of `app` (consumer group `group_id`, or `<app id>-sink`); returns its port."""
     port = WarehousePort(settings)
-    for kind in SINK_TOPICS:
-        source = app.topic(topic(settings, kind), key_type=bytes, value_type=bytes,
-                           key_serializer="raw", value_serializer="raw")
-        app.agent(source, name=f"journeys-sink-{kind}")(_sink_agent(kind, port, settings))
+    group = group_id or sink_group(app.conf.id)
+
+    async def sink() -> None:
+        consumer = AIOKafkaConsumer(*(topic(settings, kind) for kind in SINK_TOPICS),
+                                    **aiokafka_consumer_options(settings, group, MAX_BATCH_RECORDS))
+        try:
+            await consumer.start()
+            await _drain(consumer, port, settings)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # handed to the app, which stops with it, rather than a silent sink
+            await app.crash(error)
+        finally:
+            await consumer.stop()
+
+    app.task(sink)
     return port
 
 
-def _sink_agent(kind: str, port: WarehousePort, settings: Settings) -> Callable[[Any], Coroutine[Any, Any, None]]:
-    async def sink(stream: Any) -> None:  # a faust Stream: take_events is not on the StreamT protocol
-        # (topic message bytes) -> [record | DeadLetter] -> warehouse rows
-        marks: dict[str, int] = {}  # next offset per partition of this topic (journeys.gaps)
-        async for events in stream.take_events(MAX_BATCH_RECORDS, within=FLUSH_INTERVAL_S):
-            batch: list[BaseModel] = []
-            sources: list[Origin] = []
-            for event in events:
-                message = event.message
-                for offset, timestamp_ms, value in await unapplied(marks, settings, message):
-                    origin = (f"topic:{message.topic}/{message.partition}/{offset}",
-                              datetime.fromtimestamp(timestamp_ms / 1000, UTC))
-                    batch.append(decode(kind, bytes(value or b""), *origin))
-                    sources.append(origin)
-                    marks[mark_key(message.partition)] = offset + 1
-            if batch:
-                await port.write_until_done(batch, kind, sources)
-    sink.__name__ = sink.__qualname__ = f"sink_{kind.replace('.', '_')}"
-    return sink
+async def _drain(consumer: AIOKafkaConsumer, port: WarehousePort, settings: Settings) -> None:
+    """Batches of output messages -> records (or dead letters) -> the warehouse -> commit, for ever."""
+    prefix = len(settings.kafka.topic_prefix)
+    while True:
+        messages = await _batch(consumer)
+        by_kind: dict[str, tuple[list[BaseModel], list[Origin]]] = {}
+        for message in messages:
+            kind = message.topic[prefix:]
+            origin = (f"topic:{message.topic}/{message.partition}/{message.offset}",
+                      datetime.fromtimestamp(message.timestamp / 1000, UTC))
+            records, sources = by_kind.setdefault(kind, ([], []))
+            records.append(decode(kind, bytes(message.value or b""), *origin))
+            sources.append(origin)
+        for kind, (records, sources) in by_kind.items():
+            await port.write_until_done(records, kind, sources)
+        if messages:
+            await commit_handled(consumer)
+
+
+async def _batch(consumer: AIOKafkaConsumer) -> list[Any]:
+    """Up to MAX_BATCH_RECORDS messages: what is there, and what comes within FLUSH_INTERVAL_S after it."""
+    messages: list[Any] = []
+    deadline = None
+    while len(messages) < MAX_BATCH_RECORDS:
+        wait_ms = POLL_TIMEOUT_MS if deadline is None else int(max(0.0, deadline - time.monotonic()) * 1000)
+        fetched = await consumer.getmany(timeout_ms=wait_ms, max_records=MAX_BATCH_RECORDS - len(messages))
+        messages += [m for part in fetched.values() for m in part]
+        if deadline is None and messages:
+            deadline = time.monotonic() + FLUSH_INTERVAL_S
+        if deadline is None or time.monotonic() >= deadline:
+            return messages
+    return messages
 
 
 def sink_app(settings: Settings, name: str = SINK_APP_NAME) -> tuple[faust.App, WarehousePort]:
-    """A Faust app running only the sink; its id (so its group and internal topics) carries the prefix.
+    """A Faust app running only the sink; its consumer group (and app id) carries the prefix.
 
     A different `name` is a different consumer group: it reads every topic again from offset 0.
     """
+    group = f"{settings.kafka.topic_prefix}{name}"
     session_s = max(MIN_SESSION_TIMEOUT_S, settings.kafka.session_timeout_ms / 1000)
     app = faust.App(
-        f"{settings.kafka.topic_prefix}{name}",
+        f"{group}-app",  # Faust's own consumer reads nothing here; the sink's group is `group`
         broker=[f"kafka://{server}" for server in settings.kafka.bootstrap_servers.split(",")],
         broker_credentials=broker_credentials(settings.kafka),
-        broker_session_timeout=session_s,
+        broker_session_timeout=session_s,  # Faust still joins a group of its own: keep that join fast
         broker_heartbeat_interval=session_s / 3,
         broker_rebalance_timeout=2 * session_s,
-        table_standby_replicas=0,
         web_enabled=False,
-        consumer_auto_offset_reset="earliest",
         topic_partitions=settings.kafka.partitions,
         topic_replication_factor=settings.kafka.replication_factor,
         topic_allow_declare=False,
         datadir=str(settings.data_dir / "sink"),  # Faust's own files, beside the worker's (not the cwd)
     )
-    return app, attach_sink(app, settings)
+    return app, attach_sink(app, settings, group)
 
 
 def broker_credentials(kafka: KafkaSettings) -> faust.types.auth.CredentialsT | None:

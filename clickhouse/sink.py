@@ -4,7 +4,7 @@ The pure part turns output-topic messages into records (bad ones into DeadLetter
 reason, kept in the dead_letters table) and says how long to back off after a failure. The
 writer has quix-streams' BatchingSink shape: `write(batch)` inserts one batch of records into
 their tables with clickhouse-connect, each insert carrying a deduplication token, so a batch
-written twice (a retry, a replay) is written once. Faust agents that drive it live in
+written twice (a retry, a replay) is written once. The consumer loop that drives it lives in
 clickhouse/agents.py (`attach_sink`).
 """
 
@@ -173,7 +173,7 @@ class WarehouseWriter:
 
 
 def attach_sink(app: Any, settings: Any) -> Any:
-    """Add the sink agents to an existing Faust app (see clickhouse/agents.py, where they live)."""
+    """Add the sink to an existing Faust app (see clickhouse/agents.py, where it lives)."""
     from clickhouse.agents import attach_sink as attach
 
     return attach(app, settings)

@@ -4,9 +4,10 @@ Faust's consumer commits offsets on its own schedule, and around rebalances (a w
 after a crash, a dead member leaving the group) it re-delivers messages already handled and can
 skip messages it never handed to the agent while acknowledging them as an offset gap (seen on the
 worker's work topics). A consumer therefore keeps, per input partition, the next offset it
-expects (`@next/<partition>`) in a mapping of its own: the worker's stages in their tables,
-written after the state changes of the message that moved it, in the same changelog partition;
-the sink in memory. `unapplied(marks, settings, message)` says what to handle for a message:
+expects (`@next/<partition>`) in a mapping of its own: the worker's stages 2 and 3 keep theirs
+in their tables, written after the state changes of the message that moved it, in the same
+changelog partition (stage 1 and the sink read with plain aiokafka consumers, which hand over
+every message). `unapplied(marks, settings, message)` says what to handle for a message:
 
 - an offset below the mark was handled already: nothing (a stage's state holds it, and its work
   for the next stage was delivered before the state was written);

@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 PRODUCER_LINGER_MS = 5
 PRODUCER_BATCH_BYTES = 256 * 1024
 ADMIN_TIMEOUT_MS = 15_000
+FETCH_MAX_WAIT_MS = 500  # aiokafka consumers on Apache Kafka (the local broker: LOCAL_FETCH_MAX_WAIT_MS)
+# The local broker answers a fetch only when its wait ends if no data was there when it came, so a
+# long wait would stall every hop between the pipeline's stages.
+LOCAL_FETCH_MAX_WAIT_MS = 20
+SSL_FILES = ("ssl_cafile", "ssl_certfile", "ssl_keyfile")
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,38 @@ def consumer_options(settings: Settings, group_id: str | None) -> dict[str, Any]
             "auto_offset_reset": "earliest",
             "session_timeout_ms": settings.kafka.session_timeout_ms,
             "heartbeat_interval_ms": settings.kafka.heartbeat_interval_ms}
+
+
+def aiokafka_consumer_options(settings: Settings, group_id: str | None, max_records: int) -> dict[str, Any]:
+    """aiokafka consumer (the worker's raw intake, the sink): the security settings, short session
+    timeouts, manual commits, whole fetches of up to `max_records`."""
+    from aiokafka.helpers import create_ssl_context
+
+    kafka = settings.kafka
+    security = kafka.client_options()
+    ssl = {name: security.pop(name) for name in SSL_FILES if name in security}
+    if ssl:
+        security["ssl_context"] = create_ssl_context(cafile=ssl.get("ssl_cafile"), certfile=ssl.get("ssl_certfile"),
+                                                     keyfile=ssl.get("ssl_keyfile"))
+    return {"bootstrap_servers": kafka.bootstrap_servers.split(","), "group_id": group_id,
+            "enable_auto_commit": False, "auto_offset_reset": "earliest",
+            "session_timeout_ms": kafka.session_timeout_ms, "heartbeat_interval_ms": kafka.heartbeat_interval_ms,
+            "max_poll_records": max_records,
+            "fetch_max_wait_ms": LOCAL_FETCH_MAX_WAIT_MS if kafka.local_broker else FETCH_MAX_WAIT_MS, **security}
+
+
+async def commit_handled(consumer: Any) -> bool:
+    """Commit what an aiokafka consumer handed out. When a rebalance took partitions away meanwhile,
+    the commit fails: their records are read again by their new owner (a replay, which every
+    stage tolerates), so that is a warning, not an error."""
+    from aiokafka.errors import CommitFailedError
+
+    try:
+        await consumer.commit()
+        return True
+    except CommitFailedError as error:
+        log.warning("offsets not committed (the group rebalanced; the new owner reads them again): %s", error)
+        return False
 
 
 def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> list[str]:

@@ -15,15 +15,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
-from aiokafka.helpers import create_ssl_context
 
-from journeys.kafka import raw_topics
+from journeys.kafka import aiokafka_consumer_options, commit_handled, raw_topics
 from journeys.settings import Settings
-from streams.tansu_fixes import LOCAL_FETCH_MAX_WAIT_MS
 
 POLL_TIMEOUT_MS = 200
-FETCH_MAX_WAIT_MS = 500
-SSL_OPTIONS = ("ssl_cafile", "ssl_certfile", "ssl_keyfile")
 
 Handler = Callable[[list[Any]], Awaitable[None]]  # raw messages (topic, partition, offset, value) -> done
 LagSink = Callable[[str, int], None]  # (topic, messages not yet read) after each batch
@@ -31,17 +27,7 @@ LagSink = Callable[[str, int], None]  # (topic, messages not yet read) after eac
 
 def consumer_options(settings: Settings, group_id: str | None) -> dict[str, Any]:
     """aiokafka options: the worker's security settings, short session timeouts, manual commits."""
-    kafka = settings.kafka
-    security = kafka.client_options()
-    ssl = {name: security.pop(name) for name in SSL_OPTIONS if name in security}
-    if ssl:
-        security["ssl_context"] = create_ssl_context(cafile=ssl.get("ssl_cafile"), certfile=ssl.get("ssl_certfile"),
-                                                     keyfile=ssl.get("ssl_keyfile"))
-    return {"bootstrap_servers": kafka.bootstrap_servers.split(","), "group_id": group_id,
-            "enable_auto_commit": False, "auto_offset_reset": "earliest",
-            "session_timeout_ms": kafka.session_timeout_ms, "heartbeat_interval_ms": kafka.heartbeat_interval_ms,
-            "max_poll_records": settings.streams.batch_events,
-            "fetch_max_wait_ms": LOCAL_FETCH_MAX_WAIT_MS if kafka.local_broker else FETCH_MAX_WAIT_MS, **security}
+    return aiokafka_consumer_options(settings, group_id, settings.streams.batch_events)
 
 
 def intake(app: Any, settings: Settings, group_id: str, handle: Handler,
@@ -74,7 +60,7 @@ async def _consume(consumer: AIOKafkaConsumer, batch_events: int, handle: Handle
         messages = [m for batch in fetched.values() for m in batch]
         if messages:
             await handle(messages)
-            await consumer.commit()
+            await commit_handled(consumer)
         for tp, batch in fetched.items():
             if batch:
                 read[tp] = batch[-1].offset + 1

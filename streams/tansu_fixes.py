@@ -15,13 +15,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from journeys.kafka import common_options
+from journeys.kafka import LOCAL_FETCH_MAX_WAIT_MS, common_options
 from journeys.settings import Settings
 
 FETCH_DEADLINE_S = 10.0
-# The local broker answers a fetch only when its wait ends if no data was there when it came, so
-# Faust's fixed 1.5 s wait would stall every hop between the worker's stages.
-LOCAL_FETCH_MAX_WAIT_MS = 20
 POLL_TIMEOUT_MS = 200
 
 
@@ -57,7 +54,7 @@ def install(settings: Settings) -> None:
     AIOKafkaConsumerThread._highwaters = _highwaters  # type: ignore[method-assign]
     create = AIOKafkaConsumerThread._create_worker_consumer
 
-    def _create_worker_consumer(self: Any, transport: Any) -> Any:
+    def _create_worker_consumer(self: Any, transport: Any) -> Any:  # Faust's own wait is a fixed 1.5 s
         consumer = create(self, transport)
         consumer._fetch_max_wait_ms = LOCAL_FETCH_MAX_WAIT_MS
         return consumer

@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from clickhouse.agents import sink_group
 from clickhouse.sink import SINK_TOPICS
 from journeys.embedded import child_env
 from journeys.kafka import common_options, ensure_topics, topic
@@ -109,7 +110,7 @@ def run_until_idle(settings: Settings, sink: bool = True) -> None:
 
 
 def backlog(settings: Settings) -> int:
-    """Messages the worker's group has not committed yet on its work and output topics.
+    """Messages not committed yet: by the worker's group on its work topics, by its sink's on the outputs.
 
     End offsets come from Fetch responses (the local broker's ListOffsets is wrong); the sink
     commits a batch only after writing it, so 0 means everything produced is in the warehouse.
@@ -118,7 +119,8 @@ def backlog(settings: Settings) -> int:
     """
     from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
-    names = [*(t.name for t in worker_topics(settings)), *(topic(settings, kind) for kind in SINK_TOPICS)]
+    outputs = {topic(settings, kind) for kind in SINK_TOPICS}
+    names = [*(t.name for t in worker_topics(settings)), *outputs]
     consumer = KafkaConsumer(**common_options(settings), group_id=None)
     try:
         partitions = [TopicPartition(n, p) for n in names for p in sorted(consumer.partitions_for_topic(n) or [])]
@@ -127,8 +129,10 @@ def backlog(settings: Settings) -> int:
     ends = fetch_highwaters(settings, partitions)
     admin = KafkaAdminClient(**common_options(settings))
     try:
-        group = app_id(settings)
-        committed = {tp: meta.offset for tp, meta in admin.list_group_offsets(group).get(group, {}).items()}
+        committed = {}
+        for group, read in ((app_id(settings), set(names) - outputs), (sink_group(app_id(settings)), outputs)):
+            committed |= {tp: meta.offset for tp, meta in admin.list_group_offsets(group).get(group, {}).items()
+                          if tp.topic in read}
     finally:
         admin.close()
     return sum(max(0, end - max(0, committed.get(tp, 0))) for tp, end in ends.items())
