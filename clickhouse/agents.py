@@ -37,7 +37,7 @@ from pydantic import BaseModel
 
 from clickhouse.client import connect
 from clickhouse.sink import SINK_TOPICS, SinkHealth, WarehouseWriter, backoff_s, decode, refused
-from journeys.kafka import aiokafka_consumer_options, commit_handled, topic
+from journeys.kafka import aiokafka_consumer_options, commit_handled, gathered, topic
 from journeys.settings import KafkaSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ async def _drain(consumer: AIOKafkaConsumer, port: WarehousePort, settings: Sett
     """Batches of output messages -> records (or dead letters) -> the warehouse -> commit, for ever."""
     prefix = len(settings.kafka.topic_prefix)
     while True:
-        messages = await _batch(consumer)
+        messages = await gathered(consumer, MAX_BATCH_RECORDS, FLUSH_INTERVAL_S, POLL_TIMEOUT_MS)
         by_kind: dict[str, tuple[list[BaseModel], list[Origin]]] = {}
         for message in messages:
             kind = message.topic[prefix:]
@@ -170,21 +170,6 @@ async def _drain(consumer: AIOKafkaConsumer, port: WarehousePort, settings: Sett
             await port.write_until_done(records, kind, sources)
         if messages:
             await commit_handled(consumer)
-
-
-async def _batch(consumer: AIOKafkaConsumer) -> list[Any]:
-    """Up to MAX_BATCH_RECORDS messages: what is there, and what comes within FLUSH_INTERVAL_S after it."""
-    messages: list[Any] = []
-    deadline = None
-    while len(messages) < MAX_BATCH_RECORDS:
-        wait_ms = POLL_TIMEOUT_MS if deadline is None else int(max(0.0, deadline - time.monotonic()) * 1000)
-        fetched = await consumer.getmany(timeout_ms=wait_ms, max_records=MAX_BATCH_RECORDS - len(messages))
-        messages += [m for part in fetched.values() for m in part]
-        if deadline is None and messages:
-            deadline = time.monotonic() + FLUSH_INTERVAL_S
-        if deadline is None or time.monotonic() >= deadline:
-            return messages
-    return messages
 
 
 def sink_app(settings: Settings, name: str = SINK_APP_NAME) -> tuple[faust.App, WarehousePort]:

@@ -8,6 +8,7 @@ runs against the local broker and Apache Kafka; only settings differ.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,6 +108,25 @@ def aiokafka_consumer_options(settings: Settings, group_id: str | None, max_reco
             "session_timeout_ms": kafka.session_timeout_ms, "heartbeat_interval_ms": kafka.heartbeat_interval_ms,
             "max_poll_records": max_records,
             "fetch_max_wait_ms": LOCAL_FETCH_MAX_WAIT_MS if kafka.local_broker else FETCH_MAX_WAIT_MS, **security}
+
+
+async def gathered(consumer: Any, max_records: int, within_s: float, poll_ms: int) -> list[Any]:
+    """Up to `max_records` messages from an aiokafka consumer: what is there, and what comes within
+    `within_s` after the first one (waits up to `poll_ms` for a first one; [] if none came).
+
+    Under load a batch fills at once; at a trickle it still holds `within_s` worth of messages, so
+    the per-batch costs downstream (a work message, a write, a commit) are not paid per fetch."""
+    messages: list[Any] = []
+    deadline = None
+    while len(messages) < max_records:
+        wait_ms = poll_ms if deadline is None else int(max(0.0, deadline - time.monotonic()) * 1000)
+        fetched = await consumer.getmany(timeout_ms=wait_ms, max_records=max_records - len(messages))
+        messages += [m for part in fetched.values() for m in part]
+        if deadline is None and messages:
+            deadline = time.monotonic() + within_s
+        if deadline is None or time.monotonic() >= deadline:
+            break
+    return messages
 
 
 async def commit_handled(consumer: Any) -> bool:

@@ -4,7 +4,8 @@ Faust hands every message through its conductor, stream and acknowledgement mach
 time; for the raw topics, which carry nearly every message the worker reads, that cost more than
 validating them. Stage 1 keeps no state, so it reads them with an aiokafka consumer of its own
 (group `<app id>-intake`, so several workers share the raw partitions) in batches of up to
-`streams.batch_events`, and commits a batch's offsets only after the producer flushed what the
+`streams.batch_events`, gathered for at most `streams.batch_within_s` (so a trickle of events still
+makes batches worth their fixed costs), and commits a batch's offsets only after the producer flushed what the
 batch produced: at-least-once, as before (a replayed raw message is a duplicate downstream).
 """
 
@@ -14,9 +15,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from journeys.kafka import aiokafka_consumer_options, commit_handled, raw_topics
+from journeys.kafka import aiokafka_consumer_options, commit_handled, gathered, raw_topics
 from journeys.settings import Settings
 
 POLL_TIMEOUT_MS = 200
@@ -43,7 +44,7 @@ def intake(app: Any, settings: Settings, group_id: str, handle: Handler,
         consumer = AIOKafkaConsumer(*raw_topics(settings), **consumer_options(settings, group_id))
         try:
             await consumer.start()
-            await _consume(consumer, settings.streams.batch_events, handle, lag)
+            await _consume(consumer, settings.streams.batch_events, settings.streams.batch_within_s, handle, lag)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # handed to the app, which stops the worker with it
@@ -53,17 +54,16 @@ def intake(app: Any, settings: Settings, group_id: str, handle: Handler,
     return run
 
 
-async def _consume(consumer: AIOKafkaConsumer, batch_events: int, handle: Handler, lag: LagSink | None) -> None:
+async def _consume(consumer: AIOKafkaConsumer, batch_events: int, within_s: float, handle: Handler,
+                   lag: LagSink | None) -> None:
     read: dict[Any, int] = {}  # next offset per partition, from the messages handled
     while True:
-        fetched = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS, max_records=batch_events)
-        messages = [m for batch in fetched.values() for m in batch]
+        messages = await gathered(consumer, batch_events, within_s, POLL_TIMEOUT_MS)
         if messages:
             await handle(messages)
             await commit_handled(consumer)
-        for tp, batch in fetched.items():
-            if batch:
-                read[tp] = batch[-1].offset + 1
+        for message in messages:
+            read[TopicPartition(message.topic, message.partition)] = message.offset + 1
         if lag is not None:
             for name, behind in lag_by_topic(consumer, read).items():
                 lag(name, behind)
