@@ -63,6 +63,7 @@ class BatchSender:
         self._partitions: dict[str, int] = {}
         self._pending: deque[Future[int]] = deque()
         self._producer: Any = None
+        self._queueing = asyncio.Lock()  # one call's batches are all queued before the next call's
 
     @classmethod
     def start(cls, settings: Settings) -> BatchSender:
@@ -133,8 +134,11 @@ class BatchSender:
         return full + [(*where, batch.close()) for where, batch in open_batches.items()], count
 
     async def _send(self, batches: list[tuple[str, int, BuiltBatch]]) -> int:
-        """Submit in order (one partition's batches keep their order), then await every ack."""
-        deliveries = [await self._enqueue(b, topic, p) for topic, p, b in batches]
+        """Queue in order, then await every ack. Calls queue one after another (the lock is fair,
+        taken in call order): queueing waits while a partition's previous batch is unsent, and a
+        later call's batch for that partition must not pass this one's meanwhile."""
+        async with self._queueing:
+            deliveries = [await self._enqueue(b, topic, p) for topic, p, b in batches]
         for (topic, partition, _), delivery in zip(batches, deliveries, strict=True):
             try:
                 await delivery

@@ -1,7 +1,9 @@
-"""Record batches built and compressed by the bulk path read back as Kafka clients read them."""
+"""Record batches built and compressed by the bulk path read back as Kafka clients read them, and
+are queued in the order they were built."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 from aiokafka.partitioner import DefaultPartitioner
@@ -11,7 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kafka.partitioner.default import murmur2 as kafka_murmur2
 
-from producers.batches import BATCH_BYTES, OpenBatch, key_hash, murmur2
+from journeys.settings import Settings
+from producers.batches import BATCH_BYTES, BuiltBatch, OpenBatch, key_hash, murmur2
+from producers.fastpath import BatchSender
 
 
 def read_back(buffer: bytearray) -> tuple[list[tuple[bytes | None, bytes | None]], int]:
@@ -61,3 +65,41 @@ def test_the_key_hash_picks_the_default_partitioners_partition() -> None:
 @given(st.binary(max_size=200))
 def test_murmur2_is_kafkas(key: bytes) -> None:
     assert murmur2(key) == kafka_murmur2(key)
+
+
+class HeldPartitionProducer:
+    """A fake aiokafka producer whose partition 1 accepts nothing until `release` is set."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.queued: list[tuple[int, int]] = []  # (partition, the batch's record count as its name)
+
+    async def send_batch(self, batch: BuiltBatch, topic: str, *, partition: int) -> asyncio.Future[None]:
+        if partition == 1:
+            await self.release.wait()
+        self.queued.append((partition, batch.record_count()))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+def test_a_later_call_never_queues_a_partitions_batch_before_an_earlier_calls() -> None:
+    """The first call waits on partition 1 before queueing its partition-0 batch; the second
+    call's partition-0 batch must still go after it (one customer's events stay in order)."""
+    sender = BatchSender(Settings())
+    sender._thread.start()
+    fake = sender._producer = HeldPartitionProducer()
+    first = asyncio.run_coroutine_threadsafe(sender._send([("t", 1, BuiltBatch(bytearray(), 1)),
+                                                           ("t", 0, BuiltBatch(bytearray(), 2))]), sender._loop)
+    second = asyncio.run_coroutine_threadsafe(sender._send([("t", 0, BuiltBatch(bytearray(), 3))]), sender._loop)
+
+    async def release_after_the_second_call_ran() -> None:
+        for _ in range(5):  # the second call's task gets its turns: queued (wrong) or waiting (right)
+            await asyncio.sleep(0)
+        fake.release.set()
+
+    asyncio.run_coroutine_threadsafe(release_after_the_second_call_ran(), sender._loop).result(10)
+    assert first.result(10) == 1 + 1 and second.result(10) == 1
+    assert fake.queued == [(1, 1), (0, 2), (0, 3)]
+    sender._producer = None
+    sender.close()
