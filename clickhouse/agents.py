@@ -37,7 +37,7 @@ from pydantic import BaseModel
 
 from clickhouse.client import connect
 from clickhouse.sink import SINK_TOPICS, SinkHealth, WarehouseWriter, backoff_s, decode, refused
-from journeys.kafka import aiokafka_consumer_options, commit_handled, gathered, topic
+from journeys.kafka import aiokafka_consumer_options, commit_handled, consume_in, gathered, topic
 from journeys.settings import KafkaSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -139,15 +139,7 @@ def attach_sink(app: faust.App, settings: Settings, group_id: str | None = None)
     async def sink() -> None:
         consumer = AIOKafkaConsumer(*(topic(settings, kind) for kind in SINK_TOPICS),
                                     **aiokafka_consumer_options(settings, group, MAX_BATCH_RECORDS))
-        try:
-            await consumer.start()
-            await _drain(consumer, port, settings)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # handed to the app, which stops with it, rather than a silent sink
-            await app.crash(error)
-        finally:
-            await consumer.stop()
+        await consume_in(app, consumer, lambda c: _drain(c, port, settings))
 
     app.task(sink)
     return port

@@ -7,8 +7,10 @@ runs against the local broker and Apache Kafka; only settings differ.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,22 +94,43 @@ def consumer_options(settings: Settings, group_id: str | None) -> dict[str, Any]
             "heartbeat_interval_ms": settings.kafka.heartbeat_interval_ms}
 
 
-def aiokafka_consumer_options(settings: Settings, group_id: str | None, max_records: int) -> dict[str, Any]:
-    """aiokafka consumer (the worker's raw intake, the sink): the security settings, short session
-    timeouts, manual commits, whole fetches of up to `max_records`."""
-    from aiokafka.helpers import create_ssl_context
+def aiokafka_options(settings: Settings) -> dict[str, Any]:
+    """The shared client options, respelled for aiokafka (TLS files become an SSL context)."""
+    options = common_options(settings)
+    files = {name: options.pop(name, None) for name in SSL_FILES}
+    if any(files.values()) or settings.kafka.security_protocol.endswith("SSL"):
+        from aiokafka.helpers import create_ssl_context
 
+        options["ssl_context"] = create_ssl_context(
+            cafile=files["ssl_cafile"], certfile=files["ssl_certfile"], keyfile=files["ssl_keyfile"])
+    return options
+
+
+def aiokafka_consumer_options(settings: Settings, group_id: str | None, max_records: int) -> dict[str, Any]:
+    """aiokafka consumer (the worker's raw intake, the tombstone follower, the sink): the security
+    settings, short session timeouts, manual commits, whole fetches of up to `max_records`."""
     kafka = settings.kafka
-    security = kafka.client_options()
-    ssl = {name: security.pop(name) for name in SSL_FILES if name in security}
-    if ssl:
-        security["ssl_context"] = create_ssl_context(cafile=ssl.get("ssl_cafile"), certfile=ssl.get("ssl_certfile"),
-                                                     keyfile=ssl.get("ssl_keyfile"))
-    return {"bootstrap_servers": kafka.bootstrap_servers.split(","), "group_id": group_id,
-            "enable_auto_commit": False, "auto_offset_reset": "earliest",
-            "session_timeout_ms": kafka.session_timeout_ms, "heartbeat_interval_ms": kafka.heartbeat_interval_ms,
-            "max_poll_records": max_records,
-            "fetch_max_wait_ms": LOCAL_FETCH_MAX_WAIT_MS if kafka.local_broker else FETCH_MAX_WAIT_MS, **security}
+    return {**aiokafka_options(settings), "group_id": group_id, "enable_auto_commit": False,
+            "auto_offset_reset": "earliest", "session_timeout_ms": kafka.session_timeout_ms,
+            "heartbeat_interval_ms": kafka.heartbeat_interval_ms, "max_poll_records": max_records,
+            "fetch_max_wait_ms": LOCAL_FETCH_MAX_WAIT_MS if kafka.local_broker else FETCH_MAX_WAIT_MS}
+
+
+async def consume_in(app: Any, consumer: Any, body: Callable[[Any], Awaitable[None]]) -> None:
+    """Start an aiokafka consumer and run `body(consumer)` on it until the app stops (cancelled).
+
+    A failure is handed to the app, which stops with it, instead of leaving a task that reads its
+    topics (raw intake, tombstones, the sink) silently stopped; the consumer is stopped either way.
+    """
+    try:
+        await consumer.start()
+        await body(consumer)
+    except asyncio.CancelledError:
+        raise
+    except Exception as error:
+        await app.crash(error)
+    finally:
+        await consumer.stop()
 
 
 async def gathered(consumer: Any, max_records: int, within_s: float, poll_ms: int) -> list[Any]:

@@ -21,7 +21,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from journeys.errors import BrokerError, DeliveryError
-from journeys.kafka import PRODUCER_LINGER_MS, common_options
+from journeys.kafka import PRODUCER_LINGER_MS, aiokafka_options
 from journeys.settings import Settings
 from producers.batches import BATCH_BYTES, BuiltBatch, OpenBatch, key_hash
 
@@ -38,18 +38,6 @@ HashedRecord = tuple[str, int, bytes, bytes]  # (topic, producers.batches.key_ha
 def partition_for(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner picks (murmur2)."""
     return key_hash(key) % partitions
-
-
-def aiokafka_options(settings: Settings) -> dict[str, Any]:
-    """The shared client options, respelled for aiokafka (TLS files become an SSL context)."""
-    options = common_options(settings)
-    files = {name: options.pop(name, None) for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile")}
-    if any(files.values()) or settings.kafka.security_protocol.endswith("SSL"):
-        from aiokafka.helpers import create_ssl_context
-
-        options["ssl_context"] = create_ssl_context(
-            cafile=files["ssl_cafile"], certfile=files["ssl_certfile"], keyfile=files["ssl_keyfile"])
-    return options
 
 
 class BatchSender:

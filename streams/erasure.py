@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from journeys.kafka import common_options, topic
+from journeys.kafka import aiokafka_consumer_options, common_options, consume_in, topic
 from journeys.settings import Settings
 from schemas.outputs import IDENTITY_TOPIC
 from schemas.validation import Problem, Rejection
@@ -32,6 +32,7 @@ ERASED_REASON = "an identifier of this event belongs to a customer erased on req
 LOAD_POLL_MS = 200
 LOAD_TIMEOUT_S = 30.0
 FOLLOW_POLL_MS = 1000
+FOLLOW_MAX_RECORDS = 500
 FOLLOW_WAIT_MS = 500  # a tombstone is seen within about this long; idle fetches stay rare
 TOPIC_WAIT_S = 5.0
 FORGET_MARK = b'"forget"'  # in every tombstone's JSON; other link records skip the parse
@@ -115,17 +116,14 @@ def attach(app: Any, settings: Settings) -> set[str]:
     async def follow_tombstones() -> None:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        from streams.intake import consumer_options
-
         state = loaded
         while state.partition is None:  # the topic is created after the worker started
             await asyncio.sleep(TOPIC_WAIT_S)
             state = await asyncio.to_thread(load_tokens, settings)
             loaded.tokens.update(state.tokens)
         where = TopicPartition(topic(settings, IDENTITY_TOPIC), state.partition)
-        consumer = AIOKafkaConsumer(**(consumer_options(settings, None) | {"fetch_max_wait_ms": FOLLOW_WAIT_MS}))
-        try:
-            await consumer.start()
+
+        async def follow(consumer: Any) -> None:
             consumer.assign([where])
             consumer.seek(where, state.next_offset)
             while True:
@@ -133,12 +131,10 @@ def attach(app: Any, settings: Settings) -> set[str]:
                     for record in records:
                         if record.value and FORGET_MARK in record.value:
                             loaded.tokens.update(tombstone_tokens(record.value))
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # the worker must not go on admitting erased customers' events
-            await app.crash(error)
-        finally:
-            await consumer.stop()
+
+        options = aiokafka_consumer_options(settings, None, FOLLOW_MAX_RECORDS) | {"fetch_max_wait_ms": FOLLOW_WAIT_MS}
+        # a failure stops the worker: it must not go on admitting erased customers' events
+        await consume_in(app, AIOKafkaConsumer(**options), follow)
 
     app.task(follow_tombstones)
     return loaded.tokens

@@ -11,24 +11,18 @@ batch produced: at-least-once, as before (a replayed raw message is a duplicate 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from journeys.kafka import aiokafka_consumer_options, commit_handled, gathered, raw_topics
+from journeys.kafka import aiokafka_consumer_options, commit_handled, consume_in, gathered, raw_topics
 from journeys.settings import Settings
 
 POLL_TIMEOUT_MS = 200
 
 Handler = Callable[[list[Any]], Awaitable[None]]  # raw messages (topic, partition, offset, value) -> done
 LagSink = Callable[[str, int], None]  # (topic, messages not yet read) after each batch
-
-
-def consumer_options(settings: Settings, group_id: str | None) -> dict[str, Any]:
-    """aiokafka options: the worker's security settings, short session timeouts, manual commits."""
-    return aiokafka_consumer_options(settings, group_id, settings.streams.batch_events)
 
 
 def intake(app: Any, settings: Settings, group_id: str, handle: Handler,
@@ -40,17 +34,12 @@ def intake(app: Any, settings: Settings, group_id: str, handle: Handler,
 
     A failure crashes the worker (as a failing agent would) instead of leaving stage 1 silently stopped.
     """
+    streams = settings.streams
+
     async def run() -> None:
-        consumer = AIOKafkaConsumer(*raw_topics(settings), **consumer_options(settings, group_id))
-        try:
-            await consumer.start()
-            await _consume(consumer, settings.streams.batch_events, settings.streams.batch_within_s, handle, lag)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # handed to the app, which stops the worker with it
-            await app.crash(error)
-        finally:
-            await consumer.stop()
+        consumer = AIOKafkaConsumer(*raw_topics(settings),
+                                    **aiokafka_consumer_options(settings, group_id, streams.batch_events))
+        await consume_in(app, consumer, lambda c: _consume(c, streams.batch_events, streams.batch_within_s, handle, lag))
     return run
 
 

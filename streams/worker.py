@@ -94,8 +94,6 @@ MIN_SESSION_TIMEOUT_S = 3.0
 BATCH_KEY = b"batch"
 PRODUCER_LINGER_MS = 0
 PRODUCER_BATCH_BYTES = 256 * 1024
-# Outputs are JSON that packs ~4x: fewer bytes through the socket cost less CPU than lz4 does.
-PRODUCER_COMPRESSION = "lz4"
 # Table writes wait in Faust's changelog buffer; past this many the stream pauses to flush them.
 CHANGELOG_BUFFER_MESSAGES = 10_000
 # The stitcher allocates many small containers per event; CPython's default threshold (700) ran
