@@ -77,7 +77,7 @@ from streams.batch_send import BatchSender
 from streams.checking import Checker, screened
 from streams.core.documents import DOCUMENTS, encode
 from streams.core.identity import IdentityGraph
-from streams.core.routing import Memory, PartitionWork, Routed, route_identity
+from streams.core.routing import Memory, PartitionWork, Routed, route_identity, work_messages
 from streams.health import HealthCounter
 from streams.intake import intake
 from streams.table_writes import BufferedTable, Prefixed
@@ -92,6 +92,10 @@ HEALTH_INTERVAL_S = 10.0
 IDLE_CHECK_S = 1.0
 MIN_SESSION_TIMEOUT_S = 3.0
 BATCH_KEY = b"batch"
+# Work messages stay under the producer's request limit and the broker's message limit (1 MiB
+# by default): a batch of 2,000 compact records is ~0.6 MB, but batches may be larger and
+# records carry up to a 64 KiB event's measures.
+WORK_MESSAGE_BYTES = 900 * 1024
 PRODUCER_LINGER_MS = 0
 PRODUCER_BATCH_BYTES = 256 * 1024
 # Table writes wait in Faust's changelog buffer; past this many the stream pauses to flush them.
@@ -193,7 +197,7 @@ class Stages:
                 records.append(result)
         self.last_work_s = time.monotonic()
         if records:
-            await self.send(topic(self.settings, IDENTITY_WORK_TOPIC), BATCH_KEY, orjson.dumps(records), 0)
+            await self.send_work(topic(self.settings, IDENTITY_WORK_TOPIC), records, 0)
         await self.delivered()
 
     async def resolve(self, stream: Any) -> None:
@@ -204,9 +208,9 @@ class Stages:
             message = event.message
             for offset, _, value in await unapplied(graph, self.settings, message):
                 routed, links = route_identity(self.graph, orjson.loads(value), self.partitions)
-                for link in links:
-                    await self.batch.add(self.names[IDENTITY_TOPIC], link.customer_id.encode(),
-                                         link.model_dump_json().encode())
+                links_topic = self.names[IDENTITY_TOPIC]
+                await self.batch.add_many((links_topic, link.customer_id.encode(), link.model_dump_json().encode())
+                                          for link in links)
                 await self.route(routed)
                 await self.delivered()  # commands (merges above all) are durable before the graph that made them
                 graph[mark_key(message.partition)] = offset + 1
@@ -222,8 +226,9 @@ class Stages:
             for offset, _, value in await unapplied(self.states, self.settings, message):
                 work = PartitionWork(self.map, self.partitions, self.states.get, self.memory, DOCUMENTS)
                 outputs, forwards = work.handle_batch(orjson.loads(value))
-                for document in outputs:
-                    await self.batch.add(self.names[document.topic], document.key.encode(), encode(document))
+                names = self.names
+                await self.batch.add_many((names[document.topic], document.key.encode(), encode(document))
+                                          for document in outputs)
                 await self.route(forwards)
                 await self.delivered()  # outputs and forwarded events are durable before the states that sent them
                 self.states.update(work.changed())
@@ -265,7 +270,12 @@ class Stages:
         for partition, command in routed:
             by_partition[partition].append(command)
         for partition, commands in by_partition.items():
-            await self.send(topic(self.settings, CUSTOMER_WORK_TOPIC), BATCH_KEY, orjson.dumps(commands), partition)
+            await self.send_work(topic(self.settings, CUSTOMER_WORK_TOPIC), commands, partition)
+
+    async def send_work(self, name: str, items: list[Any], partition: int) -> None:
+        """Work for the next stage, cut to fit the broker's message size (streams.core.routing)."""
+        for value in work_messages(items, WORK_MESSAGE_BYTES):
+            await self.send(name, BATCH_KEY, value, partition)
 
     async def flush_health(self) -> None:
         for sample in self.health.closed(time.time()):

@@ -16,6 +16,8 @@ import zlib
 from collections.abc import Callable
 from typing import Any, Generic
 
+import orjson
+
 from schemas.journeymap import JourneyMap
 from streams.core.identity import IdentityGraph, Sighting
 from streams.core.layout import Layout, Out, Renderer
@@ -44,6 +46,27 @@ def route_identity(graph: IdentityGraph, records: list[Record], partitions: int)
             routed.append((partition_for(absorbed, partitions), ["m", absorbed, survivor]))
         routed.append((partition_for(resolution.customer_id, partitions), ["e", resolution.customer_id, record]))
     return routed, links
+
+
+def work_messages(items: list[Any], limit: int) -> list[bytes]:
+    """A batch of records or commands as work messages (JSON arrays, in order) of at most `limit`
+    bytes each, so a batch of any size fits the broker's message limit. Consecutive messages of
+    one partition are handled in order, so cutting a batch changes nothing. A hand-over command
+    ("a") too large for one message is cut into several with the same revision (each absorbs
+    its part); any other single item goes alone."""
+    blob = orjson.dumps(items)
+    if len(blob) <= limit:
+        return [blob]
+    if len(items) > 1:
+        half = len(items) // 2
+        return work_messages(items[:half], limit) + work_messages(items[half:], limit)
+    command = items[0]
+    if isinstance(command, list) and command and command[0] == "a" and len(command[3]) > 1:
+        _, survivor, revision, records = command
+        half = len(records) // 2
+        return (work_messages([["a", survivor, revision, records[:half]]], limit)
+                + work_messages([["a", survivor, revision, records[half:]]], limit))
+    return [blob]
 
 
 Memory = dict[str, tuple[bytes, CustomerState, Layout]]  # customer -> (stored blob, its state, its layout)

@@ -11,6 +11,8 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from producers.simulator.core import simulate
 from schemas.events import TouchpointEventBase
 from schemas.journeymap import load_journey_map
@@ -18,14 +20,16 @@ from schemas.outputs import FrictionEvent, JourneySnapshot, JourneyStep
 from streams.core.identity import IdentityGraph
 from streams.core.layout import MODELS, Output
 from streams.core.records import record_of
-from streams.core.routing import Command, Memory, PartitionWork, route_identity
+from streams.core.routing import Command, Memory, PartitionWork, route_identity, work_messages
 from streams.core.view import current
 from tests.streams import truth
 
 PARTITIONS = 4
 
 
-def run_topology(events: list[TouchpointEventBase], seed: int) -> list[Output]:
+def run_topology(events: list[TouchpointEventBase], seed: int, message_limit: int = 0) -> list[Output]:
+    """Stages 2 and 3 over in-memory queues; with `message_limit`, work travels as the worker sends
+    it, in JSON messages of at most that many bytes (streams.core.routing.work_messages)."""
     journey_map, rng = load_journey_map(), random.Random(seed)
     graph = IdentityGraph(journey_map, {}, {}, {})
     stored: dict[str, bytes] = {}
@@ -38,23 +42,27 @@ def run_topology(events: list[TouchpointEventBase], seed: int) -> list[Output]:
             size = rng.randint(1, 300)
             routed, _ = route_identity(graph, records[:size], PARTITIONS)
             records = records[size:]
-            enqueue(queues, routed)
+            enqueue(queues, routed, message_limit)
             continue
         partition = rng.choice([p for p, q in enumerate(queues) if q])
         work = PartitionWork(journey_map, PARTITIONS, stored.get, memory, MODELS)
         out, forwards = work.handle_batch(queues[partition].popleft())
         outputs += out
-        enqueue(queues, forwards)
+        enqueue(queues, forwards, message_limit)
         stored.update(work.changed())
     return outputs
 
 
-def enqueue(queues: list[deque[list[Command]]], routed: list[tuple[int, Command]]) -> None:
+def enqueue(queues: list[deque[list[Command]]], routed: list[tuple[int, Command]], message_limit: int = 0) -> None:
     by_partition: dict[int, list[Command]] = {}
     for partition, command in routed:
         by_partition.setdefault(partition, []).append(command)
     for partition, commands in by_partition.items():
-        queues[partition].append(commands)
+        if not message_limit:
+            queues[partition].append(commands)
+            continue
+        for message in work_messages(commands, message_limit):
+            queues[partition].append(orjson.loads(message))
 
 
 def view(outputs: list[Output], kind: type) -> dict[str, dict[str, Any]]:
@@ -69,6 +77,29 @@ def test_routed_batches_over_partitions_match_the_ground_truth() -> None:
     assert truth.journeys(steps, view(outputs, JourneySnapshot)) == truth.truth_journeys(simulation.truth)
     assert truth.friction(view(outputs, FrictionEvent)) == truth.truth_friction(simulation.truth)
     assert any(isinstance(o, JourneySnapshot) and o.retracted for o in outputs)  # merges happened
+
+
+def test_work_cut_into_small_messages_matches_the_ground_truth() -> None:
+    """Work larger than a message may be is cut, the hand-over of a merge too; nothing changes."""
+    simulation = simulate(150, 99, 60, datetime(2026, 1, 5, tzinfo=UTC), load_journey_map(), b"routing")
+    outputs = run_topology(simulation.events(), seed=3, message_limit=1500)
+    steps = view(outputs, JourneyStep)
+    assert truth.customers(steps) == truth.truth_customers(simulation.truth)
+    assert truth.journeys(steps, view(outputs, JourneySnapshot)) == truth.truth_journeys(simulation.truth)
+    assert truth.friction(view(outputs, FrictionEvent)) == truth.truth_friction(simulation.truth)
+
+
+def test_work_messages_stay_under_the_limit_and_keep_every_item_in_order() -> None:
+    records = [[n, f"e{n:05d}", "web", "x" * (n % 50)] for n in range(3000)]
+    assert work_messages(records, 10**9) == [orjson.dumps(records)]  # one message when it fits
+    messages = work_messages(records, 4096)
+    assert len(messages) > 10 and all(len(m) <= 4096 for m in messages)
+    assert [item for m in messages for item in orjson.loads(m)] == records
+    handover = ["a", "cust-1", 7, records]
+    parts = [orjson.loads(m) for m in work_messages([handover], 4096)]
+    assert all(len(orjson.dumps(p)) <= 4096 for p in parts) and len(parts) > 10
+    assert all(p[0][:3] == ["a", "cust-1", 7] and len(p) == 1 for p in parts)
+    assert [r for p in parts for r in p[0][3]] == records
 
 
 def test_replaying_every_command_twice_changes_nothing() -> None:
