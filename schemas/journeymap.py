@@ -7,6 +7,7 @@ path and the reason. Every stage reads the same `JourneyMap`.
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -112,15 +113,24 @@ class JourneyMap(MapModel):
                 raise ValueError(f"phase_rules[{i}]: phase {rule.phase!r} is not one of {sorted(phase_ids)}")
         return self
 
-    @property
-    def phase_ids(self) -> tuple[str, ...]:
+    @cached_property
+    def phase_ids(self) -> tuple[str, ...]:  # the map is frozen: computed once (asked per event and journey)
         return tuple(p.id for p in self.phases)
 
     def phase_index(self, phase: str) -> int:
         return self.phase_ids.index(phase)
 
     def touchpoint_ids(self, channel: str | None = None) -> tuple[str, ...]:
-        return tuple(t.id for t in self.touchpoints if channel is None or t.channel == channel)
+        known = self._touchpoint_ids.get(channel)
+        return known if known is not None else ()
+
+    @cached_property
+    def _touchpoint_ids(self) -> dict[str | None, tuple[str, ...]]:
+        """Touchpoint ids per channel (None: all), computed once: validation asks per event."""
+        by_channel: dict[str | None, tuple[str, ...]] = {None: tuple(t.id for t in self.touchpoints)}
+        for t in self.touchpoints:
+            by_channel[t.channel] = (*by_channel.get(t.channel, ()), t.id)
+        return by_channel
 
     def phase_for(self, channel: str, event_type: str, touchpoint: str, measures: dict[str, Any]) -> str:
         """The phase an event belongs to, or `current` when it does not move the journey."""

@@ -14,6 +14,7 @@ as the default partitioner would (murmur2, like every other producer here).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from aiokafka.partitioner import DefaultPartitioner
@@ -40,15 +41,23 @@ class BatchSender:
         return self.app.producer._ensure_producer()
 
     async def add(self, topic: str, key: bytes, value: bytes | None, partition: int | None = None) -> None:
-        if partition is None:
-            partition = await self._partition_of(topic, key)
-        batch = self.batches.get((topic, partition))
-        if batch is None:
-            batch = self.batches[topic, partition] = self._producer().create_batch()
-        if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
-            self.unconfirmed.append(await self._producer().send_batch(batch, topic, partition=partition))
-            batch = self.batches[topic, partition] = self._producer().create_batch()
-            batch.append(key=key, value=value, timestamp=None)
+        await self.add_many(((topic, key, value),), partition)
+
+    async def add_many(self, records: Iterable[tuple[str, bytes, bytes | None]], partition: int | None = None) -> None:
+        """Append (topic, key, value) records, to `partition` or to their key's (one await for many:
+        at hundreds of records per batch, a coroutine per record cost more than the append)."""
+        batches, known = self.batches, self.known
+        for topic, key, value in records:
+            target = partition if partition is not None else known.get((topic, key))
+            if target is None:
+                target = await self._partition_of(topic, key)
+            batch = batches.get((topic, target))
+            if batch is None:
+                batch = batches[topic, target] = self._producer().create_batch()
+            if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
+                self.unconfirmed.append(await self._producer().send_batch(batch, topic, partition=target))
+                batch = batches[topic, target] = self._producer().create_batch()
+                batch.append(key=key, value=value, timestamp=None)
 
     async def flush(self) -> None:
         """Hand every open batch to the producer; `confirm()` waits for them to be delivered."""

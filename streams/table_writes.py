@@ -73,8 +73,7 @@ class BufferedTable(MutableMapping[str, Any]):
         if whole:
             await sender.send_whole(name, partition, records)
             return
-        for raw_key, raw_value in records:
-            await sender.add(name, raw_key, raw_value, partition)
+        await sender.add_many(((name, raw_key, raw_value) for raw_key, raw_value in records), partition)
 
 
 class Prefixed(MutableMapping[str, Any]):
