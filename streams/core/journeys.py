@@ -52,9 +52,15 @@ def journey_id_for(customer_id: str, first_event_id: str) -> str:
 
 def cut_journeys(customer_id: str, events: list[Record], journey_map: JourneyMap) -> list[Journey]:
     """Ordered non-late events -> journeys, each step placed with its phase."""
+    return continue_journeys(customer_id, [], events, journey_map)
+
+
+def continue_journeys(customer_id: str, journeys: list[Journey], events: list[Record],
+                      journey_map: JourneyMap) -> list[Journey]:
+    """Cut further: `events` (ordered, all after the journeys' steps) extend the last journey or
+    open new ones. The last journey is changed in place: pass a copy of one that others hold."""
     gap_ms = journey_map.journey.inactivity_gap_days * MS_PER_DAY
-    journeys: list[Journey] = []
-    current = ""
+    current = "" if not journeys or journeys[-1].steps[-1][1] == NO_PHASE else journeys[-1].steps[-1][1]
     for record in events:
         if not journeys or record[T] - journeys[-1].last_ms > gap_ms:
             journeys.append(Journey(journey_id_for(customer_id, record[EVENT_ID])))

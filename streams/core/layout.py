@@ -20,8 +20,8 @@ from schemas.journeymap import JourneyMap
 from schemas.outputs import FrictionEvent, JourneySnapshot, JourneyStep
 from schemas.trusted import built
 from streams.core.friction import Friction, detect
-from streams.core.journeys import NO_PHASE, Journey, cut_journeys, describe, segment_of
-from streams.core.records import CHANNEL, EVENT_ID, RECEIVED, Record, T, event_of, from_ms, order_key
+from streams.core.journeys import NO_PHASE, Journey, continue_journeys, cut_journeys, describe, segment_of
+from streams.core.records import CHANNEL, EVENT_ID, RECEIVED, SEGMENT, Record, T, event_of, from_ms, order_key
 
 Output = JourneyStep | JourneySnapshot | FrictionEvent
 MS_PER_H = 3_600_000
@@ -48,6 +48,8 @@ class Layout:
     frictions: dict[str, tuple[str, Friction]] = field(default_factory=dict)  # id -> (journey_id, friction)
     placements: dict[str, Placement] = field(default_factory=dict)
     records: dict[str, Record] = field(default_factory=dict)
+    late: set[str] = field(default_factory=set)  # ids of the late events
+    received_ms: int = 0  # the latest received time among the events
 
     def friction_count(self, journey_id: str) -> int:
         return sum(1 for jid, _ in self.frictions.values() if jid == journey_id)
@@ -62,7 +64,7 @@ def late_events(events: list[Record], journey_map: JourneyMap) -> set[str]:
     """
     lateness_ms = journey_map.journey.allowed_lateness_hours * MS_PER_H
     late, clock_ms = set(), None
-    for record in sorted(events, key=lambda r: (r[RECEIVED], r[T], r[EVENT_ID])):
+    for record in sorted(events, key=_arrival_key):
         if clock_ms is not None and record[T] < clock_ms - lateness_ms:
             late.add(record[EVENT_ID])
         clock_ms = record[T] if clock_ms is None else max(clock_ms, record[T])
@@ -76,9 +78,14 @@ def layout_of(customer_id: str, events: list[Record], journey_map: JourneyMap,
     With `previous` (an earlier layout of the same customer), journeys it already described are
     taken over when `_reusable` says the result would be the same.
     """
+    if previous is not None and previous.records and not previous.late:
+        appended = _appended(customer_id, events, journey_map, previous)
+        if appended is not None:
+            return appended
     late = late_events(events, journey_map)
     live = [r for r in events if r[EVENT_ID] not in late]
-    result = Layout(customer_id, max((r[T] for r in events), default=0), segment_of(live))
+    result = Layout(customer_id, max((r[T] for r in events), default=0), segment_of(live), late=late,
+                    received_ms=max((r[RECEIVED] for r in events), default=0))
     horizon_ms = clock_horizon_ms(journey_map)
     by_journey = _frictions_by_journey(previous) if previous is not None else {}
     for journey in cut_journeys(customer_id, live, journey_map):
@@ -99,6 +106,60 @@ def layout_of(customer_id: str, events: list[Record], journey_map: JourneyMap,
         if record[EVENT_ID] in late:
             result.placements[record[EVENT_ID]] = _late_placement(result, record)
     return result
+
+
+def _appended(customer_id: str, events: list[Record], journey_map: JourneyMap, previous: Layout) -> Layout | None:
+    """`layout_of` when events only came after all the previous layout's, in event time and in
+    arrival, and none of them is late (the usual case): the earlier journeys, placements and
+    records are taken over as they are, and only the last journey is cut further. None when
+    the events are not such a continuation (then the whole layout is recomputed)."""
+    known = len(previous.records)
+    fresh = events[known:]
+    if not fresh or list(map(_event_id, events[:known])) != list(previous.records):
+        return None  # not the previous events followed by later ones
+    clock_ms, lateness_ms = previous.clock_ms, journey_map.journey.allowed_lateness_hours * MS_PER_H
+    if min(r[RECEIVED] for r in fresh) < previous.received_ms:
+        return None  # arrived before some earlier event: lateness must be judged over all of them
+    for record in sorted(fresh, key=_arrival_key):  # as late_events would, from the previous clock on
+        if record[T] < clock_ms - lateness_ms:
+            return None
+        clock_ms = max(clock_ms, record[T])
+    journeys = list(previous.journeys.values())
+    last = journeys[-1]
+    journeys[-1] = Journey(last.journey_id, list(last.steps), dict(last.phase_first_at))
+    journeys = continue_journeys(customer_id, journeys, fresh, journey_map)
+    segment = next((r[SEGMENT] for r in reversed(fresh) if r[SEGMENT]), previous.segment)
+    result = Layout(customer_id, clock_ms, segment, placements=dict(previous.placements),
+                    records=dict(previous.records), received_ms=max(previous.received_ms, *(r[RECEIVED] for r in fresh)))
+    horizon_ms = clock_horizon_ms(journey_map)
+    by_journey = _frictions_by_journey(previous)
+    for journey in journeys:
+        jid = journey.journey_id
+        if _reusable(previous, journey, clock_ms, horizon_ms):
+            result.journeys[jid] = previous.journeys[jid]
+            result.described[jid] = previous.described[jid]
+            result.frictions.update(by_journey.get(jid, {}))
+        else:
+            result.journeys[jid] = journey
+            result.described[jid] = describe(journey, clock_ms, journey_map)
+            for fid, friction in detect(journey, clock_ms, journey_map.friction).items():
+                result.frictions[fid] = (jid, friction)
+    placed = len(last.steps)  # steps of the previous last journey are placed already
+    for journey in journeys[len(previous.journeys) - 1:]:  # that journey, then the new ones
+        for index, (record, phase) in enumerate(journey.steps[placed:], start=placed):
+            result.placements[record[EVENT_ID]] = Placement(journey.journey_id, index, phase)
+        placed = 0
+    for record in fresh:
+        result.records[record[EVENT_ID]] = record
+    return result
+
+
+def _event_id(record: Record) -> str:
+    return record[EVENT_ID]
+
+
+def _arrival_key(record: Record) -> tuple[int, int, str]:
+    return record[RECEIVED], record[T], record[EVENT_ID]
 
 
 def clock_horizon_ms(journey_map: JourneyMap) -> int:
