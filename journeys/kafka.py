@@ -34,8 +34,10 @@ PRODUCER_BATCH_BYTES = 256 * 1024
 ADMIN_TIMEOUT_MS = 15_000
 FETCH_MAX_WAIT_MS = 500  # aiokafka consumers on Apache Kafka (the local broker: LOCAL_FETCH_MAX_WAIT_MS)
 # The local broker answers a fetch only when its wait ends if no data was there when it came, so a
-# long wait would stall every hop between the pipeline's stages.
-LOCAL_FETCH_MAX_WAIT_MS = 20
+# long wait would stall every hop between the pipeline's stages. A short one costs CPU while
+# idle: an idle worker's polls took 17 % of a core in the broker and 10 % in the worker at 20 ms,
+# 9 % and 5 % at 50 ms, for at most 30 ms more per hop.
+LOCAL_FETCH_MAX_WAIT_MS = 50
 SSL_FILES = ("ssl_cafile", "ssl_certfile", "ssl_keyfile")
 
 
