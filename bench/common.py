@@ -8,6 +8,7 @@ broker of their own, with topic names under a fresh prefix. Nothing here is prod
 from __future__ import annotations
 
 import importlib
+import os
 import statistics
 import subprocess
 import sys
@@ -98,9 +99,9 @@ def rss_bytes(pid: int) -> int:
 
 
 def cpu_s(pid: int) -> float:
-    """User + system CPU seconds a process has used (Linux /proc; clock ticks of 100 Hz)."""
+    """User + system CPU seconds a process has used (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_until_idle(pid: int, quiet_s: float = 3.0, busy_cpu_s: float = 0.3, timeout_s: float = 600.0) -> None:

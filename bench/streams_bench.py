@@ -14,7 +14,6 @@ machine with two, worker and broker share them). Tables are kept in memory here
 
 from __future__ import annotations
 
-import os
 import resource
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import orjson
 
-from bench.common import POLL_MS, QUIET_POLLS, broker_settings, read_topics
+from bench.common import POLL_MS, QUIET_POLLS, broker_settings, cpu_s, read_topics
 from journeys.embedded import child_env
 from journeys.gaps import is_mark
 from journeys.kafka import raw_topics, topic
@@ -54,13 +53,6 @@ def raw_consume_rate(settings: Settings) -> float:
         orjson.loads(m.value)
     elapsed = time.perf_counter() - started - QUIET_POLLS * POLL_MS / 1000
     return len(messages) / elapsed
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a running process (Linux /proc)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_worker(settings: Settings) -> float:
@@ -96,12 +88,12 @@ def run() -> dict[str, float]:
         with Publisher.connect(settings, source="bench") as publisher:
             publish(simulation.deliveries, publisher, show_progress=False)
         raw_rate = raw_consume_rate(settings)
-        broker_before = cpu_seconds(broker.process.pid)
-        cpu_s = run_worker(settings)
-        broker_cpu_s = cpu_seconds(broker.process.pid) - broker_before
+        broker_before = cpu_s(broker.process.pid)
+        worker_cpu_s = run_worker(settings)
+        broker_cpu_s = cpu_s(broker.process.pid) - broker_before
         rate, events = worker_rate(settings)
         return {"pipeline_events_per_s": rate, "raw_consume_events_per_s": raw_rate,
-                "pipeline_to_raw_percent": 100 * rate / raw_rate, "worker_cpu_us_per_event": cpu_s / max(events, 1) * 1e6,
+                "pipeline_to_raw_percent": 100 * rate / raw_rate, "worker_cpu_us_per_event": worker_cpu_s / max(events, 1) * 1e6,
                 "broker_cpu_us_per_event": broker_cpu_s / max(events, 1) * 1e6,
                 "state_bytes_per_customer": state_bytes(settings), "pipeline_events": float(events)}
 

@@ -121,8 +121,7 @@ class JourneyMap(MapModel):
         return self.phase_ids.index(phase)
 
     def touchpoint_ids(self, channel: str | None = None) -> tuple[str, ...]:
-        known = self._touchpoint_ids.get(channel)
-        return known if known is not None else ()
+        return self._touchpoint_ids.get(channel, ())
 
     @cached_property
     def _touchpoint_ids(self) -> dict[str | None, tuple[str, ...]]:

@@ -40,9 +40,6 @@ class BatchSender:
     def _producer(self) -> Any:
         return self.app.producer._ensure_producer()
 
-    async def add(self, topic: str, key: bytes, value: bytes | None, partition: int | None = None) -> None:
-        await self.add_many(((topic, key, value),), partition)
-
     async def add_many(self, records: Iterable[tuple[str, bytes, bytes | None]], partition: int | None = None) -> None:
         """Append (topic, key, value) records, to `partition` or to their key's (one await for many:
         at hundreds of records per batch, a coroutine per record cost more than the append)."""

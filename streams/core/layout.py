@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from schemas.journeymap import JourneyMap
@@ -86,21 +87,11 @@ def layout_of(customer_id: str, events: list[Record], journey_map: JourneyMap,
     live = [r for r in events if r[EVENT_ID] not in late]
     result = Layout(customer_id, max((r[T] for r in events), default=0), segment_of(live), late=late,
                     received_ms=max((r[RECEIVED] for r in events), default=0))
-    horizon_ms = clock_horizon_ms(journey_map)
-    by_journey = _frictions_by_journey(previous) if previous is not None else {}
-    for journey in cut_journeys(customer_id, live, journey_map):
-        jid = journey.journey_id
-        result.journeys[jid] = journey
-        if previous is not None and _reusable(previous, journey, result.clock_ms, horizon_ms):
-            result.journeys[jid] = previous.journeys[jid]
-            result.described[jid] = previous.described[jid]
-            result.frictions.update(by_journey.get(jid, {}))
-        else:
-            result.described[jid] = describe(journey, result.clock_ms, journey_map)
-            for fid, friction in detect(journey, result.clock_ms, journey_map.friction).items():
-                result.frictions[fid] = (jid, friction)
+    journeys = cut_journeys(customer_id, live, journey_map)
+    _describe(result, journeys, previous, journey_map)
+    for journey in journeys:
         for index, (record, phase) in enumerate(journey.steps):
-            result.placements[record[EVENT_ID]] = Placement(jid, index, phase)
+            result.placements[record[EVENT_ID]] = Placement(journey.journey_id, index, phase)
     for record in events:
         result.records[record[EVENT_ID]] = record
         if record[EVENT_ID] in late:
@@ -115,7 +106,7 @@ def _appended(customer_id: str, events: list[Record], journey_map: JourneyMap, p
     the events are not such a continuation (then the whole layout is recomputed)."""
     known = len(previous.records)
     fresh = events[known:]
-    if not fresh or list(map(_event_id, events[:known])) != list(previous.records):
+    if not fresh or list(map(itemgetter(EVENT_ID), events[:known])) != list(previous.records):
         return None  # not the previous events followed by later ones
     clock_ms, lateness_ms = previous.clock_ms, journey_map.journey.allowed_lateness_hours * MS_PER_H
     if min(r[RECEIVED] for r in fresh) < previous.received_ms:
@@ -131,19 +122,7 @@ def _appended(customer_id: str, events: list[Record], journey_map: JourneyMap, p
     segment = next((r[SEGMENT] for r in reversed(fresh) if r[SEGMENT]), previous.segment)
     result = Layout(customer_id, clock_ms, segment, placements=dict(previous.placements),
                     records=dict(previous.records), received_ms=max(previous.received_ms, *(r[RECEIVED] for r in fresh)))
-    horizon_ms = clock_horizon_ms(journey_map)
-    by_journey = _frictions_by_journey(previous)
-    for journey in journeys:
-        jid = journey.journey_id
-        if _reusable(previous, journey, clock_ms, horizon_ms):
-            result.journeys[jid] = previous.journeys[jid]
-            result.described[jid] = previous.described[jid]
-            result.frictions.update(by_journey.get(jid, {}))
-        else:
-            result.journeys[jid] = journey
-            result.described[jid] = describe(journey, clock_ms, journey_map)
-            for fid, friction in detect(journey, clock_ms, journey_map.friction).items():
-                result.frictions[fid] = (jid, friction)
+    _describe(result, journeys, previous, journey_map)
     placed = len(last.steps)  # steps of the previous last journey are placed already
     for journey in journeys[len(previous.journeys) - 1:]:  # that journey, then the new ones
         for index, (record, phase) in enumerate(journey.steps[placed:], start=placed):
@@ -154,8 +133,22 @@ def _appended(customer_id: str, events: list[Record], journey_map: JourneyMap, p
     return result
 
 
-def _event_id(record: Record) -> str:
-    return record[EVENT_ID]
+def _describe(result: Layout, journeys: list[Journey], previous: Layout | None, journey_map: JourneyMap) -> None:
+    """Each journey into `result` with its snapshot fields and frictions: taken over from
+    `previous` when `_reusable` says they would be the same, worked out otherwise."""
+    horizon_ms = clock_horizon_ms(journey_map)
+    by_journey = _frictions_by_journey(previous) if previous is not None else {}
+    for journey in journeys:
+        jid = journey.journey_id
+        if previous is not None and _reusable(previous, journey, result.clock_ms, horizon_ms):
+            result.journeys[jid] = previous.journeys[jid]
+            result.described[jid] = previous.described[jid]
+            result.frictions.update(by_journey.get(jid, {}))
+        else:
+            result.journeys[jid] = journey
+            result.described[jid] = describe(journey, result.clock_ms, journey_map)
+            for fid, friction in detect(journey, result.clock_ms, journey_map.friction).items():
+                result.frictions[fid] = (jid, friction)
 
 
 def _arrival_key(record: Record) -> tuple[int, int, str]:
