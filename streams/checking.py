@@ -11,24 +11,20 @@ Both ways run the same pure function, `check_batch`, so the answers are the same
 Erasure is screened by the worker afterwards (the tombstones it follows live there), on the
 records' identifier keys. A pool process that dies fails the batch (BrokenProcessPool): the
 worker stops, as for any stage-1 error, and its raw offsets stay uncommitted. A pool process
-whose worker was killed exits by itself (it watches its parent).
+whose worker was killed exits by itself (streams.pools).
 """
 
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
-import os
-import threading
-import time
 from concurrent.futures import ProcessPoolExecutor
 
 from schemas.journeymap import JourneyMap
 from schemas.validation import Rejection, validate
 from streams.core.records import IDS, Record, record_of
 from streams.erasure import erased_rejection, refused
+from streams.pools import spawn_pool
 
-PARENT_POLL_S = 1.0
 Payload = tuple[bytes | None, str]  # (raw message value, source: topic:<topic>/<partition>/<offset>)
 Checked = Record | Rejection
 
@@ -44,16 +40,9 @@ def check_batch(payloads: list[Payload], journey_map: JourneyMap) -> list[Checke
     return out
 
 
-def _start(journey_map: JourneyMap, parent: int) -> None:
+def _start(journey_map: JourneyMap) -> None:
     global _MAP
     _MAP = journey_map
-    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True, name="watch-parent").start()
-
-
-def _exit_with_parent(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(PARENT_POLL_S)
-    os._exit(0)
 
 
 def _check_in_pool(payloads: list[Payload]) -> list[Checked]:
@@ -80,8 +69,7 @@ class Checker:
 
     async def _run(self, payloads: list[Payload]) -> list[Checked]:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_start, initargs=(self.map, os.getpid()))
+            self._pool = spawn_pool(self.processes, _start, self.map)
         result: list[Checked] = await asyncio.get_running_loop().run_in_executor(self._pool, _check_in_pool, payloads)
         return result
 

@@ -39,7 +39,6 @@ responses' high watermarks (right on the local broker too, unlike its ListOffset
 
 from __future__ import annotations
 
-import gc
 import os
 import signal
 import socket
@@ -80,6 +79,7 @@ from streams.core.identity import IdentityGraph
 from streams.core.routing import Memory, PartitionWork, Routed, route_identity, work_messages
 from streams.health import HealthCounter
 from streams.intake import intake
+from streams.pools import tune_gc
 from streams.table_writes import BufferedTable, Prefixed
 
 IDENTITY_WORK_TOPIC = "streams.identity"
@@ -100,9 +100,6 @@ PRODUCER_LINGER_MS = 0
 PRODUCER_BATCH_BYTES = 256 * 1024
 # Table writes wait in Faust's changelog buffer; past this many the stream pauses to flush them.
 CHANGELOG_BUFFER_MESSAGES = 10_000
-# The stitcher allocates many small containers per event; CPython's default threshold (700) ran
-# a collection every few events and a full one over the layout cache often: half the worker's CPU.
-GC_THRESHOLDS = (100_000, 50, 100)
 
 
 def app_id(settings: Settings) -> str:
@@ -131,8 +128,7 @@ def create_app(settings: Settings, journey_map: JourneyMap | None = None, exit_w
 
         port = attach_sink(app, settings)
         stages.also_busy.append(lambda: port.last_work_s)
-    gc.freeze()  # what start-up made lives as long as the process: never scan it again
-    gc.set_threshold(*GC_THRESHOLDS)
+    tune_gc()
     if exit_when_idle_s > 0:
         app.timer(IDLE_CHECK_S)(stages.exit_when_idle(exit_when_idle_s))
     return app
