@@ -19,8 +19,9 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 PARENT_POLL_S = 1.0
-# The stitcher allocates many small containers per event; CPython's default threshold (700) ran
-# a collection every few events and a full one over the remembered layouts often: half the CPU.
+# Validating and stitching allocate many small containers per event; at CPython's default
+# threshold (700) the worker collected every few events, and fully over its remembered layouts
+# often: half its CPU. The worker and its helper processes all collect at these thresholds.
 GC_THRESHOLDS = (100_000, 50, 100)
 
 
