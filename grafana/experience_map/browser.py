@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,7 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--hide-scrollbars", "--remote-debugging-port=0", "--remote-allow-origins=*")
 START_TIMEOUT_S = 30.0
 LOAD_TIMEOUT_S = 30.0
+GROUP_EXIT_S = 5.0  # how long Chromium's helpers may take to exit after it
 DEVTOOLS_LINE = re.compile(r"DevTools listening on (ws://\S+)")
 
 
@@ -54,15 +59,32 @@ def visit(page: Path, evaluate: str = "null", timeout_s: float = LOAD_TIMEOUT_S)
     """Load a local page in headless Chromium, take a full-page screenshot, evaluate an expression."""
     with tempfile.TemporaryDirectory(prefix="journeys-chromium-") as profile:
         process = subprocess.Popen([chromium_path(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                   start_new_session=True)
         try:
             browser_ws = _devtools_url(process)
             return asyncio.run(asyncio.wait_for(_visit(browser_ws, page.resolve().as_uri(), evaluate), timeout_s))
         except TimeoutError as err:
             raise RenderError("chromium", f"page {page} did not load within {timeout_s} s") from err
         finally:
-            process.terminate()
-            process.wait(timeout=10)
+            _stop_group(process)
+
+
+def _stop_group(process: subprocess.Popen[str]) -> None:
+    """Stop Chromium and its helper processes: helpers that outlive it still write into the profile
+    directory, which then cannot be removed ("Directory not empty")."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=10)
+    deadline = time.monotonic() + GROUP_EXIT_S
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(process.pid, 0)  # raises once no process of the group is left
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def screenshot(page: Path, out: Path) -> None:
