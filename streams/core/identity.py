@@ -15,12 +15,11 @@ from __future__ import annotations
 
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from schemas.journeymap import JourneyMap
 from schemas.outputs import IdentityLink
-from streams.core.records import short_hash
+from streams.core.records import from_ms, short_hash
 
 DEVICE_KIND = "anonymous_id"
 CRM_KIND = "crm_id"
@@ -41,7 +40,7 @@ class Sighting:
     channel: str
     event_type: str
     identifiers: tuple[str, ...]  # strongest first
-    event_time: datetime
+    event_ms: int  # event time in epoch ms: a datetime is made only for the few events that link
 
 
 @dataclass
@@ -157,10 +156,11 @@ class IdentityGraph:
     def _record(self, kind: str, customer: str, merged: str | None, identifiers: tuple[str, ...], rule: str,
                 sighting: Sighting) -> IdentityLink:
         link_id = "l-" + short_hash(f"{kind}/{rule}/{sighting.event_id}/{','.join(identifiers)}")
+        event_time = from_ms(sighting.event_ms)
         return IdentityLink(link_id=link_id, kind=kind, customer_id=customer,
                             merged_customer_id=merged, identifiers=identifiers, rule=rule,
-                            evidence_event_id=sighting.event_id, event_time=sighting.event_time,
-                            recorded_at=sighting.event_time)
+                            evidence_event_id=sighting.event_id, event_time=event_time,
+                            recorded_at=event_time)
 
 
 def _find(identifiers: tuple[str, ...], kind: str) -> str:

@@ -15,7 +15,7 @@ from schemas.journeymap import JourneyMap
 from schemas.outputs import IdentityLink
 from streams.core.identity import IdentityGraph, Sighting
 from streams.core.layout import MODELS, Output
-from streams.core.records import Record, record_of
+from streams.core.records import Record, record_of, to_ms
 from streams.core.stitch import CustomerState, absorb, apply, retract
 
 Emitted = Output | IdentityLink
@@ -23,7 +23,7 @@ Emitted = Output | IdentityLink
 
 def sighting_of(event: TouchpointEventBase) -> Sighting:
     return Sighting(event.event_id, event.channel, event.event_type, tuple(event.identifiers.keys()),
-                    event.event_time)
+                    to_ms(event.event_time))
 
 
 @dataclass
