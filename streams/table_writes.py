@@ -6,7 +6,8 @@ states' writes, that buffer was the worker's bottleneck. `BufferedTable` is the 
 the core works on: reads see the batch's own writes first, then the table; `flush()` puts every
 pending write into the table's store and appends the changelog record Faust itself would have
 sent (same topic, partition, key and value encoding) to the worker's batch sender, so recovery
-from the changelog works exactly as before.
+from the changelog works exactly as before. Reads and writes go to the table's store directly (the
+table itself only adds a statistics hook per key, which cost as much as the read).
 """
 
 from __future__ import annotations
@@ -29,13 +30,13 @@ class BufferedTable(MutableMapping[str, Any]):
         self.pending: dict[str, Any] = {}
 
     def __getitem__(self, key: str) -> Any:
-        value = self.pending[key] if key in self.pending else self.table[key]
+        value = self.pending[key] if key in self.pending else self.table.data[key]
         if value is _DELETED:
             raise KeyError(key)
         return value
 
     def get(self, key: str, default: Any = None) -> Any:
-        value = self.pending[key] if key in self.pending else self.table.get(key, _DELETED)
+        value = self.pending[key] if key in self.pending else self.table.data.get(key, _DELETED)
         return default if value is _DELETED else value
 
     def __setitem__(self, key: str, value: Any) -> None:
