@@ -8,20 +8,26 @@ the machine has. `Checker` hands each raw batch to a pool of `streams.check_proc
 resolving and stitching the batches before it; with 0 processes it checks on the loop itself.
 Both ways run the same pure function, `check_batch`, so the answers are the same.
 
-Erasure is screened by the worker afterwards (the tombstones it follows live there), on the
-records' identifier keys. A pool process that dies fails the batch (BrokenProcessPool): the
-worker stops, as for any stage-1 error, and its raw offsets stay uncommitted. A pool process
-whose worker was killed exits by itself (streams.pools).
+The answer comes back ready to send: the accepted records already cut into the identity stage's
+work messages (JSON), and the rejections with their positions, so the worker's loop neither
+unpickles nor re-encodes records (that cost it as much as a stage). Erased identifiers are
+screened here too, against the tokens the worker follows (streams.erasure) at the time of the
+batch. A pool process that dies fails the batch (BrokenProcessPool): the worker stops, as for any
+stage-1 error, and its raw offsets stay uncommitted. A pool process whose worker was killed exits
+by itself (streams.pools).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Set as AbstractSet
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 
 from schemas.journeymap import JourneyMap
 from schemas.validation import Rejection, validate
 from streams.core.records import IDS, Record, record_of
+from streams.core.routing import WORK_MESSAGE_BYTES, work_messages
 from streams.erasure import erased_rejection, refused
 from streams.pools import spawn_pool
 
@@ -29,6 +35,16 @@ Payload = tuple[bytes | None, str]  # (raw message value, source: topic:<topic>/
 Checked = Record | Rejection
 
 _MAP: JourneyMap | None = None  # the journey map of a pool process (set by _start)
+
+
+@dataclass
+class CheckedBatch:
+    """A checked batch: accepted records as identity-stage work messages, in order; the rejected
+    payloads as (position in the batch, rejection)."""
+
+    work: list[bytes] = field(default_factory=list)
+    rejected: list[tuple[int, Rejection]] = field(default_factory=list)
+    accepted: int = 0
 
 
 def check_batch(payloads: list[Payload], journey_map: JourneyMap) -> list[Checked]:
@@ -40,14 +56,29 @@ def check_batch(payloads: list[Payload], journey_map: JourneyMap) -> list[Checke
     return out
 
 
+def checked_work(payloads: list[Payload], journey_map: JourneyMap, erased: frozenset[str] = frozenset(),
+                 limit: int = WORK_MESSAGE_BYTES) -> CheckedBatch:
+    """`check_batch`, screened for erased identifiers, as work messages of at most `limit` bytes."""
+    result, records = CheckedBatch(), []
+    for position, (checked, (_, source)) in enumerate(zip(check_batch(payloads, journey_map), payloads, strict=True)):
+        checked = screened(erased, checked, source)
+        if isinstance(checked, Rejection):
+            result.rejected.append((position, checked))
+        else:
+            records.append(checked)
+    result.accepted = len(records)
+    result.work = work_messages(records, limit) if records else []
+    return result
+
+
 def _start(journey_map: JourneyMap) -> None:
     global _MAP
     _MAP = journey_map
 
 
-def _check_in_pool(payloads: list[Payload]) -> list[Checked]:
+def _check_in_pool(payloads: list[Payload], erased: frozenset[str]) -> CheckedBatch:
     assert _MAP is not None, "pool process started without its journey map"
-    return check_batch(payloads, _MAP)
+    return checked_work(payloads, _MAP, erased)
 
 
 class Checker:
@@ -57,20 +88,28 @@ class Checker:
         self.map, self.processes = journey_map, processes
         self._pool: ProcessPoolExecutor | None = None
 
-    async def check(self, payloads: list[Payload]) -> list[Checked]:
+    async def check(self, payloads: list[Payload], erased: frozenset[str] = frozenset()) -> CheckedBatch:
+        """The batch checked and screened against the `erased` tokens (same answer on the loop or in the pool)."""
         if self.processes == 0:
-            return check_batch(payloads, self.map)
+            return checked_work(payloads, self.map, erased)
         if len(payloads) <= self.processes:
-            return await self._run(payloads)
+            return await self._run(payloads, erased)
         # one slice per process, so a batch uses every process of the pool
         size = -(-len(payloads) // self.processes)
-        parts = await asyncio.gather(*(self._run(payloads[i:i + size]) for i in range(0, len(payloads), size)))
-        return [checked for part in parts for checked in part]
+        parts = await asyncio.gather(*(self._run(payloads[i:i + size], erased)
+                                       for i in range(0, len(payloads), size)))
+        whole = CheckedBatch()
+        for start, part in zip(range(0, len(payloads), size), parts, strict=True):
+            whole.work += part.work
+            whole.rejected += [(start + position, rejection) for position, rejection in part.rejected]
+            whole.accepted += part.accepted
+        return whole
 
-    async def _run(self, payloads: list[Payload]) -> list[Checked]:
+    async def _run(self, payloads: list[Payload], erased: frozenset[str]) -> CheckedBatch:
         if self._pool is None:
             self._pool = spawn_pool(self.processes, _start, self.map)
-        result: list[Checked] = await asyncio.get_running_loop().run_in_executor(self._pool, _check_in_pool, payloads)
+        loop = asyncio.get_running_loop()
+        result: CheckedBatch = await loop.run_in_executor(self._pool, _check_in_pool, payloads, erased)
         return result
 
     def close(self) -> None:
@@ -79,7 +118,7 @@ class Checker:
             self._pool = None
 
 
-def screened(tokens: set[str], checked: Checked, source: str) -> Checked:
+def screened(tokens: AbstractSet[str], checked: Checked, source: str) -> Checked:
     """The record, or a payload-less rejection when it carries an erased identifier (streams.erasure)."""
     if isinstance(checked, Rejection) or not refused(tokens, checked[IDS]):
         return checked

@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,7 +55,7 @@ def tombstone_tokens(value: bytes | None) -> set[str]:
     return {i for i in record.get("identifiers") or () if isinstance(i, str) and i.startswith(ERASED_PREFIX)}
 
 
-def refused(tokens: set[str], identifiers: Iterable[str]) -> bool:
+def refused(tokens: AbstractSet[str], identifiers: Iterable[str]) -> bool:
     return bool(tokens) and any(erased_token(key) in tokens for key in identifiers)
 
 

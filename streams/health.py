@@ -27,9 +27,11 @@ class HealthCounter:
         self.dead: Counter[tuple[int, str]] = Counter()
         self.lags: dict[tuple[int, str], int] = {}
 
-    def count(self, now_s: float, channel: str, dead: bool) -> None:
-        key = (int(now_s // SECONDS_PER_MINUTE), channel)
-        (self.dead if dead else self.events)[key] += 1
+    def count(self, now_s: float, channel: str, dead: bool, events: int = 1) -> None:
+        """`events` more events (or dead letters) of `channel` in the minute of `now_s`."""
+        if events:
+            key = (int(now_s // SECONDS_PER_MINUTE), channel)
+            (self.dead if dead else self.events)[key] += events
 
     def lag(self, now_s: float, channel: str, messages: int) -> None:
         """A sample of how far behind the worker reads `channel` (the minute keeps its largest)."""

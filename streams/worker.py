@@ -43,7 +43,7 @@ import os
 import signal
 import socket
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
@@ -73,10 +73,10 @@ from schemas.outputs import (
 from schemas.validation import Rejection
 from streams import erasure, tansu_fixes
 from streams.batch_send import BatchSender
-from streams.checking import Checker, screened
+from streams.checking import Checker
 from streams.core.documents import DOCUMENTS, encode
 from streams.core.identity import IdentityGraph
-from streams.core.routing import Memory, PartitionWork, Routed, route_identity, work_messages
+from streams.core.routing import WORK_MESSAGE_BYTES, Memory, PartitionWork, Routed, route_identity, work_messages
 from streams.health import HealthCounter
 from streams.intake import intake
 from streams.pools import tune_gc
@@ -92,10 +92,6 @@ HEALTH_INTERVAL_S = 10.0
 IDLE_CHECK_S = 1.0
 MIN_SESSION_TIMEOUT_S = 3.0
 BATCH_KEY = b"batch"
-# Work messages stay under the producer's request limit and the broker's message limit (1 MiB
-# by default): a batch of 2,000 compact records is ~0.6 MB, but batches may be larger and
-# records carry up to a 64 KiB event's measures.
-WORK_MESSAGE_BYTES = 900 * 1024
 PRODUCER_LINGER_MS = 0
 PRODUCER_BATCH_BYTES = 256 * 1024
 # Table writes wait in Faust's changelog buffer; past this many the stream pauses to flush them.
@@ -182,18 +178,16 @@ class Stages:
         self.last_work_s = time.monotonic()
         payloads = [(message.value, f"topic:{message.topic}/{message.partition}/{message.offset}")
                     for message in messages]
-        records = []
-        for message, (_, source), checked in zip(messages, payloads, await self.checker.check(payloads), strict=True):
-            channel = message.topic.rsplit(".", 1)[-1]
-            result = screened(self.erased, checked, source)
-            self.health.count(time.time(), channel, isinstance(result, Rejection))
-            if isinstance(result, Rejection):
-                await self.publish(dead_letter(result, channel))
-            else:
-                records.append(result)
+        checked = await self.checker.check(payloads, frozenset(self.erased))
+        now_s, dead = time.time(), Counter(messages[position].topic for position, _ in checked.rejected)
+        for name, count in Counter(message.topic for message in messages).items():
+            self.health.count(now_s, name.rsplit(".", 1)[-1], False, count - dead[name])
+            self.health.count(now_s, name.rsplit(".", 1)[-1], True, dead[name])
+        for position, rejection in checked.rejected:
+            await self.publish(dead_letter(rejection, messages[position].topic.rsplit(".", 1)[-1]))
         self.last_work_s = time.monotonic()
-        if records:
-            await self.send_work(topic(self.settings, IDENTITY_WORK_TOPIC), records, 0)
+        for value in checked.work:
+            await self.send(topic(self.settings, IDENTITY_WORK_TOPIC), BATCH_KEY, value, 0)
         await self.delivered()
 
     async def resolve(self, stream: Any) -> None:

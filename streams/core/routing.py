@@ -21,12 +21,16 @@ import orjson
 from schemas.journeymap import JourneyMap
 from streams.core.identity import IdentityGraph, Sighting
 from streams.core.layout import Layout, Out, Renderer
-from streams.core.records import CHANNEL, EVENT_ID, EVENT_TYPE, IDS, Record, T, from_ms
+from streams.core.records import CHANNEL, EVENT_ID, EVENT_TYPE, IDS, Record, T
 from streams.core.stitch import CustomerState, absorb, apply_many, decode, encode, retract
 
 Command = list[Any]
 Routed = list[tuple[int, Command]]  # (partition, command)
 MAX_REMEMBERED_CUSTOMERS = 20_000  # customers whose decoded state and layout stay in memory
+# Work messages stay under the producer's request limit and the broker's message limit (1 MiB
+# by default): a batch of 2,000 compact records is ~0.6 MB, but batches may be larger and
+# records carry up to a 64 KiB event's measures.
+WORK_MESSAGE_BYTES = 900 * 1024
 
 
 def partition_for(customer_id: str, partitions: int) -> int:
@@ -40,7 +44,7 @@ def route_identity(graph: IdentityGraph, records: list[Record], partitions: int)
     links: list[Any] = []
     for record in records:
         resolution = graph.resolve(Sighting(record[EVENT_ID], record[CHANNEL], record[EVENT_TYPE],
-                                            tuple(record[IDS]), from_ms(record[T])))
+                                            tuple(record[IDS]), record[T]))
         links += resolution.links
         for absorbed, survivor in resolution.merges:
             routed.append((partition_for(absorbed, partitions), ["m", absorbed, survivor]))

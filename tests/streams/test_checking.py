@@ -1,8 +1,9 @@
 """Stage 1's checking on pool processes: the same answers as on the worker's loop, and no orphans.
 
-A batch of good and bad raw payloads is checked by a real spawned pool process and inline; both
-give the same records and the same problems, in order. Erased identifiers are screened on the
-records. A pool process whose worker is killed (SIGKILL, no clean-up) exits by itself.
+A batch of good and bad raw payloads is checked by real spawned pool processes and inline; both
+give the same work messages (the accepted records, in order) and the same problems at the same
+positions. Erased identifiers are screened on the records, in the pool too. A pool process whose
+worker is killed (SIGKILL, no clean-up) exits by itself.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import subprocess
 import sys
 import time
 
+import orjson
+
 from schemas.journeymap import load_journey_map
 from schemas.validation import Rejection
-from streams.checking import Checker, check_batch, screened
-from streams.core.records import EVENT_ID, IDS
+from streams.checking import CheckedBatch, Checker, check_batch, checked_work, screened
+from streams.core.records import IDS
 from streams.erasure import ERASED_REASON, erased_token
 from tests.streams.story import at, email, event
 
@@ -32,24 +35,37 @@ def payloads() -> list[tuple[bytes | None, str]]:
     return [(value, f"topic:touchpoints.web/0/{offset}") for offset, value in enumerate(mixed)]
 
 
-def comparable(checked: list[object]) -> list[object]:
-    return [(c.source, c.problems, c.payload) if isinstance(c, Rejection) else c for c in checked]
+def comparable(checked: CheckedBatch) -> tuple[object, ...]:
+    records = [record for message in checked.work for record in orjson.loads(message)]
+    rejected = [(position, r.source, r.problems, r.payload) for position, r in checked.rejected]
+    return records, rejected, checked.accepted
+
+
+def pooled(batch: list[tuple[bytes | None, str]], erased: frozenset[str] = frozenset()) -> CheckedBatch:
+    checker = Checker(load_journey_map(), processes=2)
+    try:
+        return asyncio.run(checker.check(batch, erased))
+    finally:
+        checker.close()
 
 
 def test_pool_processes_answer_as_the_loop_does() -> None:
     journey_map, batch = load_journey_map(), payloads()
-    inline = check_batch(batch, journey_map)
-    checker = Checker(journey_map, processes=2)
-    try:
-        pooled = asyncio.run(checker.check(batch))
-    finally:
-        checker.close()
-    assert comparable(pooled) == comparable(inline)
-    rejected = [c for c in pooled if isinstance(c, Rejection)]
-    assert [r.source for r in rejected] == [f"topic:touchpoints.web/0/{o}" for o in (3, 4, 9, 10)]
-    assert all(r.problems for r in rejected)
-    records = [c for c in pooled if not isinstance(c, Rejection)]
-    assert len(records) == 7 and len({r[EVENT_ID] for r in records}) == 7
+    inline = checked_work(batch, journey_map)
+    assert comparable(pooled(batch)) == comparable(inline)
+    assert [r.source for _, r in inline.rejected] == [f"topic:touchpoints.web/0/{o}" for o in (3, 4, 9, 10)]
+    assert [position for position, _ in inline.rejected] == [3, 4, 9, 10]
+    assert all(r.problems for _, r in inline.rejected)
+    records = comparable(inline)[0]
+    assert isinstance(records, list) and len(records) == 7 == inline.accepted
+    assert records == [c for c in check_batch(batch, journey_map) if not isinstance(c, Rejection)]
+
+
+def test_work_is_cut_into_messages_of_the_limit_in_order() -> None:
+    journey_map, batch = load_journey_map(), payloads()
+    whole, cut = checked_work(batch, journey_map), checked_work(batch, journey_map, limit=700)
+    assert len(whole.work) == 1 and len(cut.work) > 1 and all(len(m) <= 700 for m in cut.work)
+    assert comparable(cut) == comparable(whole)
 
 
 def test_erased_identifiers_are_screened_on_records() -> None:
@@ -59,6 +75,10 @@ def test_erased_identifiers_are_screened_on_records() -> None:
     erased = screened({erased_token(record[IDS][0])}, record, "topic:t/0/0")
     assert isinstance(erased, Rejection)
     assert erased.payload == "" and ERASED_REASON in erased.reason and erased.source == "topic:t/0/0"
+    # the same screening where the worker asks for it: in the pool, with the tokens it follows
+    batch = payloads()
+    screened_out = pooled(batch, frozenset({erased_token(record[IDS][0])}))
+    assert screened_out.rejected[0][0] == 0 and screened_out.rejected[0][1].payload == "" and screened_out.accepted == 6
 
 
 SCRIPT = """
