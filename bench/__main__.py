@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench.common import run_module
 
-MODULES = ("raw_limits", "contract_bench", "producers_bench", "streams_bench", "clickhouse_bench", "queries_bench",
+MODULES = ("raw_limits", "contract_bench", "producers_bench", "core_bench", "streams_bench", "clickhouse_bench", "queries_bench",
            "latency_bench", "memory_bench", "scaling_bench")
 TARGETS = {
     "simulate_and_publish_events_per_s": (">=", 30_000),
