@@ -22,7 +22,7 @@ from schemas.journeymap import JourneyMap
 from streams.core.identity import IdentityGraph, Sighting
 from streams.core.layout import Layout, Out, Renderer
 from streams.core.records import CHANNEL, EVENT_ID, EVENT_TYPE, IDS, Record, T
-from streams.core.stitch import CustomerState, absorb, apply_many, decode, encode, retract
+from streams.core.stitch import CustomerState, absorb, apply_many, decode, encode, extended_json, retract
 
 Command = list[Any]
 Routed = list[tuple[int, Command]]  # (partition, command)
@@ -73,7 +73,8 @@ def work_messages(items: list[Any], limit: int) -> list[bytes]:
     return [blob]
 
 
-Memory = dict[str, tuple[bytes, CustomerState, Layout]]  # customer -> (stored blob, its state, its layout)
+# customer -> (stored blob, its state, its layout, the JSON of its events)
+Memory = dict[str, tuple[bytes, CustomerState, Layout, bytes]]
 
 
 class PartitionWork(Generic[Out]):
@@ -83,6 +84,8 @@ class PartitionWork(Generic[Out]):
     gives the states to store back. Consecutive events of one customer are folded at once.
     `memory` keeps, across batches, each customer's decoded state and layout with the blob they
     belong to: when the stored blob is still that one, neither is rebuilt (a cache, not state).
+    It keeps the JSON of the state's events too: events only ever come after the remembered ones
+    in the usual case, and then only they are encoded when the state is stored again.
     """
 
     def __init__(self, journey_map: JourneyMap, partitions: int, load: Callable[[str], bytes | None],
@@ -91,6 +94,7 @@ class PartitionWork(Generic[Out]):
         self.states: dict[str, CustomerState] = {}
         self.layouts: dict[str, Layout] = {}
         self.blobs: dict[str, bytes | None] = {}
+        self.remembered: dict[str, tuple[CustomerState, bytes]] = {}  # state as loaded, JSON of its events
         self.dirty: set[str] = set()
 
     def state(self, customer_id: str) -> CustomerState:
@@ -99,6 +103,7 @@ class PartitionWork(Generic[Out]):
             known = self.memory.get(customer_id)
             if known is not None and known[0] == blob:
                 self.states[customer_id], self.layouts[customer_id] = known[1], known[2]
+                self.remembered[customer_id] = (known[1], known[3])
             else:
                 self.states[customer_id] = decode(blob)
         return self.states[customer_id]
@@ -108,15 +113,31 @@ class PartitionWork(Generic[Out]):
         if len(self.memory) > MAX_REMEMBERED_CUSTOMERS:
             self.memory.clear()
         for customer_id in self.dirty:
-            blob = encode(self.states[customer_id])
+            state = self.states[customer_id]
+            events_json = self._events_json(customer_id, state)
+            blob = encode(state, events_json)
             if blob != self.blobs.get(customer_id):
                 stored[customer_id] = blob
             layout = self.layouts.get(customer_id)
             if layout is None:
                 self.memory.pop(customer_id, None)
             else:
-                self.memory[customer_id] = (blob, self.states[customer_id], layout)
+                self.memory[customer_id] = (blob, state, layout, events_json)
         return stored
+
+    def _events_json(self, customer_id: str, state: CustomerState) -> bytes:
+        """The JSON of the state's events, extended from the remembered one when they only came after it.
+
+        The stitcher inserts events into a copy of the list it had: its last remembered record still
+        at the same place means every new one went after it.
+        """
+        remembered = self.remembered.get(customer_id)
+        if remembered is not None:
+            before, events_json = remembered
+            known = len(before.events)
+            if known == 0 or (len(state.events) >= known and state.events[known - 1] is before.events[-1]):
+                return extended_json(events_json, known, state.events)
+        return orjson.dumps(state.events)
 
     def handle_batch(self, commands: list[Command]) -> tuple[list[Out], Routed]:
         outputs: list[Out] = []

@@ -50,11 +50,28 @@ class CustomerState:
         return max((r[T] for r in self.events), default=0)
 
 
-def encode(state: CustomerState) -> bytes:
+def encode(state: CustomerState, events_json: bytes | None = None) -> bytes:
     """State as stored: JSON, zstd-compressed (records repeat their field values, so it packs ~3x;
-    zstd packs as tightly as deflate at a third of its cost, and every batch writes every state it touched)."""
-    raw = orjson.dumps([state.revision, state.events, state.merged_into])
+    zstd packs as tightly as deflate at a third of its cost, and every batch writes every state it touched).
+
+    `events_json`, when the caller has it, is the JSON of `state.events` (`extended_json`): the
+    same bytes, without encoding the records the customer already had again.
+    """
+    if events_json is None:
+        raw = orjson.dumps([state.revision, state.events, state.merged_into])
+    else:
+        raw = b"[%d,%b,%b]" % (state.revision, events_json, orjson.dumps(state.merged_into))
     return bytes(cramjam.zstd.compress(raw, level=STATE_COMPRESSION_LEVEL))
+
+
+def extended_json(events_json: bytes, known: int, events: list[Record]) -> bytes:
+    """The JSON of `events`, given `events_json`, the JSON of its first `known` records."""
+    fresh = events[known:]
+    if not fresh:
+        return events_json
+    if known == 0:
+        return orjson.dumps(fresh)
+    return events_json[:-1] + b"," + orjson.dumps(fresh)[1:]
 
 
 def decode(blob: bytes | None) -> CustomerState:

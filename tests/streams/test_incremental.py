@@ -4,6 +4,7 @@ For random event orders, arrival delays (some beyond the allowed lateness) and b
 - a layout built on the previous one equals the layout recomputed from scratch;
 - folding batches with the worker's memory of decoded states and layouts gives the same records
   and the same stored states as decoding and recomputing every batch;
+- a state's JSON extended from its earlier records' is the JSON of the whole state;
 - every document the worker sends is the JSON of the model the one-process pipeline builds.
 """
 
@@ -22,6 +23,8 @@ from streams.core.documents import DOCUMENTS, encode
 from streams.core.layout import MODELS, layout_of
 from streams.core.records import Record, order_key, record_of
 from streams.core.routing import Command, Memory, PartitionWork
+from streams.core.stitch import CustomerState, decode, extended_json
+from streams.core.stitch import encode as encode_state
 from tests.streams.story import at, event
 
 JOURNEY_MAP = load_journey_map()
@@ -74,6 +77,19 @@ def test_a_layout_built_on_the_previous_one_equals_one_from_scratch(history: lis
         incremental = layout_of(CUSTOMER, seen, JOURNEY_MAP, previous)
         assert incremental == layout_of(CUSTOMER, seen, JOURNEY_MAP)
         previous = incremental
+
+
+@settings(max_examples=100, deadline=None)
+@given(histories, st.integers(0, 30), st.integers(0, 9), st.sampled_from(["", "cust-survivor"]))
+def test_a_state_extended_from_its_earlier_records_is_stored_the_same(history: list[tuple[int, int, int]], cut: int,
+                                                                       revision: int, merged_into: str) -> None:
+    records = sorted(records_of(history), key=order_key)
+    known = cut % (len(records) + 1)
+    state = CustomerState(revision, records, merged_into)
+    extended = extended_json(orjson.dumps(records[:known]), known, records)
+    assert extended == orjson.dumps(records)
+    assert encode_state(state, extended) == encode_state(state)
+    assert decode(encode_state(state, extended)) == state
 
 
 def fold(commands: list[list[Command]], remember: bool) -> tuple[list[bytes], dict[str, bytes]]:
