@@ -94,6 +94,10 @@ MIN_SESSION_TIMEOUT_S = 3.0
 BATCH_KEY = b"batch"
 PRODUCER_LINGER_MS = 0
 PRODUCER_BATCH_BYTES = 256 * 1024
+# Everything the worker sends (outputs, work, changelogs) goes compressed: on the local broker
+# that took ~30 % off its CPU per event. Snappy is cheap to write; aiokafka writes lz4 at its
+# slowest, tightest level, which cost the worker more than the broker saved.
+PRODUCER_COMPRESSION = "snappy"
 # Table writes wait in Faust's changelog buffer; past this many the stream pauses to flush them.
 CHANGELOG_BUFFER_MESSAGES = 10_000
 
@@ -116,7 +120,8 @@ def create_app(settings: Settings, journey_map: JourneyMap | None = None, exit_w
         broker_credentials=faust_credentials(settings.kafka), broker_session_timeout=session_s, broker_heartbeat_interval=session_s / 3,
         broker_rebalance_timeout=2 * session_s, web_enabled=settings.streams.web_port > 0,
         web_port=settings.streams.web_port or 6066, key_serializer="raw", value_serializer="raw",
-        producer_linger_ms=PRODUCER_LINGER_MS, producer_max_batch_size=PRODUCER_BATCH_BYTES, logging_config=None)
+        producer_linger_ms=PRODUCER_LINGER_MS, producer_max_batch_size=PRODUCER_BATCH_BYTES, logging_config=None,
+        producer_compression_type=PRODUCER_COMPRESSION)
     app.producer.buffer.max_messages = CHANGELOG_BUFFER_MESSAGES
     stages = Stages(app, settings, journey_map or load_journey_map(settings.journey_map))
     if sink:
