@@ -9,7 +9,9 @@ are the newest value per customer in the state table's changelog; the worker's C
 includes its start-up and idle wait, so it is an upper bound that does not depend on other load; the broker's
 CPU time per event is taken over the worker's run (the broker runs on the same cores: on a
 machine with two, worker and broker share them). Tables are kept in memory here
-(RocksDB, the default outside tests, measured ~20 % slower). Run: python -m bench.streams_bench
+(RocksDB, the default outside tests, measured ~20 % slower). On a shared machine one run's rate
+moves by a quarter from the next: the figures are medians of RUNS runs, each on a broker of its
+own. Run: python -m bench.streams_bench
 """
 
 from __future__ import annotations
@@ -24,14 +26,14 @@ from pathlib import Path
 
 import orjson
 
-from bench.common import POLL_MS, QUIET_POLLS, broker_settings, cpu_s, read_topics
+from bench.common import POLL_MS, QUIET_POLLS, broker_settings, cpu_s, median_of, read_topics
 from journeys.embedded import child_env
 from journeys.gaps import is_mark
 from journeys.kafka import raw_topics, topic
 from journeys.localbroker import local_broker
 from journeys.settings import Settings
 from producers.publisher import Publisher
-from producers.simulator.core import simulate
+from producers.simulator.core import Simulation, simulate
 from producers.simulator.run import publish
 from schemas.journeymap import load_journey_map
 from schemas.outputs import STEPS_TOPIC
@@ -44,6 +46,7 @@ SEED = 4242
 START = datetime(2026, 1, 5, tzinfo=UTC)
 IDLE_EXIT_S = 3
 WORKER_TIMEOUT_S = 900
+RUNS = 3
 
 
 def raw_consume_rate(settings: Settings) -> float:
@@ -83,6 +86,10 @@ def state_bytes(settings: Settings) -> float:
 
 def run() -> dict[str, float]:
     simulation = simulate(CUSTOMERS, SEED, DAYS, START, load_journey_map(), b"bench-secret")
+    return median_of([one_run(simulation) for _ in range(RUNS)])
+
+
+def one_run(simulation: Simulation) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as data, local_broker() as broker:
         settings = broker_settings(broker.bootstrap_servers, Path(data))
         with Publisher.connect(settings, source="bench") as publisher:
