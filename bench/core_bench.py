@@ -14,14 +14,14 @@ states. Run: python -m bench.core_bench
 from __future__ import annotations
 
 import gc
-import statistics
 import time
 from collections import defaultdict
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
+from bench.common import median_of
+from bench.streams_bench import CUSTOMERS, DAYS, SEED, START  # the same simulation
 from producers.simulator.core import simulate
 from schemas.journeymap import JourneyMap, load_journey_map
 from streams.checking import checked_work
@@ -30,10 +30,6 @@ from streams.core.identity import IdentityGraph
 from streams.core.routing import WORK_MESSAGE_BYTES, Memory, PartitionWork, route_identity, work_messages
 from streams.pools import GC_THRESHOLDS
 
-CUSTOMERS = 4000  # the streams bench's simulation
-DAYS = 90
-SEED = 4242
-START = datetime(2026, 1, 5, tzinfo=UTC)
 PARTITIONS = 4
 BATCH_EVENTS = 5000  # streams.batch_events' default
 RUNS = 3
@@ -91,7 +87,7 @@ def run() -> dict[str, float]:
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)  # as the worker and its check processes run
     runs = [one_run(payloads, journey_map) for _ in range(RUNS)]
-    return {name: statistics.median(r[name] for r in runs) for name in runs[0]}
+    return median_of(runs)
 
 
 if __name__ == "__main__":

@@ -167,7 +167,7 @@ class Stages:
         return self.app.Table(name, default=None, partitions=partitions, key_type=str)
 
     def raw_lag(self, name: str, behind: int) -> None:
-        self.health.lag(time.time(), name.rsplit(".", 1)[-1], behind)
+        self.health.lag(time.time(), channel_of(name), behind)
 
     def work_lag(self, channel: str, message: Any) -> None:
         """How far this stage is behind on its work topic partition (high watermark of the last fetch)."""
@@ -186,10 +186,10 @@ class Stages:
         checked = await self.checker.check(payloads, frozenset(self.erased))
         now_s, dead = time.time(), Counter(messages[position].topic for position, _ in checked.rejected)
         for name, count in Counter(message.topic for message in messages).items():
-            self.health.count(now_s, name.rsplit(".", 1)[-1], False, count - dead[name])
-            self.health.count(now_s, name.rsplit(".", 1)[-1], True, dead[name])
+            self.health.count(now_s, channel_of(name), False, count - dead[name])
+            self.health.count(now_s, channel_of(name), True, dead[name])
         for position, rejection in checked.rejected:
-            await self.publish(dead_letter(rejection, messages[position].topic.rsplit(".", 1)[-1]))
+            await self.publish(dead_letter(rejection, channel_of(messages[position].topic)))
         self.last_work_s = time.monotonic()
         for value in checked.work:
             await self.send(topic(self.settings, IDENTITY_WORK_TOPIC), BATCH_KEY, value, 0)
@@ -284,6 +284,11 @@ class Stages:
 
     async def send(self, name: str, key: bytes, value: bytes, partition: int | None) -> None:
         self.batch.track(await self.app.producer.send(name, key, value, partition, None, None))
+
+
+def channel_of(raw_topic: str) -> str:
+    """The channel of a raw topic (`<prefix>touchpoints.<channel>`)."""
+    return raw_topic.rsplit(".", 1)[-1]
 
 
 def output_topic_and_key(record: BaseModel) -> tuple[str, str]:
