@@ -13,8 +13,9 @@ as the default partitioner would (murmur2, like every other producer here).
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiokafka.partitioner import DefaultPartitioner
@@ -29,38 +30,41 @@ WHOLE_BATCH_BYTES = 900 * 1024
 class BatchSender:
     """Collects (topic, key, value) records per partition; `flush()` hands the batches to the producer."""
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
+    def __init__(self, producer: Callable[[], Any]) -> None:
+        self._producer = producer  # the running aiokafka producer (the Faust app's own, in the worker)
         self.partitioner = DefaultPartitioner()
         self.partitions: dict[str, list[int]] = {}
         self.batches: dict[tuple[str, int], Any] = {}
         self.known: dict[tuple[str, bytes], int] = {}
-        self.unconfirmed: list[Any] = []  # delivery futures handed over since the last confirm()
-
-    def _producer(self) -> Any:
-        return self.app.producer._ensure_producer()
+        self.unconfirmed: list[Any] = []  # delivery futures handed over and not yet seen delivered
+        # The worker's stages are tasks of one event loop and share this sender: one may flush while
+        # another is in the middle of adding (a full batch is handed over there). Batches are only
+        # built and handed over under the lock, so no record goes into a batch already handed over.
+        self.lock = asyncio.Lock()
 
     async def add_many(self, records: Iterable[tuple[str, bytes, bytes | None]], partition: int | None = None) -> None:
         """Append (topic, key, value) records, to `partition` or to their key's (one await for many:
         at hundreds of records per batch, a coroutine per record cost more than the append)."""
-        batches, known = self.batches, self.known
-        for topic, key, value in records:
-            target = partition if partition is not None else known.get((topic, key))
-            if target is None:
-                target = await self._partition_of(topic, key)
-            batch = batches.get((topic, target))
-            if batch is None:
-                batch = batches[topic, target] = self._producer().create_batch()
-            if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
-                self.unconfirmed.append(await self._producer().send_batch(batch, topic, partition=target))
-                batch = batches[topic, target] = self._producer().create_batch()
-                batch.append(key=key, value=value, timestamp=None)
+        async with self.lock:
+            batches, known = self.batches, self.known
+            for topic, key, value in records:
+                target = partition if partition is not None else known.get((topic, key))
+                if target is None:
+                    target = await self._partition_of(topic, key)
+                batch = batches.get((topic, target))
+                if batch is None:
+                    batch = batches[topic, target] = self._producer().create_batch()
+                if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
+                    self.unconfirmed.append(await self._producer().send_batch(batch, topic, partition=target))
+                    batch = batches[topic, target] = self._producer().create_batch()
+                    batch.append(key=key, value=value, timestamp=None)
 
     async def flush(self) -> None:
         """Hand every open batch to the producer; `confirm()` waits for them to be delivered."""
-        batches, self.batches = self.batches, {}
-        for (topic, partition), batch in batches.items():
-            self.unconfirmed.append(await self._producer().send_batch(batch, topic, partition=partition))
+        async with self.lock:
+            batches, self.batches = self.batches, {}
+            for (topic, partition), batch in batches.items():
+                self.unconfirmed.append(await self._producer().send_batch(batch, topic, partition=partition))
 
     async def send_whole(self, topic: str, partition: int, records: list[tuple[bytes, bytes | None]]) -> None:
         """Send records as one record batch of their own, appended by the broker whole or not at all.
@@ -68,6 +72,10 @@ class BatchSender:
         The batch may be larger than the producer's usual batch size (up to WHOLE_BATCH_BYTES); what
         does not fit even then goes on in further batches, with a warning (atomicity is lost).
         """
+        async with self.lock:
+            await self._send_whole(topic, partition, records)
+
+    async def _send_whole(self, topic: str, partition: int, records: list[tuple[bytes, bytes | None]]) -> None:
         producer = self._producer()
         accumulator = producer._message_accumulator
         batch = None
@@ -88,11 +96,16 @@ class BatchSender:
         self.unconfirmed.append(delivery)
 
     async def confirm(self) -> None:
-        """Flush, then wait until everything handed over is delivered; raises the first delivery error."""
+        """Flush, then wait until everything handed over is delivered; raises the first delivery error.
+
+        Another task may be confirming at the same time: each waits for all that was handed over
+        before it was called, including what the other is already waiting for. A failed delivery
+        stays unconfirmed, so every later confirm raises it too.
+        """
         await self.flush()
-        pending, self.unconfirmed = self.unconfirmed, []
-        for delivery in pending:
+        for delivery in list(self.unconfirmed):
             await delivery  # raises KafkaError when the broker did not take the batch
+        self.unconfirmed = [delivery for delivery in self.unconfirmed if not delivery.done()]
 
     async def _partition_of(self, topic: str, key: bytes) -> int:
         """murmur2 in pure Python costs more than the send itself: remembered per key (a cache)."""

@@ -147,7 +147,8 @@ class Stages:
         self.last_work_s = 0.0
         self.also_busy: list[Callable[[], float]] = []  # when other agents of the app last worked (the sink)
         self.memory: Memory = {}
-        self.batch = BatchSender(app)
+        producer: Any = app.producer  # Faust's aiokafka transport: it runs the aiokafka producer
+        self.batch = BatchSender(lambda: producer._ensure_producer())
         self.names = {name: topic(settings, name) for name in (STEPS_TOPIC, STATE_TOPIC, FRICTION_TOPIC, IDENTITY_TOPIC)}
         self.identity_work = app.topic(topic(settings, IDENTITY_WORK_TOPIC), partitions=1,
                                        key_type=bytes, value_type=bytes)

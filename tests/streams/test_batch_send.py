@@ -1,0 +1,80 @@
+"""The worker's record-batch sender on a real broker: what its stages hand it arrives, once and in order.
+
+The worker's stages run as concurrent tasks of one event loop and share the sender: one stage
+may flush while another is still adding records (a full batch is handed over in the middle of
+an `add_many`). Nothing may be lost or sent twice then, and a stage's `confirm()` returns only
+once everything handed over before it is delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+
+from aiokafka import AIOKafkaProducer
+
+from journeys.kafka import TopicSpec, aiokafka_options, ensure_topics, topic
+from journeys.settings import Settings
+from streams.batch_send import BatchSender
+from tests.producers.readback import read_topic
+
+RECORDS = 3000
+VALUE_BYTES = 600  # ~12 records fill one of the producer's default 16 KiB batches
+PARTITIONS = 2
+
+
+async def _send_while_another_task_flushes(settings: Settings, name: str) -> list[bytes]:
+    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
+    await producer.start()
+    try:
+        sender = BatchSender(lambda: producer)
+        values = [f"{n:06d}".encode().ljust(VALUE_BYTES, b".") for n in range(RECORDS)]
+        adding = asyncio.ensure_future(sender.add_many((name, f"k{n % 7}".encode(), value)
+                                                       for n, value in enumerate(values)))
+        while not adding.done():  # the other stage: flushes and confirms whatever is there
+            await sender.confirm()
+            await asyncio.sleep(0)
+        await adding
+        await sender.confirm()
+        return values
+    finally:
+        await producer.stop()
+
+
+def test_records_added_while_another_task_flushes_all_arrive_once_and_in_order(settings: Settings) -> None:
+    name = topic(settings, "batch-send")
+    ensure_topics(settings, [TopicSpec(name, PARTITIONS)])
+    sent = asyncio.run(_send_while_another_task_flushes(settings, name))
+    received = read_topic(settings, name, RECORDS)
+    assert sorted(m.value for m in received) == sent  # every record, none twice
+    by_key: dict[bytes, list[bytes]] = defaultdict(list)
+    for message in sorted(received, key=lambda m: (m.partition, m.offset)):
+        by_key[message.key].append(message.value)
+    for values in by_key.values():
+        assert values == sorted(values)  # a key's records in the order they were added
+
+
+async def _confirm_waits_for_every_earlier_hand_over(settings: Settings, name: str) -> tuple[int, int]:
+    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
+    await producer.start()
+    try:
+        sender = BatchSender(lambda: producer)
+        await sender.add_many((name, b"k", f"{n}".encode().ljust(VALUE_BYTES, b".")) for n in range(RECORDS))
+        await sender.flush()
+        handed_over = list(sender.unconfirmed)
+        first = asyncio.ensure_future(sender.confirm())  # another stage's confirm takes these first
+        await asyncio.sleep(0)
+        await sender.confirm()  # this stage's: must still wait for them
+        undelivered = sum(not delivery.done() for delivery in handed_over)
+        await first
+        return undelivered, len(handed_over)
+    finally:
+        await producer.stop()
+
+
+def test_a_confirm_waits_for_deliveries_another_confirm_is_already_waiting_for(settings: Settings) -> None:
+    name = topic(settings, "batch-confirm")
+    ensure_topics(settings, [TopicSpec(name, 1)])
+    undelivered, handed_over = asyncio.run(_confirm_waits_for_every_earlier_hand_over(settings, name))
+    assert handed_over > 1
+    assert undelivered == 0
