@@ -18,20 +18,19 @@ import time
 from collections import defaultdict
 from typing import Any
 
-import orjson
-
 from bench.common import median_of
 from bench.streams_bench import CUSTOMERS, DAYS, SEED, START  # the same simulation
+from journeys.settings import StreamsSettings
 from producers.simulator.core import simulate
 from schemas.journeymap import JourneyMap, load_journey_map
 from streams.checking import checked_work
 from streams.core.documents import DOCUMENTS, encode
 from streams.core.identity import IdentityGraph
-from streams.core.routing import WORK_MESSAGE_BYTES, Memory, PartitionWork, route_identity, work_messages
+from streams.core.routing import WORK_MESSAGE_BYTES, Memory, PartitionWork, route_identity, unpack, work_messages
 from streams.pools import GC_THRESHOLDS
 
 PARTITIONS = 4
-BATCH_EVENTS = 5000  # streams.batch_events' default
+BATCH_EVENTS = StreamsSettings().batch_events  # as the worker batches by default
 RUNS = 3
 
 
@@ -61,7 +60,7 @@ def one_run(payloads: list[tuple[bytes | None, str]], journey_map: JourneyMap) -
         events += checked.accepted
         clock = timed("check_us_per_event", clock)
         for message in checked.work:
-            routed, links = route_identity(graph, orjson.loads(message), PARTITIONS)
+            routed, links = route_identity(graph, unpack(message), PARTITIONS)
             [link.model_dump_json() for link in links]
             by_partition: dict[int, list[Any]] = defaultdict(list)
             for partition, command in routed:
@@ -70,7 +69,7 @@ def one_run(payloads: list[tuple[bytes | None, str]], journey_map: JourneyMap) -
             clock = timed("identity_us_per_event", clock)
             for value in work:
                 stage = PartitionWork(journey_map, PARTITIONS, states.get, memory, DOCUMENTS)
-                outputs, _ = stage.handle_batch(orjson.loads(value))
+                outputs, _ = stage.handle_batch(unpack(value))
                 clock = timed("stitch_us_per_event", clock)
                 [encode(document) for document in outputs]
                 clock = timed("render_us_per_event", clock)

@@ -96,8 +96,10 @@ class StreamsSettings(BaseModel):
     # Events taken per batch, and how long a batch may wait to fill: every batch costs a work
     # message per stage and partition, a state write per customer and a commit, so at a trickle
     # a longer wait buys headroom (at 2,000 events/s, 0.1 s left the embedded worker saturated).
-    # Working off a backlog, 5,000 per batch ran ~15 % faster than 2,000 (bench/RESULTS.md).
-    batch_events: int = Field(default=5000, ge=1)
+    # Working off a backlog, 10,000 per batch ran ~13 % faster than 5,000 (docs/benchmarks.md):
+    # each customer's state is folded and stored once per batch, and the packed work messages of
+    # a batch still fit the broker's message limit (streams.core.routing).
+    batch_events: int = Field(default=10000, ge=1)
     batch_within_s: float = Field(default=0.3, gt=0)
     # Processes that validate raw events beside the worker's own (streams.checking), so stage 1
     # runs on another core; 0 validates on the worker's event loop.

@@ -5,10 +5,10 @@ changelog topics and consumer group never collide with another deployment or tes
 
     touchpoints.<channel> (N partitions)
       | 1. validate    whole fetches of raw messages (streams.intake); bad ones -> touchpoints.deadletter
-      v                # one message = [record, ...] (compact records, streams.core.records)
+      v                # one message = [record, ...] (compact records, streams.core.records), packed
     streams.identity (1 partition: identity decisions are global and ordered)
       | 2. resolve     identity graph in three tables (owner, members, devices) -> identity.links
-      v                # one message per customer partition = [command, ...] (streams.core.routing)
+      v                # one message per customer partition = [command, ...] (streams.core.routing), packed
     streams.customers (N partitions, by customer_id)
       | 3. stitch      customer state in one table keyed by customer_id -> journeys.steps,
       v                journeys.state, journeys.friction; merges forward the absorbed events
@@ -49,7 +49,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
-import orjson
 from pydantic import BaseModel
 
 from journeys.gaps import mark_key, unapplied
@@ -76,7 +75,15 @@ from streams.batch_send import BatchSender
 from streams.checking import Checker
 from streams.core.documents import DOCUMENTS, encode
 from streams.core.identity import IdentityGraph
-from streams.core.routing import WORK_MESSAGE_BYTES, Memory, PartitionWork, Routed, route_identity, work_messages
+from streams.core.routing import (
+    WORK_MESSAGE_BYTES,
+    Memory,
+    PartitionWork,
+    Routed,
+    route_identity,
+    unpack,
+    work_messages,
+)
 from streams.health import HealthCounter
 from streams.intake import intake
 from streams.pools import tune_gc
@@ -203,7 +210,7 @@ class Stages:
             self.last_work_s = time.monotonic()
             message = event.message
             for offset, _, value in await unapplied(graph, self.settings, message):
-                routed, links = route_identity(self.graph, orjson.loads(value), self.partitions)
+                routed, links = route_identity(self.graph, unpack(value), self.partitions)
                 links_topic = self.names[IDENTITY_TOPIC]
                 await self.batch.add_many((links_topic, link.customer_id.encode(), link.model_dump_json().encode())
                                           for link in links)
@@ -221,7 +228,7 @@ class Stages:
             message = event.message
             for offset, _, value in await unapplied(self.states, self.settings, message):
                 work = PartitionWork(self.map, self.partitions, self.states.get, self.memory, DOCUMENTS)
-                outputs, forwards = work.handle_batch(orjson.loads(value))
+                outputs, forwards = work.handle_batch(unpack(value))
                 names = self.names
                 await self.batch.add_many((names[document.topic], document.key.encode(), encode(document))
                                           for document in outputs)

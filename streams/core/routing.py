@@ -8,6 +8,13 @@ commands, in order:
 Stage 3 handles them against the customers' states; an absorbed customer keeps a tombstone
 pointing at its survivor, so work that arrives for it later follows the merge. A merge of a
 customer that was itself absorbed already (a chain) still retracts and hands over what it has.
+
+Work messages are packed: the JSON array, zstd-compressed (`pack`, `unpack`). Records repeat their
+field values, so a message packs ~4.7x and carries a whole batch of the worker (10,000 events in
+~0.6 MB) where plain JSON had to be cut at ~2,900. Each stage then handles the batch at once,
+which is what makes batches cheaper per event: a customer's state is folded, described and
+stored once per message, not once per piece of it. `unpack` also reads plain JSON messages (as
+written before packing), so a worker upgraded in place finishes the work already queued.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any, Generic
 
+import cramjam
 import orjson
 
 from schemas.journeymap import JourneyMap
@@ -28,9 +36,24 @@ Command = list[Any]
 Routed = list[tuple[int, Command]]  # (partition, command)
 MAX_REMEMBERED_CUSTOMERS = 20_000  # customers whose decoded state and layout stay in memory
 # Work messages stay under the producer's request limit and the broker's message limit (1 MiB
-# by default): a batch of 2,000 compact records is ~0.6 MB, but batches may be larger and
-# records carry up to a 64 KiB event's measures.
+# by default), packed: a batch of 10,000 compact records is ~0.6 MB, but batches may be larger
+# and records carry up to a 64 KiB event's measures.
 WORK_MESSAGE_BYTES = 900 * 1024
+PACK_LEVEL = 1  # zstd's fastest: ~1 µs per record to pack, less to unpack
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def pack(items: list[Any]) -> bytes:
+    """A work message's bytes: the items as JSON, zstd-compressed."""
+    return bytes(cramjam.zstd.compress(orjson.dumps(items), level=PACK_LEVEL))
+
+
+def unpack(value: bytes) -> list[Any]:
+    """A work message's items; plain JSON (messages written before packing) is read as it is."""
+    if value.startswith(ZSTD_MAGIC):
+        value = bytes(cramjam.zstd.decompress(value))
+    items: list[Any] = orjson.loads(value)
+    return items
 
 
 def partition_for(customer_id: str, partitions: int) -> int:
@@ -53,12 +76,12 @@ def route_identity(graph: IdentityGraph, records: list[Record], partitions: int)
 
 
 def work_messages(items: list[Any], limit: int) -> list[bytes]:
-    """A batch of records or commands as work messages (JSON arrays, in order) of at most `limit`
-    bytes each, so a batch of any size fits the broker's message limit. Consecutive messages of
-    one partition are handled in order, so cutting a batch changes nothing. A hand-over command
-    ("a") too large for one message is cut into several with the same revision (each absorbs
-    its part); any other single item goes alone."""
-    blob = orjson.dumps(items)
+    """A batch of records or commands as work messages (packed JSON arrays, in order) of at most
+    `limit` bytes each, so a batch of any size fits the broker's message limit. Consecutive
+    messages of one partition are handled in order, so cutting a batch changes nothing. A hand-over
+    command ("a") too large for one message is cut into several with the same revision (each
+    absorbs its part); any other single item goes alone."""
+    blob = pack(items)
     if len(blob) <= limit:
         return [blob]
     if len(items) > 1:

@@ -6,6 +6,7 @@ would; the outcome must equal the simulator's ground truth all the same.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections import deque
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ from schemas.outputs import FrictionEvent, JourneySnapshot, JourneyStep
 from streams.core.identity import IdentityGraph
 from streams.core.layout import MODELS, Output
 from streams.core.records import record_of
-from streams.core.routing import Command, Memory, PartitionWork, route_identity, work_messages
+from streams.core.routing import Command, Memory, PartitionWork, pack, route_identity, unpack, work_messages
 from streams.core.view import current
 from tests.streams import truth
 
@@ -62,7 +63,7 @@ def enqueue(queues: list[deque[list[Command]]], routed: list[tuple[int, Command]
             queues[partition].append(commands)
             continue
         for message in work_messages(commands, message_limit):
-            queues[partition].append(orjson.loads(message))
+            queues[partition].append(unpack(message))
 
 
 def view(outputs: list[Output], kind: type) -> dict[str, dict[str, Any]]:
@@ -90,16 +91,29 @@ def test_work_cut_into_small_messages_matches_the_ground_truth() -> None:
 
 
 def test_work_messages_stay_under_the_limit_and_keep_every_item_in_order() -> None:
-    records = [[n, f"e{n:05d}", "web", "x" * (n % 50)] for n in range(3000)]
-    assert work_messages(records, 10**9) == [orjson.dumps(records)]  # one message when it fits
+    records = [[n, f"e{n:05d}", "web", hashlib.sha256(b"%d" % n).hexdigest()[:n % 50]] for n in range(3000)]
+    assert work_messages(records, 10**9) == [pack(records)]  # one message when it fits
     messages = work_messages(records, 4096)
     assert len(messages) > 10 and all(len(m) <= 4096 for m in messages)
-    assert [item for m in messages for item in orjson.loads(m)] == records
+    assert [item for m in messages for item in unpack(m)] == records
     handover = ["a", "cust-1", 7, records]
-    parts = [orjson.loads(m) for m in work_messages([handover], 4096)]
-    assert all(len(orjson.dumps(p)) <= 4096 for p in parts) and len(parts) > 10
+    packed = work_messages([handover], 4096)
+    parts = [unpack(m) for m in packed]
+    assert all(len(m) <= 4096 for m in packed) and len(parts) > 10
     assert all(p[0][:3] == ["a", "cust-1", 7] and len(p) == 1 for p in parts)
     assert [r for p in parts for r in p[0][3]] == records
+
+
+def test_work_messages_are_packed_and_plain_json_ones_still_read() -> None:
+    """Packed, a message carries several times the records plain JSON would; a worker upgraded in
+    place still reads the plain JSON messages queued before."""
+    records = [[1767600000000 + n * 61_000, f"ev-{n:06d}", "web", "web.product_page", "page_view", "research",
+                None, {"dwell_s": n % 90}, None, [f"anonymous_id:cookie-{n % 700}"], None, 1767600000000 + n * 61_000]
+               for n in range(2000)]
+    plain = orjson.dumps(records)
+    packed = pack(records)
+    assert len(packed) * 3 < len(plain)
+    assert unpack(packed) == records == unpack(plain)
 
 
 def test_replaying_every_command_twice_changes_nothing() -> None:
