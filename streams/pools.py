@@ -21,8 +21,12 @@ from typing import Any
 PARENT_POLL_S = 1.0
 # Validating and stitching allocate many small containers per event; at CPython's default
 # threshold (700) the worker collected every few events, and fully over its remembered layouts
-# often: half its CPU. The worker and its helper processes all collect at these thresholds.
-GC_THRESHOLDS = (100_000, 50, 100)
+# often: half its CPU. A batch's objects live until it is done (a 10,000-event batch holds a few
+# hundred thousand at once): at 100,000 the young collections traversed them several times per
+# batch, 8 us per event; at 1,000,000 they die first, uncollected (no collection ran while the
+# streams bench's 63,000 events were stitched), and the worker ran ~20 % faster with 2 % more
+# memory (bench/memory_bench.py). The worker and its helper processes collect alike.
+GC_THRESHOLDS = (1_000_000, 50, 100)
 
 
 def tune_gc() -> None:
