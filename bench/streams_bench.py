@@ -11,7 +11,8 @@ CPU time per event is taken over the worker's run (the broker runs on the same c
 machine with two, worker and broker share them). Tables are kept in memory here
 (RocksDB, the default outside tests, measured ~20 % slower). On a shared machine one run's rate
 moves by a quarter from the next: the figures are medians of RUNS runs, each on a broker of its
-own. Run: python -m bench.streams_bench
+own. A run whose steps miss any of the simulation's distinct valid events fails the bench.
+Run: python -m bench.streams_bench
 """
 
 from __future__ import annotations
@@ -99,6 +100,9 @@ def one_run(simulation: Simulation) -> dict[str, float]:
         worker_cpu_s = run_worker(settings)
         broker_cpu_s = cpu_s(broker.process.pid) - broker_before
         rate, events = worker_rate(settings)
+        expected = len(simulation.events())
+        if events != expected:  # a fast run that lost events measures nothing
+            raise RuntimeError(f"the worker stitched {events:,} distinct events of the {expected:,} published")
         return {"pipeline_events_per_s": rate, "raw_consume_events_per_s": raw_rate,
                 "pipeline_to_raw_percent": 100 * rate / raw_rate, "worker_cpu_us_per_event": worker_cpu_s / max(events, 1) * 1e6,
                 "broker_cpu_us_per_event": broker_cpu_s / max(events, 1) * 1e6,
