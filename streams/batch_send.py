@@ -103,9 +103,12 @@ class BatchSender:
         stays unconfirmed, so every later confirm raises it too.
         """
         await self.flush()
-        for delivery in list(self.unconfirmed):
+        pending = list(self.unconfirmed)
+        for delivery in pending:
             await delivery  # raises KafkaError when the broker did not take the batch
-        self.unconfirmed = [delivery for delivery in self.unconfirmed if not delivery.done()]
+        # only what this call saw delivered: a delivery handed over meanwhile may have failed already
+        confirmed = set(map(id, pending))
+        self.unconfirmed = [delivery for delivery in self.unconfirmed if id(delivery) not in confirmed]
 
     async def _partition_of(self, topic: str, key: bytes) -> int:
         """murmur2 in pure Python costs more than the send itself: remembered per key (a cache)."""

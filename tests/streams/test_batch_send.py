@@ -12,6 +12,7 @@ import asyncio
 from collections import defaultdict
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from journeys.kafka import TopicSpec, aiokafka_options, ensure_topics, topic
 from journeys.settings import Settings
@@ -78,3 +79,32 @@ def test_a_confirm_waits_for_deliveries_another_confirm_is_already_waiting_for(s
     undelivered, handed_over = asyncio.run(_confirm_waits_for_every_earlier_hand_over(settings, name))
     assert handed_over > 1
     assert undelivered == 0
+
+
+async def _a_failure_during_another_confirm(settings: Settings, name: str) -> BaseException | None:
+    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
+    await producer.start()
+    try:
+        sender = BatchSender(lambda: producer)
+        await sender.add_many((name, b"k", f"{n}".encode().ljust(VALUE_BYTES, b".")) for n in range(RECORDS))
+        await sender.flush()
+        first = asyncio.ensure_future(sender.confirm())  # one stage waits for its batches...
+        await asyncio.sleep(0)
+        refused = asyncio.get_running_loop().create_future()  # ...while another's send is refused
+        refused.set_exception(KafkaError("the broker refused the batch"))
+        sender.track(refused)
+        await first
+        try:
+            await sender.confirm()  # the other stage's
+        except KafkaError as error:
+            return error
+        return None
+    finally:
+        await producer.stop()
+
+
+def test_a_delivery_that_failed_while_another_confirm_waited_is_raised_by_the_next(settings: Settings) -> None:
+    name = topic(settings, "batch-failed")
+    ensure_topics(settings, [TopicSpec(name, 1)])
+    error = asyncio.run(_a_failure_during_another_confirm(settings, name))
+    assert error is not None and "refused" in str(error)
