@@ -39,6 +39,7 @@ responses' high watermarks (right on the local broker too, unlike its ListOffset
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -89,6 +90,7 @@ from streams.intake import intake
 from streams.pools import tune_gc
 from streams.table_writes import BufferedTable, Prefixed
 
+log = logging.getLogger(__name__)
 IDENTITY_WORK_TOPIC = "streams.identity"
 GRAPH_PREFIXES = ("o:", "m:", "d:")  # owner, members, devices (streams.core.identity) in one table
 CUSTOMER_WORK_TOPIC = "streams.customers"
@@ -167,12 +169,27 @@ class Stages:
         self.states = BufferedTable(app.Table("customer-state", default=None, partitions=self.partitions,
                                               key_type=str, value_type=bytes))
         app.task(intake(app, settings, f"{app_id(settings)}-intake", self.validate, self.raw_lag))
-        app.agent(self.identity_work, name="resolve")(self.resolve)
-        app.agent(self.customer_work, name="stitch")(self.stitch)
+        # A failing agent would be restarted by Faust in this process, over tables and pending writes
+        # its failure left half done: the worker stops instead (restarted, it recovers from the changelogs).
+        app.agent(self.identity_work, name="resolve")(self.stopping_on_failure("resolve", self.resolve))
+        app.agent(self.customer_work, name="stitch")(self.stopping_on_failure("stitch", self.stitch))
         app.timer(HEALTH_INTERVAL_S)(self.flush_health)
 
     def _table(self, name: str, partitions: int) -> Any:
         return self.app.Table(name, default=None, partitions=partitions, key_type=str)
+
+    def stopping_on_failure(self, stage: str, body: Callable[[Any], Coroutine[Any, Any, None]]
+                            ) -> Callable[[Any], Coroutine[Any, Any, None]]:
+        """The stage's agent function; a failure stops the worker (see consume_in for the other tasks)."""
+        async def agent(stream: Any) -> None:
+            try:
+                await body(stream)
+            except Exception as error:
+                log.error("stage %s failed, the worker stops: %r", stage, error)
+                await self.app.crash(error)
+                raise
+        agent.__doc__ = body.__doc__
+        return agent
 
     def raw_lag(self, name: str, behind: int) -> None:
         self.health.lag(time.time(), channel_of(name), behind)

@@ -32,6 +32,7 @@ from schemas.journeymap import load_journey_map
 from schemas.outputs import DEADLETTER_TOPIC, FRICTION_TOPIC, HEALTH_TOPIC, STATE_TOPIC, STEPS_TOPIC, raw_topic
 from streams.cli import worker_topics
 from streams.core.view import current
+from streams.worker import CUSTOMER_WORK_TOPIC
 from tests.streams import truth
 
 CUSTOMERS = 2000
@@ -162,3 +163,23 @@ def wait_for_steps(settings: Settings, wanted: int) -> None:
     finally:
         consumer.close()
     assert seen >= wanted, (settings.data_dir / "worker.log").read_text()[-3000:]
+
+
+def test_a_stage_that_fails_stops_the_worker_rather_than_going_on_without_its_work(settings: Settings) -> None:
+    """Work between the stages is the worker's own; one it cannot read is a fault to stop at (restarted,
+    the worker recovers from its changelogs), not something to restart the stage over and skip."""
+    local = settings.model_copy(update={"kafka": settings.kafka.model_copy(
+        update={"partitions": PARTITIONS, "local_broker": True})})
+    ensure_topics(local, worker_topics(local))
+    producer = KafkaProducer(**producer_options(local))
+    producer.send(topic(local, CUSTOMER_WORK_TOPIC), b"not a work message", key=b"batch", partition=0)
+    producer.close()
+    worker = start_worker(local)  # no idle exit: only a failure ends it
+    try:
+        code = worker.wait(WORKER_TIMEOUT_S)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    log = (local.data_dir / "worker.log").read_text()
+    assert code != 0, log[-3000:]
+    assert "stage stitch failed" in log and "JSONDecodeError" in log, log[-3000:]
