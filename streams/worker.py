@@ -252,7 +252,11 @@ class Stages:
                 await self.route(forwards)
                 await self.delivered()  # outputs and forwarded events are durable before the states that sent them
                 self.states.update(work.changed())
-                self.states[mark_key(message.partition)] = str(offset + 1).encode()  # after the states
+                await self.states.flush(self.batch, message.partition)
+                # The states may take several record batches: they are durable before the mark that
+                # says they were written, or a batch lost for good could leave the mark without them.
+                await self.delivered()
+                self.states[mark_key(message.partition)] = str(offset + 1).encode()
                 await self.states.flush(self.batch, message.partition)
                 await self.batch.flush()  # confirmed with the next message's work, or by Faust before a commit
             self.work_lag(CUSTOMER_LAG_CHANNEL, message)
