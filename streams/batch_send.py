@@ -23,8 +23,11 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 
 log = logging.getLogger(__name__)
 MAX_REMEMBERED_KEYS = 200_000
-# One record batch for changes that must land together; under a broker's usual 1 MiB message limit.
+# One record batch for changes that must land together: at most this much as sent (compressed),
+# under a broker's usual 1 MiB message limit. Changelog records pack 2-3x, so a batch is built
+# from up to WHOLE_BATCH_RAW_BYTES of records first and cut only when it does not pack enough.
 WHOLE_BATCH_BYTES = 900 * 1024
+WHOLE_BATCH_RAW_BYTES = 8 * WHOLE_BATCH_BYTES
 
 
 class BatchSender:
@@ -69,27 +72,32 @@ class BatchSender:
     async def send_whole(self, topic: str, partition: int, records: list[tuple[bytes, bytes | None]]) -> None:
         """Send records as one record batch of their own, appended by the broker whole or not at all.
 
-        The batch may be larger than the producer's usual batch size (up to WHOLE_BATCH_BYTES); what
-        does not fit even then goes on in further batches, with a warning (atomicity is lost).
+        The batch may be larger than the producer's usual batch size: up to WHOLE_BATCH_BYTES as
+        sent, compressed with the producer's codec. What does not fit even then goes in several
+        batches, with a warning (atomicity is lost: raise the broker's message limit and this one).
         """
         async with self.lock:
             await self._send_whole(topic, partition, records)
 
     async def _send_whole(self, topic: str, partition: int, records: list[tuple[bytes, bytes | None]]) -> None:
+        if not records:
+            return
         producer = self._producer()
-        accumulator = producer._message_accumulator
-        batch = None
+        compression = producer._message_accumulator._compression_type
+        whole = BatchBuilder(WHOLE_BATCH_RAW_BYTES, compression)
+        if (all(whole.append(key=key, value=value, timestamp=None) is not None for key, value in records)
+                and len(whole._build()) <= WHOLE_BATCH_BYTES):  # built (compressed) once, sent as it is
+            self.unconfirmed.append(await producer.send_batch(whole, topic, partition=partition))
+            return
+        log.warning("%d records for %s/%s exceed one batch of %d bytes: sent in several", len(records),
+                    topic, partition, WHOLE_BATCH_BYTES)
+        batch = BatchBuilder(WHOLE_BATCH_BYTES, compression)  # raw size capped: packed, it fits too
         for key, value in records:
-            if batch is None:
-                batch = BatchBuilder(WHOLE_BATCH_BYTES, accumulator._compression_type)
             if batch.append(key=key, value=value, timestamp=None) is None:
-                log.warning("%d records for %s/%s exceed one batch of %d bytes: sent in several", len(records),
-                            topic, partition, WHOLE_BATCH_BYTES)
                 self.unconfirmed.append(await producer.send_batch(batch, topic, partition=partition))
-                batch = BatchBuilder(WHOLE_BATCH_BYTES, accumulator._compression_type)
+                batch = BatchBuilder(WHOLE_BATCH_BYTES, compression)
                 batch.append(key=key, value=value, timestamp=None)
-        if batch is not None:
-            self.unconfirmed.append(await producer.send_batch(batch, topic, partition=partition))
+        self.unconfirmed.append(await producer.send_batch(batch, topic, partition=partition))
 
     def track(self, delivery: Any) -> None:
         """Also confirm this delivery future (a record sent on the producer directly)."""

@@ -9,6 +9,7 @@ once everything handed over before it is delivered.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections import defaultdict
 
 from aiokafka import AIOKafkaProducer
@@ -16,7 +17,7 @@ from aiokafka.errors import KafkaError
 
 from journeys.kafka import TopicSpec, aiokafka_options, ensure_topics, topic
 from journeys.settings import Settings
-from streams.batch_send import BatchSender
+from streams.batch_send import WHOLE_BATCH_BYTES, BatchSender
 from tests.producers.readback import read_topic
 
 RECORDS = 3000
@@ -108,3 +109,32 @@ def test_a_delivery_that_failed_while_another_confirm_waited_is_raised_by_the_ne
     ensure_topics(settings, [TopicSpec(name, 1)])
     error = asyncio.run(_a_failure_during_another_confirm(settings, name))
     assert error is not None and "refused" in str(error)
+
+
+async def _send_whole(settings: Settings, name: str, records: list[tuple[bytes, bytes | None]]) -> int:
+    """Send the records with send_whole on a snappy producer (as the worker's); how many batches it took."""
+    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all", compression_type="snappy")
+    await producer.start()
+    try:
+        sender = BatchSender(lambda: producer)
+        await sender.send_whole(name, 0, records)
+        batches = len(sender.unconfirmed)
+        await sender.confirm()
+        return batches
+    finally:
+        await producer.stop()
+
+
+def test_changes_that_must_land_together_go_as_one_batch_when_they_pack_under_the_limit(settings: Settings) -> None:
+    """Identity-graph changes of one work message: ~2 MB of records that pack well still go whole;
+    records that do not pack go in several batches, and all arrive either way."""
+    packing = [(f"o:email_hash:{n:08d}".encode(), f'{{"customer":"cust-{n % 500:06d}"}}'.encode().ljust(200, b" "))
+               for n in range(10_000)]
+    assert sum(len(k) + len(v or b"") for k, v in packing) > 2 * WHOLE_BATCH_BYTES
+    not_packing = [(f"k{n}".encode(), random.Random(n).randbytes(1000)) for n in range(2_000)]
+    for case, records, expected_batches in (("packing", packing, 1), ("not-packing", not_packing, None)):
+        name = topic(settings, f"batch-whole-{case}")
+        ensure_topics(settings, [TopicSpec(name, 1)])
+        batches = asyncio.run(_send_whole(settings, name, records))
+        assert batches == expected_batches if expected_batches else batches > 1
+        assert [(m.key, m.value) for m in read_topic(settings, name, len(records))] == records
