@@ -203,6 +203,7 @@ class Publisher:
                 if self._producer is not None:
                     self._producer.close(timeout=timeout_s)
             except Exception as err:  # kafka-python's close flushes, and times out like flush
+                _abandon(self._producer)
                 raise DeliveryError(",".join(sorted(self._topics_sent)), None,
                                     f"closed with records unsent: {err}") from err
 
@@ -234,3 +235,15 @@ class Publisher:
         with self._lock:
             self._failures.append(DeliveryError(name, partition, str(err) or type(err).__name__))
 
+
+ABANDON_TIMEOUT_S = 1.0
+
+
+def _abandon(producer: Any) -> None:
+    """Close a kafka-python producer whose records cannot be delivered (its close flushes first and
+    times out again): fail them, so its I/O thread stops now rather than when it is collected."""
+    try:
+        producer._accumulator.abort_incomplete_batches()
+        producer.close(timeout=ABANDON_TIMEOUT_S)
+    except Exception:  # the caller raises the delivery error that matters
+        pass

@@ -131,3 +131,7 @@ def test_flush_raises_when_the_broker_is_gone(fresh_broker: LocalBroker) -> None
     assert "touchpoints.web" in caught.value.topic
     with pytest.raises(DeliveryError):
         pub.close(timeout_s=0.5)
+    producer = pub._producer  # closed all the same: no I/O thread left retrying a broker that is gone
+    assert producer is not None and producer._closed
+    producer._sender.join(timeout=30.0)  # its poll may take a few seconds to return
+    assert not producer._sender.is_alive()
