@@ -280,14 +280,11 @@ class Stages:
         The other order could lose a merge or an absorbed customer's events. The state's own
         changelog is confirmed here too, with the next message's work: if it was not durable when
         Faust committed the input, the stage's mark (journeys.gaps) is behind after a restart and
-        the message is read back. A failed delivery (a producer's flush does not report it) stops
-        the worker: its tables would otherwise run ahead of their changelogs.
+        the message is read back. A failed delivery (a producer's flush does not report it) raises
+        here and so stops the worker (`stopping_on_failure`, and consume_in for stage 1): its tables
+        would otherwise run ahead of their changelogs.
         """
-        try:
-            await self.batch.confirm()
-        except Exception as error:
-            await self.app.crash(error)
-            raise
+        await self.batch.confirm()
 
     async def route(self, routed: Routed) -> None:
         by_partition: dict[int, list[Any]] = defaultdict(list)

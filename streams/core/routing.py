@@ -30,7 +30,16 @@ from schemas.journeymap import JourneyMap
 from streams.core.identity import IdentityGraph, Sighting
 from streams.core.layout import Layout, Out, Renderer
 from streams.core.records import CHANNEL, EVENT_ID, EVENT_TYPE, IDS, Record, T
-from streams.core.stitch import CustomerState, absorb, apply_many, decode, encode, extended_json, retract
+from streams.core.stitch import (
+    ZSTD_MAGIC,
+    CustomerState,
+    absorb,
+    apply_many,
+    decode,
+    encode,
+    extended_json,
+    retract,
+)
 
 Command = list[Any]
 Routed = list[tuple[int, Command]]  # (partition, command)
@@ -40,7 +49,6 @@ MAX_REMEMBERED_CUSTOMERS = 20_000  # customers whose decoded state and layout st
 # and records carry up to a 64 KiB event's measures.
 WORK_MESSAGE_BYTES = 900 * 1024
 PACK_LEVEL = 1  # zstd's fastest: ~1 µs per record to pack, less to unpack
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 def pack(items: list[Any]) -> bytes:

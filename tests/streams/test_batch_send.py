@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import defaultdict
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -25,11 +27,23 @@ VALUE_BYTES = 600  # ~12 records fill one of the producer's default 16 KiB batch
 PARTITIONS = 2
 
 
-async def _send_while_another_task_flushes(settings: Settings, name: str) -> list[bytes]:
-    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
+@asynccontextmanager
+async def _sender(settings: Settings, compression: str | None = None) -> AsyncIterator[BatchSender]:
+    """A batch sender on a started aiokafka producer of its own, stopped afterwards."""
+    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all", compression_type=compression)
     await producer.start()
     try:
-        sender = BatchSender(lambda: producer)
+        yield BatchSender(lambda: producer)
+    finally:
+        await producer.stop()
+
+
+def _records(name: str) -> Iterator[tuple[str, bytes, bytes]]:
+    return ((name, b"k", f"{n}".encode().ljust(VALUE_BYTES, b".")) for n in range(RECORDS))
+
+
+async def _send_while_another_task_flushes(settings: Settings, name: str) -> list[bytes]:
+    async with _sender(settings) as sender:
         values = [f"{n:06d}".encode().ljust(VALUE_BYTES, b".") for n in range(RECORDS)]
         adding = asyncio.ensure_future(sender.add_many((name, f"k{n % 7}".encode(), value)
                                                        for n, value in enumerate(values)))
@@ -39,8 +53,6 @@ async def _send_while_another_task_flushes(settings: Settings, name: str) -> lis
         await adding
         await sender.confirm()
         return values
-    finally:
-        await producer.stop()
 
 
 def test_records_added_while_another_task_flushes_all_arrive_once_and_in_order(settings: Settings) -> None:
@@ -57,11 +69,8 @@ def test_records_added_while_another_task_flushes_all_arrive_once_and_in_order(s
 
 
 async def _confirm_waits_for_every_earlier_hand_over(settings: Settings, name: str) -> tuple[int, int]:
-    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
-    await producer.start()
-    try:
-        sender = BatchSender(lambda: producer)
-        await sender.add_many((name, b"k", f"{n}".encode().ljust(VALUE_BYTES, b".")) for n in range(RECORDS))
+    async with _sender(settings) as sender:
+        await sender.add_many(_records(name))
         await sender.flush()
         handed_over = list(sender.unconfirmed)
         first = asyncio.ensure_future(sender.confirm())  # another stage's confirm takes these first
@@ -70,8 +79,6 @@ async def _confirm_waits_for_every_earlier_hand_over(settings: Settings, name: s
         undelivered = sum(not delivery.done() for delivery in handed_over)
         await first
         return undelivered, len(handed_over)
-    finally:
-        await producer.stop()
 
 
 def test_a_confirm_waits_for_deliveries_another_confirm_is_already_waiting_for(settings: Settings) -> None:
@@ -83,11 +90,8 @@ def test_a_confirm_waits_for_deliveries_another_confirm_is_already_waiting_for(s
 
 
 async def _a_failure_during_another_confirm(settings: Settings, name: str) -> BaseException | None:
-    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
-    await producer.start()
-    try:
-        sender = BatchSender(lambda: producer)
-        await sender.add_many((name, b"k", f"{n}".encode().ljust(VALUE_BYTES, b".")) for n in range(RECORDS))
+    async with _sender(settings) as sender:
+        await sender.add_many(_records(name))
         await sender.flush()
         first = asyncio.ensure_future(sender.confirm())  # one stage waits for its batches...
         await asyncio.sleep(0)
@@ -100,8 +104,6 @@ async def _a_failure_during_another_confirm(settings: Settings, name: str) -> Ba
         except KafkaError as error:
             return error
         return None
-    finally:
-        await producer.stop()
 
 
 def test_a_delivery_that_failed_while_another_confirm_waited_is_raised_by_the_next(settings: Settings) -> None:
@@ -113,16 +115,11 @@ def test_a_delivery_that_failed_while_another_confirm_waited_is_raised_by_the_ne
 
 async def _send_whole(settings: Settings, name: str, records: list[tuple[bytes, bytes | None]]) -> int:
     """Send the records with send_whole on a snappy producer (as the worker's); how many batches it took."""
-    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all", compression_type="snappy")
-    await producer.start()
-    try:
-        sender = BatchSender(lambda: producer)
+    async with _sender(settings, compression="snappy") as sender:
         await sender.send_whole(name, 0, records)
         batches = len(sender.unconfirmed)
         await sender.confirm()
         return batches
-    finally:
-        await producer.stop()
 
 
 def test_changes_that_must_land_together_go_as_one_batch_when_they_pack_under_the_limit(settings: Settings) -> None:
