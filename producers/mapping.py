@@ -1,17 +1,20 @@
 """Producers stage, pure core of the file importer: a declarative mapping turns a row into an event.
 
 A mapping file (YAML, examples in producers/mappings/) says which source column feeds which event
-field (`wait_seconds: measures.wait_s`), how to convert it (type, value map), which fields are
-constant, and how to read the event time (format and time zone). Raw `identifiers.email` and
+fields (`wait_seconds: measures.wait_s`; a list of paths feeds several), how to convert it (type,
+value map), which fields are constant, which lookup tables set several fields from one value (an
+export's event name decides touchpoint, event type and step together), and how to read the event
+time (format and time zone). Raw `identifiers.email` and
 `identifiers.phone` are hashed here, at the edge. A row that cannot be mapped yields problems,
 never an exception; validation against the contract happens afterwards, as for every producer.
 """
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -24,6 +27,8 @@ from schemas.validation import Problem
 TRUE_WORDS = {"true", "yes", "y", "1", "t"}
 FALSE_WORDS = {"false", "no", "n", "0", "f"}
 FieldType = Literal["str", "int", "float", "bool"]
+FIELD_PATH = r"^[a-z_]+(\.[a-z_]+)*$"
+FieldPath = Annotated[str, Field(pattern=FIELD_PATH)]
 
 
 class MappingModel(BaseModel):
@@ -31,11 +36,29 @@ class MappingModel(BaseModel):
 
 
 class FieldMap(MappingModel):
-    """One source column: the event field it feeds, its type and an optional value map."""
+    """One source column: the event fields it feeds, its type and an optional value map."""
 
-    to: str = Field(pattern=r"^[a-z_]+(\.[a-z_]+)*$")
+    to: FieldPath | tuple[FieldPath, ...]  # one path, or several that all get the converted value
     type: FieldType = "str"
     values: dict[str, Any] | None = None  # source value -> event value; unmapped values are refused
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return (self.to,) if isinstance(self.to, str) else self.to
+
+
+class Lookup(MappingModel):
+    """A lookup table: one source value sets several event fields at once."""
+
+    column: str
+    values: dict[str, dict[FieldPath, Any]]  # source value -> {event field path: value}
+    default: dict[FieldPath, Any] | None = None  # for values not listed; without it they reject the row
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _text_keys(cls, raw: Any) -> Any:
+        """YAML reads `1:` or `yes:` as a number or a boolean; source cells are text."""
+        return {str(k): v for k, v in raw.items()} if isinstance(raw, dict) else raw
 
 
 class TimeSpec(MappingModel):
@@ -62,14 +85,16 @@ class Mapping(MappingModel):
     time: TimeSpec
     source_id: str | None = None  # column with the source's own id: a re-import is a duplicate
     constants: dict[str, Any] = Field(default_factory=dict)
-    fields: dict[str, FieldMap]
+    lookups: tuple[Lookup, ...] = ()  # applied after the constants, before the fields
+    fields: dict[str, FieldMap] = Field(default_factory=dict)
 
     @field_validator("fields", mode="before")
     @classmethod
     def _shorthand(cls, raw: Any) -> Any:
-        """`column: measures.wait_s` is short for `column: {to: measures.wait_s}`."""
+        """`column: measures.wait_s` is short for `column: {to: measures.wait_s}`, and
+        `column: [a, b]` for `column: {to: [a, b]}`."""
         if isinstance(raw, dict):
-            return {k: {"to": v} if isinstance(v, str) else v for k, v in raw.items()}
+            return {k: {"to": v} if isinstance(v, str | list) else v for k, v in raw.items()}
         return raw
 
 
@@ -95,6 +120,8 @@ def map_row(row: dict[str, Any], mapping: Mapping, channel: str, secret: bytes,
     problems: list[Problem] = []
     for path, value in mapping.constants.items():
         put(document, path, value)
+    for table in mapping.lookups:
+        _look_up(row, table, document, problems)
     for column, spec in mapping.fields.items():
         _map_column(row, column, spec, document, problems)
     _map_time(row, mapping.time, document, problems)
@@ -110,9 +137,25 @@ def _map_column(row: dict[str, Any], column: str, spec: FieldMap, document: dict
     if raw is None or raw == "":
         return
     try:
-        put(document, spec.to, convert(raw, spec))
+        value = convert(raw, spec)
     except (ValueError, OverflowError) as err:  # OverflowError: a number too large for a float
         problems.append(Problem(column, str(err)))
+        return
+    for path in spec.targets:
+        put(document, path, value)
+
+
+def _look_up(row: dict[str, Any], table: Lookup, document: dict[str, Any], problems: list[Problem]) -> None:
+    raw = lookup(row, table.column)
+    key = "" if raw is None else _text(raw)
+    fields = table.values.get(key, table.default)
+    if fields is None:
+        listed = ", ".join(sorted(table.values))
+        problems.append(Problem(table.column, f"{key!r} is not in the lookup table ({listed})" if key else
+                                f"empty; the lookup table needs one of: {listed}"))
+        return
+    for path, value in fields.items():
+        put(document, path, value)
 
 
 def _map_time(row: dict[str, Any], spec: TimeSpec, document: dict[str, Any], problems: list[Problem]) -> None:
@@ -187,7 +230,8 @@ def put(document: dict[str, Any], path: str, value: Any) -> None:
     *parents, last = path.split(".")
     for part in parents:
         document = document.setdefault(part, {})
-    document[last] = value
+    # a mapping's constants and lookup values are shared by every row: a row gets its own copy
+    document[last] = copy.deepcopy(value) if isinstance(value, dict | list) else value
 
 
 def _text(raw: Any) -> str:

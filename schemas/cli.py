@@ -1,4 +1,4 @@
-"""Commands for channel engineers: export the JSON Schemas, validate sample payloads."""
+"""Commands for channel engineers: export the JSON Schemas, validate sample payloads, hash PII."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from schemas.validation import Rejection, validate
 def register(main: click.Group) -> None:
     main.add_command(schemas_group)
     main.add_command(validate_command)
+    main.add_command(hash_command)
 
 
 @click.group("schemas")
@@ -59,3 +60,26 @@ def validate_command(ctx: click.Context, file: IO[bytes]) -> None:
     click.echo(f"{accepted} valid, {rejected} rejected" +
                ("" if not rejected else " (" + ", ".join(f"{k}: {n}" for k, n in reasons.most_common()) + ")"))
     sys.exit(1 if rejected else 0)
+
+
+@click.command("hash")
+@click.argument("identifier")
+@click.option("--region", default=None, metavar="CC",
+              help="Region for phone numbers without a country code (default: the default_phone_region setting).")
+@click.pass_context
+def hash_command(ctx: click.Context, identifier: str, region: str | None) -> None:
+    """Print the hash of IDENTIFIER (email:ADDRESS or phone:NUMBER) under the configured PII secret.
+
+    The same hash the producers publish as email_hash / phone_hash (recipe: docs/channels.md), so a
+    backend in another language can check its own implementation against it.
+    """
+    from journeys.cli import settings_of
+    from schemas.pii import PiiError, hash_identifier
+
+    settings = settings_of(ctx)
+    secret = settings.pii_secret.get_secret_value().encode("utf-8")
+    try:
+        _, digest = hash_identifier(identifier, secret, region or settings.default_phone_region)
+    except PiiError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(digest)

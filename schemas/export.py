@@ -1,7 +1,9 @@
-"""JSON Schema export: one draft 2020-12 schema per channel, plus the feedback event.
+"""JSON Schema export: one draft 2020-12 schema per channel, plus the feedback event and the PII hash.
 
 These files, committed under `schemas/json/`, are the contract a channel engineer codes against
 without reading Python. A test fails when they are stale: run `make schemas` after a change.
+`pii_hash.json` states how e-mail and phone hashes are made, with test vectors, because a backend
+that hashes differently splits one person into two customers.
 """
 
 from __future__ import annotations
@@ -12,11 +14,27 @@ from typing import Any
 
 from schemas.channels import channels
 from schemas.events import SCHEMA_VERSION
+from schemas.pii import EMAIL_PREFIX, HASH_VECTORS, PHONE_PREFIX
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 BASE_ID = "https://journey-tracker.dev/schemas"
 EXAMPLE_TIME = "2026-03-14T10:15:00+00:00"
 EXAMPLE_HASH = "5f2b" + "0" * 60
+PII_HASH_FILE = "pii_hash.json"
+PII_RECIPE = {
+    "algorithm": "HMAC-SHA256",
+    "key": "the UTF-8 bytes of the pii_secret setting (JOURNEYS_PII_SECRET)",
+    "message": "the UTF-8 bytes of prefix + normalised value; no Unicode normalisation form (NFC/NFD) is applied",
+    "prefix": {"email_hash": EMAIL_PREFIX, "phone_hash": PHONE_PREFIX},
+    "email": ("strip leading and trailing whitespace (Unicode), lower-case (full Unicode lower-casing, "
+              "e.g. Python str.lower, Java toLowerCase(Locale.ROOT)); no IDNA/punycode, no removal of "
+              "dots or +tags; refused unless it has exactly one @, a non-empty local part, a dot in the "
+              "domain and no space"),
+    "phone": ("parse with libphonenumber in the default region (setting default_phone_region, "
+              "JOURNEYS_DEFAULT_PHONE_REGION, default GB) when the number has no country code; refused "
+              "unless it is a possible number; formatted E.164 (+ and digits, e.g. +447700900123)"),
+    "output": "64 lower-case hexadecimal digits, not truncated",
+}
 
 
 def channel_schemas() -> dict[str, dict[str, Any]]:
@@ -46,7 +64,21 @@ def export(directory: Path) -> list[Path]:
         path = directory / filename
         path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         written.append(path)
-    return written
+    path = directory / PII_HASH_FILE
+    path.write_text(json.dumps(pii_hash_document(), indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+    return [*written, path]
+
+
+def pii_hash_document() -> dict[str, Any]:
+    """The PII hash recipe and its test vectors, as data any language can load and check against."""
+    prefix = {"email": EMAIL_PREFIX, "phone": PHONE_PREFIX}
+    return {"$id": f"{BASE_ID}/{SCHEMA_VERSION}/{PII_HASH_FILE}", "title": "PII hash recipe",
+            "description": "How email_hash and phone_hash identifiers are computed from raw values.",
+            "recipe": PII_RECIPE, "x-schema-version": SCHEMA_VERSION,
+            "vectors": [{"kind": v.kind, "secret": v.secret, "raw": v.raw, "region": v.region,
+                         "normalised": v.normalised, "message": prefix[v.kind] + v.normalised, "hash": v.hash}
+                        for v in HASH_VECTORS]}
 
 
 def _decorate(schema: dict[str, Any], name: str, example: dict[str, Any]) -> dict[str, Any]:

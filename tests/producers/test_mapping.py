@@ -65,7 +65,8 @@ def test_json_rows_reach_into_nested_objects_and_epoch_times() -> None:
 def test_the_shipped_mappings_load() -> None:
     loaded = {path.stem: load_mapping(path) for path in MAPPINGS.glob("*.yaml")}
     assert {name: m.channel for name, m in loaded.items()} == {
-        "call_centre_cdr": "call_centre", "email_webhook": "email", "store_pos": "store"}
+        "call_centre_cdr": "call_centre", "email_webhook": "email", "store_pos": "store",
+        "webshop_clickstream": "web"}
 
 
 def test_a_mapping_file_with_an_unknown_time_zone_is_a_config_error(tmp_path: Path) -> None:
