@@ -69,11 +69,15 @@ def sink_command(ctx: click.Context, loglevel: str) -> None:
 @click.option("--channel", default="", help="Only this channel.")
 @click.option("--segment", default="", help="Only this segment (persona).")
 @click.option("--touchpoint", default="", help="Only this touchpoint.")
+@click.option("--where", "where", default="", metavar="DIM=VALUE",
+              help="Only what carried this context dimension value, e.g. device_type=mobile.")
+@click.option("--by", "by", default="", metavar="DIM", help="Break down by a context dimension (funnel, friction_top).")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.pass_context
 def query_command(ctx: click.Context, name: str | None, list_queries: bool, start: datetime | None,
-                  end: datetime | None, channel: str, segment: str, touchpoint: str, limit: int, fmt: str) -> None:
+                  end: datetime | None, channel: str, segment: str, touchpoint: str, where: str, by: str,
+                  limit: int, fmt: str) -> None:
     """Run the named analytical query NAME (see --list)."""
     if list_queries or not name:
         _list()
@@ -83,16 +87,51 @@ def query_command(ctx: click.Context, name: str | None, list_queries: bool, star
     from journeys.cli import settings_of
     from schemas.journeymap import load_journey_map
 
+    settings = settings_of(ctx)
+    journey_map = load_journey_map(settings.journey_map)
+    if by:
+        name = _by_dimension_query(name)
     query = named_query(name)
-    given = {"channel": channel, "segment": segment, "touchpoint": touchpoint}
+    where_dim, where_value = _dimension_filter(where, journey_map.dimension_names)
+    if by:
+        _check_dimension("--by", by, journey_map.dimension_names)
+    elif name.endswith("_by_dimension"):
+        raise click.UsageError(f"{name} needs --by DIM (declared: {', '.join(journey_map.dimension_names)})")
+    given = {"channel": channel, "segment": segment, "touchpoint": touchpoint, "where": where}
     unused = [f"--{k}" for k, v in given.items() if v and k not in query.filters]
     if unused:
         raise click.UsageError(f"{name} does not take {', '.join(unused)} (filters: {', '.join('--' + OPTION_NAMES.get(f, f) for f in query.filters)})")
-    settings = settings_of(ctx)
     filters = Filters(start=_utc(start) or EARLIEST, end=_utc(end) or LATEST, channel=channel, segment=segment,
-                      touchpoint=touchpoint, limit=limit)
-    result = run(connect(settings), name, filters, load_journey_map(settings.journey_map).phase_ids)
+                      touchpoint=touchpoint, where_dim=where_dim, where_value=where_value, dim=by, limit=limit)
+    result = run(connect(settings), name, filters, journey_map.phase_ids)
     click.echo(render(result, fmt), nl=False)
+
+
+def _by_dimension_query(name: str) -> str:
+    from clickhouse.queries import BY_DIMENSION
+
+    if name in BY_DIMENSION.values():
+        return name
+    if name not in BY_DIMENSION:
+        raise click.UsageError(f"{name} does not take --by (queries that do: {', '.join(BY_DIMENSION)})")
+    return BY_DIMENSION[name]
+
+
+def _dimension_filter(where: str, declared: tuple[str, ...]) -> tuple[str, str]:
+    """`--where DIM=VALUE` -> (DIM, VALUE), DIM checked against the journey map's dimensions."""
+    if not where:
+        return "", ""
+    dim, sep, value = where.partition("=")
+    if not sep or not value:
+        raise click.UsageError(f"--where takes DIM=VALUE, e.g. device_type=mobile (got {where!r})")
+    _check_dimension("--where", dim, declared)
+    return dim, value
+
+
+def _check_dimension(option: str, dim: str, declared: tuple[str, ...]) -> None:
+    if dim not in declared:
+        raise click.UsageError(f"{option}: {dim!r} is not a dimension of the journey map "
+                               f"(declared: {', '.join(declared) or 'none'})")
 
 
 def _list() -> None:

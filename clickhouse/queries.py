@@ -23,7 +23,9 @@ EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100_000
-FILTERS = ("start", "end", "channel", "segment", "touchpoint", "limit")
+FILTERS = ("start", "end", "channel", "segment", "touchpoint", "where", "limit")
+# Queries that break down by a context dimension (`--by DIM`): NAME -> the query that does it.
+BY_DIMENSION = {"funnel": "funnel_by_dimension", "friction_top": "friction_by_dimension"}
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,9 @@ class Filters:
     channel: str = ""
     segment: str = ""
     touchpoint: str = ""
+    where_dim: str = ""  # keep only what carried context[where_dim] == where_value
+    where_value: str = ""
+    dim: str = ""  # the context dimension a *_by_dimension query breaks down by
     limit: int = DEFAULT_LIMIT
 
 
@@ -56,33 +61,40 @@ class QueryResult:
 
 
 _WINDOW = ("start", "end")
+_JOURNEY_FILTERS = (*_WINDOW, "channel", "segment", "where")
 QUERIES: dict[str, NamedQuery] = {q.name: q for q in (
     NamedQuery("funnel", "Journeys reaching each phase (at or beyond), share of start, step conversion, "
                "drop-off (furthest phase exactly here) and, on the purchase row, the average hours from journey "
                "start to first purchase (time to convert). Window on journey start.",
-               sql.funnel(None), (*_WINDOW, "channel", "segment")),
+               sql.funnel(None), _JOURNEY_FILTERS),
     NamedQuery("funnel_by_segment", "The funnel per segment (persona).",
-               sql.funnel("segment"), (*_WINDOW, "channel", "segment")),
+               sql.funnel("segment"), _JOURNEY_FILTERS),
     NamedQuery("funnel_by_channel", "The funnel per first channel of the journey.",
-               sql.funnel("first_channel"), (*_WINDOW, "channel", "segment")),
+               sql.funnel("first_channel"), _JOURNEY_FILTERS),
     NamedQuery("funnel_by_period", "The funnel per month of journey start.",
-               sql.funnel("period"), (*_WINDOW, "channel", "segment")),
+               sql.funnel("period"), _JOURNEY_FILTERS),
+    NamedQuery("funnel_by_dimension", "The funnel per value of a context dimension (`--by DIM`): a journey "
+               "counts under the value its first event carrying the dimension had ('' if none did).",
+               sql.funnel("dimension_value"), (*_JOURNEY_FILTERS, "by")),
     NamedQuery("friction_top", "Top-N frictions by touchpoint and rule: count, customers, high-severity count "
                "and share of all frictions. Window on detected_at.",
                sql.FRICTION_TOP, FILTERS),
+    NamedQuery("friction_by_dimension", "Top-N frictions per value of a context dimension (`--by DIM`), a "
+               "friction counting under the value its evidence events carried; share within the value.",
+               sql.FRICTION_BY_DIMENSION, (*FILTERS, "by")),
     NamedQuery("friction_over_time", "Frictions per day and rule. Window on detected_at.",
-               sql.FRICTION_OVER_TIME, (*_WINDOW, "channel", "segment", "touchpoint")),
+               sql.FRICTION_OVER_TIME, (*_WINDOW, "channel", "segment", "touchpoint", "where")),
     NamedQuery("touchpoint_scorecard", "Each touchpoint's measures (touchpoint, kpi, value): web time on page, "
                "navigation ease, online sales, checkout abandonment rate; call wait, transfer rate, first-contact "
                "resolution; e-mail response time and bounces; store visits, purchases, conversion (channel row "
                "`store`), queue wait; CSAT and NPS per touchpoint the feedback is about. Window on event time.",
-               sql.SCORECARD, (*_WINDOW, "channel", "segment", "touchpoint")),
+               sql.SCORECARD, (*_WINDOW, "channel", "segment", "touchpoint", "where")),
     NamedQuery("journey_health", "Live health (metric, value): active, stalled and closed journeys in the window, "
                "dead letters, events, lag, end-to-end latency, sink errors and retries.",
-               sql.JOURNEY_HEALTH, (*_WINDOW, "channel", "segment")),
+               sql.JOURNEY_HEALTH, _JOURNEY_FILTERS),
     NamedQuery("experience_map", "Experience-map cells per phase x touchpoint: steps, customers, share of "
                "customers, frictions, friction rate, top friction rule, average CSAT. Window on event time.",
-               sql.EXPERIENCE_MAP, (*_WINDOW, "channel", "segment", "touchpoint")),
+               sql.EXPERIENCE_MAP, (*_WINDOW, "channel", "segment", "touchpoint", "where")),
 )}
 
 
@@ -99,6 +111,7 @@ def parameters(filters: Filters, phases: tuple[str, ...]) -> dict[str, Any]:
         raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
     return {"start": _naive_utc(filters.start), "end": _naive_utc(filters.end), "channel": filters.channel,
             "segment": filters.segment, "touchpoint": filters.touchpoint, "limit": filters.limit,
+            "where_dim": filters.where_dim, "where_value": filters.where_value, "dim": filters.dim,
             "phases": list(phases)}
 
 

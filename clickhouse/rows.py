@@ -31,10 +31,10 @@ MEASURE_COLUMNS = (
 TOUCHPOINT_COLUMNS = (
     "event_id", "event_time", "received_time", "channel", "touchpoint", "event_type", "customer_id",
     "journey_id", "phase", "segment", "late", "version", *MEASURE_COLUMNS,
-    "csat", "nps", "feedback_touchpoint", "comment", "measures_json",
+    "csat", "nps", "feedback_touchpoint", "comment", "measures_json", "context",
 )
 STEP_COLUMNS = ("event_id", "event_time", "customer_id", "journey_id", "step_index", "phase", "channel",
-                "touchpoint", "event_type", "late", "version")
+                "touchpoint", "event_type", "late", "version", "context")
 JOURNEY_COLUMNS = ("journey_id", "customer_id", "version", "retracted", "segment", "started_at", "last_event_at",
                    "events", "channels", "channel_switches", "first_channel", "phase_first_at", "furthest_phase",
                    "current_phase", "converted", "status", "friction_count", "csat_avg", "updated_at")
@@ -66,6 +66,7 @@ TIME_COLUMNS = frozenset({"event_time", "received_time", "started_at", "last_eve
                           "recorded_at", "rejected_at", "minute"})
 LIST_COLUMNS = frozenset({"channels", "evidence", "identifiers", "problems"})
 TIME_MAP_COLUMNS = frozenset({"phase_first_at"})
+STRING_MAP_COLUMNS = frozenset({"context"})
 
 
 def utc(moment: datetime) -> datetime:
@@ -84,7 +85,7 @@ def touchpoint_row(step: JourneyStep) -> Row:
                segment=event.segment or "", late=step.late, version=step.version,
                csat=feedback.csat if feedback else None, nps=feedback.nps if feedback else None,
                feedback_touchpoint=feedback.about_touchpoint if feedback else None,
-               comment=feedback.comment if feedback else None,
+               comment=feedback.comment if feedback else None, context=dict(event.context),
                measures_json=model.model_dump_json(exclude_none=True) if isinstance(model, BaseModel) else "{}")
     return row
 
@@ -94,7 +95,7 @@ def step_row(step: JourneyStep) -> Row:
     return {"event_id": event.event_id, "event_time": utc(event.event_time), "customer_id": step.customer_id,
             "journey_id": step.journey_id, "step_index": step.step_index, "phase": step.phase,
             "channel": event.channel, "touchpoint": event.touchpoint, "event_type": event.event_type,
-            "late": step.late, "version": step.version}
+            "late": step.late, "version": step.version, "context": dict(event.context)}
 
 
 def journey_row(journey: JourneySnapshot) -> Row:

@@ -12,8 +12,19 @@ SEGMENT_JOURNEYS = ("({segment:String} = '' OR journey_id IN (SELECT journey_id 
                     "WHERE NOT retracted AND segment = {segment:String}))")
 CHANNEL = "({channel:String} = '' OR channel = {channel:String})"
 TOUCHPOINT = "({touchpoint:String} = '' OR touchpoint = {touchpoint:String})"
+# Context dimensions (docs/analyst-guide.md): `where_dim`/`where_value` keep what carried that value
+# (events themselves; journeys and frictions through their events); `dim` names the one to break down by.
+CONTEXT = "({where_dim:String} = '' OR context[{where_dim:String}] = {where_value:String})"
+CONTEXT_EVENTS = "SELECT event_id FROM touchpoints WHERE context[{where_dim:String}] = {where_value:String}"
+JOURNEY_CONTEXT = ("({where_dim:String} = '' OR journey_id IN (SELECT journey_id FROM touchpoints FINAL "
+                   "WHERE context[{where_dim:String}] = {where_value:String}))")
+FRICTION_CONTEXT = ("({where_dim:String} = '' OR friction_id IN (SELECT friction_id FROM friction "
+                    f"ARRAY JOIN evidence AS e WHERE e IN ({CONTEXT_EVENTS})))")
+# A journey's value of a dimension: the one its first event carrying the dimension had ('' when none did).
+JOURNEY_DIMENSION = ("(SELECT journey_id, argMin(context[{dim:String}], event_time) AS dimension_value "
+                     "FROM touchpoints FINAL WHERE mapContains(context, {dim:String}) GROUP BY journey_id)")
 FUNNEL_DIMENSIONS = {"segment": "segment", "first_channel": "first_channel",
-                     "period": "toStartOfMonth(started_at)"}
+                     "period": "toStartOfMonth(started_at)", "dimension_value": "dimension_value"}
 
 
 def window(column: str) -> str:
@@ -29,6 +40,7 @@ def funnel(dimension: str | None) -> str:
     expr = FUNNEL_DIMENSIONS[dimension] if dimension else "'all'"
     name = dimension or "slice"
     head = f"{dimension}, " if dimension else ""
+    joined = f"LEFT JOIN {JOURNEY_DIMENSION} AS d USING (journey_id)" if dimension == "dimension_value" else ""
     return f"""
 SELECT {head}phases[k] AS phase,
        reached[k] AS journeys,
@@ -51,10 +63,10 @@ FROM (
                    transform(furthest_phase, {{phases:Array(String)}}, arrayEnumerate({{phases:Array(String)}}), 0)
                        AS rank,
                    sum(seconds_to_convert) AS seconds, countIf(converted) AS conversions
-            FROM journeys FINAL
+            FROM journeys FINAL {joined}
             WHERE NOT retracted AND {window('started_at')}
               AND ({{channel:String}} = '' OR has(channels, {{channel:String}}))
-              AND ({{segment:String}} = '' OR segment = {{segment:String}})
+              AND ({{segment:String}} = '' OR segment = {{segment:String}}) AND {JOURNEY_CONTEXT}
             GROUP BY {name}, rank
         )
         GROUP BY {name}
@@ -65,7 +77,8 @@ ORDER BY {head}k
 """
 
 
-FRICTION_WHERE = f"NOT retracted AND {window('detected_at')} AND {CHANNEL} AND {TOUCHPOINT} AND {SEGMENT_JOURNEYS}"
+FRICTION_WHERE = (f"NOT retracted AND {window('detected_at')} AND {CHANNEL} AND {TOUCHPOINT} AND {SEGMENT_JOURNEYS} "
+                  f"AND {FRICTION_CONTEXT}")
 
 FRICTION_TOP = f"""
 SELECT touchpoint, rule, count() AS frictions, uniqExact(customer_id) AS customers,
@@ -78,6 +91,25 @@ ORDER BY frictions DESC, touchpoint, rule
 LIMIT {{limit:UInt32}}
 """
 
+FRICTION_BY_DIMENSION = f"""
+SELECT dimension_value, touchpoint, rule, count() AS frictions, uniqExact(customer_id) AS customers,
+       countIf(severity = 'high') AS high_severity,
+       round(count() / sum(count()) OVER (PARTITION BY dimension_value), 4) AS share_of_value
+FROM (
+    SELECT f.friction_id AS friction_id, any(f.customer_id) AS customer_id, any(f.touchpoint) AS touchpoint,
+           any(f.rule) AS rule, any(f.severity) AS severity, anyIf(t.dimension_value, t.dimension_value != '')
+               AS dimension_value
+    FROM (SELECT * FROM friction FINAL WHERE {FRICTION_WHERE}) AS f
+    ARRAY JOIN f.evidence AS evidence_id
+    LEFT JOIN (SELECT event_id, context[{{dim:String}}] AS dimension_value FROM touchpoints FINAL
+               WHERE mapContains(context, {{dim:String}})) AS t ON t.event_id = evidence_id
+    GROUP BY f.friction_id
+)
+GROUP BY dimension_value, touchpoint, rule
+ORDER BY dimension_value, frictions DESC, touchpoint, rule
+LIMIT {{limit:UInt32}} BY dimension_value
+"""
+
 FRICTION_OVER_TIME = f"""
 SELECT toDate(detected_at) AS day, rule, count() AS frictions, uniqExact(customer_id) AS customers
 FROM friction FINAL
@@ -86,7 +118,7 @@ GROUP BY day, rule
 ORDER BY day, rule
 """
 
-TOUCHPOINT_WHERE = f"{window('event_time')} AND {CHANNEL} AND {SEGMENT_JOURNEYS}"
+TOUCHPOINT_WHERE = f"{window('event_time')} AND {CHANNEL} AND {SEGMENT_JOURNEYS} AND {CONTEXT}"
 
 
 def _kpis(pairs: list[tuple[str, str]]) -> str:
@@ -137,7 +169,7 @@ FROM (
         FROM (
             SELECT toString(touchpoint) AS touchpoint, 'abandoned' AS kind FROM friction FINAL
             WHERE rule = 'abandoned_checkout' AND NOT retracted AND {window('detected_at')} AND {CHANNEL}
-              AND {SEGMENT_JOURNEYS}
+              AND {SEGMENT_JOURNEYS} AND {FRICTION_CONTEXT}
             UNION ALL
             SELECT toString(touchpoint), 'order' FROM base WHERE event_type = 'order_placed'
         )
@@ -159,7 +191,7 @@ FROM (
     WHERE NOT retracted AND last_event_at >= {{start:DateTime64(3, 'UTC')}}
       AND started_at < {{end:DateTime64(3, 'UTC')}}
       AND ({{channel:String}} = '' OR has(channels, {{channel:String}}))
-      AND ({{segment:String}} = '' OR segment = {{segment:String}})
+      AND ({{segment:String}} = '' OR segment = {{segment:String}}) AND {JOURNEY_CONTEXT}
     UNION ALL
     SELECT [('dead_letters', toFloat64(count()))] FROM dead_letters FINAL
     WHERE {window('rejected_at')} AND ({{channel:String}} = '' OR channel = {{channel:String}})

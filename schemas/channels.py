@@ -29,6 +29,10 @@ class WebMeasures(Measures):
     checkout_step: int | None = Field(None, ge=1, le=20)
     order_id: OpaqueId | None = None
     order_amount: Money | None = None
+    screen: ShortText | None = Field(None, description="App screen name, for screen_view events.")
+    error_kind: Name | None = Field(None, description="What failed, e.g. http, javascript, payment, validation.")
+    error_code: Annotated[str, Field(max_length=40)] | None = Field(None, description="e.g. 500, card_declined.")
+    element: ShortText | None = Field(None, description="The declared element a click was on.")
 
 
 class CallCentreMeasures(Measures):
@@ -41,6 +45,7 @@ class CallCentreMeasures(Measures):
     reason: Name | None = Field(None, description="Reason code, e.g. order_status, complaint.")
     resolved: bool | None = Field(None, description="Resolved on this contact (first-contact resolution).")
     team: ShortText | None = None
+    ivr_s: Seconds | None = Field(None, description="Seconds spent in the IVR menu before a queue or hang-up.")
 
 
 class EmailMeasures(Measures):
@@ -61,6 +66,7 @@ class StoreMeasures(Measures):
     purchase_amount: Money | None = None
     service_desk_request: Name | None = None
     is_return: bool | None = None
+    return_reason: Name | None = Field(None, description="Why an item came back, e.g. damaged, wrong_size.")
 
 
 @dataclass(frozen=True)
@@ -127,14 +133,16 @@ def _camel(name: str) -> str:
 WEB = register_channel(
     "web",
     ("page_view", "search", "product_view", "compare", "login", "add_to_cart", "checkout_step",
-     "checkout_abandoned", "order_placed", "help_view", "survey"),
+     "checkout_abandoned", "order_placed", "help_view", "survey",
+     # what web and app teams send besides page views (schema 1.1)
+     "error", "back_step", "click", "chat_started", "chat_message", "wishlist_add", "review", "screen_view"),
     WebMeasures,
 )
 CALL_CENTRE = register_channel(
-    "call_centre", ("call_answered", "call_abandoned", "callback"), CallCentreMeasures)
+    "call_centre", ("call_answered", "call_abandoned", "callback", "ivr_abandoned"), CallCentreMeasures)
 EMAIL = register_channel(
     "email",
-    ("sent", "delivered", "opened", "clicked", "replied", "bounced", "unsubscribed", "received"),
+    ("sent", "delivered", "opened", "clicked", "replied", "bounced", "unsubscribed", "received", "complaint"),
     EmailMeasures,
 )
 STORE = register_channel(

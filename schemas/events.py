@@ -19,11 +19,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: context dimensions; web error, chat, wishlist, review, screen events
 SCHEMA_MAJOR = SCHEMA_VERSION.split(".")[0]
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c7a52-3d0e-4c59-9d1e-6a8f2b9e4c11")
 MAX_FUTURE_SKEW = timedelta(hours=1)
 EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_CONTEXT_ENTRIES = 32
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$", max_length=80)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -111,6 +112,9 @@ class TouchpointEventBase(Contract):
     event_type: Name
     identifiers: Identifiers
     segment: Name | None = Field(None, description="Customer segment or persona, where the source knows it.")
+    context: Annotated[dict[Name, ShortText], Field(max_length=MAX_CONTEXT_ENTRIES)] = Field(
+        default_factory=dict, description="Context dimensions declared in the journey map (device_type, "
+                                           "utm_source, store_region...): name -> value.")
     feedback: Feedback | None = None
 
     @model_validator(mode="before")

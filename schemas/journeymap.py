@@ -71,6 +71,15 @@ class IdentityPolicy(MapModel):
     rules: tuple[EvidenceRule, ...]
 
 
+class Dimension(MapModel):
+    """A context dimension events may carry (device type, campaign, store region...): a column to break down by."""
+
+    name: Name
+    description: str = ""
+    values: tuple[str, ...] | None = Field(None, description="The allowed values; any value up to max_length if omitted.")
+    max_length: int = Field(100, ge=1, le=200)
+
+
 class JourneyPolicy(MapModel):
     inactivity_gap_days: float = Field(30, gt=0)
     allowed_lateness_hours: float = Field(72, ge=0)
@@ -99,6 +108,7 @@ class JourneyMap(MapModel):
     identity: IdentityPolicy
     journey: JourneyPolicy = JourneyPolicy()
     friction: FrictionThresholds = FrictionThresholds()
+    dimensions: tuple[Dimension, ...] = ()
 
     @model_validator(mode="after")
     def _consistent(self) -> JourneyMap:
@@ -111,7 +121,32 @@ class JourneyMap(MapModel):
         for i, rule in enumerate(self.phase_rules):
             if rule.phase != CURRENT and rule.phase not in phase_ids:
                 raise ValueError(f"phase_rules[{i}]: phase {rule.phase!r} is not one of {sorted(phase_ids)}")
+        names = [d.name for d in self.dimensions]
+        if len(set(names)) != len(names):
+            raise ValueError(f"dimensions: a name is declared twice ({', '.join(sorted(names))})")
         return self
+
+    @cached_property
+    def dimension_names(self) -> tuple[str, ...]:
+        return tuple(d.name for d in self.dimensions)
+
+    def context_problems(self, context: dict[str, str]) -> list[tuple[str, str]]:
+        """(path, message) for each context entry the map does not allow: undeclared name, value not allowed."""
+        declared = {d.name: d for d in self.dimensions}
+        problems = []
+        for name, value in context.items():
+            dimension = declared.get(name)
+            if dimension is None:
+                known = ", ".join(self.dimension_names) or "none"
+                problems.append((f"context.{name}", f"dimension {name!r} is not declared in the journey map "
+                                                    f"(declared: {known})"))
+            elif dimension.values is not None and value not in dimension.values:
+                problems.append((f"context.{name}", f"{value!r} is not an allowed value "
+                                                    f"(allowed: {', '.join(dimension.values)})"))
+            elif len(value) > dimension.max_length:
+                problems.append((f"context.{name}", f"value is {len(value)} characters; the limit is "
+                                                    f"{dimension.max_length}"))
+        return problems
 
     @cached_property
     def phase_ids(self) -> tuple[str, ...]:  # the map is frozen: computed once (asked per event and journey)

@@ -73,6 +73,10 @@ def validate(payload: bytes | str | dict[str, Any], source: str,
         return reject(raw, source, [Problem(
             "touchpoint", f"{event.touchpoint!r} is not declared for channel {event.channel!r} "
             "in the journey map")])
+    if journey_map is not None and event.context:
+        context_problems = journey_map.context_problems(event.context)
+        if context_problems:
+            return reject(raw, source, [Problem(path, message) for path, message in context_problems])
     return event
 
 

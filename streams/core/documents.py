@@ -32,6 +32,7 @@ from streams.core.records import (
     TOUCHPOINT,
     Record,
     T,
+    context_of,
     defaults,
     from_ms,
 )
@@ -64,7 +65,7 @@ def event_document(record: Record) -> dict[str, Any]:
         "event_id": record[EVENT_ID], "source_id": record[SOURCE_ID], "schema_version": SCHEMA_VERSION,
         "event_time": from_ms(record[T]), "received_time": from_ms(record[RECEIVED]), "channel": record[CHANNEL],
         "touchpoint": record[TOUCHPOINT], "event_type": record[EVENT_TYPE], "identifiers": identifiers,
-        "segment": record[SEGMENT], "feedback": feedback,
+        "segment": record[SEGMENT], "context": context_of(record), "feedback": feedback,
         "measures": {**_measure_defaults(record[CHANNEL]), **record[MEASURES]}}
 
 

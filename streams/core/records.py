@@ -19,6 +19,7 @@ from schemas.trusted import built, defaults
 
 # Positions in a record (a plain list, so it serialises compactly as JSON).
 T, EVENT_ID, CHANNEL, TOUCHPOINT, EVENT_TYPE, PHASE, SEGMENT, MEASURES, FEEDBACK, IDS, SOURCE_ID, RECEIVED = range(12)
+CONTEXT = 12  # present only when the event carried context dimensions: most records stay 12 long
 Record = list[Any]
 MS_PER_S = 1000
 
@@ -41,9 +42,17 @@ def record_of(event: TouchpointEventBase, journey_map: JourneyMap) -> Record:
     measures = event.measures.model_dump(exclude_none=True) if hasattr(event, "measures") else {}
     phase = phase_of(journey_map, event.channel, event.event_type, event.touchpoint, measures)
     feedback = event.feedback.model_dump(exclude_none=True) if event.feedback else None
-    return [to_ms(event.event_time), event.event_id, event.channel, event.touchpoint, event.event_type,
-            "" if phase == CURRENT else phase, event.segment, measures, feedback,
-            event.identifiers.keys(), event.source_id, to_ms(event.received_time)]
+    record = [to_ms(event.event_time), event.event_id, event.channel, event.touchpoint, event.event_type,
+              "" if phase == CURRENT else phase, event.segment, measures, feedback,
+              event.identifiers.keys(), event.source_id, to_ms(event.received_time)]
+    if event.context:
+        record.append(dict(event.context))
+    return record
+
+
+def context_of(record: Record) -> dict[str, str]:
+    """The record's context dimensions ({} for records of events without, and states from before 1.1)."""
+    return record[CONTEXT] if len(record) > CONTEXT else {}
 
 
 _PHASES: dict[int, tuple[JourneyMap, tuple[str, ...], dict[tuple[Any, ...], str]]] = {}
@@ -72,6 +81,7 @@ def event_of(record: Record) -> TouchpointEventBase:
         "event_time": from_ms(record[T]), "received_time": from_ms(record[RECEIVED]), "channel": record[CHANNEL],
         "touchpoint": record[TOUCHPOINT], "event_type": record[EVENT_TYPE],
         "identifiers": built(Identifiers, identifiers), "segment": record[SEGMENT], "feedback": feedback,
+        "context": context_of(record),
         "measures": built(channel.measures, {**defaults(channel.measures), **record[MEASURES]})})
 
 

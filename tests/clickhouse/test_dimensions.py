@@ -1,0 +1,107 @@
+"""Breaking down by a context dimension, end to end: events with a device through the broker and the
+worker into the warehouse, then `journeys query ... --by device_type` and `--where device_type=mobile`.
+
+The shop's story: on mobile, checkout breaks (a payment error, then the customer gives up and reads
+the help centre); on desktop, people order. The funnel split by device and the frictions of mobile
+only must say exactly that, counted from the events below.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+from click.testing import CliRunner
+from clickhouse_connect.driver.client import Client
+
+from clickhouse.sink import WarehouseWriter, decode
+from journeys.cli import main
+from journeys.kafka import ensure_topics, topic
+from journeys.settings import Settings
+from producers.publisher import Publisher
+from schemas.outputs import FRICTION_TOPIC, STATE_TOPIC, STEPS_TOPIC
+from schemas.validation import Rejection, validate
+from streams.cli import worker_topics
+from tests.streams.test_worker_e2e import read_all, run_until_idle
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+MOBILE, DESKTOP = 3, 2
+
+
+def web(who: str, n: int, at: datetime, touchpoint: str, event_type: str, device: str, **measures: Any) -> Any:
+    payload = {"source_id": f"{who}-{n}", "event_time": at.isoformat(), "channel": "web", "touchpoint": touchpoint,
+               "event_type": event_type, "identifiers": {"anonymous_id": who}, "measures": measures,
+               "context": {"device_type": device, "browser": "safari" if device == "mobile" else "firefox"}}
+    event = validate(orjson.dumps(payload), "test")
+    assert not isinstance(event, Rejection), event
+    return event
+
+
+def shop_events() -> list[Any]:
+    events = []
+    for i in range(MOBILE):
+        who, t = f"mob-{i}", T0 + timedelta(hours=i)
+        events += [web(who, 1, t, "web.product", "product_view", "mobile", path="/p/kettle"),
+                   web(who, 2, t + timedelta(minutes=2), "web.checkout", "checkout_step", "mobile", checkout_step=1),
+                   web(who, 3, t + timedelta(minutes=3), "web.checkout", "error", "mobile", error_kind="payment",
+                       error_code="card_declined"),
+                   web(who, 4, t + timedelta(hours=3), "web.help", "help_view", "mobile", path="/help/payment")]
+    for i in range(DESKTOP):
+        who, t = f"desk-{i}", T0 + timedelta(hours=i)
+        events += [web(who, 1, t, "web.product", "product_view", "desktop", path="/p/kettle"),
+                   web(who, 2, t + timedelta(minutes=2), "web.checkout", "checkout_step", "desktop", checkout_step=1),
+                   web(who, 3, t + timedelta(minutes=5), "web.checkout", "order_placed", "desktop",
+                       order_id=f"o-{i}", order_amount=30.0)]
+    return events
+
+
+@pytest.fixture
+def warehouse_with_shop(settings: Settings, warehouse: Client) -> Settings:
+    local = settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"local_broker": True})})
+    ensure_topics(local)
+    ensure_topics(local, worker_topics(local))
+    with Publisher.connect(local, source="test") as publisher:
+        publisher.publish_many(shop_events())
+    run_until_idle(local)
+    records = [decode(kind, orjson.dumps(r), "test", T0)
+               for kind in (STEPS_TOPIC, STATE_TOPIC, FRICTION_TOPIC) for r in read_all(local, topic(local, kind))]
+    WarehouseWriter(warehouse).write(records)
+    return local
+
+
+def query(settings: Settings, *args: str) -> Any:
+    env = {"JOURNEYS_CLICKHOUSE__DSN": settings.warehouse_dsn(),
+           "JOURNEYS_CLICKHOUSE__DATABASE": settings.clickhouse.database}
+    result = CliRunner().invoke(main, ["query", *args, "--format", "json"], env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return orjson.loads(result.output)
+
+
+def test_funnel_by_device_and_frictions_of_mobile_only(warehouse_with_shop: Settings) -> None:
+    funnel = query(warehouse_with_shop, "funnel", "--by", "device_type")
+    purchase = {row["dimension_value"]: row["journeys"] for row in funnel if row["phase"] == "purchase"}
+    assert purchase == {"mobile": MOBILE, "desktop": DESKTOP}  # all reached checkout...
+    converted = query(warehouse_with_shop, "touchpoint_scorecard", "--where", "device_type=desktop")
+    sales = {row["kpi"]: row["value"] for row in converted if row["touchpoint"] == "web.checkout"}
+    assert sales["online_sales"] == DESKTOP  # ...only desktop bought
+    mobile = query(warehouse_with_shop, "friction_top", "--where", "device_type=mobile")
+    assert {(row["touchpoint"], row["rule"]): row["frictions"] for row in mobile} == {
+        ("web.checkout", "abandoned_checkout"): MOBILE}
+    assert query(warehouse_with_shop, "friction_top", "--where", "device_type=desktop") == []
+    by_device = query(warehouse_with_shop, "friction_top", "--by", "device_type")
+    assert [(r["dimension_value"], r["rule"], r["frictions"]) for r in by_device] == [
+        ("mobile", "abandoned_checkout", MOBILE)]
+
+
+def test_dimension_options_name_what_is_wrong(warehouse_with_shop: Settings) -> None:
+    env = {"JOURNEYS_CLICKHOUSE__DSN": warehouse_with_shop.warehouse_dsn(),
+           "JOURNEYS_CLICKHOUSE__DATABASE": warehouse_with_shop.clickhouse.database}
+    runner = CliRunner()
+    unknown = runner.invoke(main, ["query", "funnel", "--by", "shoe_size"], env=env)
+    assert unknown.exit_code == 2 and "'shoe_size' is not a dimension of the journey map" in unknown.output
+    malformed = runner.invoke(main, ["query", "friction_top", "--where", "device_type"], env=env)
+    assert malformed.exit_code == 2 and "--where takes DIM=VALUE" in malformed.output
+    no_by = runner.invoke(main, ["query", "journey_health", "--by", "device_type"], env=env)
+    assert no_by.exit_code == 2 and "does not take --by" in no_by.output
