@@ -11,15 +11,18 @@ batch produced: at-least-once, as before (a replayed raw message is a duplicate 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.exceptions import NotReady
 
 from journeys.kafka import aiokafka_consumer_options, commit_handled, consume_in, gathered, raw_topics
 from journeys.settings import Settings
 
 POLL_TIMEOUT_MS = 200
+PRODUCER_WAIT_S = 0.05
 
 Handler = Callable[[list[Any]], Awaitable[None]]  # raw messages (topic, partition, offset, value) -> done
 LagSink = Callable[[str, int], None]  # (topic, messages not yet read) after each batch
@@ -37,10 +40,23 @@ def intake(app: Any, settings: Settings, group_id: str, handle: Handler,
     streams = settings.streams
 
     async def run() -> None:
+        await producer_ready(app)
         consumer = AIOKafkaConsumer(*raw_topics(settings),
                                     **aiokafka_consumer_options(settings, group_id, streams.batch_events))
         await consume_in(app, consumer, lambda c: _consume(c, streams.batch_events, streams.batch_within_s, handle, lag))
     return run
+
+
+async def producer_ready(app: Any) -> None:
+    """Wait until Faust's producer can send. Faust starts it beside the app's tasks: on a loaded
+    machine stage 1 once sent its first batch first and the worker crashed with NotReady."""
+    await app.maybe_start_producer()
+    while True:
+        try:
+            app.producer._ensure_producer()  # the aiokafka driver's own readiness check (as streams.worker's sender)
+            return
+        except NotReady:
+            await asyncio.sleep(PRODUCER_WAIT_S)
 
 
 async def _consume(consumer: AIOKafkaConsumer, batch_events: int, within_s: float, handle: Handler,

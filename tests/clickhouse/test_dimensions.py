@@ -9,6 +9,7 @@ only must say exactly that, counted from the events below.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -20,10 +21,13 @@ from clickhouse.sink import WarehouseWriter, decode
 from journeys.cli import main
 from journeys.kafka import ensure_topics, topic
 from journeys.settings import Settings
+from producers.importer import import_file
+from producers.mapping import load_mapping
 from producers.publisher import Publisher
 from schemas.outputs import FRICTION_TOPIC, STATE_TOPIC, STEPS_TOPIC
 from schemas.validation import Rejection, validate
 from streams.cli import worker_topics
+from tests.producers.test_clickstream_import import BAD_TIME_ROW, MAPPINGS, SAMPLE, UNKNOWN_NAME_ROW, sample_rows
 from tests.streams.test_worker_e2e import read_all, run_until_idle
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -65,10 +69,14 @@ def warehouse_with_shop(settings: Settings, warehouse: Client) -> Settings:
     with Publisher.connect(local, source="test") as publisher:
         publisher.publish_many(shop_events())
     run_until_idle(local)
-    records = [decode(kind, orjson.dumps(r), "test", T0)
-               for kind in (STEPS_TOPIC, STATE_TOPIC, FRICTION_TOPIC) for r in read_all(local, topic(local, kind))]
-    WarehouseWriter(warehouse).write(records)
+    WarehouseWriter(warehouse).write(stitched(local))
     return local
+
+
+def stitched(settings: Settings) -> list[Any]:
+    """Everything the worker published, read as the sink reads it."""
+    return [decode(kind, orjson.dumps(r), "test", T0)
+            for kind in (STEPS_TOPIC, STATE_TOPIC, FRICTION_TOPIC) for r in read_all(settings, topic(settings, kind))]
 
 
 def query(settings: Settings, *args: str) -> Any:
@@ -105,3 +113,28 @@ def test_dimension_options_name_what_is_wrong(warehouse_with_shop: Settings) -> 
     assert malformed.exit_code == 2 and "--where takes DIM=VALUE" in malformed.output
     no_by = runner.invoke(main, ["query", "journey_health", "--by", "device_type"], env=env)
     assert no_by.exit_code == 2 and "does not take --by" in no_by.output
+
+
+def test_a_clickstream_export_breaks_down_by_device(settings: Settings, warehouse: Client, tmp_path: Path) -> None:
+    """A third-party export's device column lands as a context dimension; the analyst asks per device."""
+    local = settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"local_broker": True,
+                                                                                   "partitions": 2})})
+    ensure_topics(local)
+    ensure_topics(local, worker_topics(local))
+    rows = [r for r in sample_rows() if r["event_id"] not in (UNKNOWN_NAME_ROW, BAD_TIME_ROW)]
+    with Publisher.connect(local, source="importer") as pub:
+        import_file(pub, SAMPLE, load_mapping(MAPPINGS / "webshop_clickstream.yaml"), "web", tmp_path / "rejects.jsonl")
+    run_until_idle(local)
+    WarehouseWriter(warehouse).write(stitched(local))
+
+    first_device: dict[str, str] = {}
+    for row in rows:  # each visitor's journey counts under the device of its first event
+        first_device.setdefault(row["user_pseudo_id"], row["device_category"])
+    started = {r["dimension_value"]: r["journeys"] for r in query(local, "funnel", "--by", "device_type")
+               if r["phase"] == "research"}
+    assert started == {d: list(first_device.values()).count(d) for d in set(first_device.values())}
+    mobile_cells = query(local, "experience_map", "--where", "device_type=mobile")
+    assert sum(c["steps"] for c in mobile_cells) == sum(1 for r in rows if r["device_category"] == "mobile")
+    mobile = query(local, "friction_top", "--where", "device_type=mobile")
+    everyone = query(local, "friction_top")
+    assert sum(r["frictions"] for r in mobile) <= sum(r["frictions"] for r in everyone)

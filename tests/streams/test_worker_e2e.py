@@ -42,7 +42,7 @@ START = datetime(2026, 1, 5, tzinfo=UTC)
 PARTITIONS = 4
 IDLE_EXIT_S = 3
 WORKER_TIMEOUT_S = 150
-QUIET_POLLS = 4
+READ_TIMEOUT_S = 60
 POLL_MS = 250
 
 
@@ -87,7 +87,12 @@ def run_until_idle(settings: Settings) -> None:
 
 
 def read_all(settings: Settings, name: str) -> list[dict[str, Any]]:
-    """Every record of a topic, from the beginning, until it stays quiet."""
+    """Every record of a topic, from the beginning to its end.
+
+    The end is each partition's high watermark as the fetch responses report it (ListOffsets is
+    wrong on the local broker): a quiet spell alone is no proof, the first fetch of a loaded
+    machine can take longer than any quiet spell a test would wait.
+    """
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(**common_options(settings), group_id=None, enable_auto_commit=False)
@@ -96,14 +101,18 @@ def read_all(settings: Settings, name: str) -> list[dict[str, Any]]:
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         records: list[dict[str, Any]] = []
-        quiet = 0
-        while quiet < QUIET_POLLS:
-            batch = [orjson.loads(r.value) for rs in consumer.poll(timeout_ms=POLL_MS).values() for r in rs]
-            records += batch
-            quiet = 0 if batch else quiet + 1
+        deadline = time.monotonic() + READ_TIMEOUT_S
+        while not _at_end(consumer, partitions):
+            assert time.monotonic() < deadline, f"{name}: not read to its end in {READ_TIMEOUT_S} s"
+            records += [orjson.loads(r.value) for rs in consumer.poll(timeout_ms=POLL_MS).values() for r in rs]
         return records
     finally:
         consumer.close()
+
+
+def _at_end(consumer: Any, partitions: list[Any]) -> bool:
+    ends = [consumer.highwater(tp) for tp in partitions]
+    return all(end is not None and consumer.position(tp) >= end for tp, end in zip(partitions, ends, strict=True))
 
 
 def outputs(settings: Settings) -> dict[str, dict[str, dict[str, Any]]]:
