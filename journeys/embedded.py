@@ -4,6 +4,14 @@ A local broker (Tansu) runs in memory; each stage runs as its own `journeys` chi
 exactly the same settings (passed as `JOURNEYS_*` variables). The warehouse is embedded chDB, which
 one process may open at a time: the worker (with the sink) owns it while it runs, and queries run
 after it has stopped, or through it.
+
+The local broker cannot keep its log across runs (its storage is memory only), while the worker's
+state and the warehouse live on disk. A new embedded log therefore starts clean: what belonged to
+the previous one (worker and sink state, an embedded warehouse, the demo's report and logs) is
+moved aside to `<data_dir>/previous/<UTC time>/`, the newest few kept, before the broker starts.
+State kept over a new log would say its offsets were applied already (journeys.gaps refuses that)
+and mix old journeys with new. With a Kafka server configured nothing is moved: its log outlives
+the process.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from journeys.errors import JourneysError
@@ -23,6 +32,12 @@ from journeys.localbroker import LocalBroker, local_broker
 from journeys.settings import Settings, as_environment
 
 STOP_TIMEOUT_S = 20.0
+PREVIOUS_DIR = "previous"
+PREVIOUS_KEPT = 3
+# What the data dir holds for one log. The state of the log itself (worker tables, the sink's
+# Faust files, the embedded warehouse) decides that there was a previous run; the rest goes with it.
+LOG_STATE = ("streams", "sink", "warehouse")
+LOG_OUTPUTS = ("logs", "ground-truth.json", "experience-map.html")
 
 
 class StageFailed(JourneysError):
@@ -40,6 +55,7 @@ class EmbeddedStack:
 
     settings: Settings
     broker: LocalBroker | None
+    previous: Path | None = None  # where the previous embedded log's state was moved, if any
     processes: list[tuple[list[str], subprocess.Popen[bytes], Path]] = field(default_factory=list)
 
     def run(self, *command: str, quiet: bool = False) -> None:
@@ -110,15 +126,44 @@ def reset_warehouse(settings: Settings) -> None:
         shutil.rmtree(settings.data_dir / "warehouse", ignore_errors=True)
 
 
+def keep_previous_log(settings: Settings) -> Path | None:
+    """Move the previous embedded log's state and outputs to data/previous/<UTC time>/; None if
+    there was none. Only the newest PREVIOUS_KEPT are kept. A warehouse on a server stays put."""
+    data = settings.data_dir.resolve()
+    state = [name for name in LOG_STATE if (data / name).exists() and not (name == "warehouse" and settings.clickhouse.dsn)]
+    if not state:
+        return None
+    target = _new_previous(data / PREVIOUS_DIR)
+    for name in [*state, *LOG_OUTPUTS]:
+        if (data / name).exists():
+            (data / name).rename(target / name)
+    for old in sorted(p for p in (data / PREVIOUS_DIR).iterdir() if p.is_dir())[:-PREVIOUS_KEPT]:
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def _new_previous(folder: Path) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%SZ")
+    target, n = folder / stamp, 1
+    while target.exists():  # two starts in one second
+        n += 1
+        target = folder / f"{stamp}-{n}"
+    target.mkdir(parents=True)
+    return target
+
+
 @contextlib.contextmanager
 def embedded_stack(settings: Settings) -> Iterator[EmbeddedStack]:
-    """A local broker (unless Kafka is configured) with topics created; stages stopped on exit."""
+    """A local broker (unless Kafka is configured) with topics created; stages stopped on exit.
+
+    A new local broker is a new, empty log: the previous one's state is moved aside first."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
-        broker = None
+        broker, previous = None, None
         if not settings.kafka.bootstrap_servers:
+            previous = keep_previous_log(settings)
             broker = stack.enter_context(local_broker(log_path=settings.data_dir.resolve() / "logs" / "broker.log"))
-        running = EmbeddedStack(embedded_settings(settings, broker), broker)
+        running = EmbeddedStack(embedded_settings(settings, broker), broker, previous)
         ensure_topics(running.settings)
         try:
             yield running
