@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -143,13 +144,13 @@ def keep_previous_log(settings: Settings) -> Path | None:
 
 
 def _new_previous(folder: Path) -> Path:
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%SZ")
-    target, n = folder / stamp, 1
-    while target.exists():  # two starts in one second
-        n += 1
-        target = folder / f"{stamp}-{n}"
-    target.mkdir(parents=True)
-    return target
+    """A new folder named by the UTC time to the millisecond: names sort as the runs started."""
+    while True:
+        target = folder / (datetime.now(UTC).strftime("%Y-%m-%dT%H%M%S.%f")[:-3] + "Z")
+        if not target.exists():
+            target.mkdir(parents=True)
+            return target
+        time.sleep(0.001)
 
 
 @contextlib.contextmanager

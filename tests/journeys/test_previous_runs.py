@@ -1,0 +1,55 @@
+"""What a new embedded log moves aside (journeys.embedded.keep_previous_log), on a real data dir.
+
+The previous log's state and outputs go to data/previous/<UTC time>/, nothing else; a first run
+moves nothing; a warehouse on a server is not the data dir's to move; only the newest few stay.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from journeys.embedded import PREVIOUS_DIR, PREVIOUS_KEPT, keep_previous_log
+from journeys.settings import ClickHouseSettings, Settings
+
+
+def a_run_in(data: Path, marker: str) -> None:
+    """What one embedded run leaves behind, each file naming the run."""
+    for folder in ("streams", "sink", "warehouse", "logs"):
+        (data / folder).mkdir(parents=True, exist_ok=True)
+        (data / folder / "run").write_text(marker)
+    (data / "ground-truth.json").write_text(marker)
+
+
+def test_a_first_run_moves_nothing_and_a_second_keeps_the_first_whole(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    (tmp_path / "rejects").mkdir()  # the importer's, not the log's
+    (tmp_path / "logs").mkdir()  # logs alone are no previous log
+    assert keep_previous_log(settings) is None
+    assert not (tmp_path / PREVIOUS_DIR).exists()
+
+    a_run_in(tmp_path, "first")
+    previous = keep_previous_log(settings)
+    assert previous is not None and previous.parent == (tmp_path / PREVIOUS_DIR).resolve()
+    assert sorted(p.name for p in previous.iterdir()) == ["ground-truth.json", "logs", "sink", "streams", "warehouse"]
+    assert all((previous / folder / "run").read_text() == "first" for folder in ("streams", "sink", "warehouse"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [PREVIOUS_DIR, "rejects"]
+
+
+def test_only_the_newest_runs_are_kept(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    kept = []
+    for n in range(PREVIOUS_KEPT + 2):  # several in one second: each gets a folder of its own, in order
+        a_run_in(tmp_path, f"run {n}")
+        kept.append(keep_previous_log(settings))
+    folders = sorted((tmp_path / PREVIOUS_DIR).iterdir())
+    assert folders == kept[-PREVIOUS_KEPT:]
+    assert [(f / "streams" / "run").read_text() for f in folders] == [f"run {n}" for n in range(2, PREVIOUS_KEPT + 2)]
+
+
+def test_a_warehouse_on_a_server_is_not_the_data_dirs_to_move(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, clickhouse=ClickHouseSettings(dsn="http://warehouse:8123"))
+    (tmp_path / "warehouse").mkdir()  # not this deployment's warehouse: it lives on the server
+    assert keep_previous_log(settings) is None
+    a_run_in(tmp_path, "first")
+    previous = keep_previous_log(settings)
+    assert previous is not None and not (previous / "warehouse").exists() and (tmp_path / "warehouse").is_dir()
