@@ -17,6 +17,7 @@ the process.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import subprocess
@@ -39,6 +40,7 @@ PREVIOUS_KEPT = 3
 # Faust files, the embedded warehouse) decides that there was a previous run; the rest goes with it.
 LOG_STATE = ("streams", "sink", "warehouse")
 LOG_OUTPUTS = ("logs", "ground-truth.json", "experience-map.html")
+OWNER_FILE = "embedded.pid"  # the process whose embedded log the data dir's state belongs to now
 
 
 class StageFailed(JourneysError):
@@ -48,6 +50,16 @@ class StageFailed(JourneysError):
         self.command, self.returncode, self.log = command, returncode, log
         where = f"; see {log}" if log else ""
         super().__init__(f"`journeys {' '.join(command)}` exited with {returncode}{where}")
+
+
+class DataDirInUse(JourneysError):
+    """Another embedded stack runs on this data dir: starting clean would move its state from under it."""
+
+    def __init__(self, data_dir: Path, pid: int) -> None:
+        self.data_dir, self.pid = data_dir, pid
+        super().__init__(f"{data_dir} is in use by another embedded stack (process {pid}): stop it, or give "
+                         f"this one a data dir of its own (JOURNEYS_DATA_DIR); if no such process runs, "
+                         f"delete {data_dir / OWNER_FILE}")
 
 
 @dataclass
@@ -103,8 +115,6 @@ def journeys_command(*args: str) -> list[str]:
 
 
 def child_env(settings: Settings) -> dict[str, str]:
-    import os
-
     env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEYS_")}
     env.update(as_environment(settings))
     return env
@@ -154,6 +164,33 @@ def _new_previous(folder: Path) -> Path:
 
 
 @contextlib.contextmanager
+def owning(data_dir: Path) -> Iterator[None]:
+    """Claim the data dir for this process's embedded log; raises DataDirInUse if a live one has it."""
+    owner = data_dir / OWNER_FILE
+    try:
+        pid = int(owner.read_text())
+    except (FileNotFoundError, ValueError):
+        pid = 0
+    if pid and pid != os.getpid() and _alive(pid):
+        raise DataDirInUse(data_dir, pid)
+    owner.write_text(str(os.getpid()))
+    try:
+        yield
+    finally:
+        owner.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+@contextlib.contextmanager
 def embedded_stack(settings: Settings) -> Iterator[EmbeddedStack]:
     """A local broker (unless Kafka is configured) with topics created; stages stopped on exit.
 
@@ -162,6 +199,7 @@ def embedded_stack(settings: Settings) -> Iterator[EmbeddedStack]:
     with contextlib.ExitStack() as stack:
         broker, previous = None, None
         if not settings.kafka.bootstrap_servers:
+            stack.enter_context(owning(settings.data_dir.resolve()))
             previous = keep_previous_log(settings)
             broker = stack.enter_context(local_broker(log_path=settings.data_dir.resolve() / "logs" / "broker.log"))
         running = EmbeddedStack(embedded_settings(settings, broker), broker, previous)

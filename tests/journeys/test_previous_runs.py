@@ -1,14 +1,20 @@
 """What a new embedded log moves aside (journeys.embedded.keep_previous_log), on a real data dir.
 
 The previous log's state and outputs go to data/previous/<UTC time>/, nothing else; a first run
-moves nothing; a warehouse on a server is not the data dir's to move; only the newest few stay.
+moves nothing; a warehouse on a server is not the data dir's to move; only the newest few stay;
+a data dir whose embedded stack still runs is not touched.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
-from journeys.embedded import PREVIOUS_DIR, PREVIOUS_KEPT, keep_previous_log
+import pytest
+
+from journeys.embedded import OWNER_FILE, PREVIOUS_DIR, PREVIOUS_KEPT, DataDirInUse, embedded_stack, keep_previous_log
 from journeys.settings import ClickHouseSettings, Settings
 
 
@@ -53,3 +59,20 @@ def test_a_warehouse_on_a_server_is_not_the_data_dirs_to_move(tmp_path: Path) ->
     a_run_in(tmp_path, "first")
     previous = keep_previous_log(settings)
     assert previous is not None and not (previous / "warehouse").exists() and (tmp_path / "warehouse").is_dir()
+
+
+def test_a_data_dir_in_use_by_a_running_stack_is_left_alone(tmp_path: Path) -> None:
+    a_run_in(tmp_path, "running")
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / OWNER_FILE).write_text(str(other.pid))
+        with pytest.raises(DataDirInUse) as refused, embedded_stack(Settings(data_dir=tmp_path)):
+            pass
+        assert refused.value.pid == other.pid and str(other.pid) in str(refused.value)
+        assert (tmp_path / "streams" / "run").read_text() == "running" and not (tmp_path / PREVIOUS_DIR).exists()
+    finally:
+        other.kill()
+        other.wait()
+    with embedded_stack(Settings(data_dir=tmp_path)) as stack:  # its owner is gone: a new log starts clean
+        assert stack.previous is not None and (tmp_path / OWNER_FILE).read_text() == str(os.getpid())
+    assert not (tmp_path / OWNER_FILE).exists()
