@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 
 from journeys.embedded import OWNER_FILE, PREVIOUS_DIR, PREVIOUS_KEPT, DataDirInUse, embedded_stack, keep_previous_log
-from journeys.settings import ClickHouseSettings, Settings
+from journeys.settings import ClickHouseSettings, KafkaSettings, Settings
 
 
 def a_run_in(data: Path, marker: str) -> None:
@@ -76,3 +77,11 @@ def test_a_data_dir_in_use_by_a_running_stack_is_left_alone(tmp_path: Path) -> N
     with embedded_stack(Settings(data_dir=tmp_path)) as stack:  # its owner is gone: a new log starts clean
         assert stack.previous is not None and (tmp_path / OWNER_FILE).read_text() == str(os.getpid())
     assert not (tmp_path / OWNER_FILE).exists()
+
+
+def test_with_a_kafka_server_configured_nothing_is_moved(tmp_path: Path, bootstrap_servers: str) -> None:
+    a_run_in(tmp_path, "kept")  # that log outlives the process: its state still fits it
+    kafka = KafkaSettings(bootstrap_servers=bootstrap_servers, topic_prefix=f"t{uuid.uuid4().hex[:8]}.")
+    with embedded_stack(Settings(data_dir=tmp_path, kafka=kafka)) as stack:
+        assert stack.previous is None and stack.broker is None
+    assert (tmp_path / "streams" / "run").read_text() == "kept" and not (tmp_path / PREVIOUS_DIR).exists()
