@@ -30,7 +30,8 @@ raise) before it writes the state that produced it, and until that state's chang
 acknowledged before it takes the next message. Stages 2 and 3 keep how far they have applied each
 input partition beside their state (journeys.gaps): after a restart Faust's consumer re-delivers
 work already applied (skipped) and can skip messages around a rebalance while acknowledging them
-(read back from the topic and applied first), so each message changes the state exactly once.
+(read back from the topic and applied first), so each message changes the state exactly once; a
+mark beyond its partition's end (the log was reset under the state) stops the worker, exit code 2.
 Health samples count events and dead letters per channel and minute, with the consumer lag of
 each raw channel and of stages 2 and 3 (`stage:identity`, `stage:customers`), taken from fetch
 responses' high watermarks (right on the local broker too, unlike its ListOffsets). `streams.app` builds `app` from the settings for
