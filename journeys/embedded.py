@@ -4,17 +4,28 @@ A local broker (Tansu) runs in memory; each stage runs as its own `journeys` chi
 exactly the same settings (passed as `JOURNEYS_*` variables). The warehouse is embedded chDB, which
 one process may open at a time: the worker (with the sink) owns it while it runs, and queries run
 after it has stopped, or through it.
+
+The local broker cannot keep its log across runs (its storage is memory only), while the worker's
+state and the warehouse live on disk. A new embedded log therefore starts clean: what belonged to
+the previous one (worker and sink state, an embedded warehouse, the demo's report and logs) is
+moved aside to `<data_dir>/previous/<UTC time>/`, the newest few kept, before the broker starts.
+State kept over a new log would say its offsets were applied already (journeys.gaps refuses that)
+and mix old journeys with new. With a Kafka server configured nothing is moved: its log outlives
+the process.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from journeys.errors import JourneysError
@@ -23,6 +34,13 @@ from journeys.localbroker import LocalBroker, local_broker
 from journeys.settings import Settings, as_environment
 
 STOP_TIMEOUT_S = 20.0
+PREVIOUS_DIR = "previous"
+PREVIOUS_KEPT = 3
+# What the data dir holds for one log. The state of the log itself (worker tables, the sink's
+# Faust files, the embedded warehouse) decides that there was a previous run; the rest goes with it.
+LOG_STATE = ("streams", "sink", "warehouse")
+LOG_OUTPUTS = ("logs", "ground-truth.json", "experience-map.html")
+OWNER_FILE = "embedded.pid"  # the process whose embedded log the data dir's state belongs to now
 
 
 class StageFailed(JourneysError):
@@ -34,12 +52,23 @@ class StageFailed(JourneysError):
         super().__init__(f"`journeys {' '.join(command)}` exited with {returncode}{where}")
 
 
+class DataDirInUse(JourneysError):
+    """Another embedded stack runs on this data dir: starting clean would move its state from under it."""
+
+    def __init__(self, data_dir: Path, pid: int) -> None:
+        self.data_dir, self.pid = data_dir, pid
+        super().__init__(f"{data_dir} is in use by another embedded stack (process {pid}): stop it, or give "
+                         f"this one a data dir of its own (JOURNEYS_DATA_DIR); if no such process runs, "
+                         f"delete {data_dir / OWNER_FILE}")
+
+
 @dataclass
 class EmbeddedStack:
     """A running local broker plus the stage processes started on it."""
 
     settings: Settings
     broker: LocalBroker | None
+    previous: Path | None = None  # where the previous embedded log's state was moved, if any
     processes: list[tuple[list[str], subprocess.Popen[bytes], Path]] = field(default_factory=list)
 
     def run(self, *command: str, quiet: bool = False) -> None:
@@ -86,8 +115,6 @@ def journeys_command(*args: str) -> list[str]:
 
 
 def child_env(settings: Settings) -> dict[str, str]:
-    import os
-
     env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEYS_")}
     env.update(as_environment(settings))
     return env
@@ -110,15 +137,72 @@ def reset_warehouse(settings: Settings) -> None:
         shutil.rmtree(settings.data_dir / "warehouse", ignore_errors=True)
 
 
+def keep_previous_log(settings: Settings) -> Path | None:
+    """Move the previous embedded log's state and outputs to data/previous/<UTC time>/; None if
+    there was none. Only the newest PREVIOUS_KEPT are kept. A warehouse on a server stays put."""
+    data = settings.data_dir.resolve()
+    state = [name for name in LOG_STATE if (data / name).exists() and not (name == "warehouse" and settings.clickhouse.dsn)]
+    if not state:
+        return None
+    target = _new_previous(data / PREVIOUS_DIR)
+    for name in [*state, *LOG_OUTPUTS]:
+        if (data / name).exists():
+            (data / name).rename(target / name)
+    for old in sorted(p for p in (data / PREVIOUS_DIR).iterdir() if p.is_dir())[:-PREVIOUS_KEPT]:
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def _new_previous(folder: Path) -> Path:
+    """A new folder named by the UTC time to the millisecond: names sort as the runs started."""
+    while True:
+        target = folder / (datetime.now(UTC).strftime("%Y-%m-%dT%H%M%S.%f")[:-3] + "Z")
+        if not target.exists():
+            target.mkdir(parents=True)
+            return target
+        time.sleep(0.001)
+
+
+@contextlib.contextmanager
+def owning(data_dir: Path) -> Iterator[None]:
+    """Claim the data dir for this process's embedded log; raises DataDirInUse if a live one has it."""
+    owner = data_dir / OWNER_FILE
+    try:
+        pid = int(owner.read_text())
+    except (FileNotFoundError, ValueError):
+        pid = 0
+    if pid and pid != os.getpid() and _alive(pid):
+        raise DataDirInUse(data_dir, pid)
+    owner.write_text(str(os.getpid()))
+    try:
+        yield
+    finally:
+        owner.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def embedded_stack(settings: Settings) -> Iterator[EmbeddedStack]:
-    """A local broker (unless Kafka is configured) with topics created; stages stopped on exit."""
+    """A local broker (unless Kafka is configured) with topics created; stages stopped on exit.
+
+    A new local broker is a new, empty log: the previous one's state is moved aside first."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
-        broker = None
+        broker, previous = None, None
         if not settings.kafka.bootstrap_servers:
+            stack.enter_context(owning(settings.data_dir.resolve()))
+            previous = keep_previous_log(settings)
             broker = stack.enter_context(local_broker(log_path=settings.data_dir.resolve() / "logs" / "broker.log"))
-        running = EmbeddedStack(embedded_settings(settings, broker), broker)
+        running = EmbeddedStack(embedded_settings(settings, broker), broker, previous)
         ensure_topics(running.settings)
         try:
             yield running

@@ -16,6 +16,13 @@ every message). `unapplied(marks, settings, message)` says what to handle for a 
   client options so SASL/TLS apply) and come first, in order;
 - otherwise the message itself; the caller moves the mark past what it handled.
 
+A mark beyond the partition's end (its high watermark, from a Fetch response: right on the local
+broker too, unlike ListOffsets) means the log was reset or the topic recreated under the state:
+the embedded broker restarted empty, or a topic was deleted and made again. Skipping "applied"
+offsets then drops new work in silence, so `unapplied` raises `LogReset` instead and the stage
+stops. The check runs only on the message that would be skipped, and stays sound after the new
+log grows: a mark is at most the end the old log had, and a healthy log's end never shrinks.
+
 A crash between a stage's state writes and its mark replays that message once more against the
 newer state: a duplicate, which changes nothing and re-sends the same records.
 """
@@ -28,7 +35,7 @@ import time
 from collections.abc import MutableMapping
 from typing import Any
 
-from journeys.errors import BrokerError
+from journeys.errors import BrokerError, JourneysError
 from journeys.kafka import common_options
 from journeys.settings import Settings
 
@@ -36,9 +43,24 @@ log = logging.getLogger(__name__)
 
 MARK_PREFIX = "@next/"
 READ_TIMEOUT_S = 120.0
+FETCH_DEADLINE_S = 10.0
+HIGHWATER_POLL_MS = 200
 POLL_MS = 500
 
 Read = tuple[int, int, bytes]  # (offset, timestamp in ms, value)
+
+
+class LogReset(JourneysError):
+    """A stage's mark says more was applied than its input partition holds: the log is not the one
+    its state was built from."""
+
+    def __init__(self, topic: str, partition: int, mark: int, end: int) -> None:
+        self.topic, self.partition, self.mark, self.end = topic, partition, mark, end
+        super().__init__(
+            f"{topic}/{partition}: this stage's state has applied offsets up to {mark - 1} (mark {mark}), "
+            f"but the partition ends at offset {end}: the log was reset or the topic recreated since. "
+            "Nothing was skipped; the worker stops. Restore the log, or rebuild the worker's state from "
+            "the raw topics (docs/operations.md, \"A log that was reset\")")
 
 
 def mark_key(partition: int) -> str:
@@ -56,10 +78,19 @@ def expected_offset(marks: MutableMapping[str, Any], partition: int) -> int | No
     return None if raw is None else int(raw)
 
 
-async def unapplied(marks: MutableMapping[str, Any], settings: Settings, message: Any) -> list[Read]:
-    """The messages to handle for this one: none if handled already, the skipped ones first."""
+async def unapplied(marks: MutableMapping[str, Any], settings: Settings, message: Any,
+                    end: int | None = None) -> list[Read]:
+    """The messages to handle for this one: none if handled already, the skipped ones first.
+
+    `end`: the partition's high watermark if the caller's consumer knows it (else it is fetched
+    when needed). Raises LogReset when the mark is beyond it.
+    """
     expected = expected_offset(marks, message.partition)
     if expected is not None and message.offset < expected:
+        if end is None:
+            end = await asyncio.to_thread(end_offset, settings, message.topic, message.partition)
+        if expected > end:
+            raise LogReset(message.topic, message.partition, expected, end)
         log.info("%s/%s offset %s was handled before: skipped", message.topic, message.partition, message.offset)
         return []
     todo: list[Read] = []
@@ -69,6 +100,40 @@ async def unapplied(marks: MutableMapping[str, Any], settings: Settings, message
         log.warning("%s/%s: the consumer skipped offsets %s..%s; %d read back and handled first",
                     message.topic, message.partition, expected, message.offset - 1, len(todo))
     return [*todo, (message.offset, round(message.timestamp * 1000), message.value)]
+
+
+def end_offset(settings: Settings, topic: str, partition: int) -> int:
+    """The partition's end, from a Fetch response's high watermark. Raises BrokerError if unknown."""
+    high = fetch_highwaters(settings, [(topic, partition)]).get((topic, partition))
+    if high is None:
+        raise BrokerError(f"could not learn the end of {topic}/{partition} within {FETCH_DEADLINE_S:.0f} s")
+    return high
+
+
+def fetch_highwaters(settings: Settings, partitions: list[Any]) -> dict[Any, int | None]:
+    """End offsets of (topic, partition) pairs (any objects with .topic and .partition, or tuples),
+    read from Fetch responses: the local broker's ListOffsets(LATEST) is wrong (BROKER.md), the
+    high watermark a fetch returns is right on every broker. None where no fetch answered in time."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    if not partitions:
+        return {}
+    wanted = {TopicPartition(*_pair(tp)): tp for tp in partitions}
+    consumer = KafkaConsumer(**common_options(settings), group_id=None, enable_auto_commit=False,
+                             max_partition_fetch_bytes=1024, client_id="journeys-highwater")
+    try:
+        consumer.assign(list(wanted))
+        consumer.seek_to_beginning()
+        deadline = time.monotonic() + FETCH_DEADLINE_S
+        while time.monotonic() < deadline and any(consumer.highwater(tp) is None for tp in wanted):
+            consumer.poll(timeout_ms=HIGHWATER_POLL_MS)
+        return {original: consumer.highwater(tp) for tp, original in wanted.items()}
+    finally:
+        consumer.close()
+
+
+def _pair(tp: Any) -> tuple[str, int]:
+    return (tp[0], tp[1]) if isinstance(tp, tuple) else (tp.topic, tp.partition)
 
 
 def read_range(settings: Settings, topic: str, partition: int, start: int, end: int) -> list[Read]:

@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 from rich.live import Live
 
-from journeys.embedded import EmbeddedStack, embedded_stack, reset_warehouse
+from journeys.embedded import PREVIOUS_DIR, EmbeddedStack, embedded_stack, reset_warehouse
 from journeys.errors import JourneysError
 from journeys.kafka import consumer_options, topic
 from journeys.live import LiveView, decode, render
@@ -48,6 +48,7 @@ def demo(ctx: click.Context, customers: int, days: int, seed: int) -> None:
     settings = settings_of(ctx)
     started = time.monotonic()
     with embedded_stack(settings) as stack:
+        _announce_previous(stack)
         _say(f"Local broker on {stack.settings.kafka.bootstrap_servers}; data in {stack.settings.data_dir}")
         reset_warehouse(stack.settings)
         stack.run("migrate", quiet=True)
@@ -89,6 +90,8 @@ def up(ctx: click.Context, customers: int, rate: int, simulate: bool, collector:
 
     settings = settings_of(ctx)
     with embedded_stack(settings) as stack:
+        _announce_previous(stack)
+        _say(f"Local broker on {stack.settings.kafka.bootstrap_servers}; data in {stack.settings.data_dir}")
         stack.run("migrate", quiet=True)
         stack.start("worker", "--sink")
         if collector:
@@ -101,7 +104,8 @@ def up(ctx: click.Context, customers: int, rate: int, simulate: bool, collector:
             _live(stack.settings)
         except KeyboardInterrupt:
             _say("Stopping…")
-    _say(f"Stopped. The warehouse is kept in {stack.settings.data_dir / 'warehouse'}: journeys query --list")
+    _say(f"Stopped. The warehouse is kept in {stack.settings.data_dir / 'warehouse'}: journeys query --list "
+         f"(the next embedded start moves it to {stack.settings.data_dir / PREVIOUS_DIR})")
 
 
 def _live(settings: Settings) -> None:
@@ -124,5 +128,11 @@ def _live(settings: Settings) -> None:
         consumer.close()
 
 
-def _say(text: str) -> None:
-    console.print(f"[bold]journeys[/bold] {text}")
+def _announce_previous(stack: EmbeddedStack) -> None:
+    if stack.previous is not None:
+        _say(f"a new embedded log: previous worker state and warehouse kept in {stack.previous}", soft_wrap=True)
+
+
+def _say(text: str, soft_wrap: bool = False) -> None:
+    """One line for the user; soft_wrap keeps a path whole (copyable) on a narrow terminal."""
+    console.print(f"[bold]journeys[/bold] {text}", soft_wrap=soft_wrap)

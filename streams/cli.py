@@ -17,15 +17,23 @@ def worker_topics(settings: Settings) -> list[TopicSpec]:
 
 
 def run_worker(settings: Settings, sink: bool = False, exit_when_idle_s: float = 0.0) -> None:
-    """Create the topics, then run the Faust worker until it is stopped (or idle, if asked)."""
+    """Create the topics, then run the Faust worker until it is stopped (or idle, if asked).
+
+    Raises LogReset (exit code 2, one line) when a stage found its input log reset under its state."""
     from faust import Worker
 
+    from journeys.gaps import LogReset
     from streams.worker import create_app
 
     ensure_topics(settings)
     ensure_topics(settings, worker_topics(settings))
-    app = create_app(settings, exit_when_idle_s=exit_when_idle_s, sink=sink)
-    Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+    refusals: list[LogReset] = []
+    app = create_app(settings, exit_when_idle_s=exit_when_idle_s, sink=sink, refusals=refusals)
+    try:
+        Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+    finally:
+        if refusals:  # replaces the worker's SystemExit(0) after the clean stop it asked for
+            raise refusals[0]
 
 
 def register(main: click.Group) -> None:

@@ -11,35 +11,17 @@ when `settings.kafka.local_broker` is true; nothing else in the project patches 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Mapping
 from typing import Any
 
-from journeys.kafka import LOCAL_FETCH_MAX_WAIT_MS, common_options
+from journeys import gaps
+from journeys.kafka import LOCAL_FETCH_MAX_WAIT_MS
 from journeys.settings import Settings
-
-FETCH_DEADLINE_S = 10.0
-POLL_TIMEOUT_MS = 200
 
 
 def fetch_highwaters(settings: Settings, partitions: list[Any]) -> dict[Any, int]:
-    """End offsets of (topic, partition) pairs, read from Fetch responses."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    if not partitions:
-        return {}
-    wanted = {TopicPartition(tp.topic, tp.partition): tp for tp in partitions}
-    consumer = KafkaConsumer(**common_options(settings), group_id=None, enable_auto_commit=False,
-                             max_partition_fetch_bytes=1024, client_id="journeys-highwater")
-    try:
-        consumer.assign(list(wanted))
-        consumer.seek_to_beginning()
-        deadline = time.monotonic() + FETCH_DEADLINE_S
-        while time.monotonic() < deadline and any(consumer.highwater(tp) is None for tp in wanted):
-            consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
-        return {original: consumer.highwater(tp) or 0 for tp, original in wanted.items()}
-    finally:
-        consumer.close()
+    """End offsets of (topic, partition) pairs, read from Fetch responses (0 where none answered)."""
+    return {tp: high or 0 for tp, high in gaps.fetch_highwaters(settings, partitions).items()}
 
 
 def install(settings: Settings) -> None:

@@ -30,7 +30,8 @@ raise) before it writes the state that produced it, and until that state's chang
 acknowledged before it takes the next message. Stages 2 and 3 keep how far they have applied each
 input partition beside their state (journeys.gaps): after a restart Faust's consumer re-delivers
 work already applied (skipped) and can skip messages around a rebalance while acknowledging them
-(read back from the topic and applied first), so each message changes the state exactly once.
+(read back from the topic and applied first), so each message changes the state exactly once; a
+mark beyond its partition's end (the log was reset under the state) stops the worker, exit code 2.
 Health samples count events and dead letters per channel and minute, with the consumer lag of
 each raw channel and of stages 2 and 3 (`stage:identity`, `stage:customers`), taken from fetch
 responses' high watermarks (right on the local broker too, unlike its ListOffsets). `streams.app` builds `app` from the settings for
@@ -52,7 +53,7 @@ from typing import Any
 import faust
 from pydantic import BaseModel
 
-from journeys.gaps import mark_key, unapplied
+from journeys.gaps import LogReset, mark_key, unapplied
 from journeys.kafka import faust_credentials, topic
 from journeys.settings import Settings
 from schemas.journeymap import JourneyMap, load_journey_map
@@ -116,9 +117,10 @@ def app_id(settings: Settings) -> str:
 
 
 def create_app(settings: Settings, journey_map: JourneyMap | None = None, exit_when_idle_s: float = 0.0,
-               sink: bool = False) -> faust.App:
+               sink: bool = False, refusals: list[LogReset] | None = None) -> faust.App:
     """The Faust app, wired from the settings only (optionally with the warehouse sink, and
-    stopping itself once idle: once neither the stages nor the sink have had work for a while)."""
+    stopping itself once idle: once neither the stages nor the sink have had work for a while).
+    A stage that refuses to go on (its log was reset) stops the worker and is added to `refusals`."""
     tansu_fixes.install(settings)
     session_s = max(settings.kafka.session_timeout_ms / 1000, MIN_SESSION_TIMEOUT_S)
     app = faust.App(
@@ -133,6 +135,7 @@ def create_app(settings: Settings, journey_map: JourneyMap | None = None, exit_w
         producer_compression_type=PRODUCER_COMPRESSION)
     app.producer.buffer.max_messages = CHANGELOG_BUFFER_MESSAGES
     stages = Stages(app, settings, journey_map or load_journey_map(settings.journey_map))
+    stages.refusals = refusals if refusals is not None else []
     if sink:
         from clickhouse.agents import attach_sink
 
@@ -154,6 +157,7 @@ class Stages:
         self.erased = erasure.attach(app, settings)  # tokens of forgotten customers' identifiers
         self.checker = Checker(journey_map, settings.streams.check_processes)
         self.last_work_s = 0.0
+        self.refusals: list[LogReset] = []
         self.also_busy: list[Callable[[], float]] = []  # when other agents of the app last worked (the sink)
         self.memory: Memory = {}
         producer: Any = app.producer  # Faust's aiokafka transport: it runs the aiokafka producer
@@ -184,6 +188,10 @@ class Stages:
         async def agent(stream: Any) -> None:
             try:
                 await body(stream)
+            except LogReset as error:  # expected, not a bug: one clear line, a clean stop, the caller exits non-zero
+                log.error("stage %s refuses to go on, the worker stops: %s", stage, error)
+                self.refusals.append(error)
+                os.kill(os.getpid(), signal.SIGTERM)
             except Exception as error:
                 log.error("stage %s failed, the worker stops: %r", stage, error)
                 await self.app.crash(error)
@@ -193,6 +201,11 @@ class Stages:
 
     def raw_lag(self, name: str, behind: int) -> None:
         self.health.lag(time.time(), channel_of(name), behind)
+
+    def end_of(self, message: Any) -> int | None:
+        """The end of the message's partition as its consumer's last fetch saw it (None if unknown)."""
+        high = self.app.consumer.highwater(message.tp)
+        return None if high is None else int(high)
 
     def work_lag(self, channel: str, message: Any) -> None:
         """How far this stage is behind on its work topic partition (high watermark of the last fetch)."""
@@ -226,7 +239,7 @@ class Stages:
         async for event in stream.events():
             self.last_work_s = time.monotonic()
             message = event.message
-            for offset, _, value in await unapplied(graph, self.settings, message):
+            for offset, _, value in await unapplied(graph, self.settings, message, self.end_of(message)):
                 routed, links = route_identity(self.graph, unpack(value), self.partitions)
                 links_topic = self.names[IDENTITY_TOPIC]
                 await self.batch.add_many((links_topic, link.customer_id.encode(), link.model_dump_json().encode())
@@ -243,7 +256,7 @@ class Stages:
         async for event in stream.events():
             self.last_work_s = time.monotonic()
             message = event.message
-            for offset, _, value in await unapplied(self.states, self.settings, message):
+            for offset, _, value in await unapplied(self.states, self.settings, message, self.end_of(message)):
                 work = PartitionWork(self.map, self.partitions, self.states.get, self.memory, DOCUMENTS)
                 outputs, forwards = work.handle_batch(unpack(value))
                 names = self.names

@@ -1,5 +1,6 @@
 """A consumer's own progress mark: work applied before a restart is skipped, work the consumer skipped
-is read back from the real broker and applied first, in order."""
+is read back from the real broker and applied first, in order, and a mark beyond the partition's
+end (the log was reset under the state) refuses to skip anything."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from kafka import KafkaProducer
 
-from journeys.gaps import expected_offset, is_mark, mark_key, unapplied
+from journeys.gaps import LogReset, expected_offset, is_mark, mark_key, unapplied
 from journeys.kafka import TopicSpec, ensure_topics, producer_options, topic
 from journeys.settings import Settings
 
@@ -63,3 +65,17 @@ def test_a_partition_without_a_mark_applies_what_comes_and_marks_are_recognised(
     assert expected_offset(table, 0) == 18
     assert is_mark(mark_key(3)) and is_mark(mark_key(3).encode()) and not is_mark("cust-0123")
     assert is_mark(f'"{mark_key(3)}"'.encode())  # as a JSON-serialised changelog key
+
+
+def test_a_mark_beyond_the_partitions_end_refuses_instead_of_skipping(settings: Settings) -> None:
+    name = published(settings)  # offsets 0..11 on partition 1
+    table: dict[str, Any] = {mark_key(1): 40}  # a state built from a longer log that is gone
+
+    with pytest.raises(LogReset) as refused:  # the end is read from a Fetch response
+        asyncio.run(unapplied(table, settings, Message(name, 1, 2, b"w2")))
+    assert (refused.value.topic, refused.value.partition, refused.value.mark, refused.value.end) == (name, 1, 40, MESSAGES)
+    assert f"{name}/1:" in str(refused.value) and "mark 40" in str(refused.value) and f"ends at offset {MESSAGES}" in str(refused.value)
+    with pytest.raises(LogReset):  # the same with the end the caller's consumer saw
+        asyncio.run(unapplied(table, settings, Message(name, 1, 2, b"w2"), end=MESSAGES))
+    table[mark_key(1)] = MESSAGES  # everything applied, nothing new: a re-delivery is skipped as before
+    assert asyncio.run(unapplied(table, settings, Message(name, 1, 11, b"w11"))) == []
