@@ -30,13 +30,13 @@ from producers.collector import running_collector
 from producers.importer import import_file
 from producers.mapping import load_mapping
 from producers.publisher import Publisher
+from schemas.deadletters import dead_letter_of
 from schemas.events import TouchpointEventBase
 from schemas.journeymap import load_journey_map
 from schemas.outputs import DEADLETTER_TOPIC, HEALTH_TOPIC, STEPS_TOPIC, DeadLetter, raw_topic
 from schemas.validation import Rejection, validate
 from streams.core.records import record_of
 from streams.core.view import current
-from streams.worker import dead_letter
 from tests.producers.readback import read_topic
 from tests.reliability import corpus
 from tests.reliability import harness as h
@@ -132,7 +132,7 @@ def decode_like_the_worker(payload: bytes) -> str:
     journey_map = JOURNEY_MAP
     result = validate(payload, "topic:fuzz/0/0", journey_map)
     if isinstance(result, Rejection):
-        letter = dead_letter(result, "web")
+        letter = dead_letter_of(result, "web")
         assert letter.reason and letter.problems
         return "dead"
     assert isinstance(result, TouchpointEventBase)
