@@ -85,7 +85,8 @@ def test_the_collector_answers_and_keeps_every_kind(collector: tuple[str, Settin
     letters = [DeadLetter.model_validate_json(r.value)
                for r in read_topic(settings, topic(settings, DEADLETTER_TOPIC), expected)]
     assert len(letters) == expected and all(d.reason and d.source == "collector" for d in letters)
-    with urllib.request.urlopen(url + "/healthz", timeout=HTTP_TIMEOUT_S) as answer:
+    request = urllib.request.Request(url + "/healthz", headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as answer:
         counts = json.loads(answer.read())["counts"]
     assert counts["rejected_total"] == expected and counts["published_total"] == 1
 
