@@ -174,12 +174,14 @@ def hostile_requests(url: str, seed: int, requests: int) -> None:
 
 
 @pytest.mark.soak
-def test_soak_collector_memory_stays_bounded(settings: Settings) -> None:
+def test_soak_collector_memory_stays_bounded(settings: Settings, tmp_path: Path) -> None:
     ensure_topics(settings)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [str(Path(sys.executable).with_name("journeys")), "collect", "--port", str(port), "--token", TOKEN]
-    process = subprocess.Popen(command, env=child_env(settings), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = tmp_path / "collector.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=child_env(settings), stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_until_serving(url, process)
         hostile_requests(url, 1, 200)  # warm up: imports, caches, producer buffers
@@ -191,4 +193,4 @@ def test_soak_collector_memory_stays_bounded(settings: Settings) -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(START_TIMEOUT_S)
-    assert process.returncode == 0, process.stderr.read().decode()[-2000:] if process.stderr else ""
+    assert process.returncode == 0, log.read_text(errors="replace")[-2000:]
