@@ -40,8 +40,10 @@ UNKNOWN_FIELD = "unknown_field"
 # producers.beacon); anything else is "other". Field kinds are the contract's top-level fields.
 MESSAGE_KINDS = (
     ("event is", "too_large"), ("not UTF-8", "not_utf8"), ("body is not UTF-8", "not_utf8"),
-    ("JSON nested", "too_deep"), ("invalid JSON", "invalid_json"), ("body is not JSON", "invalid_json"),
-    ("unknown channel", "channel"), ("missing 'channel'", "channel"), ("expected a JSON array", "not_a_batch"),
+    ("JSON nested", "too_deep"), ("invalid JSON", "invalid_json"), ("Invalid JSON", "invalid_json"),
+    ("body is not JSON", "invalid_json"),
+    ("unknown channel", "channel"), ("missing 'channel'", "channel"), ("Input should be an object", "not_an_object"),
+    ("event_time", "event_time"), ("expected a JSON array", "not_a_batch"),
     ("the batch holds no events", "empty_batch"), ("the batch holds", "batch_too_large"),
     ("body", "body_too_large"),
 )

@@ -161,8 +161,14 @@ def _duplicate_keys(f: Fuzz, i: int) -> bytes:
     return json.dumps(f.valid(i)).encode()[:-1] + b', "channel": ' + json.dumps(f.name()).encode() + b"}"
 
 
+def _escapes_in_text(f: Fuzz, i: int) -> bytes:
+    """Escapes inside a free-text field the contract accepts (lone surrogates among them)."""
+    escapes = "".join(f.rng.choice(ESCAPES) for _ in range(f.rng.randint(1, 20)))
+    return json.dumps(f.valid(i) | {"segment": "@"}).encode().replace(b'"@"', b'"' + escapes.encode() + b'"')
+
+
 RAW_MUTATIONS: tuple[Callable[[Fuzz, int], bytes | None], ...] = (
-    _random_bytes, _escapes, _encoded, _cut, _literals, _duplicate_keys)
+    _random_bytes, _escapes, _escapes_in_text, _encoded, _cut, _literals, _duplicate_keys)
 
 
 def batch_body(items: list[Item]) -> bytes:
