@@ -84,6 +84,7 @@ def check_collector(url: str, settings: Settings, seed: int, inputs: int) -> Non
     assert (published(settings), len(letters)) == (tally.accepted, tally.dead), seed
     assert tally.accepted + len(letters) == tally.inputs >= inputs  # each input: one event or one dead letter
     assert all(letter.reason for letter in letters)
+    print(f"collector, seed {seed}: {tally.inputs} inputs = {tally.accepted} events + {len(letters)} dead letters")
 
 
 def test_fuzzed_input_at_the_collector_is_each_one_event_or_one_dead_letter(
@@ -117,8 +118,9 @@ def check_worker(settings: Settings, tmp_path: Path, seed: int, inputs: int) -> 
     h.prepare_topics(local)
     fuzz_raw_topics(local, seed, inputs)
     h.run_until_idle(local, sink=False)  # exits 0: nothing stopped it
-    letters = dead_letters(local)
-    assert h.stepped_events(local) + len(letters) == inputs, seed  # each input: one event or one dead letter
+    letters, events = dead_letters(local), h.stepped_events(local)
+    assert events + len(letters) == inputs, seed  # each input: one event or one dead letter
+    print(f"worker intake, seed {seed}: {inputs} inputs = {events} events + {len(letters)} dead letters")
     assert all(letter.reason and letter.source.startswith("topic:") for letter in letters)
 
 
