@@ -45,7 +45,7 @@ LINK_COLUMNS = ("link_id", "kind", "customer_id", "merged_customer_id", "identif
 HEALTH_COLUMNS = ("minute", "stage", "channel", "reporter", "events", "dead_letters", "lag", "errors", "retries",
                   "latency_ms_p50", "latency_ms_p95", "note")
 DEAD_LETTER_COLUMNS = ("dead_letter_id", "source", "reason", "kind", "problems", "payload", "payload_encoding",
-                       "channel", "rejected_at")
+                       "channel", "rejected_at", "payload_truncated", "payload_tail", "payload_bytes", "payload_sha256")
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "touchpoints": TOUCHPOINT_COLUMNS, "journey_steps": STEP_COLUMNS, "journeys": JOURNEY_COLUMNS,
@@ -57,11 +57,12 @@ VERSIONED = ("touchpoints", "journey_steps", "journeys", "friction")
 
 # Column kinds, for a columnar (Arrow) insert; unlisted columns are strings.
 INT_COLUMNS = frozenset({"version", "step_index", "events", "channel_switches", "friction_count", "navigation_ease",
-                         "checkout_step", "transfers", "csat", "nps", "dead_letters", "lag", "errors", "retries"})
+                         "checkout_step", "transfers", "csat", "nps", "dead_letters", "lag", "errors", "retries",
+                         "payload_bytes"})
 FLOAT_COLUMNS = frozenset({"dwell_s", "cart_value", "order_amount", "wait_s", "handle_s", "response_s", "visit_s",
                            "queue_wait_s", "purchase_amount", "csat_avg", "measure", "threshold",
                            "latency_ms_p50", "latency_ms_p95"})
-BOOL_COLUMNS = frozenset({"late", "retracted", "converted", "resolved", "is_return"})
+BOOL_COLUMNS = frozenset({"late", "retracted", "converted", "resolved", "is_return", "payload_truncated"})
 TIME_COLUMNS = frozenset({"event_time", "received_time", "started_at", "last_event_at", "updated_at", "detected_at",
                           "recorded_at", "rejected_at", "minute"})
 LIST_COLUMNS = frozenset({"channels", "evidence", "identifiers", "problems"})

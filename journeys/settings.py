@@ -82,6 +82,12 @@ class CollectorSettings(BaseModel):
     tokens: list[SecretStr] = Field(default_factory=list)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_batch_events: int = Field(default=500, ge=1)
+    # A body not received whole within this is answered 408 and its connection closed.
+    read_timeout_s: float = Field(default=30.0, gt=0)
+    # A connection that sends no (complete) request for this long is closed.
+    idle_timeout_s: float = Field(default=75.0, gt=0)
+    # Connections over this are answered 503 at once, without reading a request.
+    max_connections: int = Field(default=1000, ge=1)
 
 
 class StreamsSettings(BaseModel):

@@ -18,7 +18,6 @@ from pydantic import SecretStr
 from schemas.events import TouchpointEventBase
 from schemas.validation import Problem, Rejection, reject
 
-DEADLETTER_BODY_BYTES = 256 * 1024  # a refused body is kept up to this size in the dead letter
 BEARER = "bearer "
 
 
@@ -60,12 +59,8 @@ def parse_batch(body: bytes, max_events: int) -> list[Any] | BodyRefused:
 
 
 def body_rejection(body: bytes, refusal: BodyRefused, source: str) -> Rejection:
-    """A refused body as a dead-letter value; very large bodies are kept truncated."""
-    reason = refusal.reason
-    if len(body) > DEADLETTER_BODY_BYTES:
-        reason += f" (payload truncated to {DEADLETTER_BODY_BYTES} of {len(body)} bytes)"
-        body = body[:DEADLETTER_BODY_BYTES]
-    return reject(body, source, [Problem("", reason)])
+    """A refused body as a rejection (its dead letter keeps a large body truncated: schemas.deadletters)."""
+    return reject(body, source, [Problem("", refusal.reason)])
 
 
 def accepted_answer(results: Sequence[TouchpointEventBase | Rejection]) -> dict[str, Any]:

@@ -5,8 +5,11 @@ token, validates each one, publishes the valid ones, dead-letters the rest with 
 "collector", waits until Kafka has acknowledged them, and answers 202 with counts and reasons.
 A body that cannot be read as a batch is answered 400 (or 413) and kept in the dead-letter topic
 (a body over the size limit is not read: its dead letter records the refusal without the payload).
-`GET /healthz` reports the publisher's counts. Decisions live in producers.beacon (pure core);
-this module only moves bytes between HTTP and the publisher.
+`GET /healthz` answers the status to anyone and the publisher's counts only with a token.
+Connections are bounded: a body must arrive within `read_timeout_s` (else 408), an idle connection
+is closed after `idle_timeout_s`, connections over `max_connections` are answered 503 at once, and
+a client that drops its connection is one INFO line. Decisions live in producers.beacon (pure
+core); this module only moves bytes between HTTP and the publisher.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ log = logging.getLogger(__name__)
 SOURCE = "collector"
 ACK_TIMEOUT_S = 10.0
 START_TIMEOUT_S = 10.0
+# After an answer given before the body was read whole (408, 413), what the client still sends is
+# read and dropped for this long, so that it sees the answer; then the connection is closed.
+LINGER_S = 2.0
 EVENTS_PATH = "/v1/events"
 
 PUBLISHER: web.AppKey[Publisher] = web.AppKey("publisher", Publisher)
@@ -65,6 +71,10 @@ async def _never_crash(request: web.Request, handler: Handler) -> web.StreamResp
         return await _refuse_unread(request, f"body exceeds {request.app[SETTINGS].collector.max_body_bytes} bytes")
     except web.HTTPException as err:
         return refuse(err.status, err.reason)
+    except ConnectionError as err:  # the client went away: nobody to answer, nothing went wrong here
+        log.info("collector: client %s dropped the connection on %s %s (%s)", request.remote, request.method,
+                 request.path, err or type(err).__name__)
+        return refuse(499, "client closed the connection")
     except DeliveryError as err:
         log.error("collector: %s", err)
         return refuse(503, f"events not confirmed by Kafka, retry the batch: {err}", **{"Retry-After": "1"})
@@ -80,8 +90,17 @@ async def post_events(request: web.Request) -> web.Response:
     limit = settings.collector.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         return await _refuse_unread(request, f"body of {request.content_length} bytes exceeds {limit} bytes")
-    body = await request.read()
-    parsed = parse_batch(body, settings.collector.max_batch_events)
+    try:
+        async with asyncio.timeout(settings.collector.read_timeout_s):
+            body = await request.read()
+    except TimeoutError:
+        return timed_out(request, settings.collector.read_timeout_s)
+    return await _accept(publisher, body, settings.collector.max_batch_events)
+
+
+async def _accept(publisher: Publisher, body: bytes, max_events: int) -> web.Response:
+    """A body read whole: its valid events published, the rest dead-lettered, all acknowledged."""
+    parsed = parse_batch(body, max_events)
     if isinstance(parsed, BodyRefused):
         return await _refuse_body(publisher, body, parsed)
     results = [validate(orjson.dumps(item), SOURCE, publisher.journey_map) for item in parsed]
@@ -94,6 +113,15 @@ async def post_events(request: web.Request) -> web.Response:
     if len(results) != sum(1 for r in results if not isinstance(r, Rejection)):
         await _confirm(publisher)
     return web.json_response(accepted_answer(results), status=202)
+
+
+def timed_out(request: web.Request, timeout_s: float) -> web.Response:
+    """408 for a body that did not arrive in time; the connection is closed (after LINGER_S at
+    most: a stalled client holds nothing after it). No dead letter: the input never arrived."""
+    log.info("collector: body from %s not received within %s s: answered 408", request.remote, timeout_s)
+    answer = refuse(408, f"request body not received within {timeout_s} s")
+    answer.force_close()
+    return answer
 
 
 async def _refuse_body(publisher: Publisher, body: bytes, refusal: BodyRefused) -> web.Response:
@@ -116,14 +144,76 @@ async def _confirm(publisher: Publisher) -> None:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """The status to anyone (a load balancer's probe); the counts only with a bearer token."""
+    if not authorized(request.headers.get("Authorization"), request.app[SETTINGS].collector.tokens):
+        return web.json_response({"status": "ok"})
     return web.json_response({"status": "ok", "counts": request.app[PUBLISHER].counts.snapshot()})
+
+
+OVER_CAP_BODY = b'{"error": "too many connections, retry"}'
+OVER_CAP_ANSWER = (b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: application/json\r\n"
+                   b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(OVER_CAP_BODY), OVER_CAP_BODY))
+
+
+class _OverCap(asyncio.Protocol):
+    """A connection over the cap: answered 503 at once, what the client still sends is dropped for
+    LINGER_S at most (so it reads the answer instead of a broken pipe), then closed."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.write(OVER_CAP_ANSWER)
+        transport.write_eof()
+        self.closing = asyncio.get_running_loop().call_later(LINGER_S, transport.close)
+
+    def eof_received(self) -> bool:
+        return False  # the client is done too: close now
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing.cancel()
+
+
+class CappedRunner(web.AppRunner):
+    """The app's runner whose sites accept at most `max_connections` connections at a time."""
+
+    def __init__(self, app: web.Application, max_connections: int, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self.max_connections = max_connections
+
+    @property
+    def server(self) -> Any:  # what a site listens with: the app's server, behind the cap
+        inner = super().server
+        if inner is None:
+            return None
+
+        def protocol() -> asyncio.BaseProtocol:
+            if len(inner.connections) < self.max_connections:
+                return inner()
+            log.info("collector: %d connections open, the limit: a new one is answered 503", self.max_connections)
+            return _OverCap()
+        return protocol
+
+
+def runner_of(settings: Settings, publisher: Publisher, handle_signals: bool = False) -> CappedRunner:
+    """The collector's runner with the connection settings (idle timeout, connection cap)."""
+    collector = settings.collector
+    return CappedRunner(create_app(settings, publisher), collector.max_connections, handle_signals=handle_signals,
+                        keepalive_timeout=collector.idle_timeout_s, lingering_time=LINGER_S)
 
 
 def serve(settings: Settings, host: str, port: int) -> None:
     """Run the collector until interrupted (Ctrl-C or SIGTERM); flushes and closes on the way out."""
-    with Publisher.connect(settings, source=SOURCE) as publisher:
-        web.run_app(create_app(settings, publisher), host=host, port=port, print=None,
-                    handle_signals=True)
+    with Publisher.connect(settings, source=SOURCE) as publisher, \
+            contextlib.suppress(web.GracefulExit, KeyboardInterrupt):
+        asyncio.run(_serve_forever(runner_of(settings, publisher, handle_signals=True), host, port))
+
+
+async def _serve_forever(runner: web.AppRunner, host: str, port: int) -> None:
+    url = await _start(runner, host, port)
+    log.info("collector: serving on %s", url)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
 
 
 @contextlib.contextmanager
@@ -131,7 +221,7 @@ def running_collector(settings: Settings, publisher: Publisher, host: str = "127
                       port: int = 0) -> Iterator[str]:
     """The collector on a background thread (tests, benchmarks); yields its base URL."""
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(create_app(settings, publisher))
+    runner = runner_of(settings, publisher)
     thread = threading.Thread(target=loop.run_forever, name="journeys-collector", daemon=True)
     thread.start()
     try:

@@ -1,8 +1,8 @@
 """Producers stage, pure core: what every channel adapter does to a record before Kafka sees it.
 
 Raw e-mail addresses and phone numbers become keyed hashes here (privacy at the edge), events
-become a key and a value, rejections become dead-letter records, and the per-channel counts that
-the health figures show are kept. No Kafka import: data in, data out, unit-testable.
+become a key and a value, and the per-channel counts that the health figures show are kept
+(rejections become dead letters in the contract: schemas.deadletters). No Kafka import: data in, data out, unit-testable.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from schemas.channels import channels
+from schemas.deadletters import rejection_kind
 from schemas.events import Identifiers, TouchpointEventBase
-from schemas.outputs import DeadLetter
 from schemas.pii import hash_email, hash_phone
 from schemas.validation import Rejection
 
@@ -42,25 +43,20 @@ def event_value(event: TouchpointEventBase) -> bytes:
     return event.model_dump_json().encode("utf-8")
 
 
-def dead_letter_of(rejection: Rejection, channel: str | None = None) -> DeadLetter:
-    """The dead-letter record of a rejection: payload as received, every problem, the source."""
-    return DeadLetter(
-        source=rejection.source, reason=rejection.reason, kind=rejection.kind,
-        problems=tuple(str(p) for p in rejection.problems), payload=rejection.payload,
-        payload_encoding="base64" if rejection.payload_encoding == "base64" else "utf-8",
-        channel=channel, rejected_at=rejection.rejected_at)
-
-
 def channel_hint(payload: bytes | str | dict[str, Any]) -> str | None:
-    """The channel a rejected dict payload claimed, for per-channel rejection counts."""
-    if isinstance(payload, dict) and isinstance(payload.get("channel"), str):
-        return str(payload["channel"])[:80]
+    """The channel a rejected dict payload claimed, when it is a registered one (counts and dead
+    letters are keyed by it: a name the input chooses must not become a key)."""
+    if isinstance(payload, dict) and isinstance(payload.get("channel"), str) and payload["channel"] in channels():
+        return str(payload["channel"])
     return None
 
 
 @dataclass
 class PublishCounts:
-    """Published and rejected events per channel, for health reporting."""
+    """Published and rejected events per channel, for health reporting.
+
+    Keyed only by registered channels and the closed set of rejection kinds, never by a name the
+    input chose: the counts stay small whatever is sent (an unknown channel counts as "unknown")."""
 
     published: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
@@ -72,7 +68,7 @@ class PublishCounts:
 
     def count_rejected(self, rejection: Rejection, channel: str | None) -> None:
         self.rejected[channel or "unknown"] += 1
-        self.rejected_by_reason[rejection.kind] += 1
+        self.rejected_by_reason[rejection_kind(rejection)] += 1
 
     def snapshot(self) -> dict[str, Any]:
         """A JSON-ready view: totals and per-channel counts."""

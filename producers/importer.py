@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from journeys.errors import ConfigError
-from producers.core import dead_letter_of
 from producers.mapping import Mapping, map_row
 from producers.publisher import Publisher
 from schemas.channels import channels
+from schemas.deadletters import dead_letter_of, rejection_kind
 from schemas.events import TouchpointEventBase
 from schemas.validation import Problem, Rejection, reject, validate
 
@@ -121,7 +121,7 @@ class Importer:
     def keep_rejection(self, rejection: Rejection, summary: ImportSummary) -> None:
         self.publisher.dead_letter(rejection, self.channel)
         self.rejects.write(dead_letter_of(rejection, self.channel).model_dump_json() + "\n")
-        summary.rejected_by_reason[rejection.kind] += 1
+        summary.rejected_by_reason[rejection_kind(rejection)] += 1
 
     def _publish(self) -> int:
         sent = self.publisher.publish_many(self._batch) if self._batch else 0

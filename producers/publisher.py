@@ -28,12 +28,12 @@ from journeys.settings import Settings
 from producers.core import (
     PublishCounts,
     channel_hint,
-    dead_letter_of,
     event_key,
     event_value,
     hash_identifiers,
 )
 from producers.fastpath import BatchSender
+from schemas.deadletters import dead_letter_of
 from schemas.events import Identifiers, TouchpointEventBase
 from schemas.journeymap import JourneyMap, load_journey_map
 from schemas.outputs import DEADLETTER_TOPIC, raw_topic
@@ -123,21 +123,21 @@ class Publisher:
         results = [validate(raw, source or self.source, self.journey_map) for raw in rows]
         if events := [r for r in results if not isinstance(r, Rejection)]:
             self.publish_many(events)
-        letters = [(self._deadletter_topic, r.source.encode("utf-8"),
-                    self._dead_letter_value(r, channel_hint(raw)))
+        letters = [self._dead_letter_record(r, channel_hint(raw))
                    for raw, r in zip(rows, results, strict=True) if isinstance(r, Rejection)]
         if letters:
             self._bulk_sender().send_many(letters)
         return results
 
     def dead_letter(self, rejection: Rejection, channel: str | None = None) -> Any:
-        """Keep bad input with its reason on the dead-letter topic (key = its source)."""
-        return self._send(self._deadletter_topic, rejection.source.encode("utf-8"),
-                          self._dead_letter_value(rejection, channel))
+        """Keep bad input with its reason on the dead-letter topic (key = its source); however large
+        the input, the dead letter fits in one message (schemas.deadletters)."""
+        return self._send(*self._dead_letter_record(rejection, channel))
 
-    def _dead_letter_value(self, rejection: Rejection, channel: str | None) -> bytes:
+    def _dead_letter_record(self, rejection: Rejection, channel: str | None) -> tuple[str, bytes, bytes]:
         self.counts.count_rejected(rejection, channel)
-        return dead_letter_of(rejection, channel).model_dump_json().encode("utf-8")
+        letter = dead_letter_of(rejection, channel)
+        return self._deadletter_topic, letter.source.encode("utf-8"), letter.model_dump_json().encode("utf-8")
 
     def publish_many(self, events: Iterable[TouchpointEventBase]) -> int:
         """Bulk path for valid events (simulator, importers): batched per partition, confirmed

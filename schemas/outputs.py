@@ -136,16 +136,21 @@ class HealthSample(Output):
 
 
 class DeadLetter(Output):
-    """Bad input kept with its reason; the payload is as received (base64 when not UTF-8)."""
+    """Bad input kept with its reason; the payload is as received (base64 when not UTF-8), cut to
+    its first and last bytes when it is too large to keep whole (see `dead_letter_of`)."""
 
     source: str = Field(description="Where it came from: collector, importer:<file>:<line>, topic:<t>/<p>/<o>.")
     reason: str
-    kind: str
+    kind: str = Field(description="One of a closed set of kinds (schemas.deadletters.KINDS).")
     problems: tuple[str, ...]
-    payload: str
+    payload: str = Field(description="The payload, or its first bytes when `payload_truncated`.")
     payload_encoding: Literal["utf-8", "base64"] = "utf-8"
     channel: str | None = None
     rejected_at: AwareDatetime
+    payload_truncated: bool = Field(False, description="Only the first and last bytes are kept.")
+    payload_tail: str = Field("", description="The payload's last bytes when truncated (same encoding).")
+    payload_bytes: int = Field(0, ge=0, description="Size of the whole payload as received (0: not recorded).")
+    payload_sha256: str = Field("", description="SHA-256 (hex) of the whole payload as received.")
 
 
 @functools.cache

@@ -47,15 +47,17 @@ import socket
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
 from typing import Any
 
 import faust
+from aiokafka.errors import KafkaError
+from faust.exceptions import ProducerSendError
 from pydantic import BaseModel
 
 from journeys.gaps import LogReset, mark_key, unapplied
 from journeys.kafka import faust_credentials, topic
 from journeys.settings import Settings
+from schemas.deadletters import MAX_REASON_CHARS, clip, dead_letter_of
 from schemas.journeymap import JourneyMap, load_journey_map
 from schemas.outputs import (
     DEADLETTER_TOPIC,
@@ -71,7 +73,6 @@ from schemas.outputs import (
     JourneySnapshot,
     JourneyStep,
 )
-from schemas.validation import Rejection
 from streams import erasure, tansu_fixes
 from streams.batch_send import BatchSender
 from streams.checking import Checker
@@ -227,11 +228,21 @@ class Stages:
             self.health.count(now_s, channel_of(name), False, count - dead[name])
             self.health.count(now_s, channel_of(name), True, dead[name])
         for position, rejection in checked.rejected:
-            await self.publish(dead_letter(rejection, channel_of(messages[position].topic)))
+            await self.dead_letter(dead_letter_of(rejection, channel_of(messages[position].topic)))
         self.last_work_s = time.monotonic()
         for value in checked.work:
             await self.send(topic(self.settings, IDENTITY_WORK_TOPIC), BATCH_KEY, value, 0)
         await self.delivered()
+
+    async def dead_letter(self, letter: DeadLetter) -> None:
+        """Send a dead letter. The contract keeps it under a Kafka message's default limit; if the
+        producer still refuses it (a lower limit configured), it goes without its payload: one bad
+        message must not stop the worker at the same offset after every restart."""
+        try:
+            await self.publish(letter)
+        except (ProducerSendError, KafkaError) as error:  # Faust wraps aiokafka's refusal
+            log.warning("dead letter of %s refused by the producer (%r): sent without its payload", letter.source, error)
+            await self.publish(without_payload(letter, error))
 
     async def resolve(self, stream: Any) -> None:
         """Stage 2: resolve identity in order; route commands to the customers' partitions."""
@@ -346,8 +357,8 @@ def output_topic_and_key(record: BaseModel) -> tuple[str, str]:
     return DEADLETTER_TOPIC, record.source
 
 
-def dead_letter(rejection: Rejection, channel: str) -> DeadLetter:
-    return DeadLetter(source=rejection.source, reason=rejection.reason, kind=rejection.kind,
-                      problems=tuple(str(p) for p in rejection.problems), payload=rejection.payload,
-                      payload_encoding=rejection.payload_encoding,
-                      channel=channel, rejected_at=datetime.now(UTC))
+def without_payload(letter: DeadLetter, error: BaseException) -> DeadLetter:
+    """A dead letter the producer refused, reduced to what always fits: size and SHA-256 stay."""
+    reason = f"{letter.reason} (payload not kept: the producer refused the dead letter: {error!r})"
+    return letter.model_copy(update={"payload": "", "payload_tail": "", "payload_truncated": True,
+                                     "problems": letter.problems[:1], "reason": clip(reason, MAX_REASON_CHARS)})

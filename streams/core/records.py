@@ -56,6 +56,9 @@ def context_of(record: Record) -> dict[str, str]:
 
 
 _PHASES: dict[int, tuple[JourneyMap, tuple[str, ...], dict[tuple[Any, ...], str]]] = {}
+# Event types and measure values are the sender's choice: the remembered phases are forgotten when
+# they reach this many, so no input can grow the worker's memory through them.
+MAX_REMEMBERED_PHASES = 10_000
 
 
 def phase_of(journey_map: JourneyMap, channel: str, event_type: str, touchpoint: str, measures: dict[str, Any]) -> str:
@@ -67,6 +70,8 @@ def phase_of(journey_map: JourneyMap, channel: str, event_type: str, touchpoint:
     _, keys, phases = known
     key = (channel, event_type, touchpoint, *(measures.get(k) for k in keys))
     if key not in phases:
+        if len(phases) >= MAX_REMEMBERED_PHASES:
+            phases.clear()
         phases[key] = journey_map.phase_for(channel, event_type, touchpoint, measures)
     return phases[key]
 

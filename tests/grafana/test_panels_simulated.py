@@ -21,8 +21,9 @@ from grafana.boards import all_dashboards
 from grafana.cases import ALL_SELECTED
 from grafana.check import Outcome, check
 from journeys.settings import ClickHouseSettings, Settings
-from producers.core import channel_hint, dead_letter_of
+from producers.core import channel_hint
 from producers.simulator import Simulation, simulate
+from schemas.deadletters import dead_letter_of
 from schemas.journeymap import load_journey_map
 from schemas.outputs import HealthSample
 from schemas.validation import Rejection, validate

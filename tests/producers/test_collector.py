@@ -139,9 +139,15 @@ def test_a_fuzzed_burst_of_bad_bodies_gets_4xx_with_reasons_and_the_collector_ke
     burst()
     assert len(read_topic(settings, topic(settings, DEADLETTER_TOPIC), sum(kept))) == sum(kept)
     assert post(url, json.dumps(web_payloads(settings, 3)).encode())[1]["accepted"] == 3
-    with urllib.request.urlopen(url + "/healthz", timeout=HTTP_TIMEOUT_S) as answer:
-        health = json.loads(answer.read())
+    health = healthz(url, TOKEN)
     assert health["status"] == "ok" and health["counts"]["published"] == {"web": 3}
+
+
+def healthz(url: str, token: str | None = None) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(url + "/healthz", headers=headers)
+    with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as answer:
+        return dict(json.loads(answer.read()))
 
 
 def test_the_collector_refuses_to_run_without_a_token(topics: Settings) -> None:

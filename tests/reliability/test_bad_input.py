@@ -30,13 +30,13 @@ from producers.collector import running_collector
 from producers.importer import import_file
 from producers.mapping import load_mapping
 from producers.publisher import Publisher
+from schemas.deadletters import dead_letter_of
 from schemas.events import TouchpointEventBase
 from schemas.journeymap import load_journey_map
 from schemas.outputs import DEADLETTER_TOPIC, HEALTH_TOPIC, STEPS_TOPIC, DeadLetter, raw_topic
 from schemas.validation import Rejection, validate
 from streams.core.records import record_of
 from streams.core.view import current
-from streams.worker import dead_letter
 from tests.producers.readback import read_topic
 from tests.reliability import corpus
 from tests.reliability import harness as h
@@ -85,7 +85,8 @@ def test_the_collector_answers_and_keeps_every_kind(collector: tuple[str, Settin
     letters = [DeadLetter.model_validate_json(r.value)
                for r in read_topic(settings, topic(settings, DEADLETTER_TOPIC), expected)]
     assert len(letters) == expected and all(d.reason and d.source == "collector" for d in letters)
-    with urllib.request.urlopen(url + "/healthz", timeout=HTTP_TIMEOUT_S) as answer:
+    request = urllib.request.Request(url + "/healthz", headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as answer:
         counts = json.loads(answer.read())["counts"]
     assert counts["rejected_total"] == expected and counts["published_total"] == 1
 
@@ -132,7 +133,7 @@ def decode_like_the_worker(payload: bytes) -> str:
     journey_map = JOURNEY_MAP
     result = validate(payload, "topic:fuzz/0/0", journey_map)
     if isinstance(result, Rejection):
-        letter = dead_letter(result, "web")
+        letter = dead_letter_of(result, "web")
         assert letter.reason and letter.problems
         return "dead"
     assert isinstance(result, TouchpointEventBase)
