@@ -73,7 +73,7 @@ from schemas.outputs import (
 from schemas.validation import Rejection
 from streams import erasure, tansu_fixes
 from streams.batch_send import BatchSender
-from streams.checking import Checker
+from streams.checking import Checker, raw_payloads
 from streams.core.documents import DOCUMENTS, encode
 from streams.core.identity import IdentityGraph
 from streams.core.routing import (
@@ -152,7 +152,7 @@ class Stages:
         self.partitions = settings.kafka.partitions
         self.health = HealthCounter(reporter=f"{socket.gethostname()}:{os.getpid()}")
         self.erased = erasure.attach(app, settings)  # tokens of forgotten customers' identifiers
-        self.checker = Checker(journey_map, settings.streams.check_processes)
+        self.checker = Checker(journey_map, settings.streams.check_processes, settings.received_skew_s)
         self.last_work_s = 0.0
         self.also_busy: list[Callable[[], float]] = []  # when other agents of the app last worked (the sink)
         self.memory: Memory = {}
@@ -206,9 +206,7 @@ class Stages:
         Returns once all it produced is delivered, so streams.intake may commit the raw offsets.
         """
         self.last_work_s = time.monotonic()
-        payloads = [(message.value, f"topic:{message.topic}/{message.partition}/{message.offset}")
-                    for message in messages]
-        checked = await self.checker.check(payloads, frozenset(self.erased))
+        checked = await self.checker.check(raw_payloads(messages), frozenset(self.erased))
         now_s, dead = time.time(), Counter(messages[position].topic for position, _ in checked.rejected)
         for name, count in Counter(message.topic for message in messages).items():
             self.health.count(now_s, channel_of(name), False, count - dead[name])
