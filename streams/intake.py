@@ -23,14 +23,16 @@ POLL_TIMEOUT_MS = 200
 
 Handler = Callable[[list[Any]], Awaitable[None]]  # raw messages (topic, partition, offset, value) -> done
 LagSink = Callable[[str, int], None]  # (topic, messages not yet read) after each batch
+Reading = Callable[[], None]  # called after each poll once partitions are assigned (even if it read nothing)
 
 
 def intake(app: Any, settings: Settings, group_id: str, handle: Handler,
-           lag: LagSink | None = None) -> Callable[[], Awaitable[None]]:
+           lag: LagSink | None = None, reading: Reading | None = None) -> Callable[[], Awaitable[None]]:
     """A task for the app: read raw batches until stopped; `handle` must have flushed before it returns.
 
     After each batch `lag` gets, per raw topic, the messages not yet read (high watermark from the
     latest fetch response minus the next offset to handle; correct on the local broker too).
+    `reading` says the intake is reading: it has partitions and polled them (idle time counts from then).
 
     A failure crashes the worker (as a failing agent would) instead of leaving stage 1 silently stopped.
     """
@@ -39,15 +41,18 @@ def intake(app: Any, settings: Settings, group_id: str, handle: Handler,
     async def run() -> None:
         consumer = AIOKafkaConsumer(*raw_topics(settings),
                                     **aiokafka_consumer_options(settings, group_id, streams.batch_events))
-        await consume_in(app, consumer, lambda c: _consume(c, streams.batch_events, streams.batch_within_s, handle, lag))
+        await consume_in(app, consumer,
+                         lambda c: _consume(c, streams.batch_events, streams.batch_within_s, handle, lag, reading))
     return run
 
 
 async def _consume(consumer: AIOKafkaConsumer, batch_events: int, within_s: float, handle: Handler,
-                   lag: LagSink | None) -> None:
+                   lag: LagSink | None, reading: Reading | None = None) -> None:
     read: dict[Any, int] = {}  # next offset per partition, from the messages handled
     while True:
         messages = await gathered(consumer, batch_events, within_s, POLL_TIMEOUT_MS)
+        if reading is not None and consumer.assignment():
+            reading()
         if messages:
             await handle(messages)
             await commit_handled(consumer)

@@ -85,7 +85,7 @@ from streams.core.routing import (
     unpack,
     work_messages,
 )
-from streams.health import HealthCounter
+from streams.health import HealthCounter, written_by_sink
 from streams.intake import intake
 from streams.pools import tune_gc
 from streams.table_writes import BufferedTable, Prefixed
@@ -99,6 +99,7 @@ IDENTITY_LAG_CHANNEL = "stage:identity"
 CUSTOMER_LAG_CHANNEL = "stage:customers"
 HEALTH_INTERVAL_S = 10.0
 IDLE_CHECK_S = 1.0
+FINAL_HEALTH_WAIT_S = 30.0  # how long an idle exit waits for the embedded sink to store the last samples
 MIN_SESSION_TIMEOUT_S = 3.0
 BATCH_KEY = b"batch"
 PRODUCER_LINGER_MS = 0
@@ -138,6 +139,7 @@ def create_app(settings: Settings, journey_map: JourneyMap | None = None, exit_w
 
         port = attach_sink(app, settings)
         stages.also_busy.append(lambda: port.last_work_s)
+        stages.sink_written = lambda: port.records_written
     tune_gc()
     if exit_when_idle_s > 0:
         app.timer(IDLE_CHECK_S)(stages.exit_when_idle(exit_when_idle_s))
@@ -154,7 +156,9 @@ class Stages:
         self.erased = erasure.attach(app, settings)  # tokens of forgotten customers' identifiers
         self.checker = Checker(journey_map, settings.streams.check_processes, settings.received_skew_s)
         self.last_work_s = 0.0
+        self.reading_since_s = 0.0  # when stage 1 first polled its partitions: idle time counts from there
         self.also_busy: list[Callable[[], float]] = []  # when other agents of the app last worked (the sink)
+        self.sink_written: Callable[[], int] | None = None  # records the embedded sink has written so far
         self.memory: Memory = {}
         producer: Any = app.producer  # Faust's aiokafka transport: it runs the aiokafka producer
         self.batch = BatchSender(lambda: producer._ensure_producer())
@@ -168,7 +172,7 @@ class Stages:
         self.graph = IdentityGraph(journey_map, *(Prefixed(self.graph_table, prefix) for prefix in GRAPH_PREFIXES))
         self.states = BufferedTable(app.Table("customer-state", default=None, partitions=self.partitions,
                                               key_type=str, value_type=bytes))
-        app.task(intake(app, settings, f"{app_id(settings)}-intake", self.validate, self.raw_lag))
+        app.task(intake(app, settings, f"{app_id(settings)}-intake", self.validate, self.raw_lag, self.reading))
         # A failing agent would be restarted by Faust in this process, over tables and pending writes
         # its failure left half done: the worker stops instead (restarted, it recovers from the changelogs).
         app.agent(self.identity_work, name="resolve")(self.stopping_on_failure("resolve", self.resolve))
@@ -259,15 +263,33 @@ class Stages:
                 await self.batch.flush()  # confirmed with the next message's work, or by Faust before a commit
             self.work_lag(CUSTOMER_LAG_CHANNEL, message)
 
+    def reading(self) -> None:
+        self.reading_since_s = self.reading_since_s or time.monotonic()
+
     def exit_when_idle(self, idle_s: float) -> Callable[[], Coroutine[Any, Any, None]]:
-        """A timer that stops the worker (as SIGTERM would) once work was done and none came for idle_s."""
+        """A timer that stops the worker (as SIGTERM would) once stage 1 reads and no stage (nor the
+        sink) had work for idle_s: a worker started with nothing to read stops too. Its last health
+        samples are published first and, with the embedded sink, written to the warehouse."""
         async def check() -> None:
-            last = max([self.last_work_s, *(clock() for clock in self.also_busy)])
-            if self.last_work_s and time.monotonic() - last > idle_s:
-                for sample in self.health.closed(time.time(), everything=True):
-                    await self.publish(sample)
+            last = max([self.reading_since_s, self.last_work_s, *(clock() for clock in self.also_busy)])
+            if self.reading_since_s and time.monotonic() - last > idle_s:
+                await self.publish_last_health()
                 os.kill(os.getpid(), signal.SIGTERM)
         return check
+
+    async def publish_last_health(self) -> None:
+        """Every sample still counted, acknowledged and, with the embedded sink, written to the warehouse
+        (the worker is idle, so the sink's next records are these), waiting FINAL_HEALTH_WAIT_S at most."""
+        samples = self.health.closed(time.time(), everything=True)
+        target = self.sink_written() + len(samples) if self.sink_written is not None else 0
+        for sample in samples:
+            await self.publish(sample)
+        await self.delivered()
+        if not samples or self.sink_written is None:
+            return
+        if not await written_by_sink(self.sink_written, target, FINAL_HEALTH_WAIT_S):
+            log.warning("the sink did not write the last health samples within %.0f s; they stay on %s",
+                        FINAL_HEALTH_WAIT_S, topic(self.settings, HEALTH_TOPIC))
 
     async def delivered(self) -> None:
         """Send what is queued and wait for the broker's acknowledgement of every record.
