@@ -24,8 +24,9 @@ from schemas.events import TouchpointEventBase
 
 E = TypeVar("E", bound=TouchpointEventBase)
 
-# An address, also URL-encoded (`%40`) as it appears in query strings.
-EMAIL_PATTERN = r"[A-Za-z0-9._%+\-]+(?:@|%40)[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"
+# An address, also URL-encoded (`%40`) as it appears in query strings. The local part takes the
+# characters RFC 5322 allows except the URL delimiters (`/`, `=`, `?`, `&`), so a path keeps its shape.
+EMAIL_PATTERN = r"[A-Za-z0-9._%+\-!#$'*^`{|}~]*(?:@|%40)[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z][A-Za-z0-9\-]+"
 # An international number: `+` (or `%2B`) and 8 to 15 digits, separators allowed.
 INTERNATIONAL_PHONE_PATTERN = r"(?:\+|%2B)\d(?:[ \-.()/]{0,2}\d){7,14}(?!\d)"
 # A national number written in groups ("020 7946 0958", "(555) 123-4567"). A bare run of digits is

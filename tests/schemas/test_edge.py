@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from journeys.errors import ConfigError
 from schemas.journeymap import DEFAULT_MAP_PATH, load_journey_map
@@ -82,6 +85,16 @@ def test_addresses_and_phone_numbers_in_free_text_become_markers(text: str, scru
     call = accepted(web(channel="call_centre", touchpoint="call_centre.support", event_type="call_answered",
                         measures={"queue": text, "team": text}))
     assert call.measures.queue == call.measures.team == scrubbed
+
+
+@hypothesis_settings(max_examples=200, deadline=None, database=None)
+@given(address=st.emails(), before=st.sampled_from(["/x?e=", "mail ", "/u/", ""]),
+       after=st.sampled_from(["", "&step=2", " thanks", "/"]))
+def test_no_address_survives_in_a_path(address: str, before: str, after: str) -> None:
+    text = (before + address.replace("@", "%40" if before.endswith("=") else "@") + after)[:2000]
+    path = accepted(web(measures={"path": text})).measures.path
+    domain = address.rsplit("@", 1)[1]
+    assert "[email]" in path and "@" + domain not in path and "%40" + domain not in path
 
 
 @pytest.mark.parametrize("text", ["/products/123456789012", "/orders/ORD-123-4567-8901", "/search?q=blue+kettle",
