@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     journey_map: Path | None = None  # None: the journey map that ships with the project
     pii_secret: SecretStr = SecretStr("change-me-journeys-demo-secret")
     default_phone_region: str = "GB"
+    # The edge owns received_time: a sender's value more than this many seconds ahead of the
+    # edge's clock (collector, importer, the worker's intake) is replaced by the edge's.
+    received_skew_s: float = Field(default=300.0, ge=0)
     kafka: KafkaSettings = KafkaSettings()
     clickhouse: ClickHouseSettings = ClickHouseSettings()
     collector: CollectorSettings = CollectorSettings()

@@ -24,7 +24,7 @@ from producers.publisher import Publisher
 from schemas.channels import channels
 from schemas.deadletters import dead_letter_of, rejection_kind
 from schemas.events import TouchpointEventBase
-from schemas.validation import Problem, Rejection, reject, validate
+from schemas.validation import Edge, Problem, Rejection, reject, validate
 
 BULK_EVENTS = 2_000  # valid events handed to the bulk publisher at a time
 Progress = Callable[[int], None]  # called with the bytes consumed since the last call
@@ -88,6 +88,7 @@ class Importer:
         settings = publisher.settings
         self._secret = settings.pii_secret.get_secret_value().encode("utf-8")
         self._region = settings.default_phone_region
+        self._skew_s = settings.received_skew_s
         self._batch: list[TouchpointEventBase] = []
 
     def run(self, path: Path, summary: ImportSummary, progress: Progress | None = None) -> ImportSummary:
@@ -113,7 +114,7 @@ class Importer:
         mapped = map_row(row, self.mapping, self.channel, self._secret, self._region)
         if isinstance(mapped, list):
             return reject(raw, source, mapped)
-        result = validate(mapped, source, self.publisher.journey_map)
+        result = validate(mapped, source, self.publisher.journey_map, Edge(max_skew_s=self._skew_s))
         if isinstance(result, Rejection):  # keep the source row, not the half-built event
             return reject(raw, source, list(result.problems))
         return result

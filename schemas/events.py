@@ -17,7 +17,15 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    model_validator,
+)
 
 SCHEMA_VERSION = "1.1"  # 1.1: context dimensions; web error, chat, wishlist, review, screen events
 SCHEMA_MAJOR = SCHEMA_VERSION.split(".")[0]
@@ -25,6 +33,9 @@ EVENT_ID_NAMESPACE = uuid.UUID("6f1c7a52-3d0e-4c59-9d1e-6a8f2b9e4c11")
 MAX_FUTURE_SKEW = timedelta(hours=1)
 EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_CONTEXT_ENTRIES = 32
+# Validation context key: (when the edge received the event, how far a sender's received_time may
+# run ahead of it). Set by schemas.validation; events built without it keep their received_time.
+EDGE_RECEIVED = "edge_received"
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$", max_length=80)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -127,7 +138,10 @@ class TouchpointEventBase(Contract):
         return data
 
     @model_validator(mode="after")
-    def _check_envelope(self) -> TouchpointEventBase:
+    def _check_envelope(self, info: ValidationInfo) -> TouchpointEventBase:
+        edge = info.context.get(EDGE_RECEIVED) if isinstance(info.context, dict) else None
+        if edge is not None:
+            self._take_edge_time(*edge)
         major = self.schema_version.split(".")[0]
         if major != SCHEMA_MAJOR:
             raise ValueError(f"schema_version {self.schema_version} is not readable: this reader speaks {SCHEMA_MAJOR}.x")
@@ -139,6 +153,13 @@ class TouchpointEventBase(Contract):
         if self.event_type == "feedback" and self.feedback is None:
             raise ValueError("a feedback event needs a feedback object")
         return self
+
+    def _take_edge_time(self, received: datetime, max_skew: timedelta) -> None:
+        """The edge owns received_time: a sender's value is kept only up to `max_skew` ahead of the
+        edge's clock (an earlier one is kept: imports and replays of history); else it is the edge's."""
+        if "received_time" not in self.model_fields_set or self.received_time > received + max_skew:
+            object.__setattr__(self, "received_time", received)  # still being built: frozen from here on
+            self.model_fields_set.add("received_time")
 
 
 def derive_event_id(channel: Any, source_id: Any) -> str:

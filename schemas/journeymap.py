@@ -7,16 +7,18 @@ path and the reason. Every stage reads the same `JourneyMap`.
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from journeys.errors import ConfigError
 from schemas.channels import channels
 from schemas.events import IdentifierKind, Name
+from schemas.scrub import DEFAULT_PATTERNS, Scrubber
 
 DEFAULT_MAP_PATH = Path(__file__).with_name("journey_map.yaml")
 CURRENT = "current"  # a rule's phase meaning "stays in the journey's current phase"
@@ -99,6 +101,30 @@ class FrictionThresholds(MapModel):
     store_queue_s: float = Field(600, gt=0, description="A store queue longer than this.")
 
 
+class ScrubPattern(MapModel):
+    """Free text matching `pattern` (a Python regular expression) is replaced by `marker`. With
+    `hints`, only text that contains one of them is searched: every match must contain one."""
+
+    pattern: str = Field(min_length=1)
+    marker: str = Field(min_length=1, max_length=40)
+    hints: tuple[str, ...] = ()
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        try:
+            re.compile(pattern)
+        except re.error as err:
+            raise ValueError(f"not a regular expression: {err}") from err
+        return pattern
+
+
+class PiiScrubbing(MapModel):
+    """What the edge replaces in free text (paths, referrers, comments, text measures): schemas.scrub."""
+
+    patterns: tuple[ScrubPattern, ...] = tuple(ScrubPattern(pattern=p, marker=m, hints=h) for p, m, h in DEFAULT_PATTERNS)
+
+
 class JourneyMap(MapModel):
     """The whole journey map, validated."""
 
@@ -109,6 +135,7 @@ class JourneyMap(MapModel):
     journey: JourneyPolicy = JourneyPolicy()
     friction: FrictionThresholds = FrictionThresholds()
     dimensions: tuple[Dimension, ...] = ()
+    pii_scrubbing: PiiScrubbing = PiiScrubbing()
 
     @model_validator(mode="after")
     def _consistent(self) -> JourneyMap:
@@ -147,6 +174,10 @@ class JourneyMap(MapModel):
                 problems.append((f"context.{name}", f"value is {len(value)} characters; the limit is "
                                                     f"{dimension.max_length}"))
         return problems
+
+    @cached_property
+    def scrubber(self) -> Scrubber:  # compiled once per map: validation scrubs every event's free text
+        return Scrubber.of(tuple((p.pattern, p.marker, p.hints) for p in self.pii_scrubbing.patterns))
 
     @cached_property
     def phase_ids(self) -> tuple[str, ...]:  # the map is frozen: computed once (asked per event and journey)

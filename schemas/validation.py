@@ -1,5 +1,11 @@
 """Validation: raw bytes in, either a valid event or a rejection value out. Never raises.
 
+Validation is where the edge takes over what a sender may not choose (`Edge`): received_time is
+the edge's clock unless the sender's is within a bounded skew of it, an event must name the channel
+of the topic it came on, and free text is scrubbed of e-mail addresses and phone numbers
+(schemas.scrub, patterns from the journey map). The collector, the importer and the worker's
+intake all validate, so each gets the same rules.
+
 A rejection keeps the original payload (as text, or base64 when it is not UTF-8), the source it
 came from, and every problem as a field path with a message, so a channel engineer can fix the
 sender and an operator can replay the dead letter once it is fixed.
@@ -10,17 +16,41 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
 from schemas.channels import channels, event_adapter
-from schemas.events import TouchpointEventBase
+from schemas.events import EDGE_RECEIVED, TouchpointEventBase
 from schemas.journeymap import JourneyMap
+from schemas.scrub import default_scrubber, scrubbed
 
 MAX_EVENT_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 12
+DEFAULT_RECEIVED_SKEW_S = 300.0  # as settings.received_skew_s's default
+
+
+class Edge(NamedTuple):
+    """Where and when the edge received a payload: what its sender does not decide.
+
+    `received`: the edge's clock (None: now); a sender's received_time later than it by more than
+    `max_skew_s` is replaced by it. `channel`: the channel of the topic the payload came on, which
+    the event must name (None: no topic, as at the collector). A tuple: the worker makes one per event.
+    """
+
+    received: datetime | None = None
+    max_skew_s: float = DEFAULT_RECEIVED_SKEW_S
+    channel: str | None = None
+
+    def context(self) -> dict[str, object]:
+        return {EDGE_RECEIVED: (self.received or datetime.now(UTC), _skew(self.max_skew_s))}
+
+
+@cache
+def _skew(seconds: float) -> timedelta:
+    return timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True)
@@ -54,8 +84,8 @@ class Rejection:
 
 
 def validate(payload: bytes | str | dict[str, Any], source: str,
-             journey_map: JourneyMap | None = None) -> TouchpointEventBase | Rejection:
-    """One payload -> a typed event, or a Rejection naming every problem. Never raises."""
+             journey_map: JourneyMap | None = None, edge: Edge | None = None) -> TouchpointEventBase | Rejection:
+    """One payload -> a typed, scrubbed event, or a Rejection naming every problem. Never raises."""
     if isinstance(payload, dict):
         raw: bytes = json.dumps(payload, default=str).encode()
     else:
@@ -63,12 +93,17 @@ def validate(payload: bytes | str | dict[str, Any], source: str,
     early = _structural_problem(raw)
     if early is not None:
         return reject(raw, source, [early])
+    edge = edge or Edge()
     try:
-        event: TouchpointEventBase = event_adapter().validate_json(raw)
+        event: TouchpointEventBase = event_adapter().validate_json(raw, context=edge.context())
     except ValidationError as err:
         return reject(raw, source, _problems(err))
     except ValueError as err:  # malformed JSON the parser reports outside a ValidationError
         return reject(raw, source, [Problem("", f"invalid JSON: {err}")])
+    if edge.channel is not None and event.channel != edge.channel:
+        return reject(raw, source, [Problem(
+            "channel", f"{event.channel!r} does not match the topic it came on, touchpoints.{edge.channel} "
+            f"(a {event.channel} event belongs on touchpoints.{event.channel})")])
     if journey_map is not None and event.touchpoint not in journey_map.touchpoint_ids(event.channel):
         return reject(raw, source, [Problem(
             "touchpoint", f"{event.touchpoint!r} is not declared for channel {event.channel!r} "
@@ -77,7 +112,7 @@ def validate(payload: bytes | str | dict[str, Any], source: str,
         context_problems = journey_map.context_problems(event.context)
         if context_problems:
             return reject(raw, source, [Problem(path, message) for path, message in context_problems])
-    return event
+    return scrubbed(event, journey_map.scrubber if journey_map is not None else default_scrubber())
 
 
 def reject(raw: bytes, source: str, problems: list[Problem]) -> Rejection:

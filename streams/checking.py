@@ -12,7 +12,9 @@ The answer comes back ready to send: the accepted records already cut into the i
 work messages (JSON), and the rejections with their positions, so the worker's loop neither
 unpickles nor re-encodes records (that cost it as much as a stage). Erased identifiers are
 screened here too, against the tokens the worker follows (streams.erasure) at the time of the
-batch. A pool process that dies fails the batch (BrokenProcessPool): the worker stops, as for any
+batch. The check is also the worker's edge for the raw topics (schemas.validation.Edge): an
+event must name the channel of its topic, and its received_time may run ahead of the message's
+broker timestamp (or the worker's clock, if earlier) by `received_skew_s` at most. A pool process that dies fails the batch (BrokenProcessPool): the worker stops, as for any
 stage-1 error, and its raw offsets stay uncommitted. A pool process whose worker was killed exits
 by itself (streams.pools).
 """
@@ -20,18 +22,23 @@ by itself (streams.pools).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 from schemas.journeymap import JourneyMap
-from schemas.validation import Rejection, validate
+from schemas.validation import DEFAULT_RECEIVED_SKEW_S, Edge, Rejection, validate
 from streams.core.records import IDS, Record, record_of
 from streams.core.routing import WORK_MESSAGE_BYTES, work_messages
 from streams.erasure import erased_rejection, refused
 from streams.pools import spawn_pool
 
-Payload = tuple[bytes | None, str]  # (raw message value, source: topic:<topic>/<partition>/<offset>)
+# (raw message value, source: topic:<topic>/<partition>/<offset>, its topic's channel or None,
+# its broker timestamp in ms or None)
+Payload = tuple[bytes | None, str] | tuple[bytes | None, str, str | None, int | None]
 Checked = Record | Rejection
 
 _MAP: JourneyMap | None = None  # the journey map of a pool process (set by _start)
@@ -47,21 +54,34 @@ class CheckedBatch:
     accepted: int = 0
 
 
-def check_batch(payloads: list[Payload], journey_map: JourneyMap) -> list[Checked]:
+def raw_payloads(messages: Iterable[Any]) -> list[Payload]:
+    """The payloads of raw-topic messages (aiokafka records of `<prefix>touchpoints.<channel>`)."""
+    return [(m.value, f"topic:{m.topic}/{m.partition}/{m.offset}", m.topic.rsplit(".", 1)[-1],
+             m.timestamp if m.timestamp is not None and m.timestamp > 0 else None) for m in messages]
+
+
+def check_batch(payloads: list[Payload], journey_map: JourneyMap,
+                skew_s: float = DEFAULT_RECEIVED_SKEW_S) -> list[Checked]:
     """Each payload's compact record, or its rejection naming every problem (in the same order)."""
     out: list[Checked] = []
-    for value, source in payloads:
-        result = validate(value if value is not None else b"", source, journey_map)
+    now_ms = datetime.now(UTC).timestamp() * 1000
+    for payload in payloads:
+        value, source = payload[0], payload[1]
+        channel, stamp_ms = (payload[2], payload[3]) if len(payload) == 4 else (None, None)
+        # the broker's timestamp, unless ahead of this clock: a replay finds the same received times
+        received = datetime.fromtimestamp(min(stamp_ms or now_ms, now_ms) / 1000, UTC)
+        result = validate(value if value is not None else b"", source, journey_map, Edge(received, skew_s, channel))
         out.append(result if isinstance(result, Rejection) else record_of(result, journey_map))
     return out
 
 
 def checked_work(payloads: list[Payload], journey_map: JourneyMap, erased: frozenset[str] = frozenset(),
-                 limit: int = WORK_MESSAGE_BYTES) -> CheckedBatch:
+                 limit: int = WORK_MESSAGE_BYTES, skew_s: float = DEFAULT_RECEIVED_SKEW_S) -> CheckedBatch:
     """`check_batch`, screened for erased identifiers, as work messages of at most `limit` bytes."""
     result, records = CheckedBatch(), []
-    for position, (checked, (_, source)) in enumerate(zip(check_batch(payloads, journey_map), payloads, strict=True)):
-        checked = screened(erased, checked, source)
+    checked_all = check_batch(payloads, journey_map, skew_s)
+    for position, (checked, payload) in enumerate(zip(checked_all, payloads, strict=True)):
+        checked = screened(erased, checked, payload[1])
         if isinstance(checked, Rejection):
             result.rejected.append((position, checked))
         else:
@@ -76,22 +96,22 @@ def _start(journey_map: JourneyMap) -> None:
     _MAP = journey_map
 
 
-def _check_in_pool(payloads: list[Payload], erased: frozenset[str]) -> CheckedBatch:
+def _check_in_pool(payloads: list[Payload], erased: frozenset[str], skew_s: float) -> CheckedBatch:
     assert _MAP is not None, "pool process started without its journey map"
-    return checked_work(payloads, _MAP, erased)
+    return checked_work(payloads, _MAP, erased, skew_s=skew_s)
 
 
 class Checker:
     """Stage 1's checking for one worker: in `processes` pool processes, or on the loop (0)."""
 
-    def __init__(self, journey_map: JourneyMap, processes: int) -> None:
-        self.map, self.processes = journey_map, processes
+    def __init__(self, journey_map: JourneyMap, processes: int, skew_s: float = DEFAULT_RECEIVED_SKEW_S) -> None:
+        self.map, self.processes, self.skew_s = journey_map, processes, skew_s
         self._pool: ProcessPoolExecutor | None = None
 
     async def check(self, payloads: list[Payload], erased: frozenset[str] = frozenset()) -> CheckedBatch:
         """The batch checked and screened against the `erased` tokens (same answer on the loop or in the pool)."""
         if self.processes == 0:
-            return checked_work(payloads, self.map, erased)
+            return checked_work(payloads, self.map, erased, skew_s=self.skew_s)
         if len(payloads) <= self.processes:
             return await self._run(payloads, erased)
         # one slice per process, so a batch uses every process of the pool
@@ -109,7 +129,7 @@ class Checker:
         if self._pool is None:
             self._pool = spawn_pool(self.processes, _start, self.map)
         loop = asyncio.get_running_loop()
-        result: CheckedBatch = await loop.run_in_executor(self._pool, _check_in_pool, payloads, erased)
+        result: CheckedBatch = await loop.run_in_executor(self._pool, _check_in_pool, payloads, erased, self.skew_s)
         return result
 
     def close(self) -> None:

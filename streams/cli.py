@@ -42,8 +42,8 @@ def register(main: click.Group) -> None:
     @main.command("worker")
     @click.option("--sink", is_flag=True, help="Also load the output topics into the warehouse.")
     @click.option("--exit-when-idle", "exit_when_idle_s", type=float, default=0.0, show_default=True,
-                  help="Stop once events were processed and neither the stages nor the sink (with --sink) "
-                       "had work for this many seconds (0: never).")
+                  help="Stop once neither the stages nor the sink (with --sink) had work for this many "
+                       "seconds, counted from when the worker started reading (0: never).")
     @click.pass_context
     def worker(ctx: click.Context, sink: bool, exit_when_idle_s: float) -> None:
         """Run the stream processor: identity, journeys and friction from the raw topics."""

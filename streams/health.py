@@ -5,17 +5,22 @@ The worker counts events and dead letters per channel as it goes, and samples it
 the consumer's position) per raw channel and per internal work topic. Once a minute has passed,
 that minute's figures are published to pipeline.health, where the warehouse stores them; lag is
 the largest sampled in the minute. Each sample names its reporter (the worker process), so the
-minutes of several workers add up.
+minutes of several workers add up. A worker that stops when idle publishes every minute still
+counted and, running the warehouse sink itself, waits until the sink has written them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from schemas.outputs import HealthSample
 
 SECONDS_PER_MINUTE = 60
+WRITTEN_POLL_S = 0.1
 
 
 class HealthCounter:
@@ -47,3 +52,14 @@ class HealthCounter:
                                 lag=self.lags.pop((minute, channel), 0), reporter=self.reporter)
                    for minute, channel in sorted(keys)]
         return samples
+
+
+async def written_by_sink(written: Callable[[], int], target: int, timeout_s: float) -> bool:
+    """Wait until a sink's count of written records (`written()`) reaches `target`: True, or False
+    once `timeout_s` passed. The sink counts a record only after its insert succeeded."""
+    deadline = time.monotonic() + timeout_s
+    while written() < target:
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(WRITTEN_POLL_S)
+    return True

@@ -26,14 +26,17 @@ PRODUCER_WAIT_S = 0.05
 
 Handler = Callable[[list[Any]], Awaitable[None]]  # raw messages (topic, partition, offset, value) -> done
 LagSink = Callable[[str, int], None]  # (topic, messages not yet read) after each batch
+Reading = Callable[[bool], None]  # after each poll: read to the end of every assigned partition?
 
 
 def intake(app: Any, settings: Settings, group_id: str, handle: Handler,
-           lag: LagSink | None = None) -> Callable[[], Awaitable[None]]:
+           lag: LagSink | None = None, reading: Reading | None = None) -> Callable[[], Awaitable[None]]:
     """A task for the app: read raw batches until stopped; `handle` must have flushed before it returns.
 
     After each batch `lag` gets, per raw topic, the messages not yet read (high watermark from the
     latest fetch response minus the next offset to handle; correct on the local broker too).
+    `reading` says the intake is reading (it has partitions and polled them: idle time counts from
+    then) and whether it has read every assigned partition to its end.
 
     A failure crashes the worker (as a failing agent would) instead of leaving stage 1 silently stopped.
     """
@@ -43,7 +46,8 @@ def intake(app: Any, settings: Settings, group_id: str, handle: Handler,
         await producer_ready(app)
         consumer = AIOKafkaConsumer(*raw_topics(settings),
                                     **aiokafka_consumer_options(settings, group_id, streams.batch_events))
-        await consume_in(app, consumer, lambda c: _consume(c, streams.batch_events, streams.batch_within_s, handle, lag))
+        await consume_in(app, consumer,
+                         lambda c: _consume(c, streams.batch_events, streams.batch_within_s, handle, lag, reading))
     return run
 
 
@@ -60,18 +64,29 @@ async def producer_ready(app: Any) -> None:
 
 
 async def _consume(consumer: AIOKafkaConsumer, batch_events: int, within_s: float, handle: Handler,
-                   lag: LagSink | None) -> None:
+                   lag: LagSink | None, reading: Reading | None = None) -> None:
     read: dict[Any, int] = {}  # next offset per partition, from the messages handled
     while True:
         messages = await gathered(consumer, batch_events, within_s, POLL_TIMEOUT_MS)
         if messages:
             await handle(messages)
             await commit_handled(consumer)
+        if reading is not None and consumer.assignment():
+            reading(await read_to_end(consumer))
         for message in messages:
             read[TopicPartition(message.topic, message.partition)] = message.offset + 1
         if lag is not None:
             for name, behind in lag_by_topic(consumer, read).items():
                 lag(name, behind)
+
+
+async def read_to_end(consumer: AIOKafkaConsumer) -> bool:
+    """Every assigned partition's position has reached the high watermark of its latest fetch."""
+    for tp in consumer.assignment():
+        high = consumer.highwater(tp)
+        if high is None or await consumer.position(tp) < high:
+            return False
+    return True
 
 
 def lag_by_topic(consumer: AIOKafkaConsumer, read: dict[Any, int]) -> dict[str, int]:

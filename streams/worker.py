@@ -40,6 +40,7 @@ responses' high watermarks (right on the local broker too, unlike its ListOffset
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -54,7 +55,7 @@ from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 from pydantic import BaseModel
 
-from journeys.gaps import LogReset, mark_key, unapplied
+from journeys.gaps import LogReset, expected_offset, fetch_highwaters, mark_key, unapplied
 from journeys.kafka import faust_credentials, topic
 from journeys.settings import Settings
 from schemas.deadletters import MAX_REASON_CHARS, clip, dead_letter_of
@@ -75,7 +76,7 @@ from schemas.outputs import (
 )
 from streams import erasure, tansu_fixes
 from streams.batch_send import BatchSender
-from streams.checking import Checker
+from streams.checking import Checker, raw_payloads
 from streams.core.documents import DOCUMENTS, encode
 from streams.core.identity import IdentityGraph
 from streams.core.routing import (
@@ -87,7 +88,7 @@ from streams.core.routing import (
     unpack,
     work_messages,
 )
-from streams.health import HealthCounter
+from streams.health import HealthCounter, written_by_sink
 from streams.intake import intake
 from streams.pools import tune_gc
 from streams.table_writes import BufferedTable, Prefixed
@@ -101,6 +102,7 @@ IDENTITY_LAG_CHANNEL = "stage:identity"
 CUSTOMER_LAG_CHANNEL = "stage:customers"
 HEALTH_INTERVAL_S = 10.0
 IDLE_CHECK_S = 1.0
+FINAL_HEALTH_WAIT_S = 30.0  # how long an idle exit waits for the embedded sink to store the last samples
 MIN_SESSION_TIMEOUT_S = 3.0
 BATCH_KEY = b"batch"
 PRODUCER_LINGER_MS = 0
@@ -142,6 +144,7 @@ def create_app(settings: Settings, journey_map: JourneyMap | None = None, exit_w
 
         port = attach_sink(app, settings)
         stages.also_busy.append(lambda: port.last_work_s)
+        stages.sink_written = lambda: port.records_written
     tune_gc()
     if exit_when_idle_s > 0:
         app.timer(IDLE_CHECK_S)(stages.exit_when_idle(exit_when_idle_s))
@@ -156,10 +159,13 @@ class Stages:
         self.partitions = settings.kafka.partitions
         self.health = HealthCounter(reporter=f"{socket.gethostname()}:{os.getpid()}")
         self.erased = erasure.attach(app, settings)  # tokens of forgotten customers' identifiers
-        self.checker = Checker(journey_map, settings.streams.check_processes)
+        self.checker = Checker(journey_map, settings.streams.check_processes, settings.received_skew_s)
         self.last_work_s = 0.0
         self.refusals: list[LogReset] = []
+        self.reading_since_s = 0.0  # when stage 1 first polled its partitions: idle time counts from there
+        self.raw_read_to_end = False  # stage 1 has read its raw partitions to their ends (as of its last poll)
         self.also_busy: list[Callable[[], float]] = []  # when other agents of the app last worked (the sink)
+        self.sink_written: Callable[[], int] | None = None  # records the embedded sink has written so far
         self.memory: Memory = {}
         producer: Any = app.producer  # Faust's aiokafka transport: it runs the aiokafka producer
         self.batch = BatchSender(lambda: producer._ensure_producer())
@@ -173,7 +179,7 @@ class Stages:
         self.graph = IdentityGraph(journey_map, *(Prefixed(self.graph_table, prefix) for prefix in GRAPH_PREFIXES))
         self.states = BufferedTable(app.Table("customer-state", default=None, partitions=self.partitions,
                                               key_type=str, value_type=bytes))
-        app.task(intake(app, settings, f"{app_id(settings)}-intake", self.validate, self.raw_lag))
+        app.task(intake(app, settings, f"{app_id(settings)}-intake", self.validate, self.raw_lag, self.reading))
         # A failing agent would be restarted by Faust in this process, over tables and pending writes
         # its failure left half done: the worker stops instead (restarted, it recovers from the changelogs).
         app.agent(self.identity_work, name="resolve")(self.stopping_on_failure("resolve", self.resolve))
@@ -220,9 +226,7 @@ class Stages:
         Returns once all it produced is delivered, so streams.intake may commit the raw offsets.
         """
         self.last_work_s = time.monotonic()
-        payloads = [(message.value, f"topic:{message.topic}/{message.partition}/{message.offset}")
-                    for message in messages]
-        checked = await self.checker.check(payloads, frozenset(self.erased))
+        checked = await self.checker.check(raw_payloads(messages), frozenset(self.erased))
         now_s, dead = time.time(), Counter(messages[position].topic for position, _ in checked.rejected)
         for name, count in Counter(message.topic for message in messages).items():
             self.health.count(now_s, channel_of(name), False, count - dead[name])
@@ -285,15 +289,49 @@ class Stages:
                 await self.batch.flush()  # confirmed with the next message's work, or by Faust before a commit
             self.work_lag(CUSTOMER_LAG_CHANNEL, message)
 
+    def reading(self, at_end: bool) -> None:
+        self.reading_since_s = self.reading_since_s or time.monotonic()
+        self.raw_read_to_end = at_end
+
     def exit_when_idle(self, idle_s: float) -> Callable[[], Coroutine[Any, Any, None]]:
-        """A timer that stops the worker (as SIGTERM would) once work was done and none came for idle_s."""
+        """A timer that stops the worker (as SIGTERM would) once stage 1 reads and no stage (nor the
+        sink) had work for idle_s: a worker started with nothing to read stops too. Its last health
+        samples are published first and, with the embedded sink, written to the warehouse."""
         async def check() -> None:
-            last = max([self.last_work_s, *(clock() for clock in self.also_busy)])
-            if self.last_work_s and time.monotonic() - last > idle_s:
-                for sample in self.health.closed(time.time(), everything=True):
-                    await self.publish(sample)
+            last = max([self.reading_since_s, self.last_work_s, *(clock() for clock in self.also_busy)])
+            if self.reading_since_s and time.monotonic() - last > idle_s and await self.caught_up():
+                await self.publish_last_health()
                 os.kill(os.getpid(), signal.SIGTERM)
         return check
+
+    async def caught_up(self) -> bool:
+        """Every stage has applied its input to the end. On a loaded machine stages 2 and 3 joined
+        after stage 1 had gone quiet (or stage 1's first fetch came late), and an idle exit left work
+        unapplied."""
+        if not self.raw_read_to_end:
+            return False
+        names = (self.identity_work.get_topic_name(), self.customer_work.get_topic_name())
+        held = [tp for tp in self.app.consumer.assignment() if tp.topic in names]
+        if not held:
+            return False  # not joined yet
+        ends = await asyncio.get_running_loop().run_in_executor(None, fetch_highwaters, self.settings, held)
+        marks = {names[0]: self.graph_table, names[1]: self.states}
+        return all((end := ends[tp]) is not None and (expected_offset(marks[tp.topic], tp.partition) or 0) >= end
+                   for tp in held)
+
+    async def publish_last_health(self) -> None:
+        """Every sample still counted, acknowledged and, with the embedded sink, written to the warehouse
+        (the worker is idle, so the sink's next records are these), waiting FINAL_HEALTH_WAIT_S at most."""
+        samples = self.health.closed(time.time(), everything=True)
+        target = self.sink_written() + len(samples) if self.sink_written is not None else 0
+        for sample in samples:
+            await self.publish(sample)
+        await self.delivered()
+        if not samples or self.sink_written is None:
+            return
+        if not await written_by_sink(self.sink_written, target, FINAL_HEALTH_WAIT_S):
+            log.warning("the sink did not write the last health samples within %.0f s; they stay on %s",
+                        FINAL_HEALTH_WAIT_S, topic(self.settings, HEALTH_TOPIC))
 
     async def delivered(self) -> None:
         """Send what is queued and wait for the broker's acknowledgement of every record.

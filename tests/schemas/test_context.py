@@ -71,3 +71,9 @@ def test_the_stitcher_keeps_context_through_its_compact_record() -> None:
     assert not isinstance(plain, Rejection)
     assert len(record_of(plain, MAP)) == len(record) - 1  # no context, no extra bytes in the customer's state
     assert event_of(record_of(plain, MAP)).context == {}
+
+
+def test_an_address_in_a_dimension_value_is_scrubbed_like_any_free_text() -> None:
+    event = validate(json.dumps(web_event(context={"utm_campaign": "promo-ann.lee@example.com"})), "test", MAP)
+    assert not isinstance(event, Rejection), event
+    assert event.context == {"utm_campaign": "[email]"}  # the hyphen is part of the local part
