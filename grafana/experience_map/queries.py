@@ -60,8 +60,7 @@ def run(client: Client, name: str, filters: Filters, phases: tuple[str, ...]) ->
     """One of this package's queries, or a shared named query, as dicts."""
     if name not in QUERIES:
         return queries.run(client, name, filters, phases).as_dicts()
-    result = client.query(QUERIES[name], parameters=queries.parameters(filters, phases))
-    return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+    return queries.select(client, QUERIES[name], queries.parameters(filters, phases)).as_dicts()
 
 
 def fetch(client: Client, filters: Filters, phases: tuple[str, ...]) -> MapRows:
