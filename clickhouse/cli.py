@@ -13,7 +13,10 @@ from typing import Any
 
 import click
 
+from clickhouse.client import WarehouseBusyError
 from clickhouse.queries import EARLIEST, LATEST, QUERIES, Filters, QueryResult, named_query
+from journeys.errors import WarehouseError
+from journeys.settings import Settings
 
 FORMATS = ("table", "csv", "json")
 OPTION_NAMES = {"start": "from", "end": "to"}
@@ -58,6 +61,9 @@ def sink_command(ctx: click.Context, loglevel: str) -> None:
     migrate(client, settings.clickhouse.ttl_days)
     client.close()
     app, _ = sink_app(settings)
+    from journeys.reads import attach_reads  # the sink owns the embedded warehouse: it answers reads too
+
+    attach_reads(app, settings)
     faust.Worker(app, loglevel=loglevel).execute_from_commandline()
 
 
@@ -91,8 +97,32 @@ def query_command(ctx: click.Context, name: str | None, list_queries: bool, star
     settings = settings_of(ctx)
     filters = Filters(start=_utc(start) or EARLIEST, end=_utc(end) or LATEST, channel=channel, segment=segment,
                       touchpoint=touchpoint, limit=limit)
-    result = run(connect(settings), name, filters, load_journey_map(settings.journey_map).phase_ids)
+    try:
+        client = connect(settings)
+    except WarehouseBusyError as busy:  # a running pipeline holds it: ask that process
+        result = ask_running_pipeline(settings, name, filters, busy)
+    else:
+        result = run(client, name, filters, load_journey_map(settings.journey_map).phase_ids)
     click.echo(render(result, fmt), nl=False)
+
+
+def ask_running_pipeline(settings: Settings, name: str, filters: Filters, busy: WarehouseBusyError) -> QueryResult:
+    """The named query, answered by the process holding the embedded warehouse (journeys/reads.py)."""
+    import orjson
+
+    from journeys.readclient import get, served_url
+
+    url = served_url(settings)
+    if url is None:
+        raise WarehouseError(f"{busy}; it serves no read endpoint (JOURNEYS_READS__ENABLED is off, or it is older)")
+    params = {"from": _given(filters.start, EARLIEST), "to": _given(filters.end, LATEST), "channel": filters.channel,
+              "segment": filters.segment, "touchpoint": filters.touchpoint, "limit": filters.limit}
+    answer = orjson.loads(get(settings, url, f"/v1/query/{name}", params))
+    return QueryResult(tuple(answer["columns"]), [tuple(row) for row in answer["rows"]])
+
+
+def _given(moment: datetime, default: datetime) -> str | None:
+    return None if moment == default else moment.isoformat()
 
 
 def _list() -> None:

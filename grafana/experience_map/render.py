@@ -190,13 +190,13 @@ h1{{font-size:22px;margin:0 0 4px}} .meta{{color:#555;margin:0 0 16px}}
 table.moments{{border-collapse:collapse;margin-top:8px}} table.moments td,table.moments th{{border:1px solid #ddd;
 padding:4px 8px;font-size:13px}} #detail{{min-height:1.4em;color:#333;margin:8px 0}}"""
 
-PAGE_SCRIPT = """document.querySelectorAll('g.cell[data-volume], g.cell[data-verdict]').forEach(function (g) {
-  g.addEventListener('mouseenter', function () {
-    var d = g.dataset, text = d.phase + ' / ' + d.touchpoint;
-    if (d.volume) { text += ': ' + d.volume + ' events, friction ' + (100 * d.frictionRate).toFixed(1) + '%'; }
-    if (d.verdict) { text += ': ' + d.verdict; }
-    document.getElementById('detail').textContent = text;
-  });
+PAGE_SCRIPT = """document.addEventListener('mouseover', function (event) {
+  var g = event.target.closest ? event.target.closest('g.cell[data-volume], g.cell[data-verdict]') : null;
+  if (!g) { return; }
+  var d = g.dataset, text = d.phase + ' / ' + d.touchpoint;
+  if (d.volume) { text += ': ' + d.volume + ' events, friction ' + (100 * d.frictionRate).toFixed(1) + '%'; }
+  if (d.verdict) { text += ': ' + d.verdict; }
+  document.getElementById('detail').textContent = text;
 });"""
 
 
@@ -214,6 +214,6 @@ def render_html(m: ExperienceMap, comparison: Comparison | None = None) -> str:
                                                   for v, c in VERDICT_FILL.items()) + "</p>")
     title = escape(m.title + (" (comparison)" if comparison else ""))
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
-            f"<style>{PAGE_CSS}</style></head><body><h1>{title}</h1><p class=\"meta\">{escape(meta)}</p>{legend}"
-            f'<div id="detail"></div>{render_svg(m, comparison)}{_off_grid_list(m)}<h2>Moments of truth</h2>{_moments_table(m)}'
+            f"<style>{PAGE_CSS}</style></head><body><div id='map'><h1>{title}</h1><p class=\"meta\">{escape(meta)}</p>{legend}"
+            f'<div id="detail"></div>{render_svg(m, comparison)}{_off_grid_list(m)}<h2>Moments of truth</h2>{_moments_table(m)}</div>'
             f"<script>{PAGE_SCRIPT}</script></body></html>")
