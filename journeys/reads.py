@@ -5,8 +5,8 @@ chDB opens a data path in one process at a time, so while `journeys up` or `jour
 reads itself, on a thread of its own with a client of its own (stdlib http.server, loopback by
 default, a bearer token required for any other host): the named queries as JSON or CSV
 (`GET /v1/query/<name>?from=&to=&channel=&segment=&touchpoint=&limit=&format=json|csv`), the
-experience map (`GET /map`, the live page; `GET /v1/map/document?format=html|svg`, the static
-document) and `GET /healthz`. Only the SELECTs of the named queries and the map run here: no SQL
+experience map (`GET /map`, the live page, which refreshes from `GET /v1/map/fragment`; `GET
+/v1/map/document?format=html|svg`, the static document) and `GET /healthz`. Only the SELECTs of the named queries and the map run here: no SQL
 arrives from outside. The address is written to `<data_dir>/reads.json` (journeys/readclient.py
 finds it there), so `journeys query` and `journeys map` use the endpoint by themselves.
 """
@@ -59,16 +59,23 @@ class Reads:
         with self._lock:
             return run(self._connected(), query.name, filters_of(params), self.journey_map.phase_ids)
 
-    def map_document(self, params: dict[str, str], fmt: str, live: bool = False) -> str:
+    def map_document(self, params: dict[str, str], kind: str) -> str:
+        """The map as `kind`: "live" (the page), "fragment" (what it refreshes), "svg" or "html" (documents)."""
         from grafana.experience_map.live import live_page
+        from grafana.experience_map.page import map_fragment
+        from grafana.experience_map.queries import segments
         from grafana.experience_map.render import render_html, render_svg
         from grafana.experience_map.service import draw_from
 
+        request = map_request(params)
         with self._lock:
-            experience_map, comparison = draw_from(self._connected(), self.journey_map, map_request(params))
-        if live:
-            return live_page(experience_map, comparison)
-        return render_svg(experience_map, comparison) if fmt == "svg" else render_html(experience_map, comparison)
+            experience_map, comparison = draw_from(self._connected(), self.journey_map, request)
+            known = segments(self._connected()) if kind == "live" else []
+        if kind == "live":
+            return live_page(experience_map, comparison, params, known)
+        if kind == "fragment":
+            return map_fragment(experience_map, comparison)
+        return render_svg(experience_map, comparison) if kind == "svg" else render_html(experience_map, comparison)
 
     def close(self) -> None:
         with self._lock:
@@ -145,7 +152,9 @@ class Handler(BaseHTTPRequestHandler):
             body = render(result, "csv").encode() if fmt == "csv" else as_json(result)
             self._send(HTTPStatus.OK, "csv" if fmt == "csv" else "json", body)
         elif path in ("/", "/map"):
-            self._send(HTTPStatus.OK, "html", reads.map_document(params, "html", live=True).encode())
+            self._send(HTTPStatus.OK, "html", reads.map_document(params, "live").encode())
+        elif path == "/v1/map/fragment":
+            self._send(HTTPStatus.OK, "html", reads.map_document(params, "fragment").encode())
         elif path == "/v1/map/document":
             fmt = "svg" if fmt == "svg" else "html"
             self._send(HTTPStatus.OK, fmt, reads.map_document(params, fmt).encode())

@@ -24,6 +24,10 @@ EMPTY_FILL = "#f1f1f1"
 VERDICT_FILL = {"better": "#cdeccd", "worse": "#f6c8c3", "same": "#ececec"}
 
 
+def period_text(period: tuple[str, str]) -> str:
+    return f"{period[0]} to {period[1]}" if period[1] else period[0]
+
+
 def pct(value: float) -> str:
     return f"{value * 100:.1f}%"
 
@@ -202,10 +206,10 @@ PAGE_SCRIPT = """document.addEventListener('mouseover', function (event) {
 
 def render_html(m: ExperienceMap, comparison: Comparison | None = None) -> str:
     """A self-contained page: heading, legend, the SVG map, the moments of truth."""
-    meta = f"{m.period[0]} to {m.period[1]} · segment {m.segment or 'all'} · {m.customers} customers"
+    meta = f"{period_text(m.period)} · segment {m.segment or 'all'} · {m.customers} customers"
     if comparison:
         before = comparison.before.period
-        meta += f" · compared with {before[0]} to {before[1]} ({comparison.before.customers} customers)"
+        meta += f" · compared with {period_text(before)} ({comparison.before.customers} customers)"
     legend = ('<p class="legend"><span style="background:hsl(120,62%,82%)">no friction</span>'
               '<span style="background:hsl(60,62%,82%)">some</span><span style="background:hsl(0,62%,82%)">'
               'painful</span><span style="border:3px solid #6a1b9a">★ moment of truth</span></p>')

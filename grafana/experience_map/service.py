@@ -65,7 +65,7 @@ def draw_from(client: Client, journey_map: JourneyMap, request: MapRequest) -> t
 
 def _map(client: Client, filters: Filters, segment: str | None, journey_map: JourneyMap) -> ExperienceMap:
     rows = fetch(client, filters, journey_map.phase_ids)
-    return build_map(rows, journey_map, segment, period_label(filters))
+    return build_map(rows, journey_map, segment, period_label(filters, client, journey_map.phase_ids))
 
 
 def write(out: Path, experience_map: ExperienceMap, comparison: Comparison | None = None) -> Path:

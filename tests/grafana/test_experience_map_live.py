@@ -199,3 +199,11 @@ def test_browser_check_sees_console_errors_and_outside_requests(tmp_path: Path) 
     seen = browser.visit(page)
     assert any("boom" in error for error in seen.console_errors)
     assert "http://127.0.0.1:9/pixel.png" in seen.requests
+
+
+def test_a_map_without_a_period_shows_the_datas_own(map_warehouse: Client, map_settings: Settings) -> None:
+    times = [e.event_time for month in (MARCH, APRIL) for n in range(CUSTOMERS_PER_MONTH) for e in customer(n, month)]
+    first, last = min(times).date().isoformat(), max(times).date().isoformat()
+    assert draw(map_settings, MapRequest())[0].period == (first, last)  # not 2000-01-01 to 2100-01-01
+    assert draw(map_settings, MapRequest(start=APRIL))[0].period == ("2026-04-01", last)
+    assert draw(map_settings, MapRequest(start=MAY))[0].period == ("no events from 2026-05-01", "")

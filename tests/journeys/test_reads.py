@@ -81,7 +81,7 @@ def test_query_answers_while_the_worker_holds_the_warehouse(running: tuple[Setti
     assert get(f"{url}/v1/query/nope")[0] == 404
     assert get(f"{url}/v1/query/funnel?from=yesterday")[0] == 400
     status, page = get(f"{url}/map")
-    assert status == 200 and b"Experience map" in page and b"/v1/map/document" in page
+    assert status == 200 and b"Experience map" in page and b"/v1/map/fragment" in page
     h.journeys(local, "map", "--out", str(local.data_dir / "while-running.svg"))
     assert (local.data_dir / "while-running.svg").read_text().startswith("<svg")
     stop_worker(local)
