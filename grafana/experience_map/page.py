@@ -30,6 +30,10 @@ def points(change: float) -> str:
     return f"{change * 100:+.0f} pt" if abs(change) >= 0.01 or change == 0 else f"{change * 100:+.1f} pt"
 
 
+def plural(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def words(rule: str | None) -> str:
     return (rule or "").replace("_", " ")
 
@@ -98,7 +102,9 @@ def _curve_row(m: ExperienceMap, comparison: Comparison | None) -> str:
     known = [(i, p) for i, p in enumerate(m.emotion) if p.label != NO_DATA]
     xy = [(i * CURVE_W + CURVE_W / 2, CURVE_H / 2 - p.score * (CURVE_H / 2 - 6)) for i, p in known]
     line = " ".join(f"{x:.0f},{y:.0f}" for x, y in xy)
-    dots = "".join(f'<circle cx="{x:.0f}" cy="{y:.0f}" r="4" fill="#3949ab"/>' for x, y in xy)
+    # Round caps of zero-length strokes: dots that stay round while the curve stretches with the columns.
+    dots = "".join(f'<path d="M{x:.0f} {y:.0f}h0" stroke="#3949ab" stroke-width="10" stroke-linecap="round" '
+                   'vector-effect="non-scaling-stroke"/>' for x, y in xy)
     svg = (f'<svg class="curve" viewBox="0 0 {width} {CURVE_H}" preserveAspectRatio="none" role="img" '
            f'aria-label="Emotion curve"><line x1="0" y1="{CURVE_H / 2}" x2="{width}" y2="{CURVE_H / 2}" '
            f'stroke="#bbb" stroke-dasharray="4 4" vector-effect="non-scaling-stroke"/><polyline points="{line}" '
@@ -120,7 +126,7 @@ def _pain_points(m: ExperienceMap) -> str:
     painful = sorted((c for c in m.cells.values() if c.frictions), key=lambda c: (-c.frictions, c.phase, c.touchpoint))
     items = [f'<li class="pain" data-phase="{c.phase}" data-touchpoint="{c.touchpoint}">'
              f"<b>{escape(labels.get(c.touchpoint, c.touchpoint))}</b> in {escape(phases.get(c.phase, c.phase))}: "
-             f"{c.frictions:,} frictions on {c.volume:,} events ({pct(c.friction_rate)}), mostly "
+             f"{plural(c.frictions, 'friction')} on {plural(c.volume, 'event')} ({pct(c.friction_rate)}), mostly "
              f"{escape(words(c.top_rule))}</li>" for c in painful[:PAIN_POINTS]]
     items += [f'<li class="pain off-grid" data-phase="{p}" data-touchpoint="{t}">'
               f"<b>{escape(labels.get(t, t))}</b> in {escape(phases.get(p, p))}: {n:,} {escape(words(r))} "

@@ -12,9 +12,9 @@ import re
 from html import escape
 
 from grafana.experience_map.live import live_page
-from grafana.experience_map.model import compare
+from grafana.experience_map.model import compare, moments_of_truth
 from grafana.experience_map.page import map_fragment, pct, points
-from tests.grafana.test_experience_map_render import JOURNEY_MAP, hand_made
+from tests.grafana.test_experience_map_render import JOURNEY_MAP, PHASES, hand_made, outcome
 
 
 def test_only_touchpoints_with_steps_have_rows_and_the_rest_are_named_once() -> None:
@@ -46,3 +46,9 @@ def test_comparison_cells_and_page_pickers() -> None:
     page = live_page(comparison.after, comparison, {"segment": "family", "from": "2026-03-01"}, ["business", "family"])
     assert '<option value="family" selected>' in page and 'name="from" value="2026-03-01"' in page
     assert "/v1/map/fragment?" in page and "http" not in page.split("<script>")[1]  # no outside request
+
+
+def test_a_cell_where_friction_changes_nothing_is_no_moment_of_truth() -> None:
+    everyone_goes_on = [outcome("compare", "call_centre.sales", True, "purchase", 3),
+                        outcome("compare", "call_centre.sales", False, "purchase", 5)]
+    assert moments_of_truth(everyone_goes_on, PHASES) == []  # lift 0: shown as "+0 pt" before
