@@ -1,4 +1,5 @@
-"""Experience map, the live page: pickers, the map grid, and a script that keeps it current in place.
+"""Experience map, the pages: the live page (pickers, the map grid, a script that keeps it current
+in place) and the same grid as a static page for files.
 
 Served by the read endpoint (journeys/reads.py, `GET /map`). Every REFRESH_S the page fetches the
 map's fragment again (`GET /v1/map/fragment`, with the pickers' period, segment and comparison
@@ -78,6 +79,14 @@ def _pickers(values: dict[str, str], segments: list[str]) -> str:
     segment = f'<label>Segment<select name="segment"><option value="">all</option>{options}</select></label>'
     return (f'<form class="pickers">{segment}{dates}<button type="submit">Show</button>'
             f'<span id="status">live · every {REFRESH_S} s</span></form>')
+
+
+def static_page(m: ExperienceMap, comparison: Comparison | None = None) -> str:
+    """The same page without pickers or script: a file that opens offline (`journeys map --out x.html`)."""
+    title = escape(m.title + (" (comparison)" if comparison else ""))
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+            f'<meta name="viewport" content="width=device-width"><style>{CSS}</style></head><body>'
+            f'<h1>{title}</h1><div id="map">{map_fragment(m, comparison)}</div></body></html>')
 
 
 def live_page(m: ExperienceMap, comparison: Comparison | None, values: dict[str, str],
