@@ -1,13 +1,16 @@
 """Commands of the clickhouse stage: `journeys migrate`, `journeys sink`, `journeys query`.
 
 Thin entry points: they read the settings from the click context, open the warehouse through
-clickhouse/client.py and call the stage's functions; formatting of query results lives here.
+clickhouse/client.py and call the stage's functions; formatting of query results lives here
+(tables laid out for the terminal, durations in s/min/h). When a running pipeline holds the
+embedded warehouse, `journeys query` asks that process instead (journeys/reads.py).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import shutil
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +22,8 @@ from journeys.errors import WarehouseError
 from journeys.settings import Settings
 
 FORMATS = ("table", "csv", "json")
+TABLE_WIDTH = 100  # off a terminal (pipes, logs): tables are laid out for 100 columns
+MINUTE_S, HOUR_S, DAY_S = 60.0, 3600.0, 86400.0
 OPTION_NAMES = {"start": "from", "end": "to"}
 
 
@@ -156,10 +161,28 @@ def _table(result: QueryResult) -> str:
 
     table = Table(*result.columns)
     for row in result.rows:
-        table.add_row(*(_cell(value) for value in row))
-    console = Console(file=io.StringIO(), width=200, color_system=None)
+        table.add_row(*_cells(result.columns, row))
+    width = shutil.get_terminal_size((TABLE_WIDTH, 24)).columns
+    console = Console(file=io.StringIO(), width=width, color_system=None)
     console.print(table)
     return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def _cells(columns: tuple[str, ...], row: tuple[Any, ...]) -> list[str]:
+    """Values as text; a duration in seconds (a `*_s` column or kpi) in the unit a person reads."""
+    named = dict(zip(columns, row, strict=True))
+    in_seconds = {c for c in columns if c.endswith("_s")}
+    if str(named.get("kpi", "")).endswith("_s"):
+        in_seconds.add("value")
+    return [duration(v) if c in in_seconds and isinstance(v, int | float) else _cell(v) for c, v in named.items()]
+
+
+def duration(seconds: float) -> str:
+    """Seconds in the unit a person reads: 45 s, 12.5 min, 10.1 h, 3.2 d."""
+    for unit_s, unit in ((DAY_S, "d"), (HOUR_S, "h"), (MINUTE_S, "min")):
+        if abs(seconds) >= 1.5 * unit_s:
+            return f"{seconds / unit_s:,.1f} {unit}"
+    return f"{seconds:,.0f} s" if abs(seconds) >= 10 else f"{seconds:.1f} s"
 
 
 def _cell(value: Any) -> str:

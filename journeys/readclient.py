@@ -88,6 +88,10 @@ def wait_for_url(settings: Settings, timeout_s: float) -> str | None:
 
 def live_map_line(settings: Settings, wait_s: float = 30.0) -> str:
     """What `journeys up` prints: the live map's address, once the worker serves it."""
+    from clickhouse.client import embedded_path, redact
+
+    if embedded_path(settings.warehouse_dsn()) is None or not settings.reads.enabled:
+        return f"Experience map: journeys map --out map.html (warehouse {redact(settings.warehouse_dsn())})"
     url = wait_for_url(settings, wait_s)
     if url is None:
         return f"Experience map, live: not served yet (its address will be in {address_path(settings)})"

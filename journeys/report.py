@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
+from clickhouse.cli import duration
 from clickhouse.queries import Filters, QueryResult, run
 from journeys.settings import Settings
 from schemas.journeymap import JourneyMap
@@ -21,7 +22,6 @@ from schemas.journeymap import JourneyMap
 TOP_FRICTION = 10
 REPORT_WIDTH = 100  # the widest the report may be, whatever the terminal
 RATIO_HINTS = ("share", "rate", "from_previous", "conversion", "resolution")
-MINUTE_S, HOUR_S, DAY_S = 60.0, 3600.0, 86400.0
 # Short column headers for the scorecard's measures (the named query's kpi names are long).
 KPI_LABELS = {"avg_time_on_page_s": "time on page", "avg_navigation_ease": "nav. ease", "online_sales": "sales",
               "avg_wait_s": "wait", "transfer_rate": "transfers", "first_contact_resolution": "1st-contact fix",
@@ -118,11 +118,3 @@ def fmt(column: str, value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
-
-
-def duration(seconds: float) -> str:
-    """Seconds in the unit a person reads: 45 s, 12.5 min, 10.1 h, 3.2 d."""
-    for unit_s, unit in ((DAY_S, "d"), (HOUR_S, "h"), (MINUTE_S, "min")):
-        if abs(seconds) >= 1.5 * unit_s:
-            return f"{seconds / unit_s:,.1f} {unit}"
-    return f"{seconds:,.0f} s" if abs(seconds) >= 10 else f"{seconds:.1f} s"

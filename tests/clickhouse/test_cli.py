@@ -99,3 +99,11 @@ def test_commands_on_a_held_warehouse_name_the_holder(held_data_dir: tuple[Path,
         result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
         line = one_clear_line(result)
         assert f"held by process {pid}" in line and "stop it first" in line, line
+
+
+def test_query_tables_fit_100_columns_with_durations_in_minutes(settings: Settings, warehouse: Client) -> None:
+    WarehouseWriter(warehouse).write(s.RECORDS)
+    lines = journeys(settings, "query", "touchpoint_scorecard").output.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    support_wait = next(line for line in lines if "call_centre.support" in line and "avg_wait_s" in line)
+    assert f"{400 / 60:.1f} min" in support_wait  # a waits 400 s on the support line, not "400.0"

@@ -14,11 +14,12 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from rich.console import Console
 
+from clickhouse.cli import duration
 from clickhouse.client import connect
 from clickhouse.migrate import migrate
 from clickhouse.queries import QueryResult
 from clickhouse.sink import WarehouseWriter
-from journeys.report import REPORT_WIDTH, duration, pivot_scorecard, print_report
+from journeys.report import REPORT_WIDTH, pivot_scorecard, print_report
 from journeys.settings import Settings
 from schemas.journeymap import load_journey_map
 from tests.clickhouse import scenario as s
