@@ -30,7 +30,8 @@ from journeys.errors import RenderError
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--hide-scrollbars", "--remote-debugging-port=0", "--remote-allow-origins=*")
+                  "--hide-scrollbars", "--remote-debugging-port=0", "--remote-allow-origins=*",
+                  "--window-size=1280,900")  # PNGs of the map at a laptop's width (headless default: 800)
 START_TIMEOUT_S = 30.0
 LOAD_TIMEOUT_S = 30.0
 GROUP_EXIT_S = 5.0  # how long Chromium's helpers may take to exit after it
