@@ -223,7 +223,11 @@ def start(settings: Settings) -> ReadServer | None:
         log.error("read endpoint not started: host %s is not loopback and JOURNEYS_READS__TOKEN is not set",
                   settings.reads.host)
         return None
-    server = ReadServer(settings, Reads(settings, load_journey_map(settings.journey_map)))
+    try:
+        server = ReadServer(settings, Reads(settings, load_journey_map(settings.journey_map)))
+    except OSError as err:  # no reads, but the pipeline goes on
+        log.error("read endpoint not started: cannot listen on %s:%d: %s", settings.reads.host, settings.reads.port, err)
+        return None
     threading.Thread(target=server.serve_forever, name="read-endpoint", daemon=True).start()
     remember_address(settings, server.url)
     log.info("read endpoint: the warehouse answers at %s (experience map: %s/map)", server.url, server.url)

@@ -84,6 +84,8 @@ def test_an_endpoint_off_loopback_needs_a_token(settings: Settings, tmp_path: Pa
     embedded = settings.model_copy(update={"data_dir": tmp_path, "clickhouse": settings.clickhouse.model_copy(
         update={"dsn": ""})})
     assert start(embedded.model_copy(update={"reads": ReadsSettings(host="0.0.0.0", port=0)})) is None
+    assert start(embedded.model_copy(update={"reads": ReadsSettings(host="192.0.2.1", port=0,  # not ours
+                                                                        token=SecretStr("s3cret"))})) is None
     server = start(embedded.model_copy(update={"reads": ReadsSettings(host="127.0.0.1", port=0,
                                                                         token=SecretStr("s3cret"))}))
     assert server is not None
