@@ -73,6 +73,8 @@ def connect(settings: Settings) -> Client:
     except WarehouseError:
         raise
     except Exception as err:
+        if path is not None and path not in _opened_here:
+            refuse_if_held(path)  # another process took it between the look and the open
         raise WarehouseError(f"cannot reach the warehouse at {redact(dsn)}: {err}") from err
 
 

@@ -28,7 +28,7 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from clickhouse.cli import render
-from clickhouse.client import connect, embedded_path
+from clickhouse.client import WarehouseBusyError, connect, embedded_path
 from clickhouse.queries import EARLIEST, LATEST, QUERIES, Filters, QueryResult, named_query, run
 from journeys.errors import JourneysError, WarehouseError
 from journeys.readclient import forget_address, remember_address
@@ -38,6 +38,7 @@ from schemas.journeymap import JourneyMap, load_journey_map
 log = logging.getLogger(__name__)
 
 QUERY_PREFIX = "/v1/query/"
+BUSY_RETRY_S = 1.0
 TEXT_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8", "html": "text/html; charset=utf-8",
               "svg": "image/svg+xml"}
 
@@ -76,6 +77,11 @@ class Reads:
         if kind == "fragment":
             return map_fragment(experience_map, comparison)
         return render_svg(experience_map, comparison) if kind == "svg" else render_html(experience_map, comparison)
+
+    def open(self) -> None:
+        """Open the warehouse now (WarehouseBusyError if another process holds it)."""
+        with self._lock:
+            self._connected()
 
     def close(self) -> None:
         with self._lock:
@@ -223,10 +229,15 @@ def start(settings: Settings) -> ReadServer | None:
         log.error("read endpoint not started: host %s is not loopback and JOURNEYS_READS__TOKEN is not set",
                   settings.reads.host)
         return None
+    reads = Reads(settings, load_journey_map(settings.journey_map))
+    # Hold the warehouse before announcing the address: from then on, a command that finds the
+    # address also finds the warehouse held, and asks here instead of racing this process for it.
+    reads.open()
     try:
-        server = ReadServer(settings, Reads(settings, load_journey_map(settings.journey_map)))
+        server = ReadServer(settings, reads)
     except OSError as err:  # no reads, but the pipeline goes on
         log.error("read endpoint not started: cannot listen on %s:%d: %s", settings.reads.host, settings.reads.port, err)
+        reads.close()
         return None
     threading.Thread(target=server.serve_forever, name="read-endpoint", daemon=True).start()
     remember_address(settings, server.url)
@@ -245,7 +256,14 @@ def attach_reads(app: Any, settings: Settings) -> None:
     """Serve reads while the Faust app (the worker with the sink, or the sink alone) runs."""
 
     async def serve_reads() -> None:
-        server = start(settings)
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                server = await loop.run_in_executor(None, start, settings)
+                break
+            except WarehouseBusyError as busy:  # a command holds it for a moment (before the address existed)
+                log.warning("read endpoint waits for the warehouse: %s", busy)
+                await asyncio.sleep(BUSY_RETRY_S)
         if server is None:
             return
         try:

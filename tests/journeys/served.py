@@ -13,6 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
+from clickhouse.client import WarehouseBusyError, refuse_if_held
 from journeys.readclient import wait_for_url
 from journeys.settings import ReadsSettings, Settings
 from tests.reliability import harness as h
@@ -30,6 +33,10 @@ def serving_worker(settings: Settings, tmp_path: Path) -> Iterator[tuple[Setting
     try:
         url = wait_for_url(local, SERVE_TIMEOUT_S)
         assert url is not None, h.worker_log(local)
+        # The address is announced only once the worker holds the warehouse: a command that finds the
+        # address never races the worker for chDB's lock (it did while the warehouse opened lazily).
+        with pytest.raises(WarehouseBusyError):
+            refuse_if_held(local.data_dir.resolve() / "warehouse")
         yield local, url
     finally:
         worker.send_signal(signal.SIGTERM)

@@ -81,8 +81,10 @@ def stop_worker(settings: Settings) -> None:
 
 
 def test_an_endpoint_off_loopback_needs_a_token(settings: Settings, tmp_path: Path) -> None:
+    # The session's embedded warehouse (chDB opens one path per process), or one of its own under tmp_path.
+    dsn = settings.clickhouse.dsn if settings.clickhouse.dsn.startswith("chdb:") else ""
     embedded = settings.model_copy(update={"data_dir": tmp_path, "clickhouse": settings.clickhouse.model_copy(
-        update={"dsn": ""})})
+        update={"dsn": dsn})})
     assert start(embedded.model_copy(update={"reads": ReadsSettings(host="0.0.0.0", port=0)})) is None
     assert start(embedded.model_copy(update={"reads": ReadsSettings(host="192.0.2.1", port=0,  # not ours
                                                                         token=SecretStr("s3cret"))})) is None
