@@ -20,6 +20,7 @@ HEADER_H_PX = 40
 CHANNEL_H_PX = 24
 CURVE_H_PX = 170
 MARGIN_PX = 12
+CELL_TEXT_CHARS = 28  # characters of 12 px system-ui text that fit a cell's width
 EMPTY_FILL = "#f1f1f1"
 VERDICT_FILL = {"better": "#cdeccd", "worse": "#f6c8c3", "same": "#ececec"}
 
@@ -30,6 +31,11 @@ def period_text(period: tuple[str, str]) -> str:
 
 def pct(value: float) -> str:
     return f"{value * 100:.1f}%"
+
+
+def fitted(text: str, chars: int = CELL_TEXT_CHARS) -> str:
+    """A line cut to what a cell holds (SVG text does not wrap): the cell's data-* keep it whole."""
+    return text if len(text) <= chars else text[:chars - 1].rstrip() + "…"
 
 
 def csat_text(value: float | None) -> str:
@@ -76,9 +82,11 @@ def _cell_svg(m: ExperienceMap, phase: str, tp: str, x: float, y: float) -> str:
             f'stroke-width="{3 if moment else 1}"/>')
     if cell is None:
         return f'<g class="cell empty" data-phase="{phase}" data-touchpoint="{tp}">{rect}</g>'
+    rule = f" · {cell.top_rule.replace('_', ' ')}" if cell.top_rule else ""
     lines = [_text(x + 10, y + 20, f"{cell.volume} events · {pct(cell.share)} of cust.", "v"),
-             _text(x + 10, y + 37, f"friction {pct(cell.friction_rate)} · {cell.top_rule or '-'}", "f"),
-             _text(x + 10, y + 54, f"CSAT {csat_text(cell.csat)}", "c")]
+             _text(x + 10, y + 37, fitted(f"friction {pct(cell.friction_rate)}{rule}"), "f")]
+    if cell.csat is not None:  # no "CSAT n/a" where nobody gave feedback
+        lines.append(_text(x + 10, y + 54, f"CSAT {csat_text(cell.csat)}", "c"))
     if moment:
         lift = next(x.lift for x in m.moments if (x.phase, x.touchpoint) == (phase, tp))
         lines.append(_text(x + 10, y + 71, f"★ moment of truth · lift {signed(lift, 1, 100)} pts", "mot", size=11))

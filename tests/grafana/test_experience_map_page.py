@@ -52,3 +52,15 @@ def test_a_cell_where_friction_changes_nothing_is_no_moment_of_truth() -> None:
     everyone_goes_on = [outcome("compare", "call_centre.sales", True, "purchase", 3),
                         outcome("compare", "call_centre.sales", False, "purchase", 5)]
     assert moments_of_truth(everyone_goes_on, PHASES) == []  # lift 0: shown as "+0 pt" before
+
+
+def test_svg_cells_keep_their_text_inside_and_leave_out_missing_csat() -> None:
+    from grafana.experience_map.render import CELL_TEXT_CHARS, render_svg
+
+    m = hand_made()
+    long = m.cells[("compare", "call_centre.sales")]
+    m.cells[("compare", "call_centre.sales")] = type(long)(**{**long.__dict__, "top_rule": "abandoned_checkout_retry"})
+    texts = re.findall(r'<text[^>]*class="[vfc]"[^>]*>([^<]*)</text>', render_svg(m))
+    assert texts and max(len(t) for t in texts) <= CELL_TEXT_CHARS
+    assert any(t.startswith("friction 40.0% · abandoned") and t.endswith("…") for t in texts)
+    assert not any("n/a" in t for t in texts)

@@ -96,7 +96,7 @@ def test_svg_draws_labels_cells_curve_and_moments() -> None:
     assert svg.startswith("<svg") and svg.endswith("</svg>")
     assert all(label in svg for _, label in hand_made().phases)
     assert "Call centre: support line" in svg and "E-mail: campaigns" in svg
-    assert "8 events · 80.0% of cust." in svg and "friction 100.0% · long_wait" in svg and "CSAT 2.00" in svg
+    assert "8 events · 80.0% of cust." in svg and "friction 100.0% · long wait" in svg and "CSAT 2.00" in svg
     assert svg.count('class="cell moment"') == 1 and "★ moment of truth · lift +100.0 pts" in svg
     assert svg.count('class="emotion"') == len(PHASES) and "<polyline" in svg
 
