@@ -1,21 +1,29 @@
 """Commands of the clickhouse stage: `journeys migrate`, `journeys sink`, `journeys query`.
 
 Thin entry points: they read the settings from the click context, open the warehouse through
-clickhouse/client.py and call the stage's functions; formatting of query results lives here.
+clickhouse/client.py and call the stage's functions; formatting of query results lives here
+(tables laid out for the terminal, durations in s/min/h). When a running pipeline holds the
+embedded warehouse, `journeys query` asks that process instead (journeys/reads.py).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import shutil
 from datetime import UTC, datetime
 from typing import Any
 
 import click
 
+from clickhouse.client import WarehouseBusyError
 from clickhouse.queries import EARLIEST, LATEST, QUERIES, Filters, QueryResult, named_query
+from journeys.errors import WarehouseError
+from journeys.settings import Settings
 
 FORMATS = ("table", "csv", "json")
+TABLE_WIDTH = 100  # off a terminal (pipes, logs): tables are laid out for 100 columns
+MINUTE_S, HOUR_S, DAY_S = 60.0, 3600.0, 86400.0
 OPTION_NAMES = {"start": "from", "end": "to"}
 
 
@@ -58,6 +66,9 @@ def sink_command(ctx: click.Context, loglevel: str) -> None:
     migrate(client, settings.clickhouse.ttl_days)
     client.close()
     app, _ = sink_app(settings)
+    from journeys.reads import attach_reads  # the sink owns the embedded warehouse: it answers reads too
+
+    attach_reads(app, settings)
     faust.Worker(app, loglevel=loglevel).execute_from_commandline()
 
 
@@ -103,8 +114,34 @@ def query_command(ctx: click.Context, name: str | None, list_queries: bool, star
         raise click.UsageError(f"{name} does not take {', '.join(unused)} (filters: {', '.join('--' + OPTION_NAMES.get(f, f) for f in query.filters)})")
     filters = Filters(start=_utc(start) or EARLIEST, end=_utc(end) or LATEST, channel=channel, segment=segment,
                       touchpoint=touchpoint, where_dim=where_dim, where_value=where_value, dim=by, limit=limit)
-    result = run(connect(settings), name, filters, journey_map.phase_ids)
+    try:
+        client = connect(settings)
+    except WarehouseBusyError as busy:  # a running pipeline holds it: ask that process
+        result = ask_running_pipeline(settings, name, filters, busy)
+    else:
+        result = run(client, name, filters, journey_map.phase_ids)
     click.echo(render(result, fmt), nl=False)
+
+
+def ask_running_pipeline(settings: Settings, name: str, filters: Filters, busy: WarehouseBusyError) -> QueryResult:
+    """The named query, answered by the process holding the embedded warehouse (journeys/reads.py)."""
+    import orjson
+
+    from journeys.readclient import get, served_url
+
+    url = served_url(settings)
+    if url is None:
+        raise WarehouseError(f"{busy}; it serves no read endpoint (JOURNEYS_READS__ENABLED is off, or it is older)")
+    params = {"from": _given(filters.start, EARLIEST), "to": _given(filters.end, LATEST), "channel": filters.channel,
+              "segment": filters.segment, "touchpoint": filters.touchpoint, "limit": filters.limit,
+              "where": f"{filters.where_dim}={filters.where_value}" if filters.where_dim else None,
+              "by": filters.dim or None}
+    answer = orjson.loads(get(settings, url, f"/v1/query/{name}", params))
+    return QueryResult(tuple(answer["columns"]), [tuple(row) for row in answer["rows"]])
+
+
+def _given(moment: datetime, default: datetime) -> str | None:
+    return None if moment == default else moment.isoformat()
 
 
 def _by_dimension_query(name: str) -> str:
@@ -165,10 +202,28 @@ def _table(result: QueryResult) -> str:
 
     table = Table(*result.columns)
     for row in result.rows:
-        table.add_row(*(_cell(value) for value in row))
-    console = Console(file=io.StringIO(), width=200, color_system=None)
+        table.add_row(*_cells(result.columns, row))
+    width = shutil.get_terminal_size((TABLE_WIDTH, 24)).columns
+    console = Console(file=io.StringIO(), width=width, color_system=None)
     console.print(table)
     return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def _cells(columns: tuple[str, ...], row: tuple[Any, ...]) -> list[str]:
+    """Values as text; a duration in seconds (a `*_s` column or kpi) in the unit a person reads."""
+    named = dict(zip(columns, row, strict=True))
+    in_seconds = {c for c in columns if c.endswith("_s")}
+    if str(named.get("kpi", "")).endswith("_s"):
+        in_seconds.add("value")
+    return [duration(v) if c in in_seconds and isinstance(v, int | float) else _cell(v) for c, v in named.items()]
+
+
+def duration(seconds: float) -> str:
+    """Seconds in the unit a person reads: 45 s, 12.5 min, 10.1 h, 3.2 d."""
+    for unit_s, unit in ((DAY_S, "d"), (HOUR_S, "h"), (MINUTE_S, "min")):
+        if abs(seconds) >= 1.5 * unit_s:
+            return f"{seconds / unit_s:,.1f} {unit}"
+    return f"{seconds:,.0f} s" if abs(seconds) >= 10 else f"{seconds:.1f} s"
 
 
 def _cell(value: Any) -> str:

@@ -17,15 +17,25 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from clickhouse import sql
-from journeys.errors import UnknownQueryError
+from journeys.errors import UnknownQueryError, WarehouseError
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100_000
+UNKNOWN_TABLE = "(UNKNOWN_TABLE)"  # how ClickHouse names a missing table in its errors
 FILTERS = ("start", "end", "channel", "segment", "touchpoint", "where", "limit")
 # Queries that break down by a context dimension (`--by DIM`): NAME -> the query that does it.
 BY_DIMENSION = {"funnel": "funnel_by_dimension", "friction_top": "friction_by_dimension"}
+
+
+class WarehouseEmptyError(WarehouseError):
+    """The warehouse has no tables yet: nothing was migrated or loaded into this database."""
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+        super().__init__(f"the warehouse has no tables yet (database {database!r}): run `journeys migrate`, "
+                         "or load it with `journeys up` or `journeys demo`")
 
 
 @dataclass(frozen=True)
@@ -117,8 +127,17 @@ def parameters(filters: Filters, phases: tuple[str, ...]) -> dict[str, Any]:
 
 def run(client: Client, name: str, filters: Filters, phases: tuple[str, ...]) -> QueryResult:
     """Run a named query with bound filters."""
-    query = named_query(name)
-    result = client.query(query.sql, parameters=parameters(filters, phases))
+    return select(client, named_query(name).sql, parameters(filters, phases))
+
+
+def select(client: Client, text: str, bound: dict[str, Any]) -> QueryResult:
+    """Run a SELECT; a warehouse without the tables is WarehouseEmptyError (say what to run), not a traceback."""
+    try:
+        result = client.query(text, parameters=bound)
+    except Exception as err:
+        if UNKNOWN_TABLE in str(err):
+            raise WarehouseEmptyError(client.database or "default") from None
+        raise
     return QueryResult(tuple(result.column_names), [tuple(row) for row in result.result_rows])
 
 

@@ -19,6 +19,7 @@ from journeys.embedded import PREVIOUS_DIR, EmbeddedStack, embedded_stack, reset
 from journeys.errors import JourneysError
 from journeys.kafka import consumer_options, topic
 from journeys.live import LiveView, decode, render
+from journeys.readclient import live_map_line
 from journeys.settings import Settings
 from schemas.outputs import FRICTION_TOPIC, HEALTH_TOPIC, STATE_TOPIC
 
@@ -100,6 +101,7 @@ def up(ctx: click.Context, customers: int, rate: int, simulate: bool, collector:
             start = (datetime.now(UTC) - timedelta(days=LIVE_HISTORY_DAYS)).date().isoformat()
             stack.start("simulate", "--customers", str(customers), "--seed", str(int(time.time())),
                         "--rate", str(rate), "--days", str(LIVE_HISTORY_DAYS), "--start", start, "--no-progress")
+        _say(live_map_line(stack.settings))  # from journeys.readclient: waits until the worker serves it
         try:
             _live(stack.settings)
         except KeyboardInterrupt:

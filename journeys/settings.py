@@ -114,6 +114,18 @@ class StreamsSettings(BaseModel):
     web_port: int = Field(default=0, ge=0, le=65535)
 
 
+class ReadsSettings(BaseModel):
+    """The read-only HTTP endpoint of the process that owns the embedded warehouse (journeys/reads.py)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool = True
+    # Loopback by default; any other host needs a token (the endpoint refuses to start without one).
+    host: str = "127.0.0.1"
+    port: int = Field(default=8089, ge=0, le=65535)  # 0, or 8089 taken: any free port (see <data_dir>/reads.json)
+    token: SecretStr | None = None
+
+
 class Settings(BaseSettings):
     """Everything a Journey Tracker process needs to know, from the environment."""
 
@@ -136,6 +148,7 @@ class Settings(BaseSettings):
     clickhouse: ClickHouseSettings = ClickHouseSettings()
     collector: CollectorSettings = CollectorSettings()
     streams: StreamsSettings = StreamsSettings()
+    reads: ReadsSettings = ReadsSettings()
     log_level: str = "INFO"
 
     def warehouse_dsn(self) -> str:

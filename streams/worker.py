@@ -145,6 +145,9 @@ def create_app(settings: Settings, journey_map: JourneyMap | None = None, exit_w
         port = attach_sink(app, settings)
         stages.also_busy.append(lambda: port.last_work_s)
         stages.sink_written = lambda: port.records_written
+        from journeys.reads import attach_reads  # the owner of the embedded warehouse answers reads
+
+        attach_reads(app, settings)
     tune_gc()
     if exit_when_idle_s > 0:
         app.timer(IDLE_CHECK_S)(stages.exit_when_idle(exit_when_idle_s))

@@ -30,7 +30,8 @@ from journeys.errors import RenderError
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--hide-scrollbars", "--remote-debugging-port=0", "--remote-allow-origins=*")
+                  "--hide-scrollbars", "--remote-debugging-port=0", "--remote-allow-origins=*",
+                  "--window-size=1280,900")  # PNGs of the map at a laptop's width (headless default: 800)
 START_TIMEOUT_S = 30.0
 LOAD_TIMEOUT_S = 30.0
 GROUP_EXIT_S = 5.0  # how long Chromium's helpers may take to exit after it
@@ -165,3 +166,79 @@ def _result(events: list[dict[str, Any]], shot: dict[str, Any], values: dict[str
         elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
             found.console_errors.append(params["entry"].get("text", ""))
     return found
+
+
+class Tab:
+    """One headless Chromium tab kept open across calls: the live page's tests load a URL at a window
+    width, read values from it while it refreshes itself, and take screenshots. Use as a context manager."""
+
+    def __init__(self) -> None:
+        self._profile = tempfile.TemporaryDirectory(prefix="journeys-chromium-")
+        self._loop = asyncio.new_event_loop()
+        self._process: subprocess.Popen[str] | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._cdp: _Session | None = None
+        self._sid = ""
+
+    def __enter__(self) -> Tab:
+        self._process = subprocess.Popen([chromium_path(), *CHROMIUM_FLAGS, f"--user-data-dir={self._profile.name}",
+                                          "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                         text=True, start_new_session=True)
+        self._run(self._attach(_devtools_url(self._process)))
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        with contextlib.suppress(Exception):
+            self._run(self._detach())
+        if self._process is not None:
+            _stop_group(self._process)
+        self._loop.close()
+        self._profile.cleanup()
+
+    def open(self, url: str, width: int, height: int = 900) -> None:
+        """Load `url` in a window `width` px wide; returns once the page has loaded."""
+        cdp = self._session()
+        self._run(cdp.call("Emulation.setDeviceMetricsOverride", self._sid, width=width, height=height,
+                           deviceScaleFactor=1, mobile=False))
+        cdp.events.clear()
+        self._run(cdp.call("Page.navigate", self._sid, url=url))
+        self._run(cdp.wait_event("Page.loadEventFired"))
+
+    def evaluate(self, expression: str) -> Any:
+        answer = self._run(self._session().call("Runtime.evaluate", self._sid, expression=expression,
+                                                returnByValue=True))
+        return answer["result"]["result"].get("value")
+
+    def screenshot(self) -> bytes:
+        """The whole page as PNG, at the window's width."""
+        cdp = self._session()
+        size = self._run(cdp.call("Page.getLayoutMetrics", self._sid))["result"]["cssContentSize"]
+        clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+        shot = self._run(cdp.call("Page.captureScreenshot", self._sid, format="png", clip=clip,
+                                  captureBeyondViewport=True))
+        return base64.b64decode(shot["result"]["data"])
+
+    def console_errors(self) -> list[str]:
+        return _result(self._session().events, {"result": {"data": ""}}, {"result": {"result": {}}}).console_errors
+
+    def _session(self) -> _Session:
+        assert self._cdp is not None, "use Tab as a context manager"
+        return self._cdp
+
+    def _run(self, coroutine: Any) -> Any:
+        return self._loop.run_until_complete(asyncio.wait_for(coroutine, LOAD_TIMEOUT_S))
+
+    async def _attach(self, browser_ws: str) -> None:
+        self._http = aiohttp.ClientSession()
+        ws = await self._http.ws_connect(browser_ws, max_msg_size=0)
+        self._cdp = _Session(ws)
+        target = (await self._cdp.call("Target.createTarget", url="about:blank"))["result"]["targetId"]
+        self._sid = (await self._cdp.call("Target.attachToTarget", targetId=target, flatten=True))["result"]["sessionId"]
+        for domain in ("Page", "Runtime", "Log", "Network"):
+            await self._cdp.call(f"{domain}.enable", self._sid)
+
+    async def _detach(self) -> None:
+        if self._cdp is not None:
+            await self._cdp.ws.close()
+        if self._http is not None:
+            await self._http.close()

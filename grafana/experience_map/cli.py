@@ -1,4 +1,8 @@
-"""The `journeys map` command: draw the experience map from the warehouse into a file."""
+"""The `journeys map` command: draw the experience map from the warehouse into a file.
+
+While a running pipeline holds the embedded warehouse, the map is drawn by that process (its read
+endpoint, journeys/reads.py) and saved here the same way.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from grafana.experience_map.service import MapRequest, draw, write
+from grafana.experience_map.service import MapRequest, draw, write, write_document
+from journeys.settings import Settings
 
 
 def _moment(value: datetime | None) -> datetime | None:
@@ -29,14 +34,37 @@ DATE = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:
 def map_command(ctx: click.Context, segment: str | None, start: datetime | None, end: datetime | None,
                 compare_start: datetime | None, compare_end: datetime | None, out: Path) -> None:
     """Draw the experience map (phases x touchpoints, emotion curve, moments of truth)."""
+    from clickhouse.client import WarehouseBusyError
     from journeys.cli import settings_of
 
     request = MapRequest(segment=segment, start=_moment(start), end=_moment(end),
                          compare_start=_moment(compare_start), compare_end=_moment(compare_end))
-    experience_map, comparison = draw(settings_of(ctx), request)
+    settings = settings_of(ctx)
+    try:
+        experience_map, comparison = draw(settings, request)
+    except WarehouseBusyError as busy:
+        url = _ask_running_pipeline(settings, request, out, busy)
+        click.echo(f"{out}: drawn by the running pipeline ({url}/map shows it live)")
+        return
     write(out, experience_map, comparison)
     click.echo(f"{out}: {len(experience_map.cells)} cells, {experience_map.customers} customers"
                + (", compared with a baseline period" if comparison else ""))
+
+
+def _ask_running_pipeline(settings: Settings, request: MapRequest, out: Path, busy: Exception) -> str:
+    """The map document, drawn by the process holding the embedded warehouse; returns its address."""
+    from journeys.errors import WarehouseError
+    from journeys.readclient import get, served_url
+
+    url = served_url(settings)
+    if url is None:
+        raise WarehouseError(f"{busy}; it serves no read endpoint (JOURNEYS_READS__ENABLED is off, or it is older)")
+    moments = {"from": request.start, "to": request.end, "compare_from": request.compare_start,
+               "compare_to": request.compare_end}
+    params = {k: v.isoformat() for k, v in moments.items() if v is not None} | {"segment": request.segment or ""}
+    fmt = "svg" if out.suffix.lower() == ".svg" else "html"
+    write_document(out, get(settings, url, "/v1/map/document", params | {"format": fmt}).decode())
+    return url
 
 
 def register(main: click.Group) -> None:

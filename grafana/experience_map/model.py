@@ -185,7 +185,8 @@ def moments_of_truth(outcomes: Iterable[Row], phase_ids: tuple[str, ...],
         group = groups[(r["phase"], r["touchpoint"])][bool(r["with_friction"])]
         group[0] += int(r["journeys"])
         group[1] += int(r["journeys"]) if _reached_next(r, phase_ids) else 0
-    found = [m for key, g in groups.items() if (m := _moment(key, g)) is not None]
+    # A cell where friction changes nothing (lift 0) decides nothing: it is no moment of truth.
+    found = [m for key, g in groups.items() if (m := _moment(key, g)) is not None and m.lift != 0]
     return sorted(found, key=lambda m: (-abs(m.lift), m.phase, m.touchpoint))[:top]
 
 

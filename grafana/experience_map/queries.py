@@ -47,21 +47,41 @@ QUERIES: dict[str, str] = {
 }
 
 
+# The data's own period (a map without --from/--to shows when its events happened, not 2000 to 2100),
+# and the segments a picker offers.
+SPAN = f"SELECT min(event_time) AS first, max(event_time) AS last, count() AS steps FROM ({_STEPS})"
+SEGMENTS = "SELECT DISTINCT segment FROM journeys FINAL WHERE NOT retracted AND segment != '' ORDER BY segment"
+
+
 def window(start: datetime | None, end: datetime | None, segment: str | None) -> Filters:
     """The filters of one map: a half-open period and a segment (None = all)."""
     return Filters(start=start or queries.EARLIEST, end=end or queries.LATEST, segment=segment or "")
 
 
-def period_label(filters: Filters) -> tuple[str, str]:
-    return (filters.start.date().isoformat(), filters.end.date().isoformat())
+def period_label(filters: Filters, client: Client | None = None, phases: tuple[str, ...] = ()) -> tuple[str, str]:
+    """The period shown: the one asked for; where a bound is open, the data's own first or last day."""
+    start, end = filters.start.date().isoformat(), filters.end.date().isoformat()
+    if client is None or (filters.start != queries.EARLIEST and filters.end != queries.LATEST):
+        return (start, end)
+    span = queries.select(client, SPAN, queries.parameters(filters, phases)).as_dicts()[0]
+    if not span["steps"]:
+        since = f" from {start}" if filters.start != queries.EARLIEST else ""
+        until = f" before {end}" if filters.end != queries.LATEST else ""
+        return (f"no events{since}{until}", "")
+    first = span["first"].date().isoformat() if filters.start == queries.EARLIEST else start
+    last = span["last"].date().isoformat() if filters.end == queries.LATEST else end
+    return (first, last)
+
+
+def segments(client: Client) -> list[str]:
+    return [str(row[0]) for row in queries.select(client, SEGMENTS, {}).rows]
 
 
 def run(client: Client, name: str, filters: Filters, phases: tuple[str, ...]) -> list[dict[str, Any]]:
     """One of this package's queries, or a shared named query, as dicts."""
     if name not in QUERIES:
         return queries.run(client, name, filters, phases).as_dicts()
-    result = client.query(QUERIES[name], parameters=queries.parameters(filters, phases))
-    return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+    return queries.select(client, QUERIES[name], queries.parameters(filters, phases)).as_dicts()
 
 
 def fetch(client: Client, filters: Filters, phases: tuple[str, ...]) -> MapRows:

@@ -1,9 +1,9 @@
 """Experience map, pure rendering: the map's data model in, a self-contained SVG or HTML string out.
 
-The SVG is the map itself (swimlane grid, emotion curve, moments of truth); the HTML page wraps
-it with a heading, a legend and the moments-of-truth table, all inline: no fonts, scripts or
-styles are fetched from anywhere (system font stack), so the page opens offline and in mail.
-Every cell carries its figures as data-* attributes, the same numbers its text shows.
+The SVG is the map itself (swimlane grid, emotion curve, moments of truth), for `--out map.svg`;
+the HTML page (`render_html`) lays the same map out as an HTML grid instead (page.py, live.py),
+all inline: no fonts, scripts or styles are fetched from anywhere (system font stack), so the page
+opens offline and in mail. Every cell carries its figures as data-* attributes.
 """
 
 from __future__ import annotations
@@ -20,12 +20,22 @@ HEADER_H_PX = 40
 CHANNEL_H_PX = 24
 CURVE_H_PX = 170
 MARGIN_PX = 12
+CELL_TEXT_CHARS = 28  # characters of 12 px system-ui text that fit a cell's width
 EMPTY_FILL = "#f1f1f1"
 VERDICT_FILL = {"better": "#cdeccd", "worse": "#f6c8c3", "same": "#ececec"}
 
 
+def period_text(period: tuple[str, str]) -> str:
+    return f"{period[0]} to {period[1]}" if period[1] else period[0]
+
+
 def pct(value: float) -> str:
     return f"{value * 100:.1f}%"
+
+
+def fitted(text: str, chars: int = CELL_TEXT_CHARS) -> str:
+    """A line cut to what a cell holds (SVG text does not wrap): the cell's data-* keep it whole."""
+    return text if len(text) <= chars else text[:chars - 1].rstrip() + "…"
 
 
 def csat_text(value: float | None) -> str:
@@ -72,9 +82,11 @@ def _cell_svg(m: ExperienceMap, phase: str, tp: str, x: float, y: float) -> str:
             f'stroke-width="{3 if moment else 1}"/>')
     if cell is None:
         return f'<g class="cell empty" data-phase="{phase}" data-touchpoint="{tp}">{rect}</g>'
+    rule = f" · {cell.top_rule.replace('_', ' ')}" if cell.top_rule else ""
     lines = [_text(x + 10, y + 20, f"{cell.volume} events · {pct(cell.share)} of cust.", "v"),
-             _text(x + 10, y + 37, f"friction {pct(cell.friction_rate)} · {cell.top_rule or '-'}", "f"),
-             _text(x + 10, y + 54, f"CSAT {csat_text(cell.csat)}", "c")]
+             _text(x + 10, y + 37, fitted(f"friction {pct(cell.friction_rate)}{rule}"), "f")]
+    if cell.csat is not None:  # no "CSAT n/a" where nobody gave feedback
+        lines.append(_text(x + 10, y + 54, f"CSAT {csat_text(cell.csat)}", "c"))
     if moment:
         lift = next(x.lift for x in m.moments if (x.phase, x.touchpoint) == (phase, tp))
         lines.append(_text(x + 10, y + 71, f"★ moment of truth · lift {signed(lift, 1, 100)} pts", "mot", size=11))
@@ -163,57 +175,8 @@ def render_svg(m: ExperienceMap, comparison: Comparison | None = None) -> str:
             f'<rect width="100%" height="100%" fill="#ffffff"/>{"".join(grid)}{"".join(curve)}</svg>')
 
 
-def _moments_table(m: ExperienceMap) -> str:
-    if not m.moments:
-        return "<p>No moment of truth: too few journeys with and without friction in any cell.</p>"
-    rows = "".join(f'<tr class="moment-row" data-phase="{x.phase}" data-touchpoint="{x.touchpoint}" '
-                   f'data-lift="{x.lift}"><td>{escape(x.phase)}</td><td>{escape(x.touchpoint)}</td>'
-                   f"<td>{x.with_friction}</td><td>{pct(x.conversion_with)}</td><td>{x.without_friction}</td>"
-                   f"<td>{pct(x.conversion_without)}</td><td>{signed(x.lift, 1, 100)} pts</td></tr>" for x in m.moments)
-    head = ("<tr><th>Phase</th><th>Touchpoint</th><th>Journeys with friction</th><th>Reached next phase</th>"
-            "<th>Journeys without</th><th>Reached next phase</th><th>Lift</th></tr>")
-    return f'<table class="moments">{head}{rows}</table>'
-
-
-def _off_grid_list(m: ExperienceMap) -> str:
-    if not m.off_grid:
-        return ""
-    items = "".join(f'<li class="off-grid" data-phase="{p}" data-touchpoint="{t}" data-rule="{r}" data-frictions="{n}">'
-                    f"{escape(p)} · {escape(t)}: {n} {escape(r)}</li>" for p, t, r, n in m.off_grid)
-    return ("<h2>Pain points outside the grid</h2><p>Frictions placed at a touchpoint in a phase where it has no "
-            f"step in this period (for example feedback about it given later):</p><ul>{items}</ul>")
-
-
-PAGE_CSS = f"""body{{font-family:{FONT_STACK};margin:24px;color:#222;background:#fafafa}}
-h1{{font-size:22px;margin:0 0 4px}} .meta{{color:#555;margin:0 0 16px}}
-.legend span{{display:inline-block;padding:2px 8px;margin-right:6px;border-radius:4px}}
-table.moments{{border-collapse:collapse;margin-top:8px}} table.moments td,table.moments th{{border:1px solid #ddd;
-padding:4px 8px;font-size:13px}} #detail{{min-height:1.4em;color:#333;margin:8px 0}}"""
-
-PAGE_SCRIPT = """document.querySelectorAll('g.cell[data-volume], g.cell[data-verdict]').forEach(function (g) {
-  g.addEventListener('mouseenter', function () {
-    var d = g.dataset, text = d.phase + ' / ' + d.touchpoint;
-    if (d.volume) { text += ': ' + d.volume + ' events, friction ' + (100 * d.frictionRate).toFixed(1) + '%'; }
-    if (d.verdict) { text += ': ' + d.verdict; }
-    document.getElementById('detail').textContent = text;
-  });
-});"""
-
-
 def render_html(m: ExperienceMap, comparison: Comparison | None = None) -> str:
-    """A self-contained page: heading, legend, the SVG map, the moments of truth."""
-    meta = f"{m.period[0]} to {m.period[1]} · segment {m.segment or 'all'} · {m.customers} customers"
-    if comparison:
-        before = comparison.before.period
-        meta += f" · compared with {before[0]} to {before[1]} ({comparison.before.customers} customers)"
-    legend = ('<p class="legend"><span style="background:hsl(120,62%,82%)">no friction</span>'
-              '<span style="background:hsl(60,62%,82%)">some</span><span style="background:hsl(0,62%,82%)">'
-              'painful</span><span style="border:3px solid #6a1b9a">★ moment of truth</span></p>')
-    if comparison:
-        legend = ('<p class="legend">' + "".join(f'<span style="background:{c}">{v}</span>'
-                                                  for v, c in VERDICT_FILL.items()) + "</p>")
-    title = escape(m.title + (" (comparison)" if comparison else ""))
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
-            f"<style>{PAGE_CSS}</style></head><body><h1>{title}</h1><p class=\"meta\">{escape(meta)}</p>{legend}"
-            f'<div id="detail"></div>{render_svg(m, comparison)}{_off_grid_list(m)}<h2>Moments of truth</h2>{_moments_table(m)}'
-            f"<script>{PAGE_SCRIPT}</script></body></html>")
+    """The self-contained page: the map as an HTML grid (page.py) that wraps instead of clipping."""
+    from grafana.experience_map.live import static_page  # live.py builds on this module
+
+    return static_page(m, comparison)

@@ -49,32 +49,42 @@ def draw(settings: Settings, request: MapRequest) -> tuple[ExperienceMap, Compar
     journey_map = load_journey_map(settings.journey_map)
     client = connect(settings)
     try:
-        current = _map(client, request.current(), request.segment, journey_map)
-        baseline = request.baseline()
-        if baseline is None:
-            return current, None
-        return current, compare(current, _map(client, baseline, request.segment, journey_map))
+        return draw_from(client, journey_map, request)
     finally:
         client.close()
 
 
+def draw_from(client: Client, journey_map: JourneyMap, request: MapRequest) -> tuple[ExperienceMap, Comparison | None]:
+    """`draw` on a client the caller holds (the read endpoint keeps one open)."""
+    current = _map(client, request.current(), request.segment, journey_map)
+    baseline = request.baseline()
+    if baseline is None:
+        return current, None
+    return current, compare(current, _map(client, baseline, request.segment, journey_map))
+
+
 def _map(client: Client, filters: Filters, segment: str | None, journey_map: JourneyMap) -> ExperienceMap:
     rows = fetch(client, filters, journey_map.phase_ids)
-    return build_map(rows, journey_map, segment, period_label(filters))
+    return build_map(rows, journey_map, segment, period_label(filters, client, journey_map.phase_ids))
 
 
 def write(out: Path, experience_map: ExperienceMap, comparison: Comparison | None = None) -> Path:
     """Save the map; the format follows the suffix (.html, .svg or .png)."""
+    svg = out.suffix.lower() == ".svg"
+    document = render_svg(experience_map, comparison) if svg else render_html(experience_map, comparison)
+    return write_document(out, document)
+
+
+def write_document(out: Path, document: str) -> Path:
+    """Save a rendered map: an SVG or HTML document as is, or HTML as a PNG screenshot (by the suffix)."""
     suffix = out.suffix.lower()
     if suffix not in FORMATS:
         raise RenderError("map", f"unknown output format {out.suffix!r}: use {', '.join(FORMATS)}")
-    if suffix == ".svg":
-        out.write_text(render_svg(experience_map, comparison), encoding="utf-8")
-    elif suffix == ".html":
-        out.write_text(render_html(experience_map, comparison), encoding="utf-8")
-    else:
-        with tempfile.TemporaryDirectory(prefix="journeys-map-") as tmp:
-            page = Path(tmp) / "map.html"
-            page.write_text(render_html(experience_map, comparison), encoding="utf-8")
-            browser.screenshot(page, out)
+    if suffix in (".svg", ".html"):
+        out.write_text(document, encoding="utf-8")
+        return out
+    with tempfile.TemporaryDirectory(prefix="journeys-map-") as tmp:
+        page = Path(tmp) / "map.html"
+        page.write_text(document, encoding="utf-8")
+        browser.screenshot(page, out)
     return out

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import orjson
+import pytest
 from click.testing import CliRunner, Result
 from clickhouse_connect.driver.client import Client
 
@@ -47,3 +52,58 @@ def test_query_refuses_unknown_names_and_filters(settings: Settings, warehouse: 
     assert misplaced.exit_code == 2 and "does not take --touchpoint" in misplaced.output
     injected = journeys(settings, "query", "friction_top", "--segment", "x' OR '1'='1", "--format", "json")
     assert orjson.loads(injected.output) == []
+
+
+def one_clear_line(result: Result) -> str:
+    """The command failed with exit code 2 and one line of explanation, no traceback."""
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "DB::Exception" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    return lines[0]
+
+
+def test_commands_before_any_run_say_what_to_run(settings: Settings, tmp_path: Path) -> None:
+    for args in (("query", "funnel"), ("query", "experience_map"), ("map", "--out", str(tmp_path / "m.html"))):
+        line = one_clear_line(journeys(settings, *args))
+        assert "no tables yet" in line and "journeys migrate" in line and settings.clickhouse.database in line
+
+
+HOLD_WAREHOUSE = """
+import sys, time
+from clickhouse.client import connect
+from journeys.settings import Settings
+client = connect(Settings(data_dir=sys.argv[1]))  # kept: the path stays open while it lives
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.fixture
+def held_data_dir(tmp_path: Path) -> Iterator[tuple[Path, int]]:
+    """A data dir whose embedded warehouse another process holds open (as a running worker does)."""
+    data_dir = tmp_path / "held"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_WAREHOUSE, str(data_dir)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield data_dir, holder.pid
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_commands_on_a_held_warehouse_name_the_holder(held_data_dir: tuple[Path, int]) -> None:
+    data_dir, pid = held_data_dir
+    env = {"JOURNEYS_DATA_DIR": str(data_dir), "JOURNEYS_CLICKHOUSE__DSN": ""}
+    for args in (("query", "funnel"), ("migrate",), ("map", "--out", str(data_dir / "m.html"))):
+        result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+        line = one_clear_line(result)
+        assert f"held by process {pid}" in line and "stop it first" in line, line
+
+
+def test_query_tables_fit_100_columns_with_durations_in_minutes(settings: Settings, warehouse: Client) -> None:
+    WarehouseWriter(warehouse).write(s.RECORDS)
+    lines = journeys(settings, "query", "touchpoint_scorecard").output.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    support_wait = next(line for line in lines if "call_centre.support" in line and "avg_wait_s" in line)
+    assert f"{400 / 60:.1f} min" in support_wait  # a waits 400 s on the support line, not "400.0"

@@ -26,6 +26,7 @@ from clickhouse.migrate import migrate
 from clickhouse.sink import WarehouseWriter
 from grafana.experience_map import browser
 from grafana.experience_map.model import ExperienceMap, build_map, compare
+from grafana.experience_map.page import pct
 from grafana.experience_map.queries import fetch, period_label, run, window
 from grafana.experience_map.render import render_html
 from grafana.experience_map.service import MapRequest, draw
@@ -156,10 +157,9 @@ def test_map_command_writes_html_svg_and_png(map_warehouse: Client, map_settings
 
 
 CELLS_JS = """JSON.stringify({
-  cells: Array.from(document.querySelectorAll('g.cell[data-volume]')).map(g => Object.assign(
-      {text: Array.from(g.querySelectorAll('text')).map(t => t.textContent)}, g.dataset)),
-  text: document.body.innerText + ' ' + Array.from(document.querySelectorAll('svg text'))
-      .map(t => t.textContent).join(' ')})"""
+  cells: Array.from(document.querySelectorAll('td.cell[data-volume]')).map(td => Object.assign(
+      {text: Array.from(td.children).map(line => line.textContent)}, td.dataset)),
+  text: document.body.innerText})"""
 
 
 def test_browser_shows_the_query_numbers_offline(map_warehouse: Client, map_settings: Settings,
@@ -176,8 +176,8 @@ def test_browser_shows_the_query_numbers_offline(map_warehouse: Client, map_sett
     expected = run(map_warehouse, "experience_map", window(MARCH, APRIL, None), PHASES)
     assert {_shown(c) for c in shown["cells"]} == {_queried(r) for r in expected}
     for cell in shown["cells"]:
-        assert cell["text"][0].startswith(f"{cell['volume']} events · {float(cell['share']) * 100:.1f}% of cust.")
-        assert cell["text"][1].startswith(f"friction {float(cell['frictionRate']) * 100:.1f}%")
+        assert cell["text"][0] == f"{int(cell['volume']):,} events · {pct(float(cell['share']))} of customers"
+        assert cell["text"][1].startswith(f"friction {pct(float(cell['frictionRate']))}")
     assert len(pixel_colours(seen.screenshot_png)) > 20
 
 
@@ -199,3 +199,11 @@ def test_browser_check_sees_console_errors_and_outside_requests(tmp_path: Path) 
     seen = browser.visit(page)
     assert any("boom" in error for error in seen.console_errors)
     assert "http://127.0.0.1:9/pixel.png" in seen.requests
+
+
+def test_a_map_without_a_period_shows_the_datas_own(map_warehouse: Client, map_settings: Settings) -> None:
+    times = [e.event_time for month in (MARCH, APRIL) for n in range(CUSTOMERS_PER_MONTH) for e in customer(n, month)]
+    first, last = min(times).date().isoformat(), max(times).date().isoformat()
+    assert draw(map_settings, MapRequest())[0].period == (first, last)  # not 2000-01-01 to 2100-01-01
+    assert draw(map_settings, MapRequest(start=APRIL))[0].period == ("2026-04-01", last)
+    assert draw(map_settings, MapRequest(start=MAY))[0].period == ("no events from 2026-05-01", "")

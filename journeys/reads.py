@@ -1,0 +1,276 @@
+"""The warehouse answers while the pipeline runs: a read-only HTTP endpoint in the process that owns it.
+
+chDB opens a data path in one process at a time, so while `journeys up` or `journeys worker
+--sink` runs, no other process can read the embedded warehouse. That process therefore serves
+reads itself, on a thread of its own with a client of its own (stdlib http.server, loopback by
+default, a bearer token required for any other host): the named queries as JSON or CSV
+(`GET /v1/query/<name>?from=&to=&channel=&segment=&touchpoint=&limit=&format=json|csv`), the
+experience map (`GET /map`, the live page, which refreshes from `GET /v1/map/fragment`; `GET
+/v1/map/document?format=html|svg`, the static document) and `GET /healthz`. Only the SELECTs of the named queries and the map run here: no SQL
+arrives from outside. The address is written to `<data_dir>/reads.json` (journeys/readclient.py
+finds it there), so `journeys query` and `journeys map` use the endpoint by themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import logging
+import threading
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+from clickhouse_connect.driver.client import Client
+
+from clickhouse.cli import render
+from clickhouse.client import WarehouseBusyError, connect, embedded_path
+from clickhouse.queries import EARLIEST, LATEST, QUERIES, Filters, QueryResult, named_query, run
+from journeys.errors import JourneysError, WarehouseError
+from journeys.readclient import forget_address, remember_address
+from journeys.settings import Settings
+from schemas.journeymap import JourneyMap, load_journey_map
+
+log = logging.getLogger(__name__)
+
+QUERY_PREFIX = "/v1/query/"
+BUSY_RETRY_S = 1.0
+TEXT_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8", "html": "text/html; charset=utf-8",
+              "svg": "image/svg+xml"}
+
+
+class BadRequest(JourneysError):
+    """A request the endpoint cannot answer as asked (an unknown filter value, a bad date)."""
+
+
+class Reads:
+    """What the endpoint can answer, on one warehouse client used by one request at a time."""
+
+    def __init__(self, settings: Settings, journey_map: JourneyMap) -> None:
+        self.settings, self.journey_map = settings, journey_map
+        self._client: Client | None = None
+        self._lock = threading.Lock()
+
+    def query(self, name: str, params: dict[str, str]) -> QueryResult:
+        query = named_query(name)
+        with self._lock:
+            return run(self._connected(), query.name, filters_of(params), self.journey_map.phase_ids)
+
+    def map_document(self, params: dict[str, str], kind: str) -> str:
+        """The map as `kind`: "live" (the page), "fragment" (what it refreshes), "svg" or "html" (documents)."""
+        from grafana.experience_map.live import live_page
+        from grafana.experience_map.page import map_fragment
+        from grafana.experience_map.queries import segments
+        from grafana.experience_map.render import render_html, render_svg
+        from grafana.experience_map.service import draw_from
+
+        request = map_request(params)
+        with self._lock:
+            experience_map, comparison = draw_from(self._connected(), self.journey_map, request)
+            known = segments(self._connected()) if kind == "live" else []
+        if kind == "live":
+            return live_page(experience_map, comparison, params, known)
+        if kind == "fragment":
+            return map_fragment(experience_map, comparison)
+        return render_svg(experience_map, comparison) if kind == "svg" else render_html(experience_map, comparison)
+
+    def open(self) -> None:
+        """Open the warehouse now (WarehouseBusyError if another process holds it)."""
+        with self._lock:
+            self._connected()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+
+    def _connected(self) -> Client:
+        if self._client is None:
+            self._client = connect(self.settings)
+        return self._client
+
+
+def filters_of(params: dict[str, str]) -> Filters:
+    try:
+        limit = int(params.get("limit", "20"))
+    except ValueError:
+        raise BadRequest(f"limit must be a whole number, not {params['limit']!r}") from None
+    where_dim, _, where_value = params.get("where", "").partition("=")  # DIM=VALUE, a context dimension
+    return Filters(start=moment(params.get("from")) or EARLIEST, end=moment(params.get("to")) or LATEST,
+                   channel=params.get("channel", ""), segment=params.get("segment", ""),
+                   touchpoint=params.get("touchpoint", ""), where_dim=where_dim if where_value else "",
+                   where_value=where_value, dim=params.get("by", ""), limit=limit)
+
+
+def map_request(params: dict[str, str]) -> Any:
+    from grafana.experience_map.service import MapRequest
+
+    return MapRequest(segment=params.get("segment") or None, start=moment(params.get("from")),
+                      end=moment(params.get("to")), compare_start=moment(params.get("compare_from")),
+                      compare_end=moment(params.get("compare_to")))
+
+
+def moment(text: str | None) -> datetime | None:
+    """A date or an ISO time (UTC when no zone is given); None when not given."""
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadRequest(f"not a date or ISO time: {text!r}") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+class Handler(BaseHTTPRequestHandler):
+    """GET only; every answer is JSON except the map documents and CSV."""
+
+    server: ReadServer
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        params = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        if not self._authorised(params.pop("token", "")):
+            self._send(HTTPStatus.UNAUTHORIZED, "json", _error("a bearer token is required"))
+            return
+        try:
+            self._route(url.path, params)
+        except (BadRequest, ValueError, JourneysError) as err:
+            status = HTTPStatus.SERVICE_UNAVAILABLE if isinstance(err, WarehouseError) else HTTPStatus.BAD_REQUEST
+            if "no query named" in str(err):
+                status = HTTPStatus.NOT_FOUND
+            self._send(status, "json", _error(str(err)))
+        except Exception as err:  # the endpoint must outlive any one request; the pipeline goes on
+            log.exception("read endpoint: %s failed", url.path)
+            self._send(HTTPStatus.INTERNAL_SERVER_ERROR, "json", _error(f"{type(err).__name__}: {err}"))
+
+    def _route(self, path: str, params: dict[str, str]) -> None:
+        reads = self.server.reads
+        fmt = params.pop("format", "json")
+        if path == "/healthz":
+            self._send(HTTPStatus.OK, "json", orjson.dumps({"ok": True}))
+        elif path in ("/v1/query", "/v1/query/"):
+            listing = [{"name": q.name, "description": q.description, "filters": q.filters} for q in QUERIES.values()]
+            self._send(HTTPStatus.OK, "json", orjson.dumps(listing))
+        elif path.startswith(QUERY_PREFIX):
+            result = reads.query(path.removeprefix(QUERY_PREFIX), params)
+            body = render(result, "csv").encode() if fmt == "csv" else as_json(result)
+            self._send(HTTPStatus.OK, "csv" if fmt == "csv" else "json", body)
+        elif path in ("/", "/map"):
+            self._send(HTTPStatus.OK, "html", reads.map_document(params, "live").encode())
+        elif path == "/v1/map/fragment":
+            self._send(HTTPStatus.OK, "html", reads.map_document(params, "fragment").encode())
+        elif path == "/v1/map/document":
+            fmt = "svg" if fmt == "svg" else "html"
+            self._send(HTTPStatus.OK, fmt, reads.map_document(params, fmt).encode())
+        else:
+            self._send(HTTPStatus.NOT_FOUND, "json", _error(f"no such resource: {path}"))
+
+    def _authorised(self, from_query: str) -> bool:
+        token = self.server.token
+        if not token:
+            return True
+        given = self.headers.get("Authorization", "").removeprefix("Bearer ").strip() or from_query
+        return hmac.compare_digest(given.encode(), token.encode())
+
+    def _send(self, status: HTTPStatus, kind: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", TEXT_TYPES[kind])
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("read endpoint: " + format, *args)
+
+
+def as_json(result: QueryResult) -> bytes:
+    """Columns and rows; values as orjson writes them (`journeys query --format json` does the same)."""
+    return orjson.dumps({"columns": result.columns, "rows": result.rows}, default=str)
+
+
+def _error(message: str) -> bytes:
+    return orjson.dumps({"error": message})
+
+
+class ReadServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, settings: Settings, reads: Reads) -> None:
+        self.reads = reads
+        self.token = settings.reads.token.get_secret_value() if settings.reads.token else ""
+        try:
+            super().__init__((settings.reads.host, settings.reads.port), Handler)
+        except OSError as err:  # the port is taken (another worker?): any free port, the address file says which
+            log.warning("read endpoint: %s:%d unavailable (%s); serving on a free port", settings.reads.host,
+                        settings.reads.port, err)
+            super().__init__((settings.reads.host, 0), Handler)
+
+    @property
+    def url(self) -> str:
+        host, port = str(self.server_address[0]), self.server_address[1]
+        return f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def start(settings: Settings) -> ReadServer | None:
+    """Serve reads on a thread; None (with the reason logged) when this process should not serve."""
+    if not settings.reads.enabled or embedded_path(settings.warehouse_dsn()) is None:
+        return None
+    if not is_loopback(settings.reads.host) and settings.reads.token is None:
+        log.error("read endpoint not started: host %s is not loopback and JOURNEYS_READS__TOKEN is not set",
+                  settings.reads.host)
+        return None
+    reads = Reads(settings, load_journey_map(settings.journey_map))
+    # Hold the warehouse before announcing the address: from then on, a command that finds the
+    # address also finds the warehouse held, and asks here instead of racing this process for it.
+    reads.open()
+    try:
+        server = ReadServer(settings, reads)
+    except OSError as err:  # no reads, but the pipeline goes on
+        log.error("read endpoint not started: cannot listen on %s:%d: %s", settings.reads.host, settings.reads.port, err)
+        reads.close()
+        return None
+    threading.Thread(target=server.serve_forever, name="read-endpoint", daemon=True).start()
+    remember_address(settings, server.url)
+    log.info("read endpoint: the warehouse answers at %s (experience map: %s/map)", server.url, server.url)
+    return server
+
+
+def stop(server: ReadServer, settings: Settings) -> None:
+    forget_address(settings)
+    server.shutdown()
+    server.server_close()
+    server.reads.close()
+
+
+def attach_reads(app: Any, settings: Settings) -> None:
+    """Serve reads while the Faust app (the worker with the sink, or the sink alone) runs."""
+
+    async def serve_reads() -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                server = await loop.run_in_executor(None, start, settings)
+                break
+            except WarehouseBusyError as busy:  # a command holds it for a moment (before the address existed)
+                log.warning("read endpoint waits for the warehouse: %s", busy)
+                await asyncio.sleep(BUSY_RETRY_S)
+        if server is None:
+            return
+        try:
+            await asyncio.Event().wait()  # until the app stops and cancels its tasks
+        finally:
+            await asyncio.get_running_loop().run_in_executor(None, stop, server, settings)
+
+    app.task(serve_reads)
