@@ -20,7 +20,6 @@ by itself (streams.pools).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Set as AbstractSet
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
@@ -28,7 +27,7 @@ from schemas.journeymap import JourneyMap
 from schemas.validation import Rejection, validate
 from streams.core.records import IDS, Record, record_of
 from streams.core.routing import WORK_MESSAGE_BYTES, work_messages
-from streams.erasure import erased_rejection, refused
+from streams.erasure import ErasureList, erased_rejection, refused
 from streams.pools import spawn_pool
 
 Payload = tuple[bytes | None, str]  # (raw message value, source: topic:<topic>/<partition>/<offset>)
@@ -56,7 +55,7 @@ def check_batch(payloads: list[Payload], journey_map: JourneyMap) -> list[Checke
     return out
 
 
-def checked_work(payloads: list[Payload], journey_map: JourneyMap, erased: frozenset[str] = frozenset(),
+def checked_work(payloads: list[Payload], journey_map: JourneyMap, erased: ErasureList | None = None,
                  limit: int = WORK_MESSAGE_BYTES) -> CheckedBatch:
     """`check_batch`, screened for erased identifiers, as work messages of at most `limit` bytes."""
     result, records = CheckedBatch(), []
@@ -76,7 +75,7 @@ def _start(journey_map: JourneyMap) -> None:
     _MAP = journey_map
 
 
-def _check_in_pool(payloads: list[Payload], erased: frozenset[str]) -> CheckedBatch:
+def _check_in_pool(payloads: list[Payload], erased: ErasureList | None) -> CheckedBatch:
     assert _MAP is not None, "pool process started without its journey map"
     return checked_work(payloads, _MAP, erased)
 
@@ -88,8 +87,8 @@ class Checker:
         self.map, self.processes = journey_map, processes
         self._pool: ProcessPoolExecutor | None = None
 
-    async def check(self, payloads: list[Payload], erased: frozenset[str] = frozenset()) -> CheckedBatch:
-        """The batch checked and screened against the `erased` tokens (same answer on the loop or in the pool)."""
+    async def check(self, payloads: list[Payload], erased: ErasureList | None = None) -> CheckedBatch:
+        """The batch checked and screened against a snapshot of the erasure list (same answer on the loop or in the pool)."""
         if self.processes == 0:
             return checked_work(payloads, self.map, erased)
         if len(payloads) <= self.processes:
@@ -105,7 +104,7 @@ class Checker:
             whole.accepted += part.accepted
         return whole
 
-    async def _run(self, payloads: list[Payload], erased: frozenset[str]) -> CheckedBatch:
+    async def _run(self, payloads: list[Payload], erased: ErasureList | None) -> CheckedBatch:
         if self._pool is None:
             self._pool = spawn_pool(self.processes, _start, self.map)
         loop = asyncio.get_running_loop()
@@ -118,9 +117,9 @@ class Checker:
             self._pool = None
 
 
-def screened(tokens: AbstractSet[str], checked: Checked, source: str) -> Checked:
+def screened(erased: ErasureList | None, checked: Checked, source: str) -> Checked:
     """The record, or a payload-less rejection when it carries an erased identifier (streams.erasure)."""
-    if isinstance(checked, Rejection) or not refused(tokens, checked[IDS]):
+    if erased is None or isinstance(checked, Rejection) or not refused(erased, checked[IDS]):
         return checked
     return erased_rejection(source)
 

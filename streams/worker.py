@@ -151,7 +151,7 @@ class Stages:
         self.app, self.settings, self.map = app, settings, journey_map
         self.partitions = settings.kafka.partitions
         self.health = HealthCounter(reporter=f"{socket.gethostname()}:{os.getpid()}")
-        self.erased = erasure.attach(app, settings)  # tokens of forgotten customers' identifiers
+        self.erased = erasure.attach(app, settings)  # the erasure list, followed while the worker runs
         self.checker = Checker(journey_map, settings.streams.check_processes)
         self.last_work_s = 0.0
         self.also_busy: list[Callable[[], float]] = []  # when other agents of the app last worked (the sink)
@@ -208,7 +208,7 @@ class Stages:
         self.last_work_s = time.monotonic()
         payloads = [(message.value, f"topic:{message.topic}/{message.partition}/{message.offset}")
                     for message in messages]
-        checked = await self.checker.check(payloads, frozenset(self.erased))
+        checked = await self.checker.check(payloads, self.erased.snapshot())
         now_s, dead = time.time(), Counter(messages[position].topic for position, _ in checked.rejected)
         for name, count in Counter(message.topic for message in messages).items():
             self.health.count(now_s, channel_of(name), False, count - dead[name])
