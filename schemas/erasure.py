@@ -13,7 +13,7 @@ warehouse's dead-letter search both use `payload_keys`.
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import hmac
 import re
 from collections.abc import Iterable, Iterator
@@ -28,7 +28,8 @@ from schemas.outputs import DeadLetter, FrictionEvent, IdentityLink, JourneySnap
 
 ERASURE_TOPIC = "journeys.erasures"  # compacted, one partition: key = token, value = ErasureEntry JSON
 ERASED_PREFIX = "erased:"
-TOKEN_DOMAIN = b"journeys-erasure:"  # a token is never equal to the PII hash of the same text
+TOKEN_DOMAIN = b"journeys-erasure:"
+TOKEN_CACHE_ENTRIES = 1 << 16  # a token is never equal to the PII hash of the same text
 FORGET_KIND = "forget"  # identity links of this kind are forget audit records: they name only tokens
 CUSTOMER_KIND = "customer_id"
 EVENT_KIND = "event_id"
@@ -40,9 +41,14 @@ FIELD_KINDS = (*IDENTIFIER_KINDS, *CUSTOMER_FIELDS, EVENT_KIND, *RAW_KINDS)
 FIELD_TOKEN = re.compile(r'"(' + "|".join(FIELD_KINDS) + r')"\s*:\s*"([^"\\]{1,256})"')
 
 
+@functools.lru_cache(maxsize=TOKEN_CACHE_ENTRIES)
 def erased_token(key: str, secret: bytes) -> str:
-    """The erasure token of a `kind:value` key (an identifier key or `customer_id:cust-…`)."""
-    return ERASED_PREFIX + hmac.new(secret, TOKEN_DOMAIN + key.encode("utf-8"), hashlib.sha256).hexdigest()
+    """The erasure token of a `kind:value` key (an identifier key or `customer_id:cust-…`).
+
+    Cached: a writer screens every record once erasures exist, and the same customer ids and
+    identifiers come again and again (a few microseconds per HMAC, ~0.1 µs per cache hit).
+    """
+    return ERASED_PREFIX + hmac.digest(secret, TOKEN_DOMAIN + key.encode("utf-8"), "sha256").hex()
 
 
 class ErasureEntry(BaseModel):
