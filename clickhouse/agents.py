@@ -15,6 +15,12 @@ that no longer fits the records) would stop the sink for good: after
 `clickhouse.refused_batch_after_s` it is split in halves until the refused records stand alone,
 and those are written to dead_letters with the warehouse's reason and their topic position.
 
+Before writing, each record is screened against the erasure list (journeys.erasure_list), loaded
+when the sink is attached and followed while it runs: a record that names an erased customer is
+not written, so a sink that reads the topics again from the start (a new group, `journeys sink`
+after `journeys forget`) does not write the customer back. Null values (the tombstones forget
+puts on the compacted topics) are not records and are passed over.
+
 `attach_sink(app, settings)` runs the sink as a task of any Faust app (the embedded worker runs
 the stream processor and the sink in one process, which then owns the chDB warehouse; its group
 is `<worker app id>-sink`); `sink_app(settings)` builds a Faust app with only the sink
@@ -37,8 +43,10 @@ from pydantic import BaseModel
 
 from clickhouse.client import connect
 from clickhouse.sink import SINK_TOPICS, SinkHealth, WarehouseWriter, backoff_s, decode, refused
+from journeys import erasure_list
 from journeys.kafka import aiokafka_consumer_options, commit_handled, consume_in, gathered, topic
 from journeys.settings import KafkaSettings, Settings
+from schemas.erasure import ErasureList
 
 log = logging.getLogger(__name__)
 
@@ -135,28 +143,34 @@ def attach_sink(app: faust.App, settings: Settings, group_id: str | None = None)
     """Run the sink as a task of `app` (consumer group `group_id`, or `<app id>-sink`); returns its port."""
     port = WarehousePort(settings)
     group = group_id or sink_group(app.conf.id)
+    erasures = erasure_list.attach(app, settings)  # loaded before the first batch is read
 
     async def sink() -> None:
         consumer = AIOKafkaConsumer(*(topic(settings, kind) for kind in SINK_TOPICS),
                                     **aiokafka_consumer_options(settings, group, MAX_BATCH_RECORDS))
-        await consume_in(app, consumer, lambda c: _drain(c, port, settings))
+        await consume_in(app, consumer, lambda c: _drain(c, port, settings, erasures))
 
     app.task(sink)
     return port
 
 
-async def _drain(consumer: AIOKafkaConsumer, port: WarehousePort, settings: Settings) -> None:
-    """Batches of output messages -> records (or dead letters) -> the warehouse -> commit, for ever."""
+async def _drain(consumer: AIOKafkaConsumer, port: WarehousePort, settings: Settings, erasures: ErasureList) -> None:
+    """Batches of output messages -> records (or dead letters), less the erased -> the warehouse -> commit."""
     prefix = len(settings.kafka.topic_prefix)
     while True:
         messages = await gathered(consumer, MAX_BATCH_RECORDS, FLUSH_INTERVAL_S, POLL_TIMEOUT_MS)
         by_kind: dict[str, tuple[list[BaseModel], list[Origin]]] = {}
         for message in messages:
+            if message.value is None:  # a tombstone on a compacted topic: nothing to write
+                continue
             kind = message.topic[prefix:]
             origin = (f"topic:{message.topic}/{message.partition}/{message.offset}",
                       datetime.fromtimestamp(message.timestamp / 1000, UTC))
+            record = decode(kind, bytes(message.value), *origin)
+            if erasures.refuses_record(record):  # an erased customer's: never written back
+                continue
             records, sources = by_kind.setdefault(kind, ([], []))
-            records.append(decode(kind, bytes(message.value or b""), *origin))
+            records.append(record)
             sources.append(origin)
         for kind, (records, sources) in by_kind.items():
             await port.write_until_done(records, kind, sources)

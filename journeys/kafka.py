@@ -17,6 +17,7 @@ from typing import Any
 from journeys.errors import BrokerError
 from journeys.settings import KafkaSettings, Settings
 from schemas.channels import channels
+from schemas.erasure import ERASURE_TOPIC
 from schemas.outputs import (
     DEADLETTER_TOPIC,
     FRICTION_TOPIC,
@@ -69,6 +70,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(topic(settings, FRICTION_TOPIC), n, compacted=True),
         TopicSpec(topic(settings, IDENTITY_TOPIC), n),
         TopicSpec(topic(settings, HEALTH_TOPIC), 1),
+        TopicSpec(topic(settings, ERASURE_TOPIC), 1, compacted=True),  # the erasure list (journeys.erasure_list)
     ]
     return specs
 

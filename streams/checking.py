@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from collections.abc import Set as AbstractSet
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,7 +32,7 @@ from schemas.journeymap import JourneyMap
 from schemas.validation import DEFAULT_RECEIVED_SKEW_S, Edge, Rejection, validate
 from streams.core.records import IDS, Record, record_of
 from streams.core.routing import WORK_MESSAGE_BYTES, work_messages
-from streams.erasure import erased_rejection, refused
+from streams.erasure import ErasureList, erased_rejection, refused
 from streams.pools import spawn_pool
 
 # (raw message value, source: topic:<topic>/<partition>/<offset>, its topic's channel or None,
@@ -75,7 +74,7 @@ def check_batch(payloads: list[Payload], journey_map: JourneyMap,
     return out
 
 
-def checked_work(payloads: list[Payload], journey_map: JourneyMap, erased: frozenset[str] = frozenset(),
+def checked_work(payloads: list[Payload], journey_map: JourneyMap, erased: ErasureList | None = None,
                  limit: int = WORK_MESSAGE_BYTES, skew_s: float = DEFAULT_RECEIVED_SKEW_S) -> CheckedBatch:
     """`check_batch`, screened for erased identifiers, as work messages of at most `limit` bytes."""
     result, records = CheckedBatch(), []
@@ -96,7 +95,7 @@ def _start(journey_map: JourneyMap) -> None:
     _MAP = journey_map
 
 
-def _check_in_pool(payloads: list[Payload], erased: frozenset[str], skew_s: float) -> CheckedBatch:
+def _check_in_pool(payloads: list[Payload], erased: ErasureList | None, skew_s: float) -> CheckedBatch:
     assert _MAP is not None, "pool process started without its journey map"
     return checked_work(payloads, _MAP, erased, skew_s=skew_s)
 
@@ -108,8 +107,8 @@ class Checker:
         self.map, self.processes, self.skew_s = journey_map, processes, skew_s
         self._pool: ProcessPoolExecutor | None = None
 
-    async def check(self, payloads: list[Payload], erased: frozenset[str] = frozenset()) -> CheckedBatch:
-        """The batch checked and screened against the `erased` tokens (same answer on the loop or in the pool)."""
+    async def check(self, payloads: list[Payload], erased: ErasureList | None = None) -> CheckedBatch:
+        """The batch checked and screened against a snapshot of the erasure list (same answer on the loop or in the pool)."""
         if self.processes == 0:
             return checked_work(payloads, self.map, erased, skew_s=self.skew_s)
         if len(payloads) <= self.processes:
@@ -125,7 +124,7 @@ class Checker:
             whole.accepted += part.accepted
         return whole
 
-    async def _run(self, payloads: list[Payload], erased: frozenset[str]) -> CheckedBatch:
+    async def _run(self, payloads: list[Payload], erased: ErasureList | None) -> CheckedBatch:
         if self._pool is None:
             self._pool = spawn_pool(self.processes, _start, self.map)
         loop = asyncio.get_running_loop()
@@ -138,9 +137,9 @@ class Checker:
             self._pool = None
 
 
-def screened(tokens: AbstractSet[str], checked: Checked, source: str) -> Checked:
+def screened(erased: ErasureList | None, checked: Checked, source: str) -> Checked:
     """The record, or a payload-less rejection when it carries an erased identifier (streams.erasure)."""
-    if isinstance(checked, Rejection) or not refused(tokens, checked[IDS]):
+    if erased is None or isinstance(checked, Rejection) or not refused(erased, checked[IDS]):
         return checked
     return erased_rejection(source)
 

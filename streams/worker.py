@@ -161,7 +161,7 @@ class Stages:
         self.app, self.settings, self.map = app, settings, journey_map
         self.partitions = settings.kafka.partitions
         self.health = HealthCounter(reporter=f"{socket.gethostname()}:{os.getpid()}")
-        self.erased = erasure.attach(app, settings)  # tokens of forgotten customers' identifiers
+        self.erased = erasure.attach(app, settings)  # the erasure list, followed while the worker runs
         self.checker = Checker(journey_map, settings.streams.check_processes, settings.received_skew_s)
         self.last_work_s = 0.0
         self.refusals: list[LogReset] = []
@@ -229,7 +229,7 @@ class Stages:
         Returns once all it produced is delivered, so streams.intake may commit the raw offsets.
         """
         self.last_work_s = time.monotonic()
-        checked = await self.checker.check(raw_payloads(messages), frozenset(self.erased))
+        checked = await self.checker.check(raw_payloads(messages), self.erased.snapshot())
         now_s, dead = time.time(), Counter(messages[position].topic for position, _ in checked.rejected)
         for name, count in Counter(message.topic for message in messages).items():
             self.health.count(now_s, channel_of(name), False, count - dead[name])

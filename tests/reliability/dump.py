@@ -55,7 +55,9 @@ def view(client: Client) -> dict[str, Any]:
 def everything(client: Client) -> dict[str, list[str]]:
     """Every row of every table and view of the database, as text (for searching)."""
     tables = rows(client, "SELECT name FROM system.tables WHERE database = currentDatabase()")
-    return {name: [repr(row) for row in rows(client, f"SELECT * FROM `{name}`")] for (name,) in tables}
+    mutations = "SELECT command FROM system.mutations WHERE database = currentDatabase()"  # what deletes said
+    return {**{name: [repr(row) for row in rows(client, f"SELECT * FROM `{name}`")] for (name,) in tables},
+            "system.mutations": [repr(row) for row in rows(client, mutations)]}
 
 
 def main() -> None:

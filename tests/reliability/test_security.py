@@ -20,13 +20,14 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
-import streams.erasure
+import journeys.erasure_list
 from clickhouse.agents import sink_app
 from clickhouse.queries import QUERIES
 from journeys import kafka as journeys_kafka
 from journeys.settings import ClickHouseSettings, CollectorSettings, KafkaSettings, Settings
 from producers import beacon
 from producers.fastpath import aiokafka_options
+from schemas.erasure import ErasureList
 from streams.worker import create_app
 from tests.reliability import harness as h
 
@@ -169,7 +170,7 @@ def test_sasl_and_tls_settings_reach_every_client(settings: Settings, monkeypatc
     assert "common_options(settings)" in inspect.getsource(journeys_kafka.ensure_topics)
     bulk = aiokafka_options(secure)
     assert bulk.items() >= expected.items() and isinstance(bulk["ssl_context"], ssl.SSLContext)
-    monkeypatch.setattr(streams.erasure, "load_tokens", lambda _: streams.erasure.Tombstones())  # no broker at example:9093
+    monkeypatch.setattr(journeys.erasure_list, "load", lambda s: (ErasureList(b""), 0))  # no broker at example:9093
     for app in (create_app(secure), sink_app(secure)[0]):
         credentials = app.conf.broker_credentials
         assert (credentials.username, credentials.password, credentials.mechanism.value) == (

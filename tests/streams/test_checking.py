@@ -20,7 +20,7 @@ from schemas.validation import Rejection
 from streams.checking import CheckedBatch, Checker, check_batch, checked_work, screened
 from streams.core.records import IDS
 from streams.core.routing import unpack
-from streams.erasure import ERASED_REASON, erased_token
+from streams.erasure import ERASED_REASON, ErasureList, erased_token
 from tests.streams.story import at, email, event
 
 ORPHAN_WAIT_S = 15.0
@@ -40,7 +40,7 @@ def comparable(checked: CheckedBatch) -> tuple[object, ...]:
     return records, rejected, checked.accepted
 
 
-def pooled(batch: list[tuple[bytes | None, str]], erased: frozenset[str] = frozenset()) -> CheckedBatch:
+def pooled(batch: list[tuple[bytes | None, str]], erased: ErasureList | None = None) -> CheckedBatch:
     checker = Checker(load_journey_map(), processes=2)
     try:
         return asyncio.run(checker.check(batch, erased))
@@ -70,13 +70,15 @@ def test_work_is_cut_into_messages_of_the_limit_in_order() -> None:
 def test_erased_identifiers_are_screened_on_records() -> None:
     record = check_batch(payloads()[:1], load_journey_map())[0]
     assert not isinstance(record, Rejection)
-    assert screened(set(), record, "topic:t/0/0") is record
-    erased = screened({erased_token(record[IDS][0])}, record, "topic:t/0/0")
+    secret = b"test-secret"
+    assert screened(ErasureList(secret), record, "topic:t/0/0") is record
+    erasures = ErasureList(secret, {erased_token(record[IDS][0], secret)})
+    erased = screened(erasures, record, "topic:t/0/0")
     assert isinstance(erased, Rejection)
     assert erased.payload == "" and ERASED_REASON in erased.reason and erased.source == "topic:t/0/0"
     # the same screening where the worker asks for it: in the pool, with the tokens it follows
     batch = payloads()
-    screened_out = pooled(batch, frozenset({erased_token(record[IDS][0])}))
+    screened_out = pooled(batch, erasures.snapshot())
     assert screened_out.rejected[0][0] == 0 and screened_out.rejected[0][1].payload == "" and screened_out.accepted == 6
 
 

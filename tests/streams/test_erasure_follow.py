@@ -1,30 +1,29 @@
-"""The worker's erased tokens: loaded at start and followed on the tombstones' partition while it runs.
+"""The erasure list as a writer sees it: loaded at start and followed while it runs.
 
-Against the local broker: a tombstone already on identity.links is loaded; one published while
-the follower runs is picked up; ordinary link records on the same partition are passed over.
+Against the local broker: tokens already on the list are loaded; one published while the
+follower runs is picked up; the list topic is compacted, one partition, and holds tokens only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
 from typing import Any
 
-from kafka import KafkaProducer
+from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType
 
-from journeys.erasure import publish_tombstone, tombstone
-from journeys.kafka import ensure_topics, producer_options, topic
+from journeys import erasure_list
+from journeys.kafka import common_options, ensure_topics, topic
 from journeys.settings import Settings
-from schemas.outputs import IDENTITY_TOPIC
-from streams import erasure
-from streams.erasure import FORGOTTEN_CUSTOMER, erased_token
+from schemas.erasure import ERASURE_TOPIC, erased_token
+from tests.producers.readback import read_topic
 
 WAIT_S = 15.0
 
 
 class TaskHolder:
-    """The two calls of a Faust app that `erasure.attach` makes: the task to run, and a crash."""
+    """The two calls of a Faust app that `erasure_list.attach` makes: the task to run, and a crash."""
 
     def __init__(self) -> None:
         self.tasks: list[Any] = []
@@ -38,27 +37,41 @@ class TaskHolder:
         self.crashed.append(error)
 
 
-def test_tombstones_are_loaded_then_followed(settings: Settings) -> None:
+def test_the_erasure_list_is_loaded_then_followed(settings: Settings) -> None:
     ensure_topics(settings)
-    publish_tombstone(settings, tombstone({"email_hash:before"}, datetime.now(UTC)))
+    secret = erasure_list.secret_of(settings)
+    before, during = erased_token("email_hash:before", secret), erased_token("phone_hash:during", secret)
+    erasure_list.publish(settings, {before})
     holder = TaskHolder()
-    tokens = erasure.attach(holder, settings)
-    assert tokens == {erased_token("email_hash:before")}
+    erasures = erasure_list.attach(holder, settings)
+    assert erasures.tokens == {before} and erasures.refuses(["email_hash:before"])
+    assert not erasures.refuses(["email_hash:other"])
 
     async def follow_while_publishing() -> set[str]:
         follower = asyncio.create_task(holder.tasks[0]())
         await asyncio.sleep(1.0)
-        ordinary = KafkaProducer(**producer_options(settings))  # a link on the tombstones' own partition
-        ordinary.send(topic(settings, IDENTITY_TOPIC), b'{"kind": "link", "identifiers": ["erased:x"]}',
-                      key=FORGOTTEN_CUSTOMER.encode()).get(timeout=10)
-        ordinary.close()
-        await asyncio.to_thread(publish_tombstone, settings, tombstone({"phone_hash:during"}, datetime.now(UTC)))
+        await asyncio.to_thread(erasure_list.publish, settings, {during})
         deadline = time.monotonic() + WAIT_S
-        while erased_token("phone_hash:during") not in tokens and time.monotonic() < deadline:
+        while during not in erasures.tokens and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         follower.cancel()
-        return set(tokens)
+        return set(erasures.tokens)
 
-    seen = asyncio.run(follow_while_publishing())
-    assert seen == {erased_token("email_hash:before"), erased_token("phone_hash:during")}
+    assert asyncio.run(follow_while_publishing()) == {before, during}
     assert not holder.crashed
+    messages = read_topic(settings, topic(settings, ERASURE_TOPIC), 2)
+    assert {m.key.decode() for m in messages} == {before, during}
+    assert all(b"before" not in m.value and b"during" not in m.value for m in messages)  # tokens only
+
+
+def test_the_erasure_list_is_a_compacted_topic_of_one_partition(settings: Settings) -> None:
+    ensure_topics(settings)
+    name = topic(settings, ERASURE_TOPIC)
+    admin = KafkaAdminClient(**common_options(settings))
+    try:
+        (described,) = admin.describe_topics([name])
+        configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)], config_filter="all")
+    finally:
+        admin.close()
+    assert len(described["partitions"]) == 1
+    assert configs["topic"][name]["cleanup.policy"]["value"] == "compact"
