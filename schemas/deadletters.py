@@ -19,6 +19,7 @@ from datetime import datetime
 
 from schemas.channels import channels
 from schemas.outputs import DeadLetter
+from schemas.scrub import default_scrubber
 from schemas.validation import MAX_EVENT_BYTES, Rejection
 
 # Kept whole up to the event limit: every payload that could have been a valid event is kept whole.
@@ -122,7 +123,9 @@ def _cut(raw: bytes) -> tuple[bytes, bytes, bool]:
 
 
 def _text(part: bytes, encoding: str) -> str:
-    """Bytes kept, in the dead letter's encoding; a character cut at the border is left out."""
+    """Bytes kept, in the dead letter's encoding; a character cut at the border is left out. Text is
+    scrubbed of e-mail addresses and phone numbers (schemas.scrub): a rejected row or event would
+    otherwise carry them raw into Kafka and the warehouse, where no erasure can find them."""
     if encoding == "base64":
         return base64.b64encode(part).decode("ascii")
-    return part.decode("utf-8", "ignore")
+    return default_scrubber().scrub(part.decode("utf-8", "ignore"))

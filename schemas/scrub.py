@@ -24,14 +24,20 @@ from schemas.events import TouchpointEventBase
 
 E = TypeVar("E", bound=TouchpointEventBase)
 
-# An address, also URL-encoded (`%40`) as it appears in query strings. The local part takes the
-# characters RFC 5322 allows except the URL delimiters (`/`, `=`, `?`, `&`), so a path keeps its shape.
-EMAIL_PATTERN = r"[A-Za-z0-9._%+\-!#$'*^`{|}~]*(?:@|%40)[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z][A-Za-z0-9\-]+"
+# An address, also URL-encoded (`%40`) as it appears in query strings, or with a full-width `＠`. The
+# local part takes the characters RFC 5322 allows except the URL delimiters (`/`, `=`, `?`, `&`), so a
+# path keeps its shape; letters are Unicode letters (josé@exämple.рф). Every part is bounded (64
+# characters before the `@`, labels of 63, 9 labels) and an address starts where a run of address
+# characters starts: unbounded, a 64 KB run of letters or of `%40` cost a search a minute (each
+# start position scanned to the end), on the collector's event loop.
+EMAIL_PATTERN = r"(?<![\w.%+\-!#$'*^`{|}~])[\w.%+\-!#$'*^`{|}~]{0,64}(?:@|%40|\uff20)[\w\-]{1,63}(?:\.[\w\-]{1,63}){0,8}\.[^\W\d_][\w\-]{1,62}"
 # An international number: `+` (or `%2B`) and 8 to 15 digits, separators allowed.
-INTERNATIONAL_PHONE_PATTERN = r"(?:\+|%2B)\d(?:[ \-.()/]{0,2}\d){7,14}(?!\d)"
+INTERNATIONAL_PHONE_PATTERN = r"(?:\+|%2[Bb])\d(?:[ \-.()/]{0,2}\d){7,14}(?!\d)"
 # A national number written in groups ("020 7946 0958", "(555) 123-4567"). A bare run of digits is
 # left alone: in paths and names it is far more often an order or product number.
 GROUPED_PHONE_PATTERN = r"(?<![\w.\-])\(?\d{2,5}\)?[ \-.]\d{3,4}[ \-.]\d{3,5}(?![\w.])"
+# A national number with its trunk prefix in two groups, as call-centre exports write them ("07700 900123").
+TRUNK_PHONE_PATTERN = r"(?<![\w.\-/])0\d{2,4}[ \-.]\d{5,8}(?![\w.])"
 
 
 @dataclass(frozen=True)
@@ -74,9 +80,10 @@ class Scrubber:
 
 
 DEFAULT_PATTERNS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    (EMAIL_PATTERN, "[email]", ("@", "%40")),
-    (INTERNATIONAL_PHONE_PATTERN, "[phone]", ("+", "%2B")),
+    (EMAIL_PATTERN, "[email]", ("@", "%40", "\uff20")),
+    (INTERNATIONAL_PHONE_PATTERN, "[phone]", ("+", "%2B", "%2b")),
     (GROUPED_PHONE_PATTERN, "[phone]", ()),
+    (TRUNK_PHONE_PATTERN, "[phone]", ()),
 )
 
 

@@ -57,8 +57,10 @@ def event_key(touch: Touch) -> bytes:
 
 
 def defaults(model: type[BaseModel]) -> Template:
-    """Every field of `model`, in order, with its default (None where it has none)."""
-    return {name: None if info.is_required() or info.default_factory else info.default
+    """Every field of `model`, in order, with its default (None where it has none; an empty container
+    where the model makes one, as `context`)."""
+    return {name: info.default_factory() if info.default_factory in (dict, list)
+            else None if info.is_required() or info.default_factory else info.default
             for name, info in model.model_fields.items()}
 
 

@@ -115,9 +115,11 @@ def test_every_cli_filter_binds_its_value(secured: Settings) -> None:
     out = secured.data_dir
     runs: list[list[str]] = [["query", "funnel", "--format", "json"]]
     for name, query in QUERIES.items():
-        for option in ("channel", "segment", "touchpoint"):
+        by = ["--by", "device_type"] if "by" in query.filters else []  # *_by_dimension queries need their dimension
+        for option in ("channel", "segment", "touchpoint", "where"):
             if option in query.filters:
-                runs += [["query", name, f"--{option}", value, "--format", "json"] for value in (INJECTION, NOTHING)]
+                given = (f"device_type={v}" if option == "where" else v for v in (INJECTION, NOTHING))
+                runs += [["query", name, f"--{option}", value, *by, "--format", "json"] for value in given]
     runs.append(["query", "funnel", "--segment", DROP, "--format", "json"])
     runs += [["map", "--segment", value, "--out", str(out / f"{tag}.html")] for tag, value in (("i", INJECTION), ("n", NOTHING))]
     runs.append(["query", "funnel", "--format", "json"])
