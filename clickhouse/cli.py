@@ -199,10 +199,11 @@ def render(result: QueryResult, fmt: str) -> str:
 def _table(result: QueryResult) -> str:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(*result.columns)
     for row in result.rows:
-        table.add_row(*_cells(result.columns, row))
+        table.add_row(*(Text(cell) for cell in _cells(result.columns, row)))  # values are data, never markup
     width = shutil.get_terminal_size((TABLE_WIDTH, 24)).columns
     console = Console(file=io.StringIO(), width=width, color_system=None)
     console.print(table)

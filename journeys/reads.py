@@ -145,7 +145,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(status, "json", _error(str(err)))
         except Exception as err:  # the endpoint must outlive any one request; the pipeline goes on
             log.exception("read endpoint: %s failed", url.path)
-            self._send(HTTPStatus.INTERNAL_SERVER_ERROR, "json", _error(f"{type(err).__name__}: {err}"))
+            self._send(HTTPStatus.INTERNAL_SERVER_ERROR, "json", _error(f"{type(err).__name__} (see the worker's log)"))
 
     def _route(self, path: str, params: dict[str, str]) -> None:
         reads = self.server.reads
@@ -171,8 +171,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _authorised(self, from_query: str) -> bool:
         token = self.server.token
-        if not token:
-            return True
+        if not token:  # loopback only: a page elsewhere can still reach it by DNS rebinding, so the Host must be ours
+            return is_loopback(self.headers.get("Host", "").rsplit(":", 1)[0].strip("[]"))
         given = self.headers.get("Authorization", "").removeprefix("Bearer ").strip() or from_query
         return hmac.compare_digest(given.encode(), token.encode())
 

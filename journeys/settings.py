@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("data")
@@ -124,6 +124,12 @@ class ReadsSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8089, ge=0, le=65535)  # 0, or 8089 taken: any free port (see <data_dir>/reads.json)
     token: SecretStr | None = None
+
+    @field_validator("token", mode="after")
+    @classmethod
+    def _empty_is_no_token(cls, token: SecretStr | None) -> SecretStr | None:
+        """An empty JOURNEYS_READS__TOKEN is no token (it once opened a non-loopback endpoint to all)."""
+        return token if token is not None and token.get_secret_value() else None
 
 
 class Settings(BaseSettings):

@@ -138,3 +138,13 @@ def test_a_clickstream_export_breaks_down_by_device(settings: Settings, warehous
     mobile = query(local, "friction_top", "--where", "device_type=mobile")
     everyone = query(local, "friction_top")
     assert sum(r["frictions"] for r in mobile) <= sum(r["frictions"] for r in everyone)
+
+
+def test_a_dimension_value_is_shown_as_data_not_as_terminal_markup() -> None:
+    """Found by an attacker's review: a browser value of "[/x]" made the table render raise MarkupError."""
+    from clickhouse.cli import render
+    from clickhouse.queries import QueryResult
+
+    table = render(QueryResult(("dimension_value", "journeys"), [("[/x]", 1), ("[link=http://evil.example]c[/link]", 2)]),
+                   "table")
+    assert "[/x]" in table and "[link=http://evil.example]c[/link]" in table

@@ -102,3 +102,26 @@ def test_an_endpoint_off_loopback_needs_a_token(settings: Settings, tmp_path: Pa
 
         stop(server, embedded)
     assert served_url(embedded) is None
+
+
+def test_an_empty_token_is_no_token_and_a_foreign_host_is_refused(settings: Settings, tmp_path: Path) -> None:
+    """Found by an attacker's review: JOURNEYS_READS__TOKEN= (empty) served 0.0.0.0 to everyone, and
+    without a token any Host was answered (a web page could read the warehouse by DNS rebinding)."""
+    dsn = settings.clickhouse.dsn if settings.clickhouse.dsn.startswith("chdb:") else ""
+    embedded = settings.model_copy(update={"data_dir": tmp_path, "clickhouse": settings.clickhouse.model_copy(
+        update={"dsn": dsn})})
+    assert start(embedded.model_copy(update={"reads": ReadsSettings(host="0.0.0.0", port=0, token=SecretStr(""))})) is None
+    server = start(embedded.model_copy(update={"reads": ReadsSettings(host="127.0.0.1", port=0)}))
+    assert server is not None
+    try:
+        assert get(f"{server.url}/healthz")[0] == 200
+        rebound = urllib.request.Request(f"{server.url}/healthz", headers={"Host": "evil.example:8089"})
+        try:
+            status = urllib.request.urlopen(rebound, timeout=10).status
+        except urllib.error.HTTPError as err:
+            status = err.code
+        assert status == 401
+    finally:
+        from journeys.reads import stop
+
+        stop(server, embedded)
