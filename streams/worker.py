@@ -154,6 +154,11 @@ class Stages:
         self.erased = erasure.attach(app, settings)  # tokens of forgotten customers' identifiers
         self.checker = Checker(journey_map, settings.streams.check_processes)
         self.last_work_s = 0.0
+        # Not idle while a stage is in the middle of a message (one may take longer than the idle time on
+        # a loaded machine) or while a work topic partition is known to hold messages not yet read.
+        # (Not the raw topics: a transactional producer's commit marker would keep their lag at 1.)
+        self.working: set[str] = set()
+        self.backlog: dict[Any, int] = {}
         self.also_busy: list[Callable[[], float]] = []  # when other agents of the app last worked (the sink)
         self.memory: Memory = {}
         producer: Any = app.producer  # Faust's aiokafka transport: it runs the aiokafka producer
@@ -198,14 +203,24 @@ class Stages:
         """How far this stage is behind on its work topic partition (high watermark of the last fetch)."""
         high = self.app.consumer.highwater(message.tp)
         if high is not None:
+            self.backlog[message.tp] = max(high - message.offset - 1, 0)
             self.health.lag(time.time(), channel, high - message.offset - 1)
+
+    def begin(self, stage: str) -> None:
+        """A stage takes a message (stage 1: a batch): the worker is busy until the stage is `done`."""
+        self.working.add(stage)
+        self.last_work_s = time.monotonic()
+
+    def done(self, stage: str) -> None:
+        self.working.discard(stage)
+        self.last_work_s = time.monotonic()
 
     async def validate(self, messages: list[Any]) -> None:
         """Stage 1: raw messages -> compact records for the identity stage; bad ones dead-lettered.
 
         Returns once all it produced is delivered, so streams.intake may commit the raw offsets.
         """
-        self.last_work_s = time.monotonic()
+        self.begin("validate")
         payloads = [(message.value, f"topic:{message.topic}/{message.partition}/{message.offset}")
                     for message in messages]
         checked = await self.checker.check(payloads, frozenset(self.erased))
@@ -219,12 +234,13 @@ class Stages:
         for value in checked.work:
             await self.send(topic(self.settings, IDENTITY_WORK_TOPIC), BATCH_KEY, value, 0)
         await self.delivered()
+        self.done("validate")
 
     async def resolve(self, stream: Any) -> None:
         """Stage 2: resolve identity in order; route commands to the customers' partitions."""
         graph = self.graph_table  # also holds this stage's mark (journeys.gaps)
         async for event in stream.events():
-            self.last_work_s = time.monotonic()
+            self.begin("resolve")
             message = event.message
             for offset, _, value in await unapplied(graph, self.settings, message):
                 routed, links = route_identity(self.graph, unpack(value), self.partitions)
@@ -237,11 +253,12 @@ class Stages:
                 await graph.flush(self.batch, message.partition, whole=True)  # all of it, or none after a crash
                 await self.batch.flush()  # confirmed with the next message's work, or by Faust before a commit
             self.work_lag(IDENTITY_LAG_CHANNEL, message)
+            self.done("resolve")
 
     async def stitch(self, stream: Any) -> None:
         """Stage 3: fold each customer's commands into its state; send what changed."""
         async for event in stream.events():
-            self.last_work_s = time.monotonic()
+            self.begin("stitch")
             message = event.message
             for offset, _, value in await unapplied(self.states, self.settings, message):
                 work = PartitionWork(self.map, self.partitions, self.states.get, self.memory, DOCUMENTS)
@@ -260,10 +277,18 @@ class Stages:
                 await self.states.flush(self.batch, message.partition)
                 await self.batch.flush()  # confirmed with the next message's work, or by Faust before a commit
             self.work_lag(CUSTOMER_LAG_CHANNEL, message)
+            self.done("stitch")
 
     def exit_when_idle(self, idle_s: float) -> Callable[[], Coroutine[Any, Any, None]]:
-        """A timer that stops the worker (as SIGTERM would) once work was done and none came for idle_s."""
+        """A timer that stops the worker (as SIGTERM would) once work was done and none came for idle_s.
+
+        A stage in the middle of a message is work, and so is a work topic partition with messages
+        known to be unread: on a loaded machine one message can take longer than idle_s, and
+        stopping then left the rest of the input unhandled (the worker exited as if it had finished).
+        """
         async def check() -> None:
+            if self.working or any(self.backlog.values()):
+                return
             last = max([self.last_work_s, *(clock() for clock in self.also_busy)])
             if self.last_work_s and time.monotonic() - last > idle_s:
                 for sample in self.health.closed(time.time(), everything=True):
