@@ -287,7 +287,7 @@ class Stages:
         stopping then left the rest of the input unhandled (the worker exited as if it had finished).
         """
         async def check() -> None:
-            if self.working or any(self.backlog.values()):
+            if self.working or self.unread():
                 return
             last = max([self.last_work_s, *(clock() for clock in self.also_busy)])
             if self.last_work_s and time.monotonic() - last > idle_s:
@@ -295,6 +295,14 @@ class Stages:
                     await self.publish(sample)
                 os.kill(os.getpid(), signal.SIGTERM)
         return check
+
+    def unread(self) -> int:
+        """Messages known to wait on the work topic partitions this worker has (a rebalance may have
+        moved others to another worker: what this one last saw of them is no longer its work)."""
+        if not self.backlog:
+            return 0
+        assigned = self.app.consumer.assignment()
+        return sum(behind for tp, behind in self.backlog.items() if tp in assigned)
 
     async def delivered(self) -> None:
         """Send what is queued and wait for the broker's acknowledgement of every record.
