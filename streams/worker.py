@@ -167,6 +167,11 @@ class Stages:
         self.refusals: list[LogReset] = []
         self.reading_since_s = 0.0  # when stage 1 first polled its partitions: idle time counts from there
         self.raw_read_to_end = False  # stage 1 has read its raw partitions to their ends (as of its last poll)
+        # Not idle while a stage is in the middle of a message (one may take longer than the idle time on
+        # a loaded machine) or while a work topic partition is known to hold messages not yet read.
+        # (Not the raw topics: a transactional producer's commit marker would keep their lag at 1.)
+        self.working: set[str] = set()
+        self.backlog: dict[Any, int] = {}
         self.also_busy: list[Callable[[], float]] = []  # when other agents of the app last worked (the sink)
         self.sink_written: Callable[[], int] | None = None  # records the embedded sink has written so far
         self.memory: Memory = {}
@@ -221,14 +226,24 @@ class Stages:
         """How far this stage is behind on its work topic partition (high watermark of the last fetch)."""
         high = self.app.consumer.highwater(message.tp)
         if high is not None:
+            self.backlog[message.tp] = max(high - message.offset - 1, 0)
             self.health.lag(time.time(), channel, high - message.offset - 1)
+
+    def begin(self, stage: str) -> None:
+        """A stage takes a message (stage 1: a batch): the worker is busy until the stage is `done`."""
+        self.working.add(stage)
+        self.last_work_s = time.monotonic()
+
+    def done(self, stage: str) -> None:
+        self.working.discard(stage)
+        self.last_work_s = time.monotonic()
 
     async def validate(self, messages: list[Any]) -> None:
         """Stage 1: raw messages -> compact records for the identity stage; bad ones dead-lettered.
 
         Returns once all it produced is delivered, so streams.intake may commit the raw offsets.
         """
-        self.last_work_s = time.monotonic()
+        self.begin("validate")
         checked = await self.checker.check(raw_payloads(messages), self.erased.snapshot())
         now_s, dead = time.time(), Counter(messages[position].topic for position, _ in checked.rejected)
         for name, count in Counter(message.topic for message in messages).items():
@@ -240,6 +255,7 @@ class Stages:
         for value in checked.work:
             await self.send(topic(self.settings, IDENTITY_WORK_TOPIC), BATCH_KEY, value, 0)
         await self.delivered()
+        self.done("validate")
 
     async def dead_letter(self, letter: DeadLetter) -> None:
         """Send a dead letter. The contract keeps it under a Kafka message's default limit; if the
@@ -255,7 +271,7 @@ class Stages:
         """Stage 2: resolve identity in order; route commands to the customers' partitions."""
         graph = self.graph_table  # also holds this stage's mark (journeys.gaps)
         async for event in stream.events():
-            self.last_work_s = time.monotonic()
+            self.begin("resolve")
             message = event.message
             for offset, _, value in await unapplied(graph, self.settings, message, self.end_of(message)):
                 routed, links = route_identity(self.graph, unpack(value), self.partitions)
@@ -268,11 +284,12 @@ class Stages:
                 await graph.flush(self.batch, message.partition, whole=True)  # all of it, or none after a crash
                 await self.batch.flush()  # confirmed with the next message's work, or by Faust before a commit
             self.work_lag(IDENTITY_LAG_CHANNEL, message)
+            self.done("resolve")
 
     async def stitch(self, stream: Any) -> None:
         """Stage 3: fold each customer's commands into its state; send what changed."""
         async for event in stream.events():
-            self.last_work_s = time.monotonic()
+            self.begin("stitch")
             message = event.message
             for offset, _, value in await unapplied(self.states, self.settings, message, self.end_of(message)):
                 work = PartitionWork(self.map, self.partitions, self.states.get, self.memory, DOCUMENTS)
@@ -291,6 +308,7 @@ class Stages:
                 await self.states.flush(self.batch, message.partition)
                 await self.batch.flush()  # confirmed with the next message's work, or by Faust before a commit
             self.work_lag(CUSTOMER_LAG_CHANNEL, message)
+            self.done("stitch")
 
     def reading(self, at_end: bool) -> None:
         self.reading_since_s = self.reading_since_s or time.monotonic()
@@ -299,8 +317,12 @@ class Stages:
     def exit_when_idle(self, idle_s: float) -> Callable[[], Coroutine[Any, Any, None]]:
         """A timer that stops the worker (as SIGTERM would) once stage 1 reads and no stage (nor the
         sink) had work for idle_s: a worker started with nothing to read stops too. Its last health
-        samples are published first and, with the embedded sink, written to the warehouse."""
+        samples are published first and, with the embedded sink, written to the warehouse. A stage in the
+        middle of a message is work, and so is a work partition known to hold unread messages: on a loaded
+        machine one message can take longer than idle_s (the worker once exited as if it had finished)."""
         async def check() -> None:
+            if self.working or self.unread():  # a message in progress, or known unread work, is work
+                return
             last = max([self.reading_since_s, self.last_work_s, *(clock() for clock in self.also_busy)])
             if self.reading_since_s and time.monotonic() - last > idle_s and await self.caught_up():
                 await self.publish_last_health()
@@ -335,6 +357,14 @@ class Stages:
         if not await written_by_sink(self.sink_written, target, FINAL_HEALTH_WAIT_S):
             log.warning("the sink did not write the last health samples within %.0f s; they stay on %s",
                         FINAL_HEALTH_WAIT_S, topic(self.settings, HEALTH_TOPIC))
+
+    def unread(self) -> int:
+        """Messages known to wait on the work topic partitions this worker has (a rebalance may have
+        moved others to another worker: what this one last saw of them is no longer its work)."""
+        if not self.backlog:
+            return 0
+        assigned = self.app.consumer.assignment()
+        return sum(behind for tp, behind in self.backlog.items() if tp in assigned)
 
     async def delivered(self) -> None:
         """Send what is queued and wait for the broker's acknowledgement of every record.

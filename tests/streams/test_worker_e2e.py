@@ -3,7 +3,8 @@
 The simulator's ground truth must equal what the worker publishes (newest version per id,
 retracted ones dropped): customers resolved, journeys per customer with their phases, friction by
 rule and evidence. Then the same with the worker SIGKILLed in the middle and restarted: the final
-result is identical (state comes back from the changelog; replays are idempotent). Bad raw
+result is identical (state comes back from the changelog; replays are idempotent); frozen mid-way
+for longer than its idle time, it still finishes before it stops. Bad raw
 messages become dead letters naming their topic, partition and offset; health samples count both.
 """
 
@@ -44,6 +45,7 @@ IDLE_EXIT_S = 3
 WORKER_TIMEOUT_S = 150
 READ_TIMEOUT_S = 60
 POLL_MS = 250
+PAUSED_SESSION_MS = 15_000  # > heartbeat interval (a third of it) + the 2 * IDLE_EXIT_S pause
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +159,30 @@ def test_a_killed_and_restarted_worker_ends_with_the_same_result(published: Sett
         worker.wait()
     run_until_idle(published)
     assert_matches_truth(published, simulation)
+
+
+def test_a_worker_kept_from_running_longer_than_its_idle_time_finishes_its_work(published: Settings,
+                                                                                simulation: Simulation) -> None:
+    """On a loaded machine one message can keep a stage busy for longer than --exit-when-idle; the
+    worker stopped there once, exiting 0 with the rest of its input unhandled. Here it is frozen
+    (SIGSTOP) for twice its idle time once its first steps are out (most of its work still ahead):
+    it goes on afterwards and stops only when done."""
+    # heartbeats pause with the process: a session long enough that the group keeps the member
+    paused = published.model_copy(update={"kafka": published.kafka.model_copy(
+        update={"session_timeout_ms": PAUSED_SESSION_MS})})
+    worker = start_worker(paused, "--exit-when-idle", str(IDLE_EXIT_S))
+    try:
+        wait_for_steps(paused, 1)
+        worker.send_signal(signal.SIGSTOP)
+        time.sleep(2 * IDLE_EXIT_S)
+        worker.send_signal(signal.SIGCONT)
+        code = worker.wait(WORKER_TIMEOUT_S)
+    finally:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGCONT)
+            worker.kill()
+    assert code == 0, (paused.data_dir / "worker.log").read_text()[-3000:]
+    assert_matches_truth(paused, simulation)
 
 
 def wait_for_steps(settings: Settings, wanted: int) -> None:
