@@ -13,7 +13,7 @@
   var PHONE = /\+?\d[\d ().\-]{5,}\d/g;
   var script = document.currentScript;
   var cfg = {endpoint: script ? new URL("/v1/events", script.src).href : "/v1/events", key: "",
-             flushEvery: 10, flushMs: 5000, maxQueue: 200, touchpoints: {}, pageViews: true};
+             flushEvery: 10, flushMs: 5000, maxQueue: 200, maxRetries: 6, touchpoints: {}, pageViews: true};
   var queue = [], timer = null, retryTimer = null, failures = 0, started = false;
 
   function randomId() {
@@ -39,19 +39,24 @@
     return id;
   }
 
-  function scrub(text) {
-    return String(text || "").replace(EMAIL, "[email]").replace(PHONE, "[phone]").slice(0, 2000);
+  function scrub(text) {  // a run of 9 digits or more is a phone number; a date (8) is not
+    return String(text || "").replace(EMAIL, "[email]").replace(PHONE, function (run) {
+      return run.replace(/\D/g, "").length >= 9 ? "[phone]" : run;
+    });
   }
-  function cleanUrl(href, pathOnly) {
+  function decoded(text) {
+    try { return decodeURIComponent(text); } catch (e) { return text; }
+  }
+  function cleanUrl(href, pathOnly) {  // decoded before scrubbing: %40 and %20 hide nothing
     if (!href) return undefined;
     var url;
     try { url = new URL(href, window.location.href); } catch (e) { return undefined; }
     var kept = [];
     url.searchParams.forEach(function (value, name) {
-      if (!PII_PARAMS.test(name)) kept.push(encodeURIComponent(name) + "=" + encodeURIComponent(value));
+      if (!PII_PARAMS.test(name)) kept.push(scrub(name) + "=" + scrub(value));
     });
-    var query = kept.length ? "?" + kept.join("&") : "";
-    return scrub((pathOnly ? "" : url.origin) + url.pathname + query);
+    var clean = scrub(decoded(url.pathname)) + (kept.length ? "?" + kept.join("&") : "");
+    return ((pathOnly ? "" : url.origin) + clean).slice(0, 2000);  // a host is no one's PII
   }
 
   function deviceType(ua) {
@@ -124,9 +129,10 @@
       })
       .catch(function () { retry(batch, null); });
   }
-  function retry(batch, after) {
-    queue = batch.concat(queue).slice(-cfg.maxQueue);
+  function retry(batch, after) {  // a refused origin looks like a network error: give up in the end
     failures += 1;
+    if (failures > cfg.maxRetries) { failures = 0; if (queue.length) timer = setTimeout(flush, cfg.flushMs); return; }
+    queue = batch.concat(queue).slice(-cfg.maxQueue);
     var waitMs = Math.max(1000 * (parseInt(after, 10) || 0), Math.min(60000, 1000 * Math.pow(2, failures)));
     retryTimer = setTimeout(function () { retryTimer = null; flush(); }, waitMs);
   }
@@ -177,6 +183,7 @@
     checkoutStep: function (step, extra) {
       track("checkout_step", Object.assign({checkout_step: step}, extra || {}), "web.checkout");
     },
+    clean: cleanUrl,
     identify: function (emailHash) {
       if (/^[0-9a-f]{64}$/.test(emailHash)) state.identifiers = Object.assign({}, state.identifiers, {email_hash: emailHash});
     },
