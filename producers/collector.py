@@ -28,7 +28,8 @@ from aiohttp import web
 
 from journeys.errors import ConfigError, DeliveryError
 from journeys.settings import CollectorSettings, Settings
-from producers.beacon import BodyRefused, accepted_answer, authorized, body_rejection, parse_batch, parse_document
+from producers import beacon
+from producers.beacon import BodyRefused, accepted_answer, authorized, body_rejection, parse_batch
 from producers.core import channel_hint
 from producers.publisher import Publisher
 from producers.web import pages
@@ -142,7 +143,7 @@ async def _from_page(request: web.Request) -> web.Response:
     body = await _read_body(request)
     if isinstance(body, web.Response):
         return body
-    document = parse_document(body)
+    document = beacon.parse_document(body)
     key = offered_key(request.query.get("key"), document)
     if key is None:
         return refuse(401, "missing bearer token or write key (?key= or write_key in the body)")
@@ -151,7 +152,7 @@ async def _from_page(request: web.Request) -> web.Response:
         return await _refuse_body(publisher, body, BodyRefused(access.status, access.reason))
     if wait_s := app[pages.BY_KEY].wait_s(access.key):
         return pages.too_many(f"too many requests for site {access.site!r}", wait_s)
-    events = parse_batch(body, collector.max_batch_events)
+    events = document if isinstance(document, BodyRefused) else beacon.events_of(document, collector.max_batch_events)
     if isinstance(events, BodyRefused):
         return await _refuse_body(publisher, body, events)
     return await _accept(publisher, events, site=access.site)

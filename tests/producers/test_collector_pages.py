@@ -42,7 +42,7 @@ def collector(topics: Settings) -> Iterator[tuple[str, Settings]]:
 
 def send(url: str, body: Any, origin: str | None = SHOP, query: str = "", method: str = "POST",
          ) -> tuple[int, dict[str, str], bytes]:
-    data = None if body is None else json.dumps(body).encode()
+    data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
     headers = {"Content-Type": "text/plain;charset=UTF-8"} | ({"Origin": origin} if origin else {})
     request = urllib.request.Request(f"{url}/v1/events{query}", data=data, headers=headers, method=method)
     try:
@@ -130,6 +130,21 @@ def test_one_address_over_its_burst_gets_429_with_retry_after(collector: tuple[s
     answers = [send(url, {"write_key": KEY.key, "events": [page_event(n)]}) for n in range(ADDRESS_BURST + 2)]
     assert [a[0] for a in answers] == [202] * ADDRESS_BURST + [429, 429]
     assert int(answers[-1][1]["Retry-After"]) >= 1 and answers[-1][1]["Access-Control-Allow-Origin"] == SHOP
+
+
+@pytest.mark.parametrize(("body", "status", "reason"), [
+    (b"{oops", 400, "not JSON"),
+    (b"\xff\xfe", 400, "not UTF-8"),
+    (b'{"events": {}}', 400, "expected a JSON array"),
+])
+def test_a_pages_unreadable_body_with_a_key_is_refused_and_kept(collector: tuple[str, Settings], body: bytes,
+                                                                status: int, reason: str) -> None:
+    url, settings = collector
+    answer = send(url, body, query=f"?key={KEY.key}")
+    assert answer[0] == status and reason in json.loads(answer[2])["error"]
+    assert answer[1]["Access-Control-Allow-Origin"] == SHOP  # the page's script can read why
+    [letter] = letters(settings, 1)
+    assert reason in letter.reason
 
 
 def test_server_tokens_keep_working_beside_write_keys(collector: tuple[str, Settings]) -> None:
