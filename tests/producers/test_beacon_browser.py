@@ -1,11 +1,12 @@
 """The web beacon in a real browser: a shop's pages load the script from the collector's origin.
 
 Story: a visitor lands on a product page of the shop (one origin) from a newsletter link whose
-query holds their e-mail address, goes on to the checkout, reaches step 1, clicks "buy", and the
-page throws a JavaScript error; then the tab is closed. The script, loaded from the collector on
+query holds their e-mail address, goes on to the checkout, where the shop's backend identifies them
+by their e-mail hash, sees the basket screen, reaches step 1, clicks "buy", and the page throws a
+JavaScript error; then the tab is closed. The script, loaded from the collector on
 another origin, sends every event (by fetch, and by sendBeacon as the pages go away); they reach
 the raw topic with the visitor's anonymous id, the device context and no e-mail address, and the
-worker takes them into the warehouse under that visitor's customer. A page from an origin that is
+worker takes them all into the warehouse. A page from an origin that is
 not allowed, and a page with a revoked key, get nothing in and leave a dead letter each.
 Driven in Debian's headless Chromium (tests/producers/chromium.py).
 """
@@ -42,8 +43,8 @@ CLEANED = {  # the script's URL cleaning: what a page sends as path or referrer
     '"/orders/+44%207700%20900123/12345678", true': "/orders/[phone]/12345678",
 }
 CLEAN = ", ".join(f"journeys.clean({arguments})" for arguments in CLEANED)
-SHOP_EVENTS = 5
-EMAIL_HASH = "7fbfcce496fc635fc8e683208931f7a27771a88eaf2867766644eb36c3431567"  # handed by the shop's backend  # product_view, page_view (checkout), checkout_step, click, error
+SHOP_EVENTS = 6  # product_view, page_view (checkout), screen_view, checkout_step, click, error
+EMAIL_HASH = "7fbfcce496fc635fc8e683208931f7a27771a88eaf2867766644eb36c3431567"  # handed by the shop's backend
 
 
 class Pages:
@@ -109,7 +110,7 @@ async def visit_the_shop(shop: Pages) -> list[Any]:
         await tab.open(shop.origin + "/checkout", referrer=shop.origin + LANDING)  # the product page's
         # view leaves by sendBeacon as it goes
         await tab.evaluate(f"journeys.identify('{EMAIL_HASH}'); journeys.checkoutStep(1); "
-                           "document.querySelector('button').click(); journeys.flush()")
+                           "journeys.screen('basket'); document.querySelector('button').click(); journeys.flush()")
         await tab.evaluate("setTimeout(() => { throw new TypeError('boom'); }, 0); "
                            "new Promise(done => setTimeout(() => done(1), 300))")
         await tab.close()  # the error leaves by sendBeacon as the page is hidden
@@ -129,7 +130,8 @@ def test_a_visit_reaches_the_warehouse_and_refused_pages_leave_dead_letters(
     records = read_topic(settings, topic(settings, raw_topic("web")), SHOP_EVENTS)
     assert all(b"example.com" not in r.value and b"@" not in r.value for r in records)
     events = [json.loads(r.value) for r in records]
-    assert sorted(e["event_type"] for e in events) == ["checkout_step", "click", "error", "page_view", "product_view"]
+    assert sorted(e["event_type"] for e in events) == ["checkout_step", "click", "error", "page_view", "product_view",
+                                                        "screen_view"]
     by_type = {e["event_type"]: e for e in events}
     visitor = by_type["product_view"]["identifiers"]["anonymous_id"]
     assert [{k: v for k, v in by_type[kind]["identifiers"].items() if v} for kind in ("product_view", "page_view", "checkout_step", "error")] == \
@@ -141,6 +143,7 @@ def test_a_visit_reaches_the_warehouse_and_refused_pages_leave_dead_letters(
                                                     "locale": "-", "utm_source": "news", "utm_campaign": "spring"}
     assert error["measures"]["error_kind"] == "javascript" and error["measures"]["error_code"] == "TypeError"
     assert by_type["checkout_step"]["measures"]["checkout_step"] == 1 and by_type["click"]["measures"]["element"] == "buy"
+    assert by_type["screen_view"]["measures"]["screen"] == "basket"
     assert by_type["page_view"]["measures"]["referrer"] == shop.origin + landing["measures"]["path"]
 
     asyncio.run(visit_and_close(elsewhere.origin + "/products/kettle"))
