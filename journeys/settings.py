@@ -112,8 +112,9 @@ class CollectorSettings(BaseModel):
     write_keys: list[WriteKey] = Field(default_factory=list)
     key_rate_per_s: float = Field(default=100.0, gt=0)
     key_burst: int = Field(default=500, ge=1)
-    address_rate_per_s: float = Field(default=2.0, gt=0)
-    address_burst: int = Field(default=30, ge=1)
+    # A visitor's script sends about one request in 5 s; an office behind one address has many.
+    address_rate_per_s: float = Field(default=5.0, gt=0)
+    address_burst: int = Field(default=60, ge=1)
 
 
 class StreamsSettings(BaseModel):

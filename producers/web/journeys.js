@@ -8,6 +8,7 @@
   "use strict";
   if (window.journeys && window.journeys.version) return;
   var ID_NAME = "journeys_aid", SESSION_NAME = "journeys_sid", YEAR_S = 31536000;
+  var BATCH_MAX = 25;  // events per request: keepalive fetch and sendBeacon refuse bodies over 64 KB
   var PII_PARAMS = /^(e-?mail|mail|phone|tel|mobile|name|first_?name|last_?name|address|postcode|zip|password|token)$/i;
   var EMAIL = /[^\s\/?#&=:;,"'<>]+(@|%40)[^\s\/?#&=:;,"'<>]+\.[a-z]{2,}/gi;
   var PHONE = /\+?\d[\d ().\-]{5,}\d/g;
@@ -120,7 +121,7 @@
   function flush() {
     clearTimeout(timer); timer = null;
     if (!queue.length || retryTimer) return;
-    var batch = queue.splice(0, 100);
+    var batch = queue.splice(0, BATCH_MAX);
     fetch(cfg.endpoint, {method: "POST", mode: "cors", credentials: "omit", keepalive: true,
                          headers: {"Content-Type": "text/plain"}, body: body(batch)})
       .then(function (answer) {
@@ -139,7 +140,7 @@
   function flushOnHide() {
     clearTimeout(timer); timer = null;
     while (queue.length) {
-      var batch = queue.splice(0, 100);
+      var batch = queue.splice(0, BATCH_MAX);
       if (!navigator.sendBeacon || !navigator.sendBeacon(cfg.endpoint, body(batch))) { queue = batch.concat(queue); return; }
     }
   }
