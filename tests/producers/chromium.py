@@ -35,6 +35,12 @@ class Tab:
         await self.cdp.call("Page.navigate", self.session, url=url, referrer=referrer)
         await asyncio.wait_for(self.cdp.wait_event("Page.loadEventFired"), LOAD_TIMEOUT_S)
 
+    async def pose_as(self, user_agent: str, width: int, height: int, mobile: bool) -> None:
+        """From the next page on, the tab shows this user agent and viewport."""
+        await self.cdp.call("Emulation.setUserAgentOverride", self.session, userAgent=user_agent)
+        await self.cdp.call("Emulation.setDeviceMetricsOverride", self.session, width=width, height=height,
+                            deviceScaleFactor=1, mobile=mobile)
+
     async def evaluate(self, expression: str) -> Any:
         answer = await self.cdp.call("Runtime.evaluate", self.session, expression=expression, awaitPromise=True,
                                      returnByValue=True)

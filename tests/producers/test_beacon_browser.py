@@ -164,3 +164,43 @@ def test_a_visit_reaches_the_warehouse_and_refused_pages_leave_dead_letters(
     assert sum(customer_id_for(f"anonymous_id:{visitor}") in row for row in rows) >= 2
     assert all("'device_type': 'desktop'" in row for row in rows)
     assert [sum(f"'{kind}'" in row for row in rows) for kind in sorted(by_type)] == [1] * SHOP_EVENTS
+
+
+DEVICES = [  # user agent, viewport, what the script says: device_type, browser, os
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+     "Version/17.4 Mobile/15E148 Safari/604.1", (390, 844, True), ("mobile", "safari", "ios")),
+    ("Mozilla/5.0 (Linux; Android 14; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36",
+     (1200, 800, True), ("tablet", "chrome", "android")),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 "
+     "Safari/537.36 Edg/124.0", (1400, 900, False), ("desktop", "edge", "windows")),
+    ("Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0", (480, 800, False),
+     ("mobile", "firefox", "linux")),  # no device in the user agent: a narrow viewport decides
+]
+
+
+@pytest.fixture
+def web_collector(topics: Settings, pages: tuple[Pages, Pages]) -> Iterator[Settings]:
+    """Only the collector and the raw topics: what the device test reads."""
+    shop, _ = pages
+    local = topics.model_copy(update={"collector": CollectorSettings(
+        tokens=[SecretStr("server-token")], write_keys=[WriteKey(key=SHOP_KEY, site="shop", origins=[shop.origin])])})
+    with Publisher.connect(local, source="collector") as pub, running_collector(local, pub) as url:
+        shop.collector_url = url
+        yield local
+
+
+async def visit_as_devices(shop: Pages) -> None:
+    async with chromium_tab() as tab:
+        for n, (user_agent, (width, height, mobile), _) in enumerate(DEVICES):
+            await tab.pose_as(user_agent, width, height, mobile)
+            await tab.open(f"{shop.origin}/device/{n}")
+        await tab.close()
+
+
+def test_the_device_context_comes_from_the_user_agent_and_the_viewport(web_collector: Settings,
+                                                                        pages: tuple[Pages, Pages]) -> None:
+    asyncio.run(visit_as_devices(pages[0]))
+    events = [json.loads(r.value) for r in read_topic(web_collector, topic(web_collector, raw_topic("web")), 4)]
+    seen = {e["measures"]["path"]: e["context"] for e in events}
+    assert [(seen[f"/device/{n}"]["device_type"], seen[f"/device/{n}"]["browser"], seen[f"/device/{n}"]["os"])
+            for n in range(len(DEVICES))] == [expected for _, _, expected in DEVICES]
