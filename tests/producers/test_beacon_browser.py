@@ -17,6 +17,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ CLEANED = {  # the script's URL cleaning: what a page sends as path or referrer
     '"/orders/+44%207700%20900123/12345678", true': "/orders/[phone]/12345678",
 }
 CLEAN = ", ".join(f"journeys.clean({arguments})" for arguments in CLEANED)
+RETRY_WAIT_S = 4.0
 SHOP_EVENTS = 6  # product_view, page_view (checkout), screen_view, checkout_step, click, error
 EMAIL_HASH = "7fbfcce496fc635fc8e683208931f7a27771a88eaf2867766644eb36c3431567"  # handed by the shop's backend
 
@@ -178,12 +180,12 @@ DEVICES = [  # user agent, viewport, what the script says: device_type, browser,
 ]
 
 
-@pytest.fixture
-def web_collector(topics: Settings, pages: tuple[Pages, Pages]) -> Iterator[Settings]:
-    """Only the collector and the raw topics: what the device test reads."""
-    shop, _ = pages
-    local = topics.model_copy(update={"collector": CollectorSettings(
-        tokens=[SecretStr("server-token")], write_keys=[WriteKey(key=SHOP_KEY, site="shop", origins=[shop.origin])])})
+@contextmanager
+def shop_collector(settings: Settings, shop: Pages, **limits: Any) -> Iterator[Settings]:
+    """Only the collector (with these rate limits) and the raw topics."""
+    local = settings.model_copy(update={"collector": CollectorSettings(
+        tokens=[SecretStr("server-token")], write_keys=[WriteKey(key=SHOP_KEY, site="shop", origins=[shop.origin])],
+        **limits)})
     with Publisher.connect(local, source="collector") as pub, running_collector(local, pub) as url:
         shop.collector_url = url
         yield local
@@ -197,10 +199,29 @@ async def visit_as_devices(shop: Pages) -> None:
         await tab.close()
 
 
-def test_the_device_context_comes_from_the_user_agent_and_the_viewport(web_collector: Settings,
+def test_the_device_context_comes_from_the_user_agent_and_the_viewport(topics: Settings,
                                                                         pages: tuple[Pages, Pages]) -> None:
-    asyncio.run(visit_as_devices(pages[0]))
-    events = [json.loads(r.value) for r in read_topic(web_collector, topic(web_collector, raw_topic("web")), 4)]
+    with shop_collector(topics, pages[0]) as settings:
+        asyncio.run(visit_as_devices(pages[0]))
+        events = [json.loads(r.value) for r in read_topic(settings, topic(settings, raw_topic("web")), 4)]
     seen = {e["measures"]["path"]: e["context"] for e in events}
     assert [(seen[f"/device/{n}"]["device_type"], seen[f"/device/{n}"]["browser"], seen[f"/device/{n}"]["os"])
             for n in range(len(DEVICES))] == [expected for _, _, expected in DEVICES]
+
+
+async def send_twice_quickly(shop: Pages) -> list[Any]:
+    """Two flushes in a row: the second is answered 429 and must be sent again after Retry-After."""
+    async with chromium_tab() as tab:
+        await tab.open(shop.origin + "/products/kettle")
+        sent = [await tab.evaluate("journeys.flush()")]
+        sent.append(await tab.evaluate("new Promise(done => setTimeout(() => { journeys.track('click', "
+                                       "{element: 'again'}); journeys.flush(); done(1); }, 300))"))
+        await asyncio.sleep(RETRY_WAIT_S)  # Retry-After 1 s, backoff 2 s: the batch goes again in 2 s
+        return sent
+
+
+def test_a_batch_answered_429_is_sent_again_after_retry_after(topics: Settings, pages: tuple[Pages, Pages]) -> None:
+    with shop_collector(topics, pages[0], key_rate_per_s=1.0, key_burst=1) as settings:
+        asyncio.run(send_twice_quickly(pages[0]))
+        events = [json.loads(r.value) for r in read_topic(settings, topic(settings, raw_topic("web")), 2)]
+    assert sorted(e["event_type"] for e in events) == ["click", "product_view"]
