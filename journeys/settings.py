@@ -72,6 +72,23 @@ class ClickHouseSettings(BaseModel):
     refused_batch_after_s: float = Field(default=60.0, gt=0)
 
 
+class WriteKey(BaseModel):
+    """A public write key for pages of one site: it can only send web events, from its origins.
+
+    It is public (it sits in the page), so it is no secret: what keeps it harmless is what it may
+    do (producers.web.access). Revoke it with `revoked: true` and keep it listed, so that what still
+    arrives with it is dead-lettered as "revoked" rather than "unknown".
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str = Field(min_length=16, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")
+    site: str = Field(min_length=1, max_length=60, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    # Origins whose pages may use the key, e.g. https://shop.example; empty: collector.allowed_origins.
+    origins: list[str] = Field(default_factory=list)
+    revoked: bool = False
+
+
 class CollectorSettings(BaseModel):
     """The web beacon collector (`journeys collect`)."""
 
@@ -88,6 +105,16 @@ class CollectorSettings(BaseModel):
     idle_timeout_s: float = Field(default=75.0, gt=0)
     # Connections over this are answered 503 at once, without reading a request.
     max_connections: int = Field(default=1000, ge=1)
+    # Browser transport (docs/channels.md, "From the browser"): origins whose pages may send with
+    # a write key (besides each key's own), the public write keys, and the rate limits (token
+    # buckets, in requests) per key and per client address; over a limit a request gets 429.
+    allowed_origins: list[str] = Field(default_factory=list)
+    write_keys: list[WriteKey] = Field(default_factory=list)
+    key_rate_per_s: float = Field(default=100.0, gt=0)
+    key_burst: int = Field(default=500, ge=1)
+    # A visitor's script sends about one request in 5 s; an office behind one address has many.
+    address_rate_per_s: float = Field(default=5.0, gt=0)
+    address_burst: int = Field(default=60, ge=1)
 
 
 class StreamsSettings(BaseModel):
@@ -189,6 +216,7 @@ def _flatten(values: dict[str, Any], prefix: str, env: dict[str, str], source: B
         elif isinstance(raw, SecretStr):
             env[key] = raw.get_secret_value()
         elif isinstance(raw, list):
-            env[key] = json.dumps([v.get_secret_value() if isinstance(v, SecretStr) else v for v in raw])
+            env[key] = json.dumps([r.get_secret_value() if isinstance(r, SecretStr) else v
+                                   for r, v in zip(raw, value, strict=True)])  # v: as JSON (models too)
         else:
             env[key] = str(value)

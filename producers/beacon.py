@@ -40,14 +40,24 @@ def authorized(header: str | None, tokens: Sequence[SecretStr]) -> bool:
 
 def parse_batch(body: bytes, max_events: int) -> list[Any] | BodyRefused:
     """A body -> the list of event payloads it carries, or why it was refused."""
+    document = parse_document(body)
+    return document if isinstance(document, BodyRefused) else events_of(document, max_events)
+
+
+def parse_document(body: bytes) -> Any:
+    """A body -> its JSON document, or a BodyRefused saying why it is not one."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as err:
         return BodyRefused(400, f"body is not UTF-8: invalid byte at position {err.start}")
     try:
-        document = orjson.loads(text)
+        return orjson.loads(text)
     except orjson.JSONDecodeError as err:
         return BodyRefused(400, f"body is not JSON: {err}")
+
+
+def events_of(document: Any, max_events: int) -> list[Any] | BodyRefused:
+    """A JSON document -> the events it carries (an array, or {"events": [...]}), or why not."""
     events = document.get("events") if isinstance(document, dict) else document
     if not isinstance(events, list):
         return BodyRefused(400, 'expected a JSON array of events, or {"events": [...]}')

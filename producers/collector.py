@@ -5,6 +5,8 @@ token, validates each one, publishes the valid ones, dead-letters the rest with 
 "collector", waits until Kafka has acknowledged them, and answers 202 with counts and reasons.
 A body that cannot be read as a batch is answered 400 (or 413) and kept in the dead-letter topic
 (a body over the size limit is not read: its dead letter records the refusal without the payload).
+Pages send without a token: with a public write key (`?key=` or `write_key` in the body), from
+an allowed origin (CORS), as `text/plain` (sendBeacon), within rate limits (producers.web).
 `GET /healthz` answers the status to anyone and the publisher's counts only with a token.
 Connections are bounded: a body must arrive within `read_timeout_s` (else 408), an idle connection
 is closed after `idle_timeout_s`, connections over `max_connections` are answered 503 at once, and
@@ -25,10 +27,13 @@ import orjson
 from aiohttp import web
 
 from journeys.errors import ConfigError, DeliveryError
-from journeys.settings import Settings
+from journeys.settings import CollectorSettings, Settings
+from producers import beacon
 from producers.beacon import BodyRefused, accepted_answer, authorized, body_rejection, parse_batch
 from producers.core import channel_hint
 from producers.publisher import Publisher
+from producers.web import pages
+from producers.web.access import KeyRefused, check_key, cors_headers, offered_key, page_result
 from schemas.validation import Rejection, validate
 
 log = logging.getLogger(__name__)
@@ -51,11 +56,23 @@ def create_app(settings: Settings, publisher: Publisher) -> web.Application:
     if not settings.collector.tokens:
         raise ConfigError("settings", "collector.tokens", "no bearer token configured; the collector "
                           "refuses to run open (set JOURNEYS_COLLECTOR__TOKENS or pass --token)")
-    app = web.Application(client_max_size=settings.collector.max_body_bytes, middlewares=[_never_crash])
+    _check_write_keys(settings.collector)
+    collector = settings.collector
+    app = web.Application(client_max_size=collector.max_body_bytes, middlewares=[_never_crash])
     app[PUBLISHER], app[SETTINGS] = publisher, settings
     app.router.add_post(EVENTS_PATH, post_events)
+    pages.install(app, collector, EVENTS_PATH)
     app.router.add_get("/healthz", healthz)
     return app
+
+
+def _check_write_keys(collector: CollectorSettings) -> None:
+    """A public write key that is also a bearer token would publish a server's secret."""
+    tokens = {t.get_secret_value() for t in collector.tokens}
+    for number, key in enumerate(collector.write_keys):
+        if key.key in tokens:
+            raise ConfigError("settings", f"collector.write_keys[{number}]", "the write key of site "
+                              f"{key.site!r} is also a bearer token: write keys are public, tokens secret")
 
 
 def refuse(status: int, reason: str, **headers: str) -> web.Response:
@@ -85,26 +102,68 @@ async def _never_crash(request: web.Request, handler: Handler) -> web.StreamResp
 
 async def post_events(request: web.Request) -> web.Response:
     settings, publisher = request.app[SETTINGS], request.app[PUBLISHER]
+    if "Authorization" not in request.headers and (settings.collector.write_keys or "key" in request.query):
+        return await post_from_page(request)
     if not authorized(request.headers.get("Authorization"), settings.collector.tokens):
         return refuse(401, "missing or unknown bearer token", **{"WWW-Authenticate": "Bearer"})
+    body = await _read_body(request)
+    if isinstance(body, web.Response):
+        return body
+    parsed = parse_batch(body, settings.collector.max_batch_events)
+    if isinstance(parsed, BodyRefused):
+        return await _refuse_body(publisher, body, parsed)
+    return await _accept(publisher, parsed)
+
+
+async def _read_body(request: web.Request) -> bytes | web.Response:
+    """The whole body, or the answer to a body over the size limit or too slow to arrive."""
+    settings = request.app[SETTINGS]
     limit = settings.collector.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         return await _refuse_unread(request, f"body of {request.content_length} bytes exceeds {limit} bytes")
     try:
         async with asyncio.timeout(settings.collector.read_timeout_s):
-            body = await request.read()
+            return await request.read()
     except TimeoutError:
         return timed_out(request, settings.collector.read_timeout_s)
-    return await _accept(publisher, body, settings.collector.max_batch_events)
 
 
-async def _accept(publisher: Publisher, body: bytes, max_events: int) -> web.Response:
-    """A body read whole: its valid events published, the rest dead-lettered, all acknowledged."""
-    parsed = parse_batch(body, max_events)
-    if isinstance(parsed, BodyRefused):
-        return await _refuse_body(publisher, body, parsed)
-    results = [validate(orjson.dumps(item), SOURCE, publisher.journey_map) for item in parsed]
-    for item, result in zip(parsed, results, strict=True):
+async def post_from_page(request: web.Request) -> web.Response:
+    """A batch from a page: with CORS headers for an allowed origin, a write key, rate limits."""
+    answer = await _from_page(request)
+    answer.headers.update(cors_headers(request.headers.get("Origin"), request.app[pages.ORIGINS]))
+    return answer
+
+
+async def _from_page(request: web.Request) -> web.Response:
+    app, origin = request.app, request.headers.get("Origin")
+    publisher, collector = app[PUBLISHER], app[SETTINGS].collector
+    if wait_s := app[pages.BY_ADDRESS].wait_s(request.remote or "unknown"):
+        return pages.too_many(f"too many requests from {request.remote}", wait_s)
+    body = await _read_body(request)
+    if isinstance(body, web.Response):
+        return body
+    document = beacon.parse_document(body)
+    key = offered_key(request.query.get("key"), document)
+    if key is None:
+        return refuse(401, "missing bearer token or write key (?key= or write_key in the body)")
+    access = check_key(key, origin, collector)
+    if isinstance(access, KeyRefused):
+        return await _refuse_body(publisher, body, BodyRefused(access.status, access.reason))
+    if wait_s := app[pages.BY_KEY].wait_s(access.key):
+        return pages.too_many(f"too many requests for site {access.site!r}", wait_s)
+    events = document if isinstance(document, BodyRefused) else beacon.events_of(document, collector.max_batch_events)
+    if isinstance(events, BodyRefused):
+        return await _refuse_body(publisher, body, events)
+    return await _accept(publisher, events, site=access.site)
+
+
+async def _accept(publisher: Publisher, items: list[Any], site: str | None = None) -> web.Response:
+    """A batch's valid events published, the rest dead-lettered, all acknowledged. From a page
+    (`site` given), events outside a write key's scope are refused (producers.web.access)."""
+    results = [validate(orjson.dumps(item), SOURCE, publisher.journey_map) if site is None
+               else page_result(item, site, SOURCE, publisher.journey_map) for item in items]
+    for item, result in zip(items, results, strict=True):
         if isinstance(result, Rejection):
             publisher.dead_letter(result, channel_hint(item))
     submitted = publisher.submit_many(r for r in results if not isinstance(r, Rejection))
