@@ -109,7 +109,9 @@ def filters_of(params: dict[str, str]) -> Filters:
 def map_request(params: dict[str, str]) -> Any:
     from grafana.experience_map.service import MapRequest
 
-    return MapRequest(segment=params.get("segment") or None, start=moment(params.get("from")),
+    where_dim, _, where_value = params.get("where", "").partition("=")
+    return MapRequest(segment=params.get("segment") or None, where=(where_dim, where_value) if where_value else None,
+                      start=moment(params.get("from")),
                       end=moment(params.get("to")), compare_start=moment(params.get("compare_from")),
                       compare_end=moment(params.get("compare_to")))
 

@@ -24,6 +24,8 @@ DATE = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:
 
 @click.command("map")
 @click.option("--segment", default=None, help="Only journeys of this segment (persona); default all.")
+@click.option("--where", "where", default="", metavar="DIM=VALUE",
+              help="Only what carried this context dimension value, e.g. device_type=mobile.")
 @click.option("--from", "start", type=DATE, default=None, help="Period start (UTC, inclusive).")
 @click.option("--to", "end", type=DATE, default=None, help="Period end (UTC, exclusive).")
 @click.option("--compare-from", "compare_start", type=DATE, default=None, help="Baseline period start.")
@@ -31,15 +33,15 @@ DATE = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output file: .html (self-contained page), .svg or .png.")
 @click.pass_context
-def map_command(ctx: click.Context, segment: str | None, start: datetime | None, end: datetime | None,
+def map_command(ctx: click.Context, segment: str | None, where: str, start: datetime | None, end: datetime | None,
                 compare_start: datetime | None, compare_end: datetime | None, out: Path) -> None:
     """Draw the experience map (phases x touchpoints, emotion curve, moments of truth)."""
     from clickhouse.client import WarehouseBusyError
     from journeys.cli import settings_of
 
-    request = MapRequest(segment=segment, start=_moment(start), end=_moment(end),
-                         compare_start=_moment(compare_start), compare_end=_moment(compare_end))
     settings = settings_of(ctx)
+    request = MapRequest(segment=segment, start=_moment(start), end=_moment(end), where=_where(settings, where),
+                         compare_start=_moment(compare_start), compare_end=_moment(compare_end))
     try:
         experience_map, comparison = draw(settings, request)
     except WarehouseBusyError as busy:
@@ -62,9 +64,24 @@ def _ask_running_pipeline(settings: Settings, request: MapRequest, out: Path, bu
     moments = {"from": request.start, "to": request.end, "compare_from": request.compare_start,
                "compare_to": request.compare_end}
     params = {k: v.isoformat() for k, v in moments.items() if v is not None} | {"segment": request.segment or ""}
+    if request.where:
+        params["where"] = "=".join(request.where)
     fmt = "svg" if out.suffix.lower() == ".svg" else "html"
     write_document(out, get(settings, url, "/v1/map/document", params | {"format": fmt}).decode())
     return url
+
+
+def _where(settings: Settings, where: str) -> tuple[str, str] | None:
+    """`--where DIM=VALUE`, the dimension checked against the journey map's."""
+    if not where:
+        return None
+    from schemas.journeymap import load_journey_map
+
+    dim, _, value = where.partition("=")
+    declared = load_journey_map(settings.journey_map).dimension_names
+    if not value or dim not in declared:
+        raise click.UsageError(f"--where takes DIM=VALUE with DIM one of {', '.join(declared)} (got {where!r})")
+    return dim, value
 
 
 def register(main: click.Group) -> None:

@@ -77,7 +77,9 @@ def _pickers(values: dict[str, str], segments: list[str]) -> str:
     options = "".join(f'<option value="{escape(s)}"{" selected" if s == chosen else ""}>{escape(s)}</option>'
                       for s in segments)
     segment = f'<label>Segment<select name="segment"><option value="">all</option>{options}</select></label>'
-    return (f'<form class="pickers">{segment}{dates}<button type="submit">Show</button>'
+    where = (f'<label>Only<input type="text" name="where" placeholder="device_type=mobile" size="18" '
+             f'value="{escape(values.get("where", ""))}"></label>')  # a context dimension and its value
+    return (f'<form class="pickers">{segment}{where}{dates}<button type="submit">Show</button>'
             f'<span id="status">live · every {REFRESH_S} s</span></form>')
 
 

@@ -53,9 +53,12 @@ SPAN = f"SELECT min(event_time) AS first, max(event_time) AS last, count() AS st
 SEGMENTS = "SELECT DISTINCT segment FROM journeys FINAL WHERE NOT retracted AND segment != '' ORDER BY segment"
 
 
-def window(start: datetime | None, end: datetime | None, segment: str | None) -> Filters:
-    """The filters of one map: a half-open period and a segment (None = all)."""
-    return Filters(start=start or queries.EARLIEST, end=end or queries.LATEST, segment=segment or "")
+def window(start: datetime | None, end: datetime | None, segment: str | None,
+           where: tuple[str, str] | None = None) -> Filters:
+    """The filters of one map: a half-open period, a segment and a context dimension's value (None = all)."""
+    where_dim, where_value = where or ("", "")
+    return Filters(start=start or queries.EARLIEST, end=end or queries.LATEST, segment=segment or "",
+                   where_dim=where_dim, where_value=where_value)
 
 
 def period_label(filters: Filters, client: Client | None = None, phases: tuple[str, ...] = ()) -> tuple[str, str]:

@@ -34,14 +34,15 @@ class MapRequest:
     end: datetime | None = None
     compare_start: datetime | None = None
     compare_end: datetime | None = None
+    where: tuple[str, str] | None = None  # (dimension, value): only what carried it (device_type, mobile)
 
     def current(self) -> Filters:
-        return window(self.start, self.end, self.segment)
+        return window(self.start, self.end, self.segment, self.where)
 
     def baseline(self) -> Filters | None:
         if self.compare_start is None and self.compare_end is None:
             return None
-        return window(self.compare_start, self.compare_end, self.segment)
+        return window(self.compare_start, self.compare_end, self.segment, self.where)
 
 
 def draw(settings: Settings, request: MapRequest) -> tuple[ExperienceMap, Comparison | None]:

@@ -148,3 +148,12 @@ def test_a_dimension_value_is_shown_as_data_not_as_terminal_markup() -> None:
     table = render(QueryResult(("dimension_value", "journeys"), [("[/x]", 1), ("[link=http://evil.example]c[/link]", 2)]),
                    "table")
     assert "[/x]" in table and "[link=http://evil.example]c[/link]" in table
+
+
+def test_the_experience_map_draws_one_device_alone(warehouse_with_shop: Settings, warehouse: Client) -> None:
+    from grafana.experience_map.service import MapRequest, draw_from
+    from schemas.journeymap import load_journey_map
+
+    everyone, _ = draw_from(warehouse, load_journey_map(), MapRequest())
+    mobile, _ = draw_from(warehouse, load_journey_map(), MapRequest(where=("device_type", "mobile")))
+    assert (everyone.customers, mobile.customers) == (MOBILE + DESKTOP, MOBILE)
