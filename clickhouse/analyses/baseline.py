@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 EVERYONE = "*"
@@ -23,6 +23,8 @@ DEFAULT_Z = 4.0  # many cells are tested at once: |z| >= 4 is p < 1e-4 per cell
 DEFAULT_MIN_COUNT = 5
 DEFAULT_MIN_RATIO = 1.5  # a rate must move by half again (or halve) to be an incident
 DEFAULT_BASELINE_PERIODS = 4
+CONCENTRATED_SHARE = 0.8  # a value holding this share of an incident's events...
+OVER_REPRESENTED = 0.6  # ...with at most this share of its journeys is where the change concentrates
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class Incident:
     baseline_rate: float
     effect: float  # rate / baseline rate (volume: count / baseline mean); inf when the baseline is 0
     score: float  # the largest |z| of its periods
+    concentrated_in: str = ""  # for everyone: the dimension value holding most of it, if one does
 
 
 @dataclass(frozen=True)
@@ -179,3 +182,23 @@ def _most_specific(found: list[Incident]) -> list[Incident]:
                    and s.start <= i.end and i.start <= s.end for s in specific)
 
     return [i for i in found if i.who != EVERYONE or not covered(i)]
+
+
+def concentrate(found: list[Incident], counts: list[Count]) -> list[Incident]:
+    """Each everyone-incident with the dimension value that holds most of its events (and far
+    fewer of its journeys): a change of everyone's rate can be one device's or one team's."""
+    return [replace(i, concentrated_in=_concentration(i, counts)) if i.who == EVERYONE else i for i in found]
+
+
+def _concentration(incident: Incident, counts: list[Count]) -> str:
+    by_value: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for c in counts:
+        if (c.who != EVERYONE and c.family == incident.family and c.touchpoint == incident.touchpoint
+                and c.what == incident.what and incident.start <= c.period <= incident.end):
+            by_value[c.who][0] += c.numerator
+            by_value[c.who][1] += c.denominator
+    for who, (x, n) in sorted(by_value.items(), key=lambda kv: -kv[1][0]):
+        journeys_share = n / incident.denominator if incident.denominator else 0.0
+        if incident.numerator and x >= CONCENTRATED_SHARE * incident.numerator and journeys_share <= OVER_REPRESENTED:
+            return who
+    return ""

@@ -21,8 +21,12 @@ _SLOTS = ", ".join(f"length(steps) >= {k} AND {step_match(f'steps[{k}]')}" for k
 _MODE = {"any": "", "strict": ", 'strict_order'"}
 
 
-def funnel_sql(order: str) -> str:
-    """The step funnel in `order` (a key of ORDERS, never user text)."""
+ENTERED_IN_WINDOW = "entered >= {start:DateTime64(3, 'UTC')} AND entered < {end:DateTime64(3, 'UTC')}"
+
+
+def funnel_sql(order: str, entered_in_window: str = ENTERED_IN_WINDOW) -> str:
+    """The step funnel in `order` (a key of ORDERS, never user text); Grafana passes its own
+    time filter on `entered` (the first step's time) as `entered_in_window`."""
     mode = _MODE[order]
     return f"""
 WITH {{steps:Array(String)}} AS steps
@@ -43,7 +47,7 @@ FROM (
         WHERE event_time >= {{start:DateTime64(3, 'UTC')}}
           AND event_time < {{end:DateTime64(3, 'UTC')}} + toIntervalMillisecond({{within_ms:UInt64}}) AND {SCOPE}
         GROUP BY journey_id
-        HAVING level > 0 AND entered >= {{start:DateTime64(3, 'UTC')}} AND entered < {{end:DateTime64(3, 'UTC')}}
+        HAVING level > 0 AND {entered_in_window}
     )
     ARRAY JOIN range(1, toUInt64(level) + 1) AS k
     GROUP BY period, breakdown, k

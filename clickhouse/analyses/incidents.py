@@ -114,10 +114,10 @@ def counts(client: Client, query: IncidentQuery) -> list[Count]:
 
 def find_incidents(client: Client, query: IncidentQuery) -> list[Incident]:
     """Incidents that touch the window [start, end), each judged against its trailing periods."""
-    periods = query.periods()
-    flagged = baseline.judge(counts(client, query), periods, query.limits)
+    periods, cells = query.periods(), counts(client, query)
+    flagged = baseline.judge(cells, periods, query.limits)
     window_start = align(_utc(query.start), query.period)
-    return [i for i in baseline.incidents(flagged, periods) if i.end >= window_start]
+    return baseline.concentrate([i for i in baseline.incidents(flagged, periods) if i.end >= window_start], cells)
 
 
 def _utc(moment: datetime) -> datetime:

@@ -49,6 +49,12 @@ class Shop:
     events: list[TouchpointEventBase]
     incidents: list[IncidentTruth]
 
+THREE_INCIDENTS = Scenario(incidents=(
+    *TWO_INCIDENTS.incidents,
+    IncidentSpec(name="desktop_loop", kind="checkout_loop", start_day=49, days=14,
+                 where={"device_type": "desktop"}, share=0.5),
+))
+
 
 def steady_shop(seed: int, scenario: Scenario | None) -> Shop:
     """One simulation per weekly cohort, from `WARM_UP_WEEKS` before START: one simulation's
@@ -98,13 +104,13 @@ def matches(truth: IncidentTruth, found: Incident) -> bool:
     """Found at the injected touchpoint, for the injected value, within a week of its weeks."""
     slack = timedelta(weeks=1)
     return (found.touchpoint == truth.touchpoint and found.what == truth.what
-            and found.who == f"{truth.dimension}={truth.value}"
+            and f"{truth.dimension}={truth.value}" in (found.who, found.concentrated_in)
             and truth.start - slack <= found.start and found.end <= truth.end + slack)
 
 
 def _figures(dsn: str, seed: int) -> str:
     lines = []
-    for label, scenario in (("incidents", TWO_INCIDENTS), ("clean", None)):
+    for label, scenario in (("incidents", THREE_INCIDENTS), ("clean", None)):
         settings = Settings(clickhouse=ClickHouseSettings(dsn=dsn, database=f"inc_{uuid.uuid4().hex[:8]}"))
         client = connect(settings)
         migrate(client)
@@ -115,7 +121,8 @@ def _figures(dsn: str, seed: int) -> str:
         hits = [t.name for t in shop.incidents if any(matches(t, f) for f in found)]
         lines.append(f"seed {seed} {label}: {len(found)} incidents, injected found {hits}/"
                      f"{[(t.name, t.customers) for t in shop.incidents]} ({time.monotonic() - began:.0f} s)")
-        lines += [f"    {f.start:%Y-%m-%d}..{f.end:%Y-%m-%d} {f.touchpoint} {f.what} {f.who} rate {f.rate} "
+        lines += [f"    {f.start:%Y-%m-%d}..{f.end:%Y-%m-%d} {f.touchpoint} {f.what} {f.who} "
+                  f"{f.concentrated_in} rate {f.rate} "
                   f"vs {f.baseline_rate} z {f.score}" for f in found]
         client.command(f"DROP DATABASE `{settings.clickhouse.database}`")
     return "\n".join(lines)

@@ -11,7 +11,16 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
-from clickhouse.analyses.baseline import EVERYONE, Count, Thresholds, incidents, judge, poisson_z, two_proportion_z
+from clickhouse.analyses.baseline import (
+    EVERYONE,
+    Count,
+    Thresholds,
+    concentrate,
+    incidents,
+    judge,
+    poisson_z,
+    two_proportion_z,
+)
 
 WEEKS = [datetime(2026, 1, 5, tzinfo=UTC) + timedelta(weeks=n) for n in range(10)]
 LIMITS = Thresholds()
@@ -71,3 +80,14 @@ def test_a_volume_spike_against_its_mean() -> None:
     volume = [Count(week, "volume", "web.help", "events", EVERYONE, x, 0)
               for week, x in zip(WEEKS, [50, 55, 48, 52, 120, 51, 50, 49, 53, 50], strict=True)]
     assert [v.count.period for v in judge(volume, WEEKS, LIMITS)] == [WEEKS[4]]
+
+
+def test_a_change_of_everyone_names_the_value_that_holds_it() -> None:
+    everyone = cells("back_step", EVERYONE, [0, 0, 0, 0, 12, 0, 0, 0, 0, 0], [100] * 10)
+    desktop = cells("back_step", "device_type=desktop", [0, 0, 0, 0, 11, 0, 0, 0, 0, 0], [35] * 10)
+    mobile = cells("back_step", "device_type=mobile", [0, 0, 0, 0, 1, 0, 0, 0, 0, 0], [55] * 10)
+    counts = [*everyone, *desktop, *mobile]
+    found = concentrate(incidents(judge(everyone, WEEKS, LIMITS), WEEKS), counts)
+    assert [(i.who, i.concentrated_in) for i in found] == [(EVERYONE, "device_type=desktop")]
+    spread = [*everyone, *cells("back_step", "device_type=desktop", [0, 0, 0, 0, 6] + [0] * 5, [35] * 10)]
+    assert [i.concentrated_in for i in concentrate(incidents(judge(everyone, WEEKS, LIMITS), WEEKS), spread)] == [""]
