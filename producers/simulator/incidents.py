@@ -129,18 +129,20 @@ def _call_waits(spec: IncidentSpec, ctx: Context, story: History, start: datetim
 _STRIKE = {"checkout_errors": _checkout, "checkout_loop": _checkout, "long_call_waits": _call_waits}
 
 
-def incident_truth(scenario: Scenario, start: datetime, histories: list[History]) -> tuple[IncidentTruth, ...]:
-    """What was injected: each incident, its scope and the customers and events it touched."""
+def incident_truth(scenario: Scenario, start: datetime, histories: list[History] | None) -> tuple[IncidentTruth, ...]:
+    """What was injected: each incident, its scope and the customers and events it touched (not
+    counted without the histories)."""
     out = []
     for spec in scenario.incidents:
         marker = f"ix{spec.name[:6]}-"
-        hit = [sum(1 for j in h.journeys for t in j if t.source_id.startswith(marker)) for h in histories]
+        hit = [sum(1 for j in h.journeys for t in j if t.source_id.startswith(marker)) for h in histories or []]
         (dim, value), = spec.where.items()
         begin, end = spec.window(start)
         touchpoint, what = SIGNATURE[spec.kind]
         out.append(IncidentTruth(name=spec.name, kind=spec.kind, touchpoint=touchpoint, what=what, start=begin,
                                  end=end, dimension=dim, value=value, share=spec.share,
-                                 customers=sum(1 for n in hit if n), events=sum(hit)))
+                                 customers=None if histories is None else sum(1 for n in hit if n),
+                                 events=None if histories is None else sum(hit)))
     return tuple(out)
 
 

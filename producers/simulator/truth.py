@@ -93,8 +93,8 @@ class IncidentTruth(Truth):
     dimension: str
     value: str
     share: float
-    customers: int
-    events: int
+    customers: int | None  # None: not counted (`journeys simulate` writes people in several processes)
+    events: int | None
 
 
 class GroundTruth(Truth):

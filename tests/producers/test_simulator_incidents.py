@@ -13,9 +13,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from journeys.cli import main
+from producers.core import event_value
 from producers.simulator import Simulation, simulate
 from producers.simulator.incidents import IncidentSpec, Scenario, ScenarioError, load_scenario
+from producers.simulator.parallel import SimulationArgs, simulated_in_child
 from schemas.journeymap import load_journey_map
 from schemas.outputs import FrictionEvent, JourneySnapshot, JourneyStep
 from streams.core.pipeline import Pipeline
@@ -89,3 +93,23 @@ def test_a_scenario_file_is_read_and_a_bad_one_named(tmp_path: Path) -> None:
     bad.write_text("incidents:\n  - {name: e, kind: outage, start_day: 1, days: 2, where: {}, share: 2}\n")
     with pytest.raises(ScenarioError, match=r"bad\.yaml"):
         load_scenario(bad)
+
+
+def test_journeys_simulate_children_inject_the_scenario_and_list_it() -> None:
+    expected = run(SCENARIO)
+    args = SimulationArgs(120, 5, 30, START, JOURNEY_MAP, b"incidents", SCENARIO)
+    with simulated_in_child(args, 500, workers=2) as child:
+        values = [value for chunk in child.chunks() for _, _, _, value in chunk]
+        truth = child.truth()
+    assert values == [d.payload if isinstance(d.payload, bytes) else event_value(d.payload)
+                      for d in expected.deliveries]
+    assert [(t.name, t.start, t.value, t.customers) for t in truth.incidents] == [
+        (t.name, t.start, t.value, None) for t in expected.truth.incidents]
+
+
+def test_journeys_simulate_names_a_bad_scenario(tmp_path: Path) -> None:
+    bad = tmp_path / "scenario.yaml"
+    bad.write_text("incidents:\n  - {name: e, kind: checkout_errors, start_day: 1, days: 2, "
+                   "where: {shoe_size: '42'}, share: 0.5}\n")
+    result = CliRunner().invoke(main, ["simulate", "--incidents", str(bad), "--customers", "1"])
+    assert result.exit_code == 2 and "shoe_size" in result.output and "Traceback" not in result.output
