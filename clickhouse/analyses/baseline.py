@@ -72,6 +72,12 @@ class Thresholds:
     min_count: int = DEFAULT_MIN_COUNT
     min_ratio: float = DEFAULT_MIN_RATIO
     baseline_periods: int = DEFAULT_BASELINE_PERIODS
+    season: int = 1  # compare with the periods this many before (7: days with the same weekday)
+
+    @property
+    def warm_up(self) -> int:
+        """Periods before the first one that can be judged."""
+        return self.baseline_periods * self.season
 
 
 def two_proportion_z(x1: int, n1: int, x0: int, n0: int) -> float:
@@ -95,7 +101,8 @@ def poisson_z(observed: int, expected: float) -> float:
 
 
 def judge(counts: Iterable[Count], periods: list[datetime], limits: Thresholds) -> list[Verdict]:
-    """The flagged cells of every period that has `baseline_periods` trailing periods before it."""
+    """The flagged cells of every period that has `baseline_periods` trailing periods (of its
+    season: the same weekday for days with season 7) before it."""
     cells: dict[tuple[str, str, str, str], dict[datetime, Count]] = defaultdict(dict)
     present: dict[tuple[datetime, str, str], int] = {}  # journeys at (period, touchpoint, who)
     for c in counts:
@@ -103,15 +110,16 @@ def judge(counts: Iterable[Count], periods: list[datetime], limits: Thresholds) 
         present[(c.period, c.touchpoint, c.who)] = max(c.denominator, present.get((c.period, c.touchpoint, c.who), 0))
     flagged: list[Verdict] = []
     for series in cells.values():
-        normal = list(periods[:limits.baseline_periods])  # a flagged period does not join the baseline
-        for period in periods[limits.baseline_periods:]:
-            current = series.get(period)
-            verdict = current and _verdict(current, [series.get(p) or _nothing(current, p, present)
-                                                     for p in normal[-limits.baseline_periods:]], limits)
+        normal = list(range(limits.warm_up))  # indexes of periods; a flagged one does not join the baseline
+        for i in range(limits.warm_up, len(periods)):
+            current = series.get(periods[i])
+            alike = [periods[j] for j in normal if (i - j) % limits.season == 0][-limits.baseline_periods:]
+            verdict = current and _verdict(current, [series.get(p) or _nothing(current, p, present) for p in alike],
+                                           limits)
             if verdict:
                 flagged.append(verdict)
             else:
-                normal.append(period)
+                normal.append(i)
     return flagged
 
 

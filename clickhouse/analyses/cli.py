@@ -17,6 +17,7 @@ import click
 
 FORMATS = ("table", "csv", "json")
 DURATION = re.compile(r"^(\d+)([smhdw])$")
+SEASONS = {"hour": 168, "day": 7, "week": 1}  # periods in a week
 UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
 
@@ -92,11 +93,13 @@ def paths_command(ctx: click.Context, from_step: str, to_step: str, depth: int, 
               help="Cells to test, comma-separated: step, friction, volume.")
 @click.option("--baseline", "baseline_periods", default=4, show_default=True, type=click.IntRange(1, 52),
               help="Trailing periods the baseline pools.")
+@click.option("--seasonal", is_flag=True,
+              help="Baseline of the same weekday (--period day) or hour of the week (--period hour).")
 @click.option("--z", "z", default=4.0, show_default=True, type=click.FloatRange(1.0), help="|z| to flag a period.")
 @click.option("--min-count", default=5, show_default=True, type=click.IntRange(1), help="Fewest events to flag.")
 @_common
 def incidents_command(ctx: click.Context, period: str, dims: tuple[str, ...], families: str, baseline_periods: int,
-                      z: float, min_count: int, **common: Any) -> None:
+                      seasonal: bool, z: float, min_count: int, **common: Any) -> None:
     """Incidents: cells worse (or better) than their baseline of trailing periods, joined over periods."""
     from clickhouse.analyses.baseline import Thresholds
     from clickhouse.analyses.incidents import FAMILIES, IncidentQuery, find_incidents
@@ -114,7 +117,8 @@ def incidents_command(ctx: click.Context, period: str, dims: tuple[str, ...], fa
     filters = _filters(common, journey_map)
     query = IncidentQuery(start=filters.start, end=filters.end, period=period,
                           dimensions=dims or journey_map.dimension_names, families=what, filters=filters,
-                          limits=Thresholds(z=z, min_count=min_count, baseline_periods=baseline_periods))
+                          limits=Thresholds(z=z, min_count=min_count, baseline_periods=baseline_periods,
+                                            season=SEASONS[period] if seasonal else 1))
     found = find_incidents(connect(settings_of(ctx)), query)
     rows = [asdict(i) for i in found]
     columns = tuple(rows[0]) if rows else ("start", "end", "family", "touchpoint", "what", "who")

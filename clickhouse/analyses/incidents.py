@@ -7,7 +7,8 @@ chosen context dimensions an event carried), three families of cells:
 - friction: journeys with that rule at the touchpoint (by detected_at; who from the evidence
   events), of the journeys at the touchpoint;
 - volume: events at the touchpoint.
-The scan starts `baseline_periods` before the window, so its first period has a full baseline.
+The scan starts the baseline's periods (of the same season) before the window, so its first period
+has a full baseline.
 """
 
 from __future__ import annotations
@@ -84,9 +85,9 @@ class IncidentQuery:
         return self.periods()[0]
 
     def periods(self) -> list[datetime]:
-        """Every period start from `baseline_periods` before the window's first to the window's end."""
+        """Every period start from the baseline's warm-up before the window's first to the window's end."""
         step = PERIOD_LENGTH[self.period]
-        first = align(_utc(self.start), self.period) - step * self.limits.baseline_periods
+        first = align(_utc(self.start), self.period) - step * self.limits.warm_up
         out, moment = [], first
         while moment < _utc(self.end):
             out.append(moment)

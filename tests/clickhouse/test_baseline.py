@@ -91,3 +91,12 @@ def test_a_change_of_everyone_names_the_value_that_holds_it() -> None:
     assert [(i.who, i.concentrated_in) for i in found] == [(EVERYONE, "device_type=desktop")]
     spread = [*everyone, *cells("back_step", "device_type=desktop", [0, 0, 0, 0, 6] + [0] * 5, [35] * 10)]
     assert [i.concentrated_in for i in concentrate(incidents(judge(everyone, WEEKS, LIMITS), WEEKS), spread)] == [""]
+
+
+def test_a_seasonal_baseline_compares_a_day_with_the_same_weekdays() -> None:
+    days = [datetime(2026, 1, 5, tzinfo=UTC) + timedelta(days=n) for n in range(5 * 7)]
+    weekend = {5, 6}
+    numerators = [30 if d.weekday() in weekend else 10 for d in days]
+    counts = [Count(d, "step", "web.checkout", "error", EVERYONE, x, 100) for d, x in zip(days, numerators, strict=True)]
+    assert judge(counts, days, Thresholds(season=1))  # every Saturday looks like an incident against Fridays
+    assert judge(counts, days, Thresholds(season=7)) == []
