@@ -19,7 +19,12 @@ MAX_DEPTH = 20
 ANCHOR = ("(l = {anchor:String} OR startsWith(l, concat({anchor:String}, ':')) "
           "OR (startsWith({anchor:String}, ':') AND endsWith(l, {anchor:String})))")
 
-JOURNEY_PATHS = f"""
+
+
+def journey_paths(event_window: str = EVENT_WINDOW) -> str:
+    """Each journey's path (labels and times) and the index of its anchor; Grafana passes its own
+    time filter as `event_window`."""
+    return f"""
     SELECT journey_id, breakdown, labels, times,
            if({{anchor:String}} = '', 1, arrayFirstIndex(l -> {ANCHOR}, labels)) AS at
     FROM (
@@ -27,13 +32,15 @@ JOURNEY_PATHS = f"""
                arraySort(x -> x.1, groupArray((event_time, {LABEL}))) AS raw,
                arrayFilter((x, i) -> i = 1 OR x.2 != raw[i - 1].2, raw, arrayEnumerate(raw)) AS runs,
                arrayMap(x -> x.2, runs) AS labels, arrayMap(x -> x.1, runs) AS times
-        FROM touchpoints FINAL WHERE {EVENT_WINDOW} AND {SCOPE}
+        FROM touchpoints FINAL WHERE {event_window} AND {SCOPE}
         GROUP BY journey_id
     )
     WHERE at > 0
 """
 
-PATHS_SQL = f"""
+
+def paths_sql(event_window: str = EVENT_WINDOW) -> str:
+    return f"""
 SELECT breakdown, position, from_step, to_step, count() AS transitions, uniqExact(journey_id) AS journeys,
        round(transitions / sum(transitions) OVER (PARTITION BY breakdown, position, from_step), 4) AS share,
        round(quantile(0.5)(seconds), 1) AS median_s
@@ -41,7 +48,7 @@ FROM (
     SELECT journey_id, breakdown, if({{direction:String}} = 'from', i - at + 1, i - at) AS position,
            labels[i] AS from_step, labels[i + 1] AS to_step,
            dateDiff('millisecond', times[i], times[i + 1]) / 1000 AS seconds
-    FROM ({JOURNEY_PATHS})
+    FROM ({journey_paths(event_window)})
     ARRAY JOIN range(1, toUInt64(length(labels))) AS i
     WHERE if({{direction:String}} = 'from', i >= at AND i < at + {{depth:UInt8}}, i < at AND i + {{depth:UInt8}} >= at)
 )
@@ -50,6 +57,8 @@ ORDER BY breakdown, abs(position), transitions DESC, from_step, to_step
 LIMIT {{limit:UInt32}} BY breakdown, position
 """
 
+
+PATHS_SQL = paths_sql()
 LOOPS_SQL = f"""
 SELECT breakdown, step, via, count() AS loops, uniqExact(journey_id) AS journeys,
        round(journeys / any(with_step), 4) AS share_of_journeys_at_step,
@@ -57,13 +66,13 @@ SELECT breakdown, step, via, count() AS loops, uniqExact(journey_id) AS journeys
 FROM (
     SELECT journey_id, breakdown, labels[i] AS step, labels[i + 1] AS via,
            dateDiff('millisecond', times[i], times[i + 2]) / 1000 AS seconds
-    FROM ({JOURNEY_PATHS})
+    FROM ({journey_paths()})
     ARRAY JOIN range(1, toUInt64(greatest(length(labels), 2) - 1)) AS i
     WHERE labels[i] = labels[i + 2]
 ) AS l
 LEFT JOIN (
     SELECT breakdown, step, uniqExact(journey_id) AS with_step
-    FROM ({JOURNEY_PATHS}) ARRAY JOIN arrayDistinct(labels) AS step
+    FROM ({journey_paths()}) ARRAY JOIN arrayDistinct(labels) AS step
     GROUP BY breakdown, step
 ) AS s USING (breakdown, step)
 WHERE {{anchor:String}} = '' OR step = {{anchor:String}} OR via = {{anchor:String}}
