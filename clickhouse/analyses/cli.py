@@ -25,6 +25,7 @@ def register(main: click.Group) -> None:
     main.add_command(funnel_command)
     main.add_command(paths_command)
     main.add_command(incidents_command)
+    main.add_command(explain_command)
 
 
 def _common(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -122,6 +123,40 @@ def incidents_command(ctx: click.Context, period: str, dims: tuple[str, ...], fa
     found = find_incidents(connect(settings_of(ctx)), query)
     rows = [asdict(i) for i in found]
     columns = tuple(rows[0]) if rows else ("start", "end", "family", "touchpoint", "what", "who")
+    click.echo(render(QueryResult(columns, [tuple(r.values()) for r in rows]), common["fmt"]), nl=False)
+
+
+@click.command("explain")
+@click.option("--baseline-from", type=click.DateTime(), help="Baseline start (default: as long before --from).")
+@click.option("--baseline-to", type=click.DateTime(), help="Baseline end (default: --from).")
+@click.option("--by", "dims", multiple=True, metavar="DIM",
+              help="Dimensions whose values may explain the change (default: all the journey map declares).")
+@click.option("--z", "z", default=3.0, show_default=True, type=click.FloatRange(1.0),
+              help="|z| of everyone's change for a cell to be explained.")
+@_common
+def explain_command(ctx: click.Context, baseline_from: datetime | None, baseline_to: datetime | None,
+                    dims: tuple[str, ...], z: float, **common: Any) -> None:
+    """What explains a change: per changed step share or friction rate, each dimension value's part of it."""
+    from clickhouse.analyses.explain import explain
+    from clickhouse.cli import render
+    from clickhouse.client import connect
+    from clickhouse.queries import QueryResult
+    from journeys.cli import settings_of
+
+    if common["start"] is None or common["end"] is None:
+        raise click.UsageError("explain needs --from and --to (the window to explain)")
+    journey_map = _map(ctx)
+    for dim in dims:
+        _breakdown(dim, journey_map, context_only=True)
+    filters = _filters(common, journey_map)
+    base_end = _utc(baseline_to) or filters.start
+    base_start = _utc(baseline_from) or base_end - (filters.end - filters.start)
+    if not base_start < base_end <= filters.start:
+        raise click.UsageError("the baseline must be a non-empty window ending at or before --from")
+    found = explain(connect(settings_of(ctx)), filters, base_start, base_end, dims or journey_map.dimension_names,
+                    min_z=z)
+    rows = [asdict(c) for c in found]
+    columns = tuple(rows[0]) if rows else ("family", "touchpoint", "what", "who", "share_of_change")
     click.echo(render(QueryResult(columns, [tuple(r.values()) for r in rows]), common["fmt"]), nl=False)
 
 

@@ -13,6 +13,7 @@ has a full baseline.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -30,7 +31,11 @@ WHO = ("arrayConcat(['*'], arrayMap(d -> concat(d, '=', context[d]), "
        "arrayFilter(d -> mapContains(context, d), {dims:Array(String)})))")
 SCAN = ("event_time >= {scan_start:DateTime64(3, 'UTC')} AND event_time < {end:DateTime64(3, 'UTC')}")
 
-COUNTS_SQL = f"""
+
+def counts_sql(period_of: Callable[[str], str] = period_of) -> str:
+    """The counting SQL, with `period_of(column)` giving the period of a moment (explain passes
+    'baseline' / 'current' windows)."""
+    return f"""
 WITH base AS (
     SELECT {period_of('event_time')} AS period, toString(touchpoint) AS touchpoint,
            toString(event_type) AS event_type, journey_id, arrayJoin({WHO}) AS who
@@ -69,6 +74,9 @@ UNION ALL
 SELECT period, 'volume', touchpoint, 'events', who, events, 0
 FROM present WHERE has({{families:Array(String)}}, 'volume')
 """
+
+
+COUNTS_SQL = counts_sql()
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,11 @@ def injected() -> Shop:
     return steady_shop(SEED, TWO_INCIDENTS)
 
 
+@pytest.fixture(scope="module")
+def injected_warehouse(injected: Shop, warehouse_dsn: str) -> Iterator[Settings]:
+    yield from loaded(injected, warehouse_dsn)
+
+
 def loaded(shop: Shop, dsn: str) -> Iterator[Settings]:
     settings = Settings(clickhouse=ClickHouseSettings(dsn=dsn, database=f"inc_{uuid.uuid4().hex[:8]}"))
     client = connect(settings)
@@ -42,13 +47,16 @@ def loaded(shop: Shop, dsn: str) -> Iterator[Settings]:
     client.command(f"DROP DATABASE IF EXISTS `{settings.clickhouse.database}`")
 
 
+def env(settings: Settings) -> dict[str, str]:
+    return {"JOURNEYS_CLICKHOUSE__DSN": settings.warehouse_dsn(),
+            "JOURNEYS_CLICKHOUSE__DATABASE": settings.clickhouse.database}
+
+
 def incidents(settings: Settings) -> list[Incident]:
-    env = {"JOURNEYS_CLICKHOUSE__DSN": settings.warehouse_dsn(),
-           "JOURNEYS_CLICKHOUSE__DATABASE": settings.clickhouse.database}
     start, end = START + timedelta(weeks=4), START + timedelta(days=DAYS)
     result = CliRunner().invoke(main, ["incidents", "--from", f"{start:%Y-%m-%d}", "--to", f"{end:%Y-%m-%d}",
                                        "--by", "device_type", "--by", "agent_team", "--format", "json"],
-                                env=env, catch_exceptions=False)
+                                env=env(settings), catch_exceptions=False)
     assert result.exit_code == 0, result.output
     rows: list[dict[str, Any]] = orjson.loads(result.output)
     return [Incident(**{**row, "start": _time(row["start"]), "end": _time(row["end"])}) for row in rows]
@@ -58,16 +66,27 @@ def _time(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def test_both_injected_incidents_are_found_with_their_weeks_and_who(injected: Shop, warehouse_dsn: str) -> None:
+def test_both_injected_incidents_are_found_with_their_weeks_and_who(injected: Shop,
+                                                                   injected_warehouse: Settings) -> None:
     assert {t.name for t in injected.incidents} == {"mobile_pay_errors", "support_waits"}
-    assert all(t.customers >= 10 for t in injected.incidents), injected.incidents
-    for settings in loaded(injected, warehouse_dsn):
-        found = incidents(settings)
-        missed = [t.name for t in injected.incidents if not any(matches(t, f) for f in found)]
-        assert not missed, found
+    assert all((t.customers or 0) >= 10 for t in injected.incidents), injected.incidents
+    found = incidents(injected_warehouse)
+    missed = [t.name for t in injected.incidents if not any(matches(t, f) for f in found)]
+    assert not missed, found
 
 
 def test_the_same_shop_without_incidents_yields_at_most_one(warehouse_dsn: str) -> None:
     for settings in loaded(steady_shop(SEED, None), warehouse_dsn):
         found = incidents(settings)
         assert len(found) <= 1, found
+
+
+def test_explain_names_the_device_behind_the_checkout_errors(injected: Shop, injected_warehouse: Settings) -> None:
+    errors = next(t for t in injected.incidents if t.name == "mobile_pay_errors")
+    result = CliRunner().invoke(main, ["explain", "--from", f"{errors.start:%Y-%m-%d}", "--to", f"{errors.end:%Y-%m-%d}",
+                                       "--by", "device_type", "--format", "json"],
+                                env=env(injected_warehouse), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    rows = [r for r in orjson.loads(result.output) if (r["touchpoint"], r["what"]) == ("web.checkout", "error")]
+    assert [r["who"] for r in rows][:2] == ["*", "device_type=mobile"]
+    assert rows[1]["share_of_change"] == 1.0 and rows[0]["baseline_rate"] == 0.0
