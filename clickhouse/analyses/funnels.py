@@ -34,7 +34,8 @@ SELECT period, breakdown, k AS step_no, steps[k] AS step, journeys,
        round(journeys / first_value(journeys) OVER by_step, 4) AS from_start,
        round(if(k = 1, 1, journeys / lagInFrame(journeys) OVER (by_step ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)),
              4) AS from_previous_step,
-       lagInFrame(journeys) OVER (by_period ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS previous_period_journeys,
+       lagInFrame(toNullable(journeys)) OVER (by_period ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)
+           AS previous_period_journeys,
        round(journeys / nullIf(previous_period_journeys, 0) - 1, 4) AS change_vs_previous
 FROM (
     SELECT {period_of('entered')} AS period, breakdown, k, count() AS journeys
