@@ -32,6 +32,9 @@ def register(main: click.Group) -> None:
     main.add_command(migrate_command)
     main.add_command(sink_command)
     main.add_command(query_command)
+    from clickhouse.analyses.cli import register as register_analyses  # funnel, paths, incidents
+
+    register_analyses(main)
 
 
 @click.command("migrate")

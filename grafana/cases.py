@@ -97,6 +97,7 @@ def alert_cases(rules: Sequence[AlertRule], end: datetime) -> list[QueryCase]:
 def shape_problems(kind: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[object]]) -> list[str]:
     """What the result lacks for its panel type; empty when it fits."""
     types = [t for _, t in columns]
+    names = {n for n, _ in columns}
     numeric = any(NUMERIC.match(t) for t in types)
     if kind == "timeseries":
         if not columns or columns[0][0] != "time" or not TEMPORAL.match(types[0]):
@@ -108,6 +109,8 @@ def shape_problems(kind: str, columns: Sequence[tuple[str, str]], rows: Sequence
         return [f"a {kind} needs a numeric column, got {list(columns)}"]
     if kind == "alert" and (len(rows) != 1 or sum(1 for t in types if NUMERIC.match(t)) != 1):
         return [f"an alert query must return one row with one numeric column, got {len(rows)} rows of {list(columns)}"]
+    if kind == "nodeGraph" and not ({"id", "source", "target"} <= names or {"id", "title"} <= names):
+        return [f"a node graph needs nodes (id, title) or edges (id, source, target), got {list(columns)}"]
     if kind == "barchart" and not (numeric and any(not NUMERIC.match(t) for t in types)):
         return [f"a bar chart needs a label column and a numeric column, got {list(columns)}"]
     return []

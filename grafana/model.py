@@ -90,7 +90,7 @@ class Panel:
     """A panel: its visual kind, its queries, and the columns its kind needs from them."""
 
     title: str
-    kind: str  # timeseries | table | stat | barchart | bargauge | piechart
+    kind: str  # timeseries | table | stat | barchart | bargauge | piechart | nodeGraph
     targets: tuple[Target, ...]
     width: int = 12
     height: int = 8

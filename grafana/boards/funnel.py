@@ -7,6 +7,7 @@ and touchpoints a journey used, its segment, and the time it started.
 
 from __future__ import annotations
 
+from grafana.boards import paths, step_funnel
 from grafana.boards.common import JOURNEY_CHANNEL, JOURNEY_TOUCHPOINT, JOURNEYS, SEGMENT, VARIABLES, phase_array, where
 from grafana.model import Column, Dashboard, Format, Panel, Target, Thresholds
 from schemas.journeymap import JourneyMap
@@ -83,5 +84,5 @@ def dashboard(journey_map: JourneyMap) -> Dashboard:
         UID, "Journey funnel",
         "How journeys move research -> compare -> purchase -> after-sales, by channel, segment and time.",
         (_journeys_started(), _time_to_convert(), _reached(phases), _drop_off(phases),
-         _conversion_over_time(), _by_segment(), _by_channel()),
+         _conversion_over_time(), _by_segment(), _by_channel(), step_funnel.panel(), paths.panel()),
         VARIABLES)

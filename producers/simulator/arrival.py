@@ -117,7 +117,8 @@ def to_event(touch: Touch) -> TouchpointEventBase:
         "event_id": touch.event_id, "source_id": touch.source_id, "event_time": touch.time,
         "received_time": touch.received, "channel": touch.channel, "touchpoint": touch.touchpoint,
         "event_type": touch.event_type, "identifiers": construct(Identifiers, touch.identifiers),
-        "segment": touch.segment, "measures": construct(channel.measures, touch.measures), "feedback": feedback})
+        "segment": touch.segment, "measures": construct(channel.measures, touch.measures), "feedback": feedback,
+        "context": touch.context or {}})
 
 
 def malformed(ctx: Context, touch: Touch) -> bytes:

@@ -15,8 +15,10 @@ import click
 from journeys.errors import ConfigError
 
 if TYPE_CHECKING:
+    from producers.simulator.incidents import Scenario
     from producers.simulator.run import RunSummary
     from producers.simulator.truth import GroundTruth
+    from schemas.journeymap import JourneyMap
 
 DEFAULT_START = "2026-01-01"
 
@@ -40,9 +42,11 @@ def parse_start(value: str) -> datetime:
               help="Write the ground truth here (JSON).")
 @click.option("--start", default=DEFAULT_START, show_default=True, help="First simulated day (ISO date).")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@click.option("--incidents", "scenario_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Inject the incidents of this scenario (YAML, docs/analyst-guide.md).")
 @click.pass_context
 def simulate_command(ctx: click.Context, customers: int, seed: int, rate: float | None, fast: bool, days: int,
-                     truth_path: Path | None, start: str, progress: bool) -> None:
+                     truth_path: Path | None, start: str, progress: bool, scenario_path: Path | None) -> None:
     """Publish simulated customer journeys (with known friction) and write their ground truth."""
     from journeys.cli import settings_of
     from journeys.kafka import ensure_topics
@@ -57,7 +61,8 @@ def simulate_command(ctx: click.Context, customers: int, seed: int, rate: float 
     journey_map = load_journey_map(settings.journey_map)
     secret = settings.pii_secret.get_secret_value().encode("utf-8")
     pace = None if fast else rate
-    args = SimulationArgs(customers, seed, days, parse_start(start), journey_map, secret)
+    args = SimulationArgs(customers, seed, days, parse_start(start), journey_map, secret,
+                          scenario_of(scenario_path, journey_map))
     # Paced runs last long: their truth is written before publishing, fast runs' once published.
     with simulated_in_child(args, min(chunk_size(pace), ENCODE_CHUNK), truth_first=pace is not None) as child:
         if pace is not None:
@@ -69,6 +74,19 @@ def simulate_command(ctx: click.Context, customers: int, seed: int, rate: float 
     if pace is None:
         write_truth(truth, truth_path)
     click.echo(summary_line(summary, truth, truth_path))
+
+
+def scenario_of(path: Path | None, journey_map: JourneyMap) -> Scenario | None:
+    from producers.simulator.incidents import ScenarioError, check_dimensions, load_scenario
+
+    if path is None:
+        return None
+    try:
+        scenario = load_scenario(path)
+        check_dimensions(scenario, journey_map)
+    except ScenarioError as err:
+        raise click.BadParameter(str(err), param_hint="--incidents") from None
+    return scenario
 
 
 def write_truth(truth: GroundTruth, path: Path | None) -> None:

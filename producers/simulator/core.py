@@ -11,12 +11,14 @@ import gc
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from producers.simulator.arrival import Arrival, Delivery, arrivals, as_deliveries, in_arrival_order
 from producers.simulator.context import Context, id_salt, person_rng
+from producers.simulator.devices import add_context
 from producers.simulator.history import History, crowd, history, member
+from producers.simulator.incidents import Scenario, incident_truth, inject
 from producers.simulator.truth import GroundTruth, PersonTruth, PhaseLookup, person_truth, totals
 from schemas.events import TouchpointEventBase
 from schemas.journeymap import JourneyMap
@@ -64,6 +66,7 @@ class Plan:
     arrivals: list[Arrival]
     duplicates: int
     malformed: int
+    scenario: Scenario = field(default_factory=Scenario)
 
     def person_truths(self) -> list[PersonTruth]:
         with gc_paused():
@@ -72,8 +75,9 @@ class Plan:
 
     def truth(self) -> GroundTruth:
         """The ground truth, for a plan of every person."""
-        return ground_truth(self.seed, self.start, self.days, self.journey_map, self.person_truths(),
-                            len(self.arrivals), self.duplicates, self.malformed)
+        truth = ground_truth(self.seed, self.start, self.days, self.journey_map, self.person_truths(),
+                             len(self.arrivals), self.duplicates, self.malformed)
+        return truth.model_copy(update={"incidents": incident_truth(self.scenario, self.start, self.histories)})
 
     def simulation(self) -> Simulation:
         with gc_paused():
@@ -88,13 +92,15 @@ def ground_truth(seed: int, start: datetime, days: int, journey_map: JourneyMap,
 
 
 def simulate(customers: int, seed: int, days: int, start: datetime, journey_map: JourneyMap,
-             pii_secret: bytes, friction_rates: dict[str, float] | None = None) -> Simulation:
+             pii_secret: bytes, friction_rates: dict[str, float] | None = None,
+             scenario: Scenario | None = None) -> Simulation:
     """Generate `customers` people over `days` days from `start`: traffic and ground truth."""
-    return plan(customers, seed, days, start, journey_map, pii_secret, friction_rates).simulation()
+    return plan(customers, seed, days, start, journey_map, pii_secret, friction_rates, scenario=scenario).simulation()
 
 
 def plan(customers: int, seed: int, days: int, start: datetime, journey_map: JourneyMap,
-         pii_secret: bytes, friction_rates: dict[str, float] | None = None, who: range | None = None) -> Plan:
+         pii_secret: bytes, friction_rates: dict[str, float] | None = None, who: range | None = None,
+         scenario: Scenario | None = None) -> Plan:
     """Every random draw of `simulate` for the people `who` (default: everyone). Each person draws
     from their own stream, so the plans of two halves, merged in arrival order, are the whole's."""
     if start.tzinfo is None:
@@ -107,11 +113,15 @@ def plan(customers: int, seed: int, days: int, start: datetime, journey_map: Jou
         for index in range(customers) if who is None else who:
             ctx = Context(person_rng(seed, index), journey_map, pii_secret, index, salt)
             story = history(ctx, member(ctx, index, everyone), start, days, rates)
+            add_context(story)
+            if scenario:
+                inject(scenario, ctx, story, start)
             mine, twice, broken = arrivals(ctx, [t for journey in story.journeys for t in journey], start)
             stories.append(story)
             drawn += mine
             duplicates, malformed = duplicates + twice, malformed + broken
-        return Plan(seed, start, days, journey_map, stories, in_arrival_order(drawn), duplicates, malformed)
+        return Plan(seed, start, days, journey_map, stories, in_arrival_order(drawn), duplicates, malformed,
+                    scenario or Scenario())
 
 
 @contextmanager

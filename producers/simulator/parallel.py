@@ -32,6 +32,7 @@ from journeys.errors import JourneysError
 from producers.batches import key_hash
 from producers.simulator.core import Plan, gc_paused, ground_truth, plan
 from producers.simulator.history import History
+from producers.simulator.incidents import Scenario, incident_truth
 from producers.simulator.timeline import Touch
 from producers.simulator.truth import GroundTruth, PersonTruth, PhaseLookup, person_truth
 from producers.simulator.wire import event_key, event_value
@@ -67,6 +68,7 @@ class SimulationArgs:
     start: datetime
     journey_map: JourneyMap
     pii_secret: bytes
+    scenario: Scenario | None = None
 
 
 class Child:
@@ -175,6 +177,8 @@ class ChildWork:
             persons = [p for c in children for p in c.persons()]
             self._truth = ground_truth(a.seed, a.start, a.days, a.journey_map, persons, self.deliveries,
                                        sum(c.counts[1] for c in children), sum(c.counts[2] for c in children))
+            self._truth = self._truth.model_copy(update={"incidents": incident_truth(a.scenario or Scenario(), a.start,
+                                                                                     None)})
         return self._truth
 
 
@@ -246,7 +250,8 @@ def _simulate_and_send(args: SimulationArgs, who: range, sender: Connection, tru
     # No cyclic collection in this short-lived child (see `gc_paused`): not even the passes over
     # everything it planned that re-enabling it between its steps set off (~1 us per delivery).
     gc.disable()
-    drawn = plan(args.customers, args.seed, args.days, args.start, args.journey_map, args.pii_secret, who=who)
+    drawn = plan(args.customers, args.seed, args.days, args.start, args.journey_map, args.pii_secret, who=who,
+                 scenario=args.scenario)
     _send(sender, (len(drawn.arrivals), drawn.duplicates, drawn.malformed))
     if truth_first:
         sender.send_bytes(PERSONS.dump_json(drawn.person_truths()))

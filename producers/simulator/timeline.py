@@ -103,6 +103,7 @@ class Touch:
     measures: dict[str, Any] = field(default_factory=dict)
     feedback: dict[str, Any] | None = None
     received: datetime | None = None  # set once its arrival is drawn
+    context: dict[str, str] | None = None  # context dimensions (producers.simulator.devices)
     _event_id: str | None = field(default=None, repr=False, compare=False)
 
     @property

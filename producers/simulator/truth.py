@@ -81,12 +81,29 @@ class Totals(Truth):
     funnel: tuple[FunnelStep, ...]
 
 
+class IncidentTruth(Truth):
+    """An incident injected by a scenario (producers.simulator.incidents)."""
+
+    name: str
+    kind: str
+    touchpoint: str
+    what: str
+    start: AwareDatetime
+    end: AwareDatetime
+    dimension: str
+    value: str
+    share: float
+    customers: int | None  # None: not counted (`journeys simulate` writes people in several processes)
+    events: int | None
+
+
 class GroundTruth(Truth):
     seed: int
     start: AwareDatetime
     days: int
     persons: tuple[PersonTruth, ...]
     totals: Totals
+    incidents: tuple[IncidentTruth, ...] = ()
 
 
 BY_TIME_THEN_ID = attrgetter("time", "event_id")  # a journey's touches in the order the pipeline sorts them

@@ -40,6 +40,7 @@ def event_value(touch: Touch) -> bytes:
     fields["segment"] = touch.segment
     fields["measures"] = filled = measures.copy()
     filled.update(touch.measures)
+    fields["context"] = touch.context or {}
     if touch.feedback is not None:
         fields["feedback"] = feedback = FEEDBACK.copy()
         feedback.update(touch.feedback)

@@ -1,0 +1,223 @@
+"""Commands of the analyses: `journeys funnel`, `journeys paths`, `journeys incidents`.
+
+Thin entry points over clickhouse/analyses (registered by clickhouse/cli.py): they check the
+options against the journey map (steps' touchpoints, dimensions), bind them, run the analysis and
+print it as a table, CSV or JSON (clickhouse/cli.py's `render`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+FORMATS = ("table", "csv", "json")
+DURATION = re.compile(r"^(\d+)([smhdw])$")
+SEASONS = {"hour": 168, "day": 7, "week": 1}  # periods in a week
+UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def register(main: click.Group) -> None:
+    main.add_command(funnel_command)
+    main.add_command(paths_command)
+    main.add_command(incidents_command)
+    main.add_command(explain_command)
+
+
+def _common(command: Callable[..., Any]) -> Callable[..., Any]:
+    options: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
+        click.option("--from", "start", type=click.DateTime(), help="Window start (UTC), inclusive."),
+        click.option("--to", "end", type=click.DateTime(), help="Window end (UTC), exclusive."),
+        click.option("--channel", default="", help="Only this channel."),
+        click.option("--segment", default="", help="Only this segment (persona)."),
+        click.option("--where", default="", metavar="DIM=VALUE", help="Only journeys with this dimension value."),
+        click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True),
+        click.pass_context,
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@click.command("funnel")
+@click.option("--step", "steps", multiple=True, required=True, metavar="STEP",
+              help="An ordered step: touchpoint:event_type, touchpoint, :event_type or phase:NAME (2 to 8).")
+@click.option("--within", default="1d", show_default=True, help="Conversion window from the first step: 30m, 2h, 1d, 1w.")
+@click.option("--order", type=click.Choice(("any", "strict")), default="any", show_default=True,
+              help="strict: no other event of the journey between two steps.")
+@click.option("--period", type=click.Choice(("hour", "day", "week", "month")), default="week", show_default=True)
+@click.option("--by", default="", metavar="DIM", help="Break down by a context dimension, channel or segment.")
+@_common
+def funnel_command(ctx: click.Context, steps: tuple[str, ...], within: str, order: str, period: str, by: str,
+                   **common: Any) -> None:
+    """Step funnel per period: journeys reaching each step in order within the window, vs the previous period."""
+    from clickhouse.analyses.named import Extra
+
+    journey_map = _map(ctx)
+    for step in steps:
+        _check_step(step, journey_map)
+    if not 2 <= len(steps) <= 8:
+        raise click.UsageError(f"a funnel needs 2 to 8 --step options (got {len(steps)})")
+    extra = Extra(steps=steps, within_s=_seconds(within), period=period, by=_breakdown(by, journey_map))
+    _run(ctx, "step_funnel_strict" if order == "strict" else "step_funnel", extra, common)
+
+
+@click.command("paths")
+@click.option("--from-step", default="", metavar="STEP", help="Transitions after this step (default: journey start).")
+@click.option("--to-step", default="", metavar="STEP", help="Transitions leading to this step.")
+@click.option("--depth", default=3, show_default=True, type=click.IntRange(1, 20), help="Transitions deep.")
+@click.option("--loops", is_flag=True, help="Count loops A -> B -> A instead (around --from-step, if given).")
+@click.option("--by", default="", metavar="DIM", help="Break down by a context dimension, channel or segment.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100_000), help="Rows per position.")
+@_common
+def paths_command(ctx: click.Context, from_step: str, to_step: str, depth: int, loops: bool, by: str, limit: int,
+                  **common: Any) -> None:
+    """Paths: transitions between steps with counts, shares and median time between; or loops."""
+    from clickhouse.analyses.named import Extra
+
+    if from_step and to_step:
+        raise click.UsageError("give --from-step or --to-step, not both")
+    extra = Extra(anchor=from_step or to_step, direction="to" if to_step else "from", depth=depth,
+                  by=_breakdown(by, _map(ctx)))
+    _run(ctx, "loops" if loops else "paths", extra, common, limit)
+
+
+@click.command("incidents")
+@click.option("--period", type=click.Choice(("hour", "day", "week")), default="week", show_default=True)
+@click.option("--by", "dims", multiple=True, metavar="DIM",
+              help="Dimensions to look for incidents in (default: all the journey map declares).")
+@click.option("--what", "families", default="step,friction", show_default=True,
+              help="Cells to test, comma-separated: step, friction, volume.")
+@click.option("--baseline", "baseline_periods", default=4, show_default=True, type=click.IntRange(1, 52),
+              help="Trailing periods the baseline pools.")
+@click.option("--seasonal", is_flag=True,
+              help="Baseline of the same weekday (--period day) or hour of the week (--period hour).")
+@click.option("--z", "z", default=4.0, show_default=True, type=click.FloatRange(1.0), help="|z| to flag a period.")
+@click.option("--min-count", default=5, show_default=True, type=click.IntRange(1), help="Fewest events to flag.")
+@_common
+def incidents_command(ctx: click.Context, period: str, dims: tuple[str, ...], families: str, baseline_periods: int,
+                      seasonal: bool, z: float, min_count: int, **common: Any) -> None:
+    """Incidents: cells worse (or better) than their baseline of trailing periods, joined over periods."""
+    from clickhouse.analyses.baseline import Thresholds
+    from clickhouse.analyses.incidents import FAMILIES, IncidentQuery, find_incidents
+    from clickhouse.cli import render
+    from clickhouse.client import connect
+    from clickhouse.queries import QueryResult
+    from journeys.cli import settings_of
+
+    journey_map = _map(ctx)
+    for dim in dims:
+        _breakdown(dim, journey_map, context_only=True)
+    what = tuple(f.strip() for f in families.split(",") if f.strip())
+    if not what or set(what) - set(FAMILIES):
+        raise click.UsageError(f"--what takes {', '.join(FAMILIES)} (got {families!r})")
+    filters = _filters(common, journey_map)
+    query = IncidentQuery(start=filters.start, end=filters.end, period=period,
+                          dimensions=dims or journey_map.dimension_names, families=what, filters=filters,
+                          limits=Thresholds(z=z, min_count=min_count, baseline_periods=baseline_periods,
+                                            season=SEASONS[period] if seasonal else 1))
+    found = find_incidents(connect(settings_of(ctx)), query)
+    rows = [asdict(i) for i in found]
+    columns = tuple(rows[0]) if rows else ("start", "end", "family", "touchpoint", "what", "who")
+    click.echo(render(QueryResult(columns, [tuple(r.values()) for r in rows]), common["fmt"]), nl=False)
+
+
+@click.command("explain")
+@click.option("--baseline-from", type=click.DateTime(), help="Baseline start (default: as long before --from).")
+@click.option("--baseline-to", type=click.DateTime(), help="Baseline end (default: --from).")
+@click.option("--by", "dims", multiple=True, metavar="DIM",
+              help="Dimensions whose values may explain the change (default: all the journey map declares).")
+@click.option("--z", "z", default=3.0, show_default=True, type=click.FloatRange(1.0),
+              help="|z| of everyone's change for a cell to be explained.")
+@_common
+def explain_command(ctx: click.Context, baseline_from: datetime | None, baseline_to: datetime | None,
+                    dims: tuple[str, ...], z: float, **common: Any) -> None:
+    """What explains a change: per changed step share or friction rate, each dimension value's part of it."""
+    from clickhouse.analyses.explain import explain
+    from clickhouse.cli import render
+    from clickhouse.client import connect
+    from clickhouse.queries import QueryResult
+    from journeys.cli import settings_of
+
+    if common["start"] is None or common["end"] is None:
+        raise click.UsageError("explain needs --from and --to (the window to explain)")
+    journey_map = _map(ctx)
+    for dim in dims:
+        _breakdown(dim, journey_map, context_only=True)
+    filters = _filters(common, journey_map)
+    base_end = _utc(baseline_to) or filters.start
+    base_start = _utc(baseline_from) or base_end - (filters.end - filters.start)
+    if not base_start < base_end <= filters.start:
+        raise click.UsageError("the baseline must be a non-empty window ending at or before --from")
+    found = explain(connect(settings_of(ctx)), filters, base_start, base_end, dims or journey_map.dimension_names,
+                    min_z=z)
+    rows = [asdict(c) for c in found]
+    columns = tuple(rows[0]) if rows else ("family", "touchpoint", "what", "who", "share_of_change")
+    click.echo(render(QueryResult(columns, [tuple(r.values()) for r in rows]), common["fmt"]), nl=False)
+
+
+def _run(ctx: click.Context, name: str, extra: Any, common: dict[str, Any], limit: int = 20) -> None:
+    from clickhouse.analyses.named import run_analysis
+    from clickhouse.cli import render
+    from clickhouse.client import connect
+    from journeys.cli import settings_of
+
+    filters = _filters(common, _map(ctx), limit)
+    try:
+        result = run_analysis(connect(settings_of(ctx)), name, filters, extra)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    click.echo(render(result, common["fmt"]), nl=False)
+
+
+def _map(ctx: click.Context) -> Any:
+    from journeys.cli import settings_of
+    from schemas.journeymap import load_journey_map
+
+    return load_journey_map(settings_of(ctx).journey_map)
+
+
+def _filters(common: dict[str, Any], journey_map: Any, limit: int = 20) -> Any:
+    from clickhouse.cli import _dimension_filter
+    from clickhouse.queries import EARLIEST, LATEST, Filters
+
+    where_dim, where_value = _dimension_filter(common["where"], journey_map.dimension_names)
+    start, end = _utc(common["start"]) or EARLIEST, _utc(common["end"]) or LATEST
+    return Filters(start=start, end=end, channel=common["channel"], segment=common["segment"],
+                   where_dim=where_dim, where_value=where_value, limit=limit)
+
+
+def _breakdown(by: str, journey_map: Any, context_only: bool = False) -> str:
+    allowed = journey_map.dimension_names if context_only else ("segment", "channel", *journey_map.dimension_names)
+    if by and by not in allowed:
+        raise click.UsageError(f"--by: {by!r} is not {'a dimension of the journey map' if context_only else 'segment, channel or a dimension'} "
+                               f"(declared: {', '.join(journey_map.dimension_names) or 'none'})")
+    return by
+
+
+def _check_step(step: str, journey_map: Any) -> None:
+    """A step names a declared touchpoint or phase (typos would silently count nothing)."""
+    kind, _, rest = step.partition(":")
+    if kind == "phase":
+        if rest not in journey_map.phase_ids:
+            raise click.UsageError(f"--step {step!r}: no phase {rest!r} (phases: {', '.join(journey_map.phase_ids)})")
+        return
+    if not step or ":" in rest or (kind and kind not in journey_map.touchpoint_ids()):
+        raise click.UsageError(f"--step {step!r}: write touchpoint:event_type, touchpoint, :event_type or "
+                               f"phase:NAME, with a touchpoint of the journey map")
+
+
+def _seconds(text: str) -> int:
+    match = DURATION.match(text.strip())
+    if not match or int(match.group(1)) == 0:
+        raise click.UsageError(f"--within takes a positive duration such as 30m, 2h, 1d or 1w (got {text!r})")
+    return int(match.group(1)) * UNIT_S[match.group(2)]
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+

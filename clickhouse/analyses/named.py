@@ -1,0 +1,68 @@
+"""ClickHouse stage, analyses: the named analyses, each one SQL text with bound parameters.
+
+Like clickhouse/queries.py's named queries (and sharing their filters: window, channel, segment,
+`where` dimension value), plus each analysis's own bound parameters: the steps of a funnel, its
+window and period, the anchor and depth of paths. The CLI, Grafana panels and tests run them here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from clickhouse.analyses.funnels import MAX_STEPS, funnel_sql
+from clickhouse.analyses.incidents import COUNTS_SQL
+from clickhouse.analyses.paths import LOOPS_SQL, MAX_DEPTH, PATHS_SQL
+from clickhouse.analyses.sqlparts import PERIODS
+from clickhouse.queries import Filters, QueryResult, parameters
+from journeys.errors import UnknownQueryError
+
+ANALYSES = {
+    "step_funnel": funnel_sql("any"),
+    "step_funnel_strict": funnel_sql("strict"),
+    "paths": PATHS_SQL,
+    "loops": LOOPS_SQL,
+    "incident_counts": COUNTS_SQL,
+}
+
+
+@dataclass(frozen=True)
+class Extra:
+    """The bound parameters of the analyses beyond the shared filters ('' / empty = not used)."""
+
+    steps: tuple[str, ...] = ()
+    within_s: int = 86_400
+    period: str = "week"
+    by: str = ""  # '', 'segment', 'channel' or a context dimension
+    anchor: str = ""
+    direction: str = "from"
+    depth: int = 3
+    dims: tuple[str, ...] = field(default=())
+    families: tuple[str, ...] = ("step", "friction")
+
+    def check(self) -> None:
+        if len(self.steps) > MAX_STEPS:
+            raise ValueError(f"a funnel has at most {MAX_STEPS} steps (got {len(self.steps)})")
+        if self.period not in PERIODS:
+            raise ValueError(f"period must be one of {', '.join(PERIODS)} (got {self.period!r})")
+        if not 1 <= self.depth <= MAX_DEPTH:
+            raise ValueError(f"depth must be between 1 and {MAX_DEPTH} (got {self.depth})")
+        if self.within_s <= 0:
+            raise ValueError("the conversion window must be positive")
+
+
+def bound(filters: Filters, extra: Extra) -> dict[str, Any]:
+    extra.check()
+    return parameters(filters, ()) | {
+        "steps": list(extra.steps), "within_ms": extra.within_s * 1000, "period": extra.period, "by": extra.by,
+        "anchor": extra.anchor, "direction": extra.direction, "depth": extra.depth, "dims": list(extra.dims),
+        "families": list(extra.families), "scan_start": parameters(filters, ())["start"]}
+
+
+def run_analysis(client: Client, name: str, filters: Filters, extra: Extra) -> QueryResult:
+    if name not in ANALYSES:
+        raise UnknownQueryError(f"no analysis named {name!r}; known: {', '.join(sorted(ANALYSES))}")
+    result = client.query(ANALYSES[name], parameters=bound(filters, extra))
+    return QueryResult(tuple(result.column_names), [tuple(row) for row in result.result_rows])

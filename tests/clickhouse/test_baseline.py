@@ -1,0 +1,102 @@
+"""The statistics of incidents, without ClickHouse: counts in, incidents out.
+
+Stories: a checkout that never erred starts erring on mobile for two weeks (one incident, named
+mobile, weeks joined); a handful of errors on tiny counts is no incident; the same rate on more
+journeys is; a friction rate that halves is an incident in the other direction; a volume spike
+is judged by its Poisson baseline.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+from clickhouse.analyses.baseline import (
+    EVERYONE,
+    Count,
+    Thresholds,
+    concentrate,
+    incidents,
+    judge,
+    poisson_z,
+    two_proportion_z,
+)
+
+WEEKS = [datetime(2026, 1, 5, tzinfo=UTC) + timedelta(weeks=n) for n in range(10)]
+LIMITS = Thresholds()
+
+
+def cells(what: str, who: str, numerators: list[int], denominators: list[int], family: str = "step") -> list[Count]:
+    return [Count(week, family, "web.checkout", what, who, x, n)
+            for week, x, n in zip(WEEKS, numerators, denominators, strict=True) if n or x]
+
+
+def test_z_is_zero_without_data_and_signed_by_direction() -> None:
+    assert two_proportion_z(3, 0, 1, 10) == 0.0
+    assert two_proportion_z(30, 100, 10, 100) > 0 > two_proportion_z(10, 100, 30, 100)
+
+
+def test_continuity_correction_shrinks_small_differences() -> None:
+    uncorrected = (2 / 10 - 1 / 10) / math.sqrt(0.15 * 0.85 * (2 / 10))
+    assert 0 <= two_proportion_z(2, 10, 1, 10) < uncorrected
+
+
+def test_poisson_z_grows_with_the_excess() -> None:
+    assert poisson_z(40, 10.0) > poisson_z(20, 10.0) > 0 > poisson_z(2, 10.0)
+
+
+def test_two_weeks_of_mobile_errors_are_one_incident_named_mobile() -> None:
+    journeys = [40] * 10
+    counts = [*cells("checkout_step", "device_type=mobile", journeys, journeys),
+              *cells("error", "device_type=mobile", [0, 0, 0, 0, 0, 0, 15, 12, 0, 0], journeys),
+              *cells("checkout_step", EVERYONE, [100] * 10, [100] * 10),
+              *cells("error", EVERYONE, [0, 0, 0, 0, 0, 0, 15, 12, 0, 0], [100] * 10)]
+    found = incidents(judge(counts, WEEKS, LIMITS), WEEKS)
+    assert [(i.start, i.end, i.what, i.who, i.periods) for i in found] == [
+        (WEEKS[6], WEEKS[7], "error", "device_type=mobile", 2)]
+    assert found[0].baseline_rate == 0 and found[0].effect == math.inf and found[0].rate == round(27 / 80, 4)
+
+
+def test_few_errors_on_few_journeys_are_no_incident_but_the_same_share_of_more_is() -> None:
+    few = cells("error", EVERYONE, [0, 0, 0, 0, 3] + [0] * 5, [6, 6, 6, 6, 6] + [0] * 5)
+    assert judge(few, WEEKS, LIMITS) == []
+    more = cells("error", EVERYONE, [0, 0, 0, 0, 30] + [0] * 5, [60, 60, 60, 60, 60] + [0] * 5)
+    assert [v.count.period for v in judge(more, WEEKS, LIMITS)] == [WEEKS[4]]
+
+
+def test_a_conversion_that_halves_is_an_incident_downwards() -> None:
+    orders = cells("order_placed", EVERYONE, [80, 82, 79, 81, 40, 80, 80, 80, 80, 80], [100] * 10)
+    found = incidents(judge(orders, WEEKS, LIMITS), WEEKS)
+    assert [(i.start, i.rate, i.baseline_rate) for i in found] == [(WEEKS[4], 0.4, 0.805)]
+    assert found[0].effect < 1
+
+
+def test_ordinary_noise_is_no_incident() -> None:
+    orders = cells("order_placed", EVERYONE, [80, 74, 85, 78, 71, 83, 77, 86, 75, 80], [100] * 10)
+    assert judge(orders, WEEKS, LIMITS) == []
+
+
+def test_a_volume_spike_against_its_mean() -> None:
+    volume = [Count(week, "volume", "web.help", "events", EVERYONE, x, 0)
+              for week, x in zip(WEEKS, [50, 55, 48, 52, 120, 51, 50, 49, 53, 50], strict=True)]
+    assert [v.count.period for v in judge(volume, WEEKS, LIMITS)] == [WEEKS[4]]
+
+
+def test_a_change_of_everyone_names_the_value_that_holds_it() -> None:
+    everyone = cells("back_step", EVERYONE, [0, 0, 0, 0, 12, 0, 0, 0, 0, 0], [100] * 10)
+    desktop = cells("back_step", "device_type=desktop", [0, 0, 0, 0, 11, 0, 0, 0, 0, 0], [35] * 10)
+    mobile = cells("back_step", "device_type=mobile", [0, 0, 0, 0, 1, 0, 0, 0, 0, 0], [55] * 10)
+    counts = [*everyone, *desktop, *mobile]
+    found = concentrate(incidents(judge(everyone, WEEKS, LIMITS), WEEKS), counts)
+    assert [(i.who, i.concentrated_in) for i in found] == [(EVERYONE, "device_type=desktop")]
+    spread = [*everyone, *cells("back_step", "device_type=desktop", [0, 0, 0, 0, 6] + [0] * 5, [35] * 10)]
+    assert [i.concentrated_in for i in concentrate(incidents(judge(everyone, WEEKS, LIMITS), WEEKS), spread)] == [""]
+
+
+def test_a_seasonal_baseline_compares_a_day_with_the_same_weekdays() -> None:
+    days = [datetime(2026, 1, 5, tzinfo=UTC) + timedelta(days=n) for n in range(5 * 7)]
+    weekend = {5, 6}
+    numerators = [30 if d.weekday() in weekend else 10 for d in days]
+    counts = [Count(d, "step", "web.checkout", "error", EVERYONE, x, 100) for d, x in zip(days, numerators, strict=True)]
+    assert judge(counts, days, Thresholds(season=1))  # every Saturday looks like an incident against Fridays
+    assert judge(counts, days, Thresholds(season=7)) == []
