@@ -5,6 +5,9 @@ commands, in order:
 - `["e", customer_id, record]`            stitch this event into the customer
 - `["m", absorbed_id, survivor_id]`       the absorbed customer merges into the survivor
 - `["a", survivor_id, revision, records]` the absorbed customer's events, for the survivor
+- `["x", customer_id, spec]`              late identity evidence: the customer's events that the
+                                          spec (streams.core.devices) gives to others move to them
+                                          (as "a" hand-overs)
 Stage 3 handles them against the customers' states; an absorbed customer keeps a tombstone
 pointing at its survivor, so work that arrives for it later follows the merge. A merge of a
 customer that was itself absorbed already (a chain) still retracts and hands over what it has.
@@ -27,6 +30,7 @@ import cramjam
 import orjson
 
 from schemas.journeymap import JourneyMap
+from streams.core.devices import reattribute, successor
 from streams.core.identity import IdentityGraph, Sighting
 from streams.core.layout import Layout, Out, Renderer
 from streams.core.records import CHANNEL, EVENT_ID, EVENT_TYPE, IDS, Record, T
@@ -38,6 +42,7 @@ from streams.core.stitch import (
     decode,
     encode,
     extended_json,
+    release,
     retract,
 )
 
@@ -79,6 +84,8 @@ def route_identity(graph: IdentityGraph, records: list[Record], partitions: int)
         links += resolution.links
         for absorbed, survivor in resolution.merges:
             routed.append((partition_for(absorbed, partitions), ["m", absorbed, survivor]))
+        for customer_id, spec in resolution.moves:
+            routed.append((partition_for(customer_id, partitions), ["x", customer_id, spec]))
         routed.append((partition_for(resolution.customer_id, partitions), ["e", resolution.customer_id, record]))
     return routed, links
 
@@ -127,6 +134,7 @@ class PartitionWork(Generic[Out]):
         self.blobs: dict[str, bytes | None] = {}
         self.remembered: dict[str, tuple[CustomerState, bytes]] = {}  # state as loaded, JSON of its events
         self.dirty: set[str] = set()
+        self.handlers = {"m": self._merge, "a": self._absorb, "x": self._move}
 
     def state(self, customer_id: str) -> CustomerState:
         if customer_id not in self.states:
@@ -179,7 +187,7 @@ class PartitionWork(Generic[Out]):
                 pending.setdefault(command[1], []).append(command[2])
                 continue
             self._fold(command[1], pending.pop(command[1], []), outputs, routed)
-            (self._merge if command[0] == "m" else self._absorb)(command, outputs, routed)
+            self.handlers[command[0]](command, outputs, routed)
         for customer_id, records in pending.items():
             self._fold(customer_id, records, outputs, routed)
         return outputs, routed
@@ -222,3 +230,20 @@ class PartitionWork(Generic[Out]):
         self._keep(customer_id, gone, None)
         outputs += out
         routed.append((partition_for(survivor, self.partitions), ["a", survivor, gone.revision, records]))
+
+    def _move(self, command: Command, outputs: list[Out], routed: Routed) -> None:
+        _, customer_id, spec = command
+        state = self.state(customer_id)
+        if state.merged_into:
+            routed.append((partition_for(state.merged_into, self.partitions), ["x", state.merged_into, spec]))
+            return
+        kept, moved = reattribute(state.events, spec, customer_id)
+        heir = successor(spec, customer_id)
+        if not moved and not heir:
+            return
+        new, out, after = release(state, kept, customer_id, self.map, self.render, self.layouts.get(customer_id))
+        new.merged_into = heir  # a customer left without identifiers: work in flight for it follows
+        self._keep(customer_id, new, after if not heir else None)
+        outputs += out
+        routed += [(partition_for(target, self.partitions), ["a", target, new.revision, records])
+                   for target, records in sorted(moved.items())]

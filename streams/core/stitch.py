@@ -142,6 +142,16 @@ def absorb(state: CustomerState, records: list[Record], absorbed_revision: int, 
     return new_state, rewritten(before, after, new_state.revision, render), after
 
 
+def release(state: CustomerState, kept: list[Record], customer_id: str, journey_map: JourneyMap,
+            render: Renderer[Out], before: Layout | None = None) -> tuple[CustomerState, list[Out], Layout]:
+    """Late identity evidence: the customer lets go of the events not in `kept` (they now belong to
+    others); its journeys are withdrawn and those of the events it keeps sent again, re-cut."""
+    gone, out, _ = retract(state, customer_id, journey_map, render, before)
+    gone.merged_into = state.merged_into
+    new, more, after = absorb(gone, kept, gone.revision, customer_id, journey_map, render)
+    return new, out + more, after
+
+
 def retract(state: CustomerState, customer_id: str, journey_map: JourneyMap, render: Renderer[Out],
             before: Layout | None = None) -> tuple[CustomerState, list[Out], list[Record]]:
     """The absorbed side of a merge: withdraw its journeys and frictions, hand over its events."""
