@@ -20,7 +20,8 @@ from streams.core.records import IDS, Record, T, short_hash
 DEVICE_KIND = "anonymous_id"
 Edge = list[Any]  # [event ms, event id, identifier a (stronger), identifier b, rule]
 Timeline = list[list[Any]]  # [[event ms, event id, person identifier], ...] in event-time order
-# {"o": {identifier: customer}, "d": {device: Timeline}, "w": window ms, "r": {gone customer: successor}}
+# {"o": {identifier: customer}, "d": {device: Timeline}, "w": window ms, "r": {gone customer: successor},
+#  "s": the move's number (a newer move supersedes an older one)}
 Spec = dict[str, Any]
 Owner = Callable[[str], str]
 
@@ -119,3 +120,9 @@ def reattribute(records: list[Record], spec: Spec, customer_id: str) -> tuple[li
 def successor(spec: Spec, customer_id: str) -> str:
     """The customer that takes over from this one when late evidence leaves it with no identifier."""
     return str(spec.get("r", {}).get(customer_id, ""))
+
+
+def newest(one: Spec | None, other: Spec | None) -> Spec | None:
+    if one is None or (other is not None and other["s"] > one["s"]):
+        return other
+    return one

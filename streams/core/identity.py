@@ -44,6 +44,7 @@ CRM_KIND = "crm_id"
 DISTINCT_CRM_RULE = "distinct_crm_ids"
 IDENTIFIER_CAP_RULE = "max_identifiers_per_customer"
 CLOCK_KEY = "~clock"  # in the evidence mapping: [ms, event id, a, b] of the newest edge applied
+SEQ_KEY = "~seq"  # in the evidence mapping: how many moves were given out (each spec's "s")
 MS_PER_HOUR = 3_600_000
 
 
@@ -167,10 +168,10 @@ class IdentityGraph:
 
     def __init__(self, journey_map: JourneyMap, owner: MutableMapping[str, str],
                  members: MutableMapping[str, list[str]], devices: MutableMapping[str, list[str]],
-                 evidence: MutableMapping[str, list[Any]] | None = None) -> None:
+                 evidence: MutableMapping[str, Any] | None = None) -> None:
         self.map, self.policy = journey_map, journey_map.identity
         self.owner, self.members, self.devices = owner, members, devices
-        self.evidence: MutableMapping[str, list[Any]] = {} if evidence is None else evidence
+        self.evidence: MutableMapping[str, Any] = {} if evidence is None else evidence
         self.fold = Fold(self.policy, owner, members, devices)
         self.window_ms = int(self.policy.sign_in_window_hours * MS_PER_HOUR)
         self.rules: dict[tuple[str, str], tuple[Any, ...]] = {}  # the map's rules per (channel, event type)
@@ -194,6 +195,12 @@ class IdentityGraph:
 
     def owner_of(self, identifier: str) -> str:
         return self.owner.get(identifier) or self.fold.create(identifier)
+
+    def next_seq(self) -> int:
+        """The number of the next move: stage 3 tells newer moves from older ones by it."""
+        seq = int(self.evidence.get(SEQ_KEY, 0)) + 1
+        self.evidence[SEQ_KEY] = seq
+        return seq
 
     def customer_of(self, identifier: str) -> str | None:
         return self.owner.get(identifier)
@@ -239,10 +246,11 @@ class IdentityGraph:
         after = timeline_of(device, self.evidence.get(device, []))
         moved = changed_holders(device, before, after, self.window_ms, self.owner_of, self.owner_of)
         if moved:
-            owners = {i: self.owner_of(i) for i in [device, *(row[2] for row in after)]}
-            spec: Spec = {"o": owners, "d": {device: after}, "w": self.window_ms}
+            from streams.core.replay import component_spec
+
             for old, new in sorted(moved):
                 result.links.append(record("move", new, old, (device,), edge[4], edge))
+            spec = component_spec(self, edge)
             for old in sorted({old for old, _ in moved}):
                 result.moves.append((old, spec))
 

@@ -48,10 +48,22 @@ def replay(graph: IdentityGraph, late: Edge, result: Resolution) -> None:
     for old_customer, new_customer, identifier in moves:
         result.links.append(record("move", new_customer, old_customer, (identifier,), late[4], late))
     _store(graph, identifiers, old, new, scratch.devices)
-    owners = {i: c for i, c in new.items() if c is not None}
-    devices = {i: timeline_of(i, graph.evidence.get(i, [])) for i in identifiers if is_device(i)}
-    spec: Spec = {"o": owners, "d": devices, "w": graph.window_ms, "r": successors(old, new)}
+    spec = _spec(graph, identifiers, successors(old, new))
     result.moves += [(customer, spec) for customer in sorted({m[0] for m in moves})]
+
+
+def component_spec(graph: IdentityGraph, edge: Edge) -> Spec:
+    """The attribution of the whole component of the edge, as it stands: a newer move's spec
+    always covers every identifier an older one of the same component did (components only grow),
+    so stage 3 can keep the newest alone."""
+    identifiers, _ = component(graph, edge)
+    return _spec(graph, identifiers, {})
+
+
+def _spec(graph: IdentityGraph, identifiers: list[str], gone: dict[str, str]) -> Spec:
+    owners = {i: c for i in identifiers if (c := graph.owner.get(i)) is not None}
+    devices = {i: timeline_of(i, graph.evidence.get(i, [])) for i in identifiers if is_device(i)}
+    return {"o": owners, "d": devices, "w": graph.window_ms, "r": gone, "s": graph.next_seq()}
 
 
 def component(graph: IdentityGraph, late: Edge) -> tuple[list[str], list[Edge]]:

@@ -30,7 +30,7 @@ import cramjam
 import orjson
 
 from schemas.journeymap import JourneyMap
-from streams.core.devices import reattribute, successor
+from streams.core.devices import newest, reattribute, successor
 from streams.core.identity import IdentityGraph, Sighting
 from streams.core.layout import Layout, Out, Renderer
 from streams.core.records import CHANNEL, EVENT_ID, EVENT_TYPE, IDS, Record, T
@@ -184,7 +184,8 @@ class PartitionWork(Generic[Out]):
         pending: dict[str, list[Record]] = {}
         for command in commands:
             if command[0] == "e":
-                pending.setdefault(command[1], []).append(command[2])
+                kept = [command[2]] if len(command) < 4 else self._keeps(command[1], [command[2]], command[3], routed)
+                pending.setdefault(command[1], []).extend(kept)
                 continue
             self._fold(command[1], pending.pop(command[1], []), outputs, routed)
             self.handlers[command[0]](command, outputs, routed)
@@ -205,18 +206,33 @@ class PartitionWork(Generic[Out]):
             return
         state = self.state(customer_id)
         if state.merged_into:
-            routed += [(partition_for(state.merged_into, self.partitions), ["e", state.merged_into, r]) for r in records]
+            routed += [(partition_for(state.merged_into, self.partitions), ["e", state.merged_into, r, 0])
+                       for r in records]
             return
         new, out, after = apply_many(state, records, customer_id, self.map, self.render, self.layouts.get(customer_id))
         self._keep(customer_id, new, after)
         outputs += out
 
+    def _keeps(self, customer_id: str, records: list[Record], seq: int, routed: Routed,
+               revision: int = 0) -> list[Record]:
+        """Records handed over on the strength of an older move than this customer has seen: those
+        the newer one gives to others go on to them (hand-overs carry the number of their move)."""
+        state = self.state(customer_id)
+        if state.merged_into or state.spec is None or state.spec["s"] <= seq:
+            return records
+        kept, moved = reattribute(records, state.spec, customer_id)
+        for target, some in sorted(moved.items()):
+            routed.append((partition_for(target, self.partitions), ["a", target, revision, some, state.spec["s"]]))
+        return kept
+
     def _absorb(self, command: Command, outputs: list[Out], routed: Routed) -> None:
-        _, customer_id, revision, records = command
+        _, customer_id, revision, records, *seq = command
         state = self.state(customer_id)
         if state.merged_into:
-            routed.append((partition_for(state.merged_into, self.partitions), ["a", state.merged_into, revision, records]))
+            routed.append((partition_for(state.merged_into, self.partitions), ["a", state.merged_into, revision, records,
+                                                                              *seq]))
             return
+        records = self._keeps(customer_id, records, seq[0] if seq else 0, routed, revision)
         new, out, after = absorb(state, records, revision, customer_id, self.map, self.render,
                                  self.layouts.get(customer_id))
         self._keep(customer_id, new, after)
@@ -232,18 +248,22 @@ class PartitionWork(Generic[Out]):
         routed.append((partition_for(survivor, self.partitions), ["a", survivor, gone.revision, records]))
 
     def _move(self, command: Command, outputs: list[Out], routed: Routed) -> None:
-        _, customer_id, spec = command
+        _, customer_id, incoming = command
         state = self.state(customer_id)
         if state.merged_into:
-            routed.append((partition_for(state.merged_into, self.partitions), ["x", state.merged_into, spec]))
+            routed.append((partition_for(state.merged_into, self.partitions), ["x", state.merged_into, incoming]))
             return
+        spec = newest(state.spec, incoming) or incoming
         kept, moved = reattribute(state.events, spec, customer_id)
         heir = successor(spec, customer_id)
         if not moved and not heir:
+            if spec is not state.spec:
+                state.spec = spec
+                self._keep(customer_id, state, self.layouts.get(customer_id))
             return
         new, out, after = release(state, kept, customer_id, self.map, self.render, self.layouts.get(customer_id))
-        new.merged_into = heir  # a customer left without identifiers: work in flight for it follows
+        new.merged_into, new.spec = heir, spec  # a customer left without identifiers: work in flight follows
         self._keep(customer_id, new, after if not heir else None)
         outputs += out
-        routed += [(partition_for(target, self.partitions), ["a", target, new.revision, records])
+        routed += [(partition_for(target, self.partitions), ["a", target, new.revision, records, spec["s"]])
                    for target, records in sorted(moved.items())]
