@@ -7,7 +7,10 @@ commands, in order:
 - `["a", survivor_id, revision, records]` the absorbed customer's events, for the survivor
 - `["x", customer_id, spec]`              late identity evidence: the customer's events that the
                                           spec (streams.core.devices) gives to others move to them
-                                          (as "a" hand-overs)
+                                          (as "a" hand-overs that carry the spec)
+Hand-overs of a move, and events forwarded by a tombstone, carry the move (spec) they were sent
+on; a customer keeps the newest move it has seen and sends on what a newer one gives to others,
+so work crossing partitions in any order ends where the newest evidence says.
 Stage 3 handles them against the customers' states; an absorbed customer keeps a tombstone
 pointing at its survivor, so work that arrives for it later follows the merge. A merge of a
 customer that was itself absorbed already (a chain) still retracts and hands over what it has.
@@ -30,7 +33,7 @@ import cramjam
 import orjson
 
 from schemas.journeymap import JourneyMap
-from streams.core.devices import newest, reattribute, successor
+from streams.core.devices import Spec, newest, reattribute, successor
 from streams.core.identity import IdentityGraph, Sighting
 from streams.core.layout import Layout, Out, Renderer
 from streams.core.records import CHANNEL, EVENT_ID, EVENT_TYPE, IDS, Record, T
@@ -206,33 +209,40 @@ class PartitionWork(Generic[Out]):
             return
         state = self.state(customer_id)
         if state.merged_into:
-            routed += [(partition_for(state.merged_into, self.partitions), ["e", state.merged_into, r, 0])
+            routed += [(partition_for(state.merged_into, self.partitions), ["e", state.merged_into, r, state.spec])
                        for r in records]
             return
         new, out, after = apply_many(state, records, customer_id, self.map, self.render, self.layouts.get(customer_id))
         self._keep(customer_id, new, after)
         outputs += out
 
-    def _keeps(self, customer_id: str, records: list[Record], seq: int, routed: Routed,
+    def _keeps(self, customer_id: str, records: list[Record], carried: Spec | None, routed: Routed,
                revision: int = 0) -> list[Record]:
-        """Records handed over on the strength of an older move than this customer has seen: those
-        the newer one gives to others go on to them (hand-overs carry the number of their move)."""
+        """Records handed over (or forwarded) with the move that sent them: when this customer knows
+        a newer move, those it gives to others go on to them; the newer of the two is kept."""
         state = self.state(customer_id)
-        if state.merged_into or state.spec is None or state.spec["s"] <= seq:
+        if state.merged_into:
             return records
-        kept, moved = reattribute(records, state.spec, customer_id)
+        spec = newest(state.spec, carried)
+        if spec is not state.spec:
+            state.spec = spec
+            self._keep(customer_id, state, self.layouts.get(customer_id))
+        if spec is None or spec is carried:
+            return records
+        kept, moved = reattribute(records, spec, customer_id)
         for target, some in sorted(moved.items()):
-            routed.append((partition_for(target, self.partitions), ["a", target, revision, some, state.spec["s"]]))
+            routed.append((partition_for(target, self.partitions), ["a", target, revision, some, spec]))
         return kept
 
     def _absorb(self, command: Command, outputs: list[Out], routed: Routed) -> None:
-        _, customer_id, revision, records, *seq = command
+        _, customer_id, revision, records, *carried = command
         state = self.state(customer_id)
+        spec = newest(state.spec, carried[0] if carried else None)
         if state.merged_into:
-            routed.append((partition_for(state.merged_into, self.partitions), ["a", state.merged_into, revision, records,
-                                                                              *seq]))
+            routed.append((partition_for(state.merged_into, self.partitions),
+                           ["a", state.merged_into, revision, records, spec]))
             return
-        records = self._keeps(customer_id, records, seq[0] if seq else 0, routed, revision)
+        records = self._keeps(customer_id, records, carried[0] if carried else None, routed, revision)
         new, out, after = absorb(state, records, revision, customer_id, self.map, self.render,
                                  self.layouts.get(customer_id))
         self._keep(customer_id, new, after)
@@ -265,5 +275,5 @@ class PartitionWork(Generic[Out]):
         new.merged_into, new.spec = heir, spec  # a customer left without identifiers: work in flight follows
         self._keep(customer_id, new, after if not heir else None)
         outputs += out
-        routed += [(partition_for(target, self.partitions), ["a", target, new.revision, records, spec["s"]])
+        routed += [(partition_for(target, self.partitions), ["a", target, new.revision, records, spec])
                    for target, records in sorted(moved.items())]
