@@ -221,14 +221,12 @@ class PartitionWork(Generic[Out]):
         """Records handed over (or forwarded) with the move that sent them: when this customer knows
         a newer move, those it gives to others go on to them; the newer of the two is kept."""
         state = self.state(customer_id)
-        if state.merged_into:
-            return records
         spec = newest(state.spec, carried)
         if spec is not state.spec:
             state.spec = spec
-            self._keep(customer_id, state, self.layouts.get(customer_id))
-        if spec is None or spec is carried:
-            return records
+            self._keep(customer_id, state, None if state.merged_into else self.layouts.get(customer_id))
+        if spec is None or (carried is not None and spec["s"] <= carried["s"]):
+            return records  # sent on the newest move this customer knows: it stays
         kept, moved = reattribute(records, spec, customer_id)
         for target, some in sorted(moved.items()):
             routed.append((partition_for(target, self.partitions), ["a", target, revision, some, spec]))
@@ -236,13 +234,13 @@ class PartitionWork(Generic[Out]):
 
     def _absorb(self, command: Command, outputs: list[Out], routed: Routed) -> None:
         _, customer_id, revision, records, *carried = command
-        state = self.state(customer_id)
-        spec = newest(state.spec, carried[0] if carried else None)
-        if state.merged_into:
-            routed.append((partition_for(state.merged_into, self.partitions),
-                           ["a", state.merged_into, revision, records, spec]))
-            return
         records = self._keeps(customer_id, records, carried[0] if carried else None, routed, revision)
+        state = self.state(customer_id)
+        if state.merged_into:
+            if records:
+                routed.append((partition_for(state.merged_into, self.partitions),
+                               ["a", state.merged_into, revision, records, state.spec]))
+            return
         new, out, after = absorb(state, records, revision, customer_id, self.map, self.render,
                                  self.layouts.get(customer_id))
         self._keep(customer_id, new, after)
@@ -252,10 +250,10 @@ class PartitionWork(Generic[Out]):
         _, customer_id, survivor = command
         state = self.state(customer_id)
         gone, out, records = retract(state, customer_id, self.map, self.render, self.layouts.get(customer_id))
-        gone.merged_into = survivor
+        gone.merged_into, gone.spec = survivor, state.spec  # the newest move it saw goes with its events
         self._keep(customer_id, gone, None)
         outputs += out
-        routed.append((partition_for(survivor, self.partitions), ["a", survivor, gone.revision, records]))
+        routed.append((partition_for(survivor, self.partitions), ["a", survivor, gone.revision, records, state.spec]))
 
     def _move(self, command: Command, outputs: list[Out], routed: Routed) -> None:
         _, customer_id, incoming = command
