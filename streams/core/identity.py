@@ -7,7 +7,7 @@ on its own, so they are a function of the log, not of the order it is read in. G
 apart, decided in that same order: two CRM ids are never merged, a customer holds a bounded
 number of identifiers, and a device linked to as many customers as allowed flags a further
 person's sign-in as `shared_device` instead of fusing them. An edge older than the newest one
-applied is late: its component is folded again (streams.core.replay). Anonymous events on a
+applied in its component is late: that component is folded again (streams.core.replay). Anonymous events on a
 device follow its sign-ins in event time (streams.core.devices). Every decision is an
 `IdentityLink` record for the audit trail.
 
@@ -85,6 +85,12 @@ class Fold:
     def __init__(self, policy: IdentityPolicy, owner: MutableMapping[str, str],
                  members: MutableMapping[str, list[str]], devices: MutableMapping[str, list[str]]) -> None:
         self.policy, self.owner, self.members, self.devices = policy, owner, members, devices
+        self.quiet = False  # a replay folds the edges before the late one again without recording them
+
+    def _note(self, result: Resolution, kind: str, customer: str, merged: str | None, identifiers: tuple[str, ...],
+              rule: str, edge: Edge) -> None:
+        if not self.quiet:
+            result.links.append(record(kind, customer, merged, identifiers, rule, edge))
 
     def step(self, edge: Edge, result: Resolution) -> None:
         _, _, a, b, rule = edge
@@ -92,12 +98,12 @@ class Fold:
         if owner_a is not None and owner_a == owner_b:
             return
         if self._shared_device(a, b) or self._shared_device(b, a):
-            result.links.append(record("shared_device", owner_a or owner_b or "", None, (a, b), rule, edge))
+            self._note(result, "shared_device", owner_a or owner_b or "", None, (a, b), rule, edge)
             return
         refused = self._refusal(a, b)
         if refused:
-            result.links.append(record("cap_reached", owner_a or owner_b or "", owner_b if owner_a else None,
-                                       (a, b), refused, edge))
+            self._note(result, "cap_reached", owner_a or owner_b or "", owner_b if owner_a else None,
+                       (a, b), refused, edge)
             return
         if owner_a is None and owner_b is None:
             self._join(self.create(a), b, rule, edge, result)
@@ -124,7 +130,7 @@ class Fold:
         members = list(self.members.get(customer, []))
         self.owner[identifier] = customer
         self.members[customer] = [*members, identifier]
-        result.links.append(record("link", customer, None, (*tuple(members[:1]), identifier), rule, edge))
+        self._note(result, "link", customer, None, (*tuple(members[:1]), identifier), rule, edge)
 
     def _merge(self, one: str, other: str, pair: tuple[str, str], rule: str, edge: Edge,
                result: Resolution) -> None:
@@ -135,7 +141,7 @@ class Fold:
         self.members[survivor] = [*self.members.get(survivor, []), *moved]
         self.members[absorbed] = []
         result.merges.append((absorbed, survivor))
-        result.links.append(record("merge", survivor, absorbed, pair, rule, edge))
+        self._note(result, "merge", survivor, absorbed, pair, rule, edge)
 
     def _refusal(self, a: str, b: str) -> str:
         ids_one, ids_other = self.group(a), self.group(b)
@@ -231,11 +237,14 @@ class IdentityGraph:
     def _apply(self, edge: Edge, result: Resolution) -> None:
         clock = self.evidence.get(CLOCK_KEY)
         if clock is not None and edge[:4] < clock:
-            from streams.core.replay import replay  # the late path: rare, and it needs this module
+            from streams.core.replay import component, replay  # the late path: it needs this module
 
-            replay(self, edge, result)
-            return
-        self.evidence[CLOCK_KEY] = edge[:4]
+            _, edges = component(self, edge)
+            if edges[-1][:4] > edge[:4]:  # older than the newest evidence of its own component
+                replay(self, edge, result)
+                return
+        else:
+            self.evidence[CLOCK_KEY] = edge[:4]
         pair = device_edge(edge)
         if pair is None:
             self.fold.step(edge, result)

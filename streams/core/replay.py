@@ -21,7 +21,8 @@ from streams.core.devices import Edge, Spec, changed_holders, customer_id_for, i
 if TYPE_CHECKING:
     from streams.core.identity import IdentityGraph, Resolution
 
-Grouping = dict[str, str | None]  # identifier -> customer (None: not owned)
+Grouping = dict[str, str | None]
+REFUSALS = ("shared_device", "cap_reached")  # identifier -> customer (None: not owned)
 
 
 def replay(graph: IdentityGraph, late: Edge, result: Resolution) -> None:
@@ -32,11 +33,11 @@ def replay(graph: IdentityGraph, late: Edge, result: Resolution) -> None:
     old: Grouping = {i: graph.owner.get(i) for i in identifiers}
     scratch = Fold(graph.policy, {}, {}, {})
     decisions = Resolution()
-    for edge in edges:
-        step = Resolution()
-        scratch.step(edge, step)
-        if edge[:4] >= late[:4]:
-            decisions.links += step.links
+    for edge in edges:  # recorded again: the late edge's decision, and the refusals after it
+        scratch.quiet = edge[:4] < late[:4]
+        scratch.step(edge, decisions)
+    decisions.links = [link for link in decisions.links
+                       if link.evidence_event_id == late[1] or link.kind in REFUSALS]
     new = _labelled(graph, identifiers, scratch.owner, scratch.members, old, late)
     _own_attributed(graph, identifiers, new)
     names = {customer_id_for(i): new[i] for i in identifiers} | {scratch.owner[i]: new[i] for i in scratch.owner}
