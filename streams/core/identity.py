@@ -32,7 +32,6 @@ from streams.core.devices import (
     changed_holders,
     customer_id_for,
     device_edge,
-    holder,
     is_device,
     timeline_of,
 )
@@ -46,6 +45,7 @@ IDENTIFIER_CAP_RULE = "max_identifiers_per_customer"
 CLOCK_KEY = "~clock"  # in the evidence mapping: [ms, event id, a, b] of the newest edge applied
 SEQ_KEY = "~seq"  # in the evidence mapping: how many moves were given out (each spec's "s")
 MS_PER_HOUR = 3_600_000
+DEVICE_PREFIX = "anonymous_id:"
 
 
 @dataclass(frozen=True)
@@ -145,6 +145,8 @@ class Fold:
 
     def _refusal(self, a: str, b: str) -> str:
         ids_one, ids_other = self.group(a), self.group(b)
+        if len(ids_one) + len(ids_other) <= 2 and not (a.startswith(CRM_KIND) and b.startswith(CRM_KIND)):
+            return ""  # two identifiers alone: at most one CRM id between them unless both are
         crm_one = {i for i in ids_one if i.startswith(CRM_KIND + ":")}
         crm_other = {i for i in ids_other if i.startswith(CRM_KIND + ":")}
         if crm_one and crm_other and crm_one != crm_other:
@@ -180,7 +182,7 @@ class IdentityGraph:
         self.evidence: MutableMapping[str, Any] = {} if evidence is None else evidence
         self.fold = Fold(self.policy, owner, members, devices)
         self.window_ms = int(self.policy.sign_in_window_hours * MS_PER_HOUR)
-        self.rules: dict[tuple[str, str], tuple[Any, ...]] = {}  # the map's rules per (channel, event type)
+        self.rules: dict[tuple[str, str], tuple[tuple[str, str, str], ...]] = {}  # links per (channel, type)
 
     def resolve(self, sighting: Sighting) -> Resolution:
         """Apply the event's evidence in event time, then attribute the event."""
@@ -193,11 +195,21 @@ class IdentityGraph:
 
     def customer_for(self, strongest: str, at_ms: int) -> str:
         """The customer of an event: its strongest identifier's, or the device's at that time."""
-        if is_device(strongest):
+        if strongest.startswith(DEVICE_PREFIX):
             edges = self.evidence.get(strongest)
             if edges:
-                return holder(strongest, timeline_of(strongest, edges), at_ms, self.window_ms, self.owner_of)
+                return self.owner_of(self._signed_in(strongest, edges, at_ms) or strongest)
         return self.owner_of(strongest)
+
+    def _signed_in(self, device: str, edges: list[Edge], at_ms: int) -> str | None:
+        """streams.core.devices.signed_in over the device's own edges (a few), without sorting them."""
+        latest: Edge | None = None
+        for edge in edges:
+            if edge[0] <= at_ms and (latest is None or edge[:2] > latest[:2]) and device_edge(edge) is not None:
+                latest = edge
+        if latest is None or at_ms - latest[0] > self.window_ms:
+            return None
+        return str(latest[3] if latest[2] == device else latest[2])
 
     def owner_of(self, identifier: str) -> str:
         return self.owner.get(identifier) or self.fold.create(identifier)
@@ -213,16 +225,20 @@ class IdentityGraph:
 
     def _edges(self, sighting: Sighting) -> list[Edge]:
         key = (sighting.channel, sighting.event_type)
-        if key not in self.rules:
-            self.rules[key] = self.map.evidence_for(sighting.channel, sighting.event_type)
+        pairs = self.rules.get(key)
+        if pairs is None:
+            pairs = self.rules[key] = tuple((a, b, rule.name) for rule in self.map.evidence_for(*key)
+                                            for a, b in rule.links)
+        if not pairs:
+            return []
         ids = sighting.identifiers
+        by_kind = {i.split(":", 1)[0]: i for i in reversed(ids)}  # the strongest of a kind, as _find did
         edges = []
-        for rule in self.rules[key]:
-            for kind_a, kind_b in rule.links:
-                a, b = _find(ids, kind_a), _find(ids, kind_b)
-                if a and b:
-                    first, second = sorted((a, b), key=ids.index)
-                    edges.append([sighting.event_ms, sighting.event_id, first, second, rule.name])
+        for kind_a, kind_b, name in pairs:
+            a, b = by_kind.get(kind_a), by_kind.get(kind_b)
+            if a and b:
+                first, second = (a, b) if ids.index(a) < ids.index(b) else (b, a)
+                edges.append([sighting.event_ms, sighting.event_id, first, second, name])
         return sorted(edges)
 
     def _remember(self, edge: Edge) -> bool:
@@ -253,6 +269,8 @@ class IdentityGraph:
         before = timeline_of(device, [e for e in self.evidence.get(device, []) if e != edge])
         self.fold.step(edge, result)
         after = timeline_of(device, self.evidence.get(device, []))
+        if len({self.owner_of(row[2]) for row in after} | {self.owner_of(device)}) == 1:
+            return  # one customer behind every sign-in and the device: nothing can move
         moved = changed_holders(device, before, after, self.window_ms, self.owner_of, self.owner_of)
         if moved:
             from streams.core.replay import component_spec
@@ -262,8 +280,3 @@ class IdentityGraph:
             spec = component_spec(self, edge)
             for old in sorted({old for old, _ in moved}):
                 result.moves.append((old, spec))
-
-
-def _find(identifiers: tuple[str, ...], kind: str) -> str:
-    prefix = kind + ":"
-    return next((i for i in identifiers if i.startswith(prefix)), "")

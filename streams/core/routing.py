@@ -107,10 +107,10 @@ def work_messages(items: list[Any], limit: int) -> list[bytes]:
         return work_messages(items[:half], limit) + work_messages(items[half:], limit)
     command = items[0]
     if isinstance(command, list) and command and command[0] == "a" and len(command[3]) > 1:
-        _, survivor, revision, records = command
+        _, survivor, revision, records, *spec = command
         half = len(records) // 2
-        return (work_messages([["a", survivor, revision, records[:half]]], limit)
-                + work_messages([["a", survivor, revision, records[half:]]], limit))
+        return (work_messages([["a", survivor, revision, records[:half], *spec]], limit)
+                + work_messages([["a", survivor, revision, records[half:], *spec]], limit))
     return [blob]
 
 
