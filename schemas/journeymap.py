@@ -70,6 +70,9 @@ class IdentityPolicy(MapModel):
     max_identifiers_per_customer: int = Field(12, ge=2)
     # A device (anonymous id) seen logging in as more customers than this is shared: flagged, not fused.
     max_customers_per_device: int = Field(1, ge=1)
+    # An anonymous event on a device belongs to the person whose sign-in on it is the latest at or
+    # before the event, if that sign-in is at most this old; otherwise to the device's own customer.
+    sign_in_window_hours: float = Field(4, gt=0)
     rules: tuple[EvidenceRule, ...]
 
 

@@ -106,7 +106,7 @@ class IdentityLink(Output):
     """An identity-graph event, for the audit trail and the warehouse."""
 
     link_id: str
-    kind: Literal["link", "merge", "shared_device", "cap_reached", "forget"]
+    kind: Literal["link", "merge", "shared_device", "cap_reached", "move", "forget"]
     customer_id: str = Field(description="The customer the identifiers now belong to.")
     merged_customer_id: str | None = Field(None, description="For a merge: the customer absorbed.")
     identifiers: tuple[str, ...] = Field(description="Identifier keys involved, `kind:value`.")

@@ -7,7 +7,7 @@ changelog topics and consumer group never collide with another deployment or tes
       | 1. validate    whole fetches of raw messages (streams.intake); bad ones -> touchpoints.deadletter
       v                # one message = [record, ...] (compact records, streams.core.records), packed
     streams.identity (1 partition: identity decisions are global and ordered)
-      | 2. resolve     identity graph in three tables (owner, members, devices) -> identity.links
+      | 2. resolve     identity graph (owner, members, devices, evidence) -> identity.links
       v                # one message per customer partition = [command, ...] (streams.core.routing), packed
     streams.customers (N partitions, by customer_id)
       | 3. stitch      customer state in one table keyed by customer_id -> journeys.steps,
@@ -95,7 +95,7 @@ from streams.table_writes import BufferedTable, Prefixed
 
 log = logging.getLogger(__name__)
 IDENTITY_WORK_TOPIC = "streams.identity"
-GRAPH_PREFIXES = ("o:", "m:", "d:")  # owner, members, devices (streams.core.identity) in one table
+GRAPH_PREFIXES = ("o:", "m:", "d:", "v:")  # owner, members, devices, evidence (streams.core.identity) in one table
 CUSTOMER_WORK_TOPIC = "streams.customers"
 # Health lag of the internal stages, reported beside the raw channels' own.
 IDENTITY_LAG_CHANNEL = "stage:identity"

@@ -36,15 +36,18 @@ def login(b: JourneyBuilder, device: str) -> Touch:
     return b.emit(b.later(1, 20), "web", "web.account", "login", web_ids(b, device), {"path": "/login"})
 
 
-def web_visit(b: JourneyBuilder, device: str, pages: list[str], sign_in: bool = False) -> list[Touch]:
-    """Pages in one web session; maybe a navigation survey at the end."""
+def web_visit(b: JourneyBuilder, device: str, pages: list[str], sign_in: bool = False,
+              anonymous: bool = False) -> list[Touch]:
+    """Pages in one web session (carrying only the device's id when `anonymous`); maybe a
+    navigation survey at the end."""
     session = b.ctx.uid("s-", 48)
     touches = [login(b, device)] if sign_in else []
     for kind in pages:
         touchpoint, event_type, path = PAGES[kind]
         measures = {"path": path.format(n=b.ctx.rng.randint(1, 400)), "session_id": session,
                     "dwell_s": b.ctx.dwell_s()}
-        touches.append(b.emit(b.later(5, 90), "web", touchpoint, event_type, web_ids(b, device), measures))
+        ids = {"anonymous_id": device} if anonymous else web_ids(b, device)
+        touches.append(b.emit(b.later(5, 90), "web", touchpoint, event_type, ids, measures))
     if b.ctx.chance(SURVEY_SHARE) and touches[-1].touchpoint in SURVEYED_PAGES:
         touches.append(_navigation_survey(b, device, touches[-1].touchpoint, session))
     return touches

@@ -1,14 +1,21 @@
 """Streams core, step 1: the identity graph that decides which customer an event belongs to.
 
-Identifiers (`kind:value`) are linked only by the journey map's evidence rules; linked identifiers
-form one customer (union-find with relabelling of the smaller side, so the result does not depend
-on arrival order). Guards keep people apart: two CRM ids are never merged, a customer holds a
-bounded number of identifiers, and a device seen with more customers than allowed is flagged as
-shared instead of fusing them. Every decision is an `IdentityLink` record for the audit trail.
+Identifiers (`kind:value`) are linked only by the journey map's evidence rules. Each evidence
+link is an edge with its event time; the customers are the fold of the edges in event-time order
+(`Fold.step`, a union-find with relabelling of the smaller side) starting from every identifier
+on its own, so they are a function of the log, not of the order it is read in. Guards keep people
+apart, decided in that same order: two CRM ids are never merged, a customer holds a bounded
+number of identifiers, and a device linked to as many customers as allowed flags a further
+person's sign-in as `shared_device` instead of fusing them. An edge older than the newest one
+applied in its component is late: that component is folded again (streams.core.replay). Anonymous events on a
+device follow its sign-ins in event time (streams.core.devices). Every decision is an
+`IdentityLink` record for the audit trail.
 
-The graph works over three mutable mappings (plain dicts in tests, Faust tables in the worker):
-owner (identifier -> customer_id), members (customer_id -> identifiers) and devices
-(anonymous id -> identifiers it was linked with).
+The graph works over four mutable mappings (plain dicts in tests, Faust tables in the worker):
+owner (identifier -> customer_id), members (customer_id -> identifiers; an empty list marks a
+customer absorbed by a merge, whose id is not given out again), devices (anonymous id ->
+identifiers it was linked with) and evidence (identifier -> its edges, plus the clock: the
+newest edge applied).
 """
 
 from __future__ import annotations
@@ -17,19 +24,28 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.journeymap import JourneyMap
+from schemas.journeymap import IdentityPolicy, JourneyMap
 from schemas.outputs import IdentityLink
+from streams.core.devices import (
+    Edge,
+    Spec,
+    changed_holders,
+    customer_id_for,
+    device_edge,
+    is_device,
+    timeline_of,
+)
 from streams.core.records import from_ms, short_hash
 
-DEVICE_KIND = "anonymous_id"
+__all__ = ["IdentityGraph", "Resolution", "Sighting", "customer_id_for"]
+
 CRM_KIND = "crm_id"
 DISTINCT_CRM_RULE = "distinct_crm_ids"
 IDENTIFIER_CAP_RULE = "max_identifiers_per_customer"
-
-
-def customer_id_for(identifier: str) -> str:
-    """`cust-` + 16 hex of SHA-256 of the identifier key that created the customer."""
-    return "cust-" + short_hash(identifier)
+CLOCK_KEY = "~clock"  # in the evidence mapping: [ms, event id, a, b] of the newest edge applied
+SEQ_KEY = "~seq"  # in the evidence mapping: how many moves were given out (each spec's "s")
+MS_PER_HOUR = 3_600_000
+DEVICE_PREFIX = "anonymous_id:"
 
 
 @dataclass(frozen=True)
@@ -45,91 +61,92 @@ class Sighting:
 
 @dataclass
 class Resolution:
-    """The customer an event belongs to, the audit records, and merges as (absorbed, survivor)."""
+    """The customer an event belongs to, the audit records, merges as (absorbed, survivor), and
+    moves as (customer, spec): that customer's events are attributed again by the spec."""
 
     customer_id: str = ""
     links: list[IdentityLink] = field(default_factory=list)
     merges: list[tuple[str, str]] = field(default_factory=list)
+    moves: list[tuple[str, Spec]] = field(default_factory=list)
 
 
-class IdentityGraph:
-    """Union-find over identifiers with the specification's guards."""
+def record(kind: str, customer: str, merged: str | None, identifiers: tuple[str, ...], rule: str,
+           edge: Edge) -> IdentityLink:
+    link_id = "l-" + short_hash(f"{kind}/{rule}/{edge[1]}/{','.join(identifiers)}")
+    event_time = from_ms(edge[0])
+    return IdentityLink(link_id=link_id, kind=kind, customer_id=customer, merged_customer_id=merged,
+                        identifiers=identifiers, rule=rule, evidence_event_id=edge[1], event_time=event_time,
+                        recorded_at=event_time)
 
-    def __init__(self, journey_map: JourneyMap, owner: MutableMapping[str, str],
+
+class Fold:
+    """One step of the guarded union-find per edge, over owner/members/devices mappings."""
+
+    def __init__(self, policy: IdentityPolicy, owner: MutableMapping[str, str],
                  members: MutableMapping[str, list[str]], devices: MutableMapping[str, list[str]]) -> None:
-        self.map, self.policy = journey_map, journey_map.identity
-        self.owner, self.members, self.devices = owner, members, devices
-        self.evidence: dict[tuple[str, str], tuple[Any, ...]] = {}  # the map's rules per (channel, event type)
+        self.policy, self.owner, self.members, self.devices = policy, owner, members, devices
+        self.quiet = False  # a replay folds the edges before the late one again without recording them
 
-    def resolve(self, sighting: Sighting) -> Resolution:
-        """Apply the event's evidence links, then attribute it to its strongest identifier's customer."""
-        result = Resolution()
-        present = set(sighting.identifiers)
-        for rule in self._evidence_for(sighting.channel, sighting.event_type):
-            for kind_a, kind_b in rule.links:
-                a, b = _find(sighting.identifiers, kind_a), _find(sighting.identifiers, kind_b)
-                if a in present and b in present:
-                    self._link(a, b, rule.name, sighting, result)
-        result.customer_id = self.owner.get(sighting.identifiers[0]) or self._create(sighting.identifiers[0])
-        return result
+    def _note(self, result: Resolution, kind: str, customer: str, merged: str | None, identifiers: tuple[str, ...],
+              rule: str, edge: Edge) -> None:
+        if not self.quiet:
+            result.links.append(record(kind, customer, merged, identifiers, rule, edge))
 
-    def _evidence_for(self, channel: str, event_type: str) -> tuple[Any, ...]:
-        key = (channel, event_type)
-        if key not in self.evidence:
-            self.evidence[key] = self.map.evidence_for(channel, event_type)
-        return self.evidence[key]
-
-    def customer_of(self, identifier: str) -> str | None:
-        return self.owner.get(identifier)
-
-    def _create(self, identifier: str) -> str:
-        customer = customer_id_for(identifier)
-        self.owner[identifier] = customer
-        self.members[customer] = [identifier]
-        return customer
-
-    def _link(self, a: str, b: str, rule: str, sighting: Sighting, result: Resolution) -> None:
+    def step(self, edge: Edge, result: Resolution) -> None:
+        _, _, a, b, rule = edge
         owner_a, owner_b = self.owner.get(a), self.owner.get(b)
         if owner_a is not None and owner_a == owner_b:
             return
         if self._shared_device(a, b) or self._shared_device(b, a):
-            result.links.append(self._record("shared_device", owner_a or owner_b or "", None, (a, b), rule, sighting))
+            self._note(result, "shared_device", owner_a or owner_b or "", None, (a, b), rule, edge)
+            return
+        refused = self._refusal(a, b)
+        if refused:
+            self._note(result, "cap_reached", owner_a or owner_b or "", owner_b if owner_a else None,
+                       (a, b), refused, edge)
             return
         if owner_a is None and owner_b is None:
-            first, second = sorted((a, b), key=sighting.identifiers.index)
-            self._join(self._create(first), second, rule, sighting, result)
+            self._join(self.create(a), b, rule, edge, result)
         elif owner_a is None or owner_b is None:
-            self._join(owner_a or owner_b or "", a if owner_a is None else b, rule, sighting, result)
+            self._join(owner_a or owner_b or "", a if owner_a is None else b, rule, edge, result)
         else:
-            self._merge(owner_a, owner_b, (a, b), rule, sighting, result)
+            self._merge(owner_a, owner_b, (a, b), rule, edge, result)
         self._remember_device(a, b)
 
-    def _join(self, customer: str, identifier: str, rule: str, sighting: Sighting, result: Resolution) -> None:
+    def group(self, identifier: str) -> list[str]:
+        customer = self.owner.get(identifier)
+        return list(self.members.get(customer, [])) if customer is not None else [identifier]
+
+    def create(self, identifier: str) -> str:
+        customer, n = customer_id_for(identifier), 0
+        while customer in self.members:  # held by another group, or absorbed once: ids are not given out twice
+            n += 1
+            customer = customer_id_for(f"{identifier}/{n}")
+        self.owner[identifier] = customer
+        self.members[customer] = [identifier]
+        return customer
+
+    def _join(self, customer: str, identifier: str, rule: str, edge: Edge, result: Resolution) -> None:
         members = list(self.members.get(customer, []))
-        if len(members) >= self.policy.max_identifiers_per_customer:
-            result.links.append(self._record("cap_reached", customer, None, (identifier,), IDENTIFIER_CAP_RULE, sighting))
-            return
         self.owner[identifier] = customer
         self.members[customer] = [*members, identifier]
-        result.links.append(self._record("link", customer, None, (*tuple(members[:1]), identifier), rule, sighting))
+        self._note(result, "link", customer, None, (*tuple(members[:1]), identifier), rule, edge)
 
-    def _merge(self, one: str, other: str, pair: tuple[str, str], rule: str, sighting: Sighting,
+    def _merge(self, one: str, other: str, pair: tuple[str, str], rule: str, edge: Edge,
                result: Resolution) -> None:
-        refused = self._refusal(one, other)
-        if refused:
-            result.links.append(self._record("cap_reached", one, other, pair, refused, sighting))
-            return
         survivor, absorbed = min(one, other), max(one, other)
         moved = list(self.members.get(absorbed, []))
         for identifier in moved:
             self.owner[identifier] = survivor
         self.members[survivor] = [*self.members.get(survivor, []), *moved]
-        self.members.pop(absorbed, None)  # absent only if a crash left the graph half-written
+        self.members[absorbed] = []
         result.merges.append((absorbed, survivor))
-        result.links.append(self._record("merge", survivor, absorbed, pair, rule, sighting))
+        self._note(result, "merge", survivor, absorbed, pair, rule, edge)
 
-    def _refusal(self, one: str, other: str) -> str:
-        ids_one, ids_other = self.members.get(one, []), self.members.get(other, [])
+    def _refusal(self, a: str, b: str) -> str:
+        ids_one, ids_other = self.group(a), self.group(b)
+        if len(ids_one) + len(ids_other) <= 2 and not (a.startswith(CRM_KIND) and b.startswith(CRM_KIND)):
+            return ""  # two identifiers alone: at most one CRM id between them unless both are
         crm_one = {i for i in ids_one if i.startswith(CRM_KIND + ":")}
         crm_other = {i for i in ids_other if i.startswith(CRM_KIND + ":")}
         if crm_one and crm_other and crm_one != crm_other:
@@ -140,7 +157,7 @@ class IdentityGraph:
 
     def _shared_device(self, device: str, partner: str) -> bool:
         """Would linking `partner` to this device make it serve more customers than allowed?"""
-        if not device.startswith(DEVICE_KIND + ":") or partner.startswith(DEVICE_KIND + ":"):
+        if not is_device(device) or is_device(partner):
             return False
         partner_owner = self.owner.get(partner)
         known = {self.owner.get(p) for p in self.devices.get(device, [])} - {partner_owner, None}
@@ -148,21 +165,118 @@ class IdentityGraph:
 
     def _remember_device(self, a: str, b: str) -> None:
         for device, partner in ((a, b), (b, a)):
-            if device.startswith(DEVICE_KIND + ":") and not partner.startswith(DEVICE_KIND + ":"):
+            if is_device(device) and not is_device(partner):
                 partners = list(self.devices.get(device, []))
                 if partner not in partners:
                     self.devices[device] = [*partners, partner]
 
-    def _record(self, kind: str, customer: str, merged: str | None, identifiers: tuple[str, ...], rule: str,
-                sighting: Sighting) -> IdentityLink:
-        link_id = "l-" + short_hash(f"{kind}/{rule}/{sighting.event_id}/{','.join(identifiers)}")
-        event_time = from_ms(sighting.event_ms)
-        return IdentityLink(link_id=link_id, kind=kind, customer_id=customer,
-                            merged_customer_id=merged, identifiers=identifiers, rule=rule,
-                            evidence_event_id=sighting.event_id, event_time=event_time,
-                            recorded_at=event_time)
 
+class IdentityGraph:
+    """The evidence in event time, its fold, and the attribution of each event."""
 
-def _find(identifiers: tuple[str, ...], kind: str) -> str:
-    prefix = kind + ":"
-    return next((i for i in identifiers if i.startswith(prefix)), "")
+    def __init__(self, journey_map: JourneyMap, owner: MutableMapping[str, str],
+                 members: MutableMapping[str, list[str]], devices: MutableMapping[str, list[str]],
+                 evidence: MutableMapping[str, Any] | None = None) -> None:
+        self.map, self.policy = journey_map, journey_map.identity
+        self.owner, self.members, self.devices = owner, members, devices
+        self.evidence: MutableMapping[str, Any] = {} if evidence is None else evidence
+        self.fold = Fold(self.policy, owner, members, devices)
+        self.window_ms = int(self.policy.sign_in_window_hours * MS_PER_HOUR)
+        self.rules: dict[tuple[str, str], tuple[tuple[str, str, str], ...]] = {}  # links per (channel, type)
+
+    def resolve(self, sighting: Sighting) -> Resolution:
+        """Apply the event's evidence in event time, then attribute the event."""
+        result = Resolution()
+        for edge in self._edges(sighting):
+            if self._remember(edge):
+                self._apply(edge, result)
+        result.customer_id = self.customer_for(sighting.identifiers[0], sighting.event_ms)
+        return result
+
+    def customer_for(self, strongest: str, at_ms: int) -> str:
+        """The customer of an event: its strongest identifier's, or the device's at that time."""
+        if strongest.startswith(DEVICE_PREFIX):
+            edges = self.evidence.get(strongest)
+            if edges:
+                return self.owner_of(self._signed_in(strongest, edges, at_ms) or strongest)
+        return self.owner_of(strongest)
+
+    def _signed_in(self, device: str, edges: list[Edge], at_ms: int) -> str | None:
+        """streams.core.devices.signed_in over the device's own edges (a few), without sorting them."""
+        latest: Edge | None = None
+        for edge in edges:
+            if edge[0] <= at_ms and (latest is None or edge[:2] > latest[:2]) and device_edge(edge) is not None:
+                latest = edge
+        if latest is None or at_ms - latest[0] > self.window_ms:
+            return None
+        return str(latest[3] if latest[2] == device else latest[2])
+
+    def owner_of(self, identifier: str) -> str:
+        return self.owner.get(identifier) or self.fold.create(identifier)
+
+    def next_seq(self) -> int:
+        """The number of the next move: stage 3 tells newer moves from older ones by it."""
+        seq = int(self.evidence.get(SEQ_KEY, 0)) + 1
+        self.evidence[SEQ_KEY] = seq
+        return seq
+
+    def customer_of(self, identifier: str) -> str | None:
+        return self.owner.get(identifier)
+
+    def _edges(self, sighting: Sighting) -> list[Edge]:
+        key = (sighting.channel, sighting.event_type)
+        pairs = self.rules.get(key)
+        if pairs is None:
+            pairs = self.rules[key] = tuple((a, b, rule.name) for rule in self.map.evidence_for(*key)
+                                            for a, b in rule.links)
+        if not pairs:
+            return []
+        ids = sighting.identifiers
+        by_kind = {i.split(":", 1)[0]: i for i in reversed(ids)}  # the strongest of a kind, as _find did
+        edges = []
+        for kind_a, kind_b, name in pairs:
+            a, b = by_kind.get(kind_a), by_kind.get(kind_b)
+            if a and b:
+                first, second = (a, b) if ids.index(a) < ids.index(b) else (b, a)
+                edges.append([sighting.event_ms, sighting.event_id, first, second, name])
+        return sorted(edges)
+
+    def _remember(self, edge: Edge) -> bool:
+        """Keep the edge with both its identifiers; False when it is known already (a duplicate)."""
+        known = self.evidence.get(edge[2], [])
+        if edge in known:
+            return False
+        self.evidence[edge[2]] = [*known, edge]
+        self.evidence[edge[3]] = [*self.evidence.get(edge[3], []), edge]
+        return True
+
+    def _apply(self, edge: Edge, result: Resolution) -> None:
+        clock = self.evidence.get(CLOCK_KEY)
+        if clock is not None and edge[:4] < clock:
+            from streams.core.replay import component, replay  # the late path: it needs this module
+
+            _, edges = component(self, edge)
+            if edges[-1][:4] > edge[:4]:  # older than the newest evidence of its own component
+                replay(self, edge, result)
+                return
+        else:
+            self.evidence[CLOCK_KEY] = edge[:4]
+        pair = device_edge(edge)
+        if pair is None:
+            self.fold.step(edge, result)
+            return
+        device = pair[0]
+        before = timeline_of(device, [e for e in self.evidence.get(device, []) if e != edge])
+        self.fold.step(edge, result)
+        after = timeline_of(device, self.evidence.get(device, []))
+        if len({self.owner_of(row[2]) for row in after} | {self.owner_of(device)}) == 1:
+            return  # one customer behind every sign-in and the device: nothing can move
+        moved = changed_holders(device, before, after, self.window_ms, self.owner_of, self.owner_of)
+        if moved:
+            from streams.core.replay import component_spec
+
+            for old, new in sorted(moved):
+                result.links.append(record("move", new, old, (device,), edge[4], edge))
+            spec = component_spec(self, edge)
+            for old in sorted({old for old, _ in moved}):
+                result.moves.append((old, spec))

@@ -1,7 +1,8 @@
 """Streams core: the whole stream processor in one process, without Kafka (reference and tests).
 
 Resolves identity, folds each event into its customer and carries merges through: the absorbed
-customer's journeys are retracted and its events re-stitched into the survivor. The Faust worker
+customer's journeys are retracted and its events re-stitched into the survivor; late evidence
+moves events to the customers they now belong to the same way. The Faust worker
 does the same work split over topics and partitions; this is the same logic in one loop, used by
 the story tests, the benchmark's memory figure and anyone replaying a log by hand.
 """
@@ -9,14 +10,16 @@ the story tests, the benchmark's memory figure and anyone replaying a log by han
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from schemas.events import TouchpointEventBase
 from schemas.journeymap import JourneyMap
 from schemas.outputs import IdentityLink
+from streams.core.devices import Spec, reattribute
 from streams.core.identity import IdentityGraph, Sighting
 from streams.core.layout import MODELS, Output
 from streams.core.records import Record, record_of, to_ms
-from streams.core.stitch import CustomerState, absorb, apply, retract
+from streams.core.stitch import CustomerState, absorb, apply, release, retract
 
 Emitted = Output | IdentityLink
 
@@ -34,10 +37,11 @@ class Pipeline:
     owner: dict[str, str] = field(default_factory=dict)
     members: dict[str, list[str]] = field(default_factory=dict)
     devices: dict[str, list[str]] = field(default_factory=dict)
+    evidence: dict[str, list[Any]] = field(default_factory=dict)
     customers: dict[str, CustomerState] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.graph = IdentityGraph(self.journey_map, self.owner, self.members, self.devices)
+        self.graph = IdentityGraph(self.journey_map, self.owner, self.members, self.devices, self.evidence)
 
     def feed(self, event: TouchpointEventBase) -> list[Emitted]:
         """One validated event in; identity links, steps, snapshots and frictions out."""
@@ -45,6 +49,8 @@ class Pipeline:
         out: list[Emitted] = list(resolution.links)
         for absorbed, survivor in resolution.merges:
             out += self.merge(absorbed, survivor)
+        for customer_id, spec in resolution.moves:
+            out += self.move(customer_id, spec)
         out += self.stitch(resolution.customer_id, record_of(event, self.journey_map))
         return out
 
@@ -60,3 +66,18 @@ class Pipeline:
                                 self.journey_map, MODELS)
         self.customers[survivor] = state
         return out + more
+
+    def move(self, customer_id: str, spec: Spec) -> list[Output]:
+        """Late evidence: the customer's events that the spec gives to others go to them."""
+        state = self.customers.get(customer_id, CustomerState())
+        kept, moved = reattribute(state.events, spec, customer_id)
+        if not moved:
+            return []
+        state, out, _ = release(state, kept, customer_id, self.journey_map, MODELS)
+        self.customers[customer_id] = state
+        for target, records in sorted(moved.items()):
+            taker, more, _ = absorb(self.customers.get(target, CustomerState()), records, state.revision, target,
+                                    self.journey_map, MODELS)
+            self.customers[target] = taker
+            out += more
+        return out

@@ -5,6 +5,12 @@ commands, in order:
 - `["e", customer_id, record]`            stitch this event into the customer
 - `["m", absorbed_id, survivor_id]`       the absorbed customer merges into the survivor
 - `["a", survivor_id, revision, records]` the absorbed customer's events, for the survivor
+- `["x", customer_id, spec]`              late identity evidence: the customer's events that the
+                                          spec (streams.core.devices) gives to others move to them
+                                          (as "a" hand-overs that carry the spec)
+Hand-overs of a move, and events forwarded by a tombstone, carry the move (spec) they were sent
+on; a customer keeps the newest move it has seen and sends on what a newer one gives to others,
+so work crossing partitions in any order ends where the newest evidence says.
 Stage 3 handles them against the customers' states; an absorbed customer keeps a tombstone
 pointing at its survivor, so work that arrives for it later follows the merge. A merge of a
 customer that was itself absorbed already (a chain) still retracts and hands over what it has.
@@ -27,6 +33,7 @@ import cramjam
 import orjson
 
 from schemas.journeymap import JourneyMap
+from streams.core.devices import Spec, newest, reattribute, successor
 from streams.core.identity import IdentityGraph, Sighting
 from streams.core.layout import Layout, Out, Renderer
 from streams.core.records import CHANNEL, EVENT_ID, EVENT_TYPE, IDS, Record, T
@@ -38,6 +45,7 @@ from streams.core.stitch import (
     decode,
     encode,
     extended_json,
+    release,
     retract,
 )
 
@@ -79,6 +87,8 @@ def route_identity(graph: IdentityGraph, records: list[Record], partitions: int)
         links += resolution.links
         for absorbed, survivor in resolution.merges:
             routed.append((partition_for(absorbed, partitions), ["m", absorbed, survivor]))
+        for customer_id, spec in resolution.moves:
+            routed.append((partition_for(customer_id, partitions), ["x", customer_id, spec]))
         routed.append((partition_for(resolution.customer_id, partitions), ["e", resolution.customer_id, record]))
     return routed, links
 
@@ -97,10 +107,10 @@ def work_messages(items: list[Any], limit: int) -> list[bytes]:
         return work_messages(items[:half], limit) + work_messages(items[half:], limit)
     command = items[0]
     if isinstance(command, list) and command and command[0] == "a" and len(command[3]) > 1:
-        _, survivor, revision, records = command
+        _, survivor, revision, records, *spec = command
         half = len(records) // 2
-        return (work_messages([["a", survivor, revision, records[:half]]], limit)
-                + work_messages([["a", survivor, revision, records[half:]]], limit))
+        return (work_messages([["a", survivor, revision, records[:half], *spec]], limit)
+                + work_messages([["a", survivor, revision, records[half:], *spec]], limit))
     return [blob]
 
 
@@ -127,6 +137,7 @@ class PartitionWork(Generic[Out]):
         self.blobs: dict[str, bytes | None] = {}
         self.remembered: dict[str, tuple[CustomerState, bytes]] = {}  # state as loaded, JSON of its events
         self.dirty: set[str] = set()
+        self.handlers = {"m": self._merge, "a": self._absorb, "x": self._move}
 
     def state(self, customer_id: str) -> CustomerState:
         if customer_id not in self.states:
@@ -176,10 +187,11 @@ class PartitionWork(Generic[Out]):
         pending: dict[str, list[Record]] = {}
         for command in commands:
             if command[0] == "e":
-                pending.setdefault(command[1], []).append(command[2])
+                kept = [command[2]] if len(command) < 4 else self._keeps(command[1], [command[2]], command[3], routed)
+                pending.setdefault(command[1], []).extend(kept)
                 continue
             self._fold(command[1], pending.pop(command[1], []), outputs, routed)
-            (self._merge if command[0] == "m" else self._absorb)(command, outputs, routed)
+            self.handlers[command[0]](command, outputs, routed)
         for customer_id, records in pending.items():
             self._fold(customer_id, records, outputs, routed)
         return outputs, routed
@@ -197,17 +209,37 @@ class PartitionWork(Generic[Out]):
             return
         state = self.state(customer_id)
         if state.merged_into:
-            routed += [(partition_for(state.merged_into, self.partitions), ["e", state.merged_into, r]) for r in records]
+            routed += [(partition_for(state.merged_into, self.partitions), ["e", state.merged_into, r, state.spec])
+                       for r in records]
             return
         new, out, after = apply_many(state, records, customer_id, self.map, self.render, self.layouts.get(customer_id))
         self._keep(customer_id, new, after)
         outputs += out
 
+    def _keeps(self, customer_id: str, records: list[Record], carried: Spec | None, routed: Routed,
+               revision: int = 0) -> list[Record]:
+        """Records handed over (or forwarded) with the move that sent them: when this customer knows
+        a newer move, those it gives to others go on to them; the newer of the two is kept."""
+        state = self.state(customer_id)
+        spec = newest(state.spec, carried)
+        if spec is not state.spec:
+            state.spec = spec
+            self._keep(customer_id, state, None if state.merged_into else self.layouts.get(customer_id))
+        if spec is None or (carried is not None and spec["s"] <= carried["s"]):
+            return records  # sent on the newest move this customer knows: it stays
+        kept, moved = reattribute(records, spec, customer_id)
+        for target, some in sorted(moved.items()):
+            routed.append((partition_for(target, self.partitions), ["a", target, revision, some, spec]))
+        return kept
+
     def _absorb(self, command: Command, outputs: list[Out], routed: Routed) -> None:
-        _, customer_id, revision, records = command
+        _, customer_id, revision, records, *carried = command
+        records = self._keeps(customer_id, records, carried[0] if carried else None, routed, revision)
         state = self.state(customer_id)
         if state.merged_into:
-            routed.append((partition_for(state.merged_into, self.partitions), ["a", state.merged_into, revision, records]))
+            if records:
+                routed.append((partition_for(state.merged_into, self.partitions),
+                               ["a", state.merged_into, revision, records, state.spec]))
             return
         new, out, after = absorb(state, records, revision, customer_id, self.map, self.render,
                                  self.layouts.get(customer_id))
@@ -218,7 +250,28 @@ class PartitionWork(Generic[Out]):
         _, customer_id, survivor = command
         state = self.state(customer_id)
         gone, out, records = retract(state, customer_id, self.map, self.render, self.layouts.get(customer_id))
-        gone.merged_into = survivor
+        gone.merged_into, gone.spec = survivor, state.spec  # the newest move it saw goes with its events
         self._keep(customer_id, gone, None)
         outputs += out
-        routed.append((partition_for(survivor, self.partitions), ["a", survivor, gone.revision, records]))
+        routed.append((partition_for(survivor, self.partitions), ["a", survivor, gone.revision, records, state.spec]))
+
+    def _move(self, command: Command, outputs: list[Out], routed: Routed) -> None:
+        _, customer_id, incoming = command
+        state = self.state(customer_id)
+        if state.merged_into:
+            routed.append((partition_for(state.merged_into, self.partitions), ["x", state.merged_into, incoming]))
+            return
+        spec = newest(state.spec, incoming) or incoming
+        kept, moved = reattribute(state.events, spec, customer_id)
+        heir = successor(spec, customer_id)
+        if not moved and not heir:
+            if spec is not state.spec:
+                state.spec = spec
+                self._keep(customer_id, state, self.layouts.get(customer_id))
+            return
+        new, out, after = release(state, kept, customer_id, self.map, self.render, self.layouts.get(customer_id))
+        new.merged_into, new.spec = heir, spec  # a customer left without identifiers: work in flight follows
+        self._keep(customer_id, new, after if not heir else None)
+        outputs += out
+        routed += [(partition_for(target, self.partitions), ["a", target, new.revision, records, spec])
+                   for target, records in sorted(moved.items())]

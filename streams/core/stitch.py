@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import zlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import cramjam
 import orjson
@@ -44,6 +45,9 @@ class CustomerState:
     revision: int = 0
     events: list[Record] = field(default_factory=list)
     merged_into: str = ""  # set once this customer was absorbed: later work goes to the survivor
+    # the newest identity move that concerned this customer (streams.core.devices.Spec): events
+    # handed to it on the strength of an older one are attributed again by it
+    spec: dict[str, Any] | None = None
 
     @property
     def clock_ms(self) -> int:
@@ -57,10 +61,11 @@ def encode(state: CustomerState, events_json: bytes | None = None) -> bytes:
     `events_json`, when the caller has it, is the JSON of `state.events` (`extended_json`): the
     same bytes, without encoding the records the customer already had again.
     """
+    tail = [state.merged_into] if state.spec is None else [state.merged_into, state.spec]
     if events_json is None:
-        raw = orjson.dumps([state.revision, state.events, state.merged_into])
+        raw = orjson.dumps([state.revision, state.events, *tail])
     else:
-        raw = b"[%d,%b,%b]" % (state.revision, events_json, orjson.dumps(state.merged_into))
+        raw = b"[%d,%b,%b" % (state.revision, events_json, orjson.dumps(tail)[1:])
     return bytes(cramjam.zstd.compress(raw, level=STATE_COMPRESSION_LEVEL))
 
 
@@ -79,8 +84,8 @@ def decode(blob: bytes | None) -> CustomerState:
     if not blob:
         return CustomerState()
     raw = bytes(cramjam.zstd.decompress(blob)) if blob.startswith(ZSTD_MAGIC) else zlib.decompress(blob)
-    revision, events, merged_into = orjson.loads(raw)
-    return CustomerState(revision, events, merged_into)
+    revision, events, merged_into, *spec = orjson.loads(raw)
+    return CustomerState(revision, events, merged_into, spec[0] if spec else None)
 
 
 def apply(state: CustomerState, record: Record, customer_id: str,
@@ -113,7 +118,7 @@ def apply_many(state: CustomerState, records: list[Record], customer_id: str, jo
     events = list(state.events)
     for record in fresh:
         bisect.insort(events, record, key=order_key)
-    new_state = CustomerState(max(state.revision, base_revision) + 1, events, state.merged_into)
+    new_state = CustomerState(max(state.revision, base_revision) + 1, events, state.merged_into, state.spec)
     after = layout_of(customer_id, events, journey_map, before)
     out = changes(before, after, new_state.revision, render)
     out += [o for eid in duplicates for o in of_event(after, eid, new_state.revision, render)]
@@ -137,9 +142,19 @@ def absorb(state: CustomerState, records: list[Record], absorbed_revision: int, 
         if record[EVENT_ID] not in known:
             bisect.insort(events, record, key=order_key)
             known.add(record[EVENT_ID])
-    new_state = CustomerState(max(state.revision, absorbed_revision) + 1, events, state.merged_into)
+    new_state = CustomerState(max(state.revision, absorbed_revision) + 1, events, state.merged_into, state.spec)
     after = layout_of(customer_id, events, journey_map, before) if len(events) > len(state.events) else before
     return new_state, rewritten(before, after, new_state.revision, render), after
+
+
+def release(state: CustomerState, kept: list[Record], customer_id: str, journey_map: JourneyMap,
+            render: Renderer[Out], before: Layout | None = None) -> tuple[CustomerState, list[Out], Layout]:
+    """Late identity evidence: the customer lets go of the events not in `kept` (they now belong to
+    others); its journeys are withdrawn and those of the events it keeps sent again, re-cut."""
+    gone, out, _ = retract(state, customer_id, journey_map, render, before)
+    gone.merged_into, gone.spec = state.merged_into, state.spec
+    new, more, after = absorb(gone, kept, gone.revision, customer_id, journey_map, render)
+    return new, out + more, after
 
 
 def retract(state: CustomerState, customer_id: str, journey_map: JourneyMap, render: Renderer[Out],

@@ -186,7 +186,28 @@ def test_shared_devices_never_fuse_two_people(sim: Simulation, journey_map: Jour
     for person in sharing:
         on_device = [events[i] for i in person.event_ids
                      if f"anonymous_id:{events[i].identifiers.anonymous_id}" in person.shared_identifiers]
-        assert on_device and all(f"email_hash:{e.identifiers.email_hash}" in person.identifiers for e in on_device)
+        signed = [e for e in on_device if e.identifiers.email_hash]
+        assert signed and all(f"email_hash:{e.identifiers.email_hash}" in person.identifiers for e in signed)
     graph = resolve(list(events.values()), journey_map)
     roots = [graph.find(p.identifiers[0]) for p in sharing]
     assert len(set(roots)) == len(sharing)
+
+
+def test_anonymous_pages_on_a_shared_device_follow_their_own_sign_in(sim: Simulation) -> None:
+    """Households browse the shared tablet anonymously right after signing in: the latest sign-in
+    on the tablet before each anonymous page is its own person's, minutes before."""
+    events = {e.event_id: e for e in sim.events()}
+    person_of = {i: p for p in sim.truth.persons for i in p.event_ids}
+    shared = {d.split(":", 1)[1] for p in sim.truth.persons for d in p.shared_identifiers}
+    on_device = sorted((e for e in events.values() if e.identifiers.anonymous_id in shared),
+                       key=lambda e: (e.identifiers.anonymous_id, e.event_time, e.event_id))
+    anonymous = 0
+    for before, page in pairwise(on_device):
+        if page.identifiers.email_hash is None:
+            anonymous += 1
+            signed = [e for e in on_device if e.identifiers.anonymous_id == page.identifiers.anonymous_id
+                      and e.identifiers.email_hash and (e.event_time, e.event_id) < (page.event_time, page.event_id)]
+            assert signed and person_of[signed[-1].event_id] is person_of[page.event_id]
+            assert page.event_time - signed[-1].event_time < timedelta(hours=1)
+            assert before.identifiers.anonymous_id == page.identifiers.anonymous_id
+    assert anonymous > 0

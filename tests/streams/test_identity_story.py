@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+from datetime import timedelta
+
+import pytest
+
+from schemas.events import TouchpointEventBase
 from schemas.outputs import JourneySnapshot
 from streams.core.identity import customer_id_for
 from tests.streams.story import Story, at, email, event
@@ -97,3 +103,63 @@ def test_an_event_goes_to_the_customer_of_its_strongest_identifier() -> None:
                event("store", "visit", at(1), "store.floor", event_id="w2", anonymous_id="c-9", loyalty_id="L-9"))
     owners = {s["event"]["event_id"]: s["customer_id"] for s in story.steps()}
     assert owners == {"w1": customer_id_for("anonymous_id:c-9"), "w2": customer_id_for("loyalty_id:L-9")}
+
+
+def _family_tablet() -> list[TouchpointEventBase]:
+    """Anna signs in on the family tablet at 12:00 and views a product at 12:01 (the view carries
+    only the tablet's id); Ben signs in on it at 20:00, then buys in a store with his loyalty card."""
+    noon = at(0, hours=3)
+    return [event("web", "login", noon, "web.account", event_id="t-anna-in", anonymous_id="family-tablet",
+                  email_hash=ANNA_MAIL),
+            event("web", "page_view", noon + timedelta(minutes=1), "web.product", event_id="t-anna-view",
+                  anonymous_id="family-tablet"),
+            event("web", "login", noon + timedelta(hours=8), "web.account", event_id="t-ben-in",
+                  anonymous_id="family-tablet", email_hash=BEN_MAIL),
+            event("store", "purchase", noon + timedelta(hours=9), "store.checkout", event_id="t-ben-buys",
+                  loyalty_id="L-ben", email_hash=BEN_MAIL)]
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(4))), ids=str)
+def test_a_shared_tablet_gives_each_view_to_who_was_signed_in_whatever_the_arrival_order(
+        order: tuple[int, ...]) -> None:
+    events = _family_tablet()
+    story = Story()
+    story.send(*(events[i] for i in order))
+    owner = {s["event"]["event_id"]: s["customer_id"] for s in story.steps()}
+    assert owner["t-anna-view"] == owner["t-anna-in"]
+    assert owner["t-ben-in"] == owner["t-ben-buys"] != owner["t-anna-in"]
+    flags = {link.link_id: link for link in story.links("shared_device")}
+    assert [link.evidence_event_id for link in flags.values()] == ["t-ben-in"]
+    assert len(story.journeys()) == 2
+
+
+def test_a_late_sign_in_moves_the_views_after_it_and_says_so() -> None:
+    events = _family_tablet()
+    later_view = event("web", "page_view", at(0, hours=11, minutes=5), "web.product", event_id="t-ben-view",
+                       anonymous_id="family-tablet")
+    story = Story()
+    story.send(events[0], events[1], later_view)
+    anna = story.pipeline.owner[f"email_hash:{ANNA_MAIL}"]
+    assert {s["customer_id"] for s in story.steps()} == {anna}
+    before = {j["journey_id"]: j["version"] for j in story.journeys()}
+    story.send(events[2])
+    owner = {s["event"]["event_id"]: s["customer_id"] for s in story.steps()}
+    ben = owner["t-ben-in"]
+    assert owner["t-ben-view"] == ben != anna and owner["t-anna-view"] == anna
+    [moved] = story.links("move")
+    assert (moved.merged_customer_id, moved.customer_id, moved.identifiers) == (anna, ben, ("anonymous_id:family-tablet",))
+    assert moved.evidence_event_id == "t-ben-in"
+    [annas] = [j for j in story.journeys() if j["customer_id"] == anna]
+    assert annas["version"] > max(before.values())
+
+
+def test_anonymous_browsing_long_after_a_sign_in_stays_with_the_device() -> None:
+    window = Story().pipeline.journey_map.identity.sign_in_window_hours
+    story = Story()
+    story.send(event("web", "login", at(0), "web.account", event_id="w-anna", anonymous_id="tab", email_hash=ANNA_MAIL),
+               event("web", "login", at(0, hours=1), "web.account", event_id="w-ben", anonymous_id="tab",
+                     email_hash=BEN_MAIL),
+               event("web", "page_view", at(0, hours=1 + window, minutes=1), "web.product", event_id="w-late",
+                     anonymous_id="tab"))
+    owner = {s["event"]["event_id"]: s["customer_id"] for s in story.steps()}
+    assert owner["w-late"] == owner["w-anna"] != owner["w-ben"]

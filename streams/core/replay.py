@@ -1,0 +1,191 @@
+"""Streams core, step 1 (late evidence): fold a late edge's component again, in event time.
+
+Evidence read after newer evidence (another partition, a late store file) may change what the
+newer evidence decided: which person owns a device, which link a guard refused. The customers
+must be those of the fold in event time, so the component the late edge touches (every identifier
+reachable through edges, refused ones too) is folded again from scratch, its new grouping gets
+customer ids (the ones its identifiers had where possible), and the customers that may hold
+events now belonging elsewhere get a move: a `Spec` by which their events are attributed again.
+The audit trail says what moved (kind `move`, from `merged_customer_id` to `customer_id`) and
+which late evidence moved it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from streams.core.devices import Edge, Spec, changed_holders, customer_id_for, is_device, timeline_of
+
+if TYPE_CHECKING:
+    from streams.core.identity import IdentityGraph, Resolution
+
+Grouping = dict[str, str | None]
+REFUSALS = ("shared_device", "cap_reached")  # identifier -> customer (None: not owned)
+
+
+def replay(graph: IdentityGraph, late: Edge, result: Resolution) -> None:
+    """Fold the late edge's component again and move what now belongs elsewhere."""
+    from streams.core.identity import Fold, Resolution, record
+
+    identifiers, edges = component(graph, late)
+    old: Grouping = {i: graph.owner.get(i) for i in identifiers}
+    scratch = Fold(graph.policy, {}, {}, {})
+    decisions = Resolution()
+    for edge in edges:  # recorded again: the late edge's decision, and the refusals after it
+        scratch.quiet = edge[:4] < late[:4]
+        scratch.step(edge, decisions)
+    decisions.links = [link for link in decisions.links
+                       if link.evidence_event_id == late[1] or link.kind in REFUSALS]
+    new = _labelled(graph, identifiers, scratch.owner, scratch.members, old, late)
+    _own_attributed(graph, identifiers, new)
+    names = {customer_id_for(i): new[i] for i in identifiers} | {scratch.owner[i]: new[i] for i in scratch.owner}
+    for link in decisions.links:
+        customer = names.get(link.customer_id) or link.customer_id
+        merged = names.get(link.merged_customer_id or "") or link.merged_customer_id
+        result.links.append(link.model_copy(update={"customer_id": customer, "merged_customer_id": merged}))
+    moves = _moves(graph, identifiers, old, new, late)
+    for old_customer, new_customer, identifier in moves:
+        result.links.append(record("move", new_customer, old_customer, (identifier,), late[4], late))
+    _store(graph, identifiers, old, new, scratch.devices)
+    spec = _spec(graph, identifiers, successors(old, new))
+    result.moves += [(customer, spec) for customer in sorted({m[0] for m in moves})]
+
+
+def component_spec(graph: IdentityGraph, edge: Edge) -> Spec:
+    """The attribution of the whole component of the edge, as it stands: a newer move's spec
+    always covers every identifier an older one of the same component did (components only grow),
+    so stage 3 can keep the newest alone."""
+    identifiers, _ = component(graph, edge)
+    return _spec(graph, identifiers, {})
+
+
+def _spec(graph: IdentityGraph, identifiers: list[str], gone: dict[str, str]) -> Spec:
+    owners = {i: c for i in identifiers if (c := graph.owner.get(i)) is not None}
+    devices = {i: timeline_of(i, graph.evidence.get(i, [])) for i in identifiers if is_device(i)}
+    return {"o": owners, "d": devices, "w": graph.window_ms, "r": gone, "s": graph.next_seq()}
+
+
+def component(graph: IdentityGraph, late: Edge) -> tuple[list[str], list[Edge]]:
+    """Every identifier reachable from the edge through evidence, and their edges in event time."""
+    seen = {late[2], late[3]}
+    stack = [late[2], late[3]]
+    edges: dict[tuple[object, ...], Edge] = {}
+    while stack:
+        for edge in graph.evidence.get(stack.pop(), []):
+            edges[tuple(edge[:4])] = edge
+            for identifier in edge[2:4]:
+                if identifier not in seen:
+                    seen.add(identifier)
+                    stack.append(identifier)
+    return sorted(seen), [edges[key] for key in sorted(edges)]
+
+
+def _labelled(graph: IdentityGraph, identifiers: list[str], owner: Mapping[str, str], members: Mapping[str, list[str]],
+              old: Grouping, late: Edge) -> Grouping:
+    """Customer ids for the new groups, keeping the old ones where possible (work in flight for
+    them still lands right): first the id a group's own identifier founded, then the id most of
+    the group had, then the fold's own id when it was never given out, else a new one; an
+    identifier alone and never owned stays so."""
+    groups: list[tuple[str | None, list[str]]] = [(label, ids) for label, ids in members.items() if ids]
+    groups += [(None, [i]) for i in identifiers if i not in owner]
+    groups.sort(key=lambda g: (-len(g[1]), min(g[1])))
+    taken: set[str] = set()
+    chosen: dict[int, str | None] = {}
+    for n, (_, ids) in enumerate(groups):
+        founded = sorted({customer_id_for(i) for i in ids} & {old[i] for i in ids if old[i]} - taken)
+        if founded:
+            chosen[n] = founded[0]
+            taken.add(founded[0])
+    for n, (label, ids) in enumerate(groups):
+        if n in chosen:
+            continue
+        had = Counter(old[i] for i in ids if old[i] is not None and old[i] not in taken)
+        choice = min(had, key=lambda c: (-had[c], c)) if had else None
+        if choice is None and label is not None and label not in taken and label not in graph.members:
+            choice = label
+        if choice is None and (len(ids) > 1 or any(old[i] for i in ids)):
+            choice = _fresh(graph, min(ids), taken, late)
+        if choice is not None:
+            taken.add(choice)
+        chosen[n] = choice
+    return {i: chosen[n] for n, (_, ids) in enumerate(groups) for i in ids}
+
+
+def successors(old: Grouping, new: Grouping) -> dict[str, str]:
+    """Each customer id that is gone -> the customer most of its identifiers went to (work still
+    in flight for it follows there, as after a merge)."""
+    kept = {c for c in new.values() if c is not None}
+    went: dict[str, Counter[str]] = {}
+    for identifier, customer in old.items():
+        if customer is not None and customer not in kept and new[identifier] is not None:
+            went.setdefault(customer, Counter())[new[identifier] or ""] += 1
+    return {c: min(to, key=lambda t: (-to[t], t)) for c, to in went.items()}
+
+
+def _own_attributed(graph: IdentityGraph, identifiers: list[str], new: Grouping) -> None:
+    """Devices and the people signed in on them get a customer: anonymous events go to one."""
+    needed = {i for i in identifiers if is_device(i)}
+    needed |= {row[2] for i in list(needed) for row in timeline_of(i, graph.evidence.get(i, []))}
+    used = {c for c in new.values() if c is not None}
+    for identifier in sorted(needed):
+        if new.get(identifier) is None:
+            customer, n = customer_id_for(identifier), 0
+            while customer in graph.members or customer in used:
+                n += 1
+                customer = customer_id_for(f"{identifier}/{n}")
+            new[identifier] = customer
+            used.add(customer)
+
+
+def _fresh(graph: IdentityGraph, identifier: str, taken: set[str], late: Edge) -> str:
+    n = 0
+    customer = customer_id_for(f"{identifier}/{late[1]}")
+    while customer in graph.members or customer in taken:
+        n += 1
+        customer = customer_id_for(f"{identifier}/{late[1]}/{n}")
+    return customer
+
+
+def _moves(graph: IdentityGraph, identifiers: list[str], old: Grouping, new: Grouping,
+           late: Edge) -> list[tuple[str, str, str]]:
+    """(from, to, what): identifiers that changed customer, and devices whose sign-ins now
+    attribute some moment to another customer."""
+    moves = [(old_c, new[i] or "", i) for i, old_c in old.items() if old_c is not None and old_c != new[i]]
+
+    def before_owner(identifier: str) -> str:
+        return old.get(identifier) or ""  # an identifier never owned holds no events
+
+    def after_owner(identifier: str) -> str:
+        return new.get(identifier) or customer_id_for(identifier)
+
+    for device in (i for i in identifiers if is_device(i)):
+        edges = graph.evidence.get(device, [])
+        before = timeline_of(device, [e for e in edges if e != late])
+        after = timeline_of(device, edges)
+        for old_c, new_c in changed_holders(device, before, after, graph.window_ms, before_owner, after_owner):
+            if old_c:
+                moves.append((old_c, new_c, device))
+    return sorted(set(moves))
+
+
+def _store(graph: IdentityGraph, identifiers: list[str], old: Grouping, new: Grouping,
+           devices: Mapping[str, list[str]]) -> None:
+    groups: dict[str, list[str]] = {}
+    for identifier in identifiers:
+        customer = new[identifier]
+        if customer is None:
+            graph.owner.pop(identifier, None)
+        else:
+            graph.owner[identifier] = customer
+            groups.setdefault(customer, []).append(identifier)
+    for customer in {c for c in old.values() if c is not None} - set(groups):
+        graph.members[customer] = []  # retired: its events moved, its id is not given out again
+    for customer, ids in groups.items():
+        graph.members[customer] = ids
+    for identifier in identifiers:
+        if identifier in devices:
+            graph.devices[identifier] = devices[identifier]
+        elif is_device(identifier):
+            graph.devices.pop(identifier, None)
