@@ -89,14 +89,11 @@ def topic_name(where: Any) -> str:
 
 
 def take(erasures: ErasureList, key: bytes | None, value: bytes | None) -> None:
-    """Add one message's token (its key); a null value would withdraw it, which forget never sends."""
-    if key is None:
+    """Add one message's token (its key). An erasure is never withdrawn: a null value is ignored, or
+    anyone who can write to the topic could bring an erased customer back with one tombstone."""
+    if key is None or value is None:
         return
-    token = key.decode("utf-8", "replace")
-    if value is None:
-        erasures.tokens.discard(token)
-    else:
-        erasures.tokens.add(token)
+    erasures.tokens.add(key.decode("utf-8", "replace"))
 
 
 def attach(app: Any, settings: Settings) -> ErasureList:

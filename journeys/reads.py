@@ -127,10 +127,14 @@ def moment(text: str | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
+REQUEST_TIMEOUT_S = 10
+
+
 class Handler(BaseHTTPRequestHandler):
     """GET only; every answer is JSON except the map documents and CSV."""
 
     server: ReadServer
+    timeout = REQUEST_TIMEOUT_S  # a half-sent request holds a thread no longer than this
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)

@@ -75,3 +75,20 @@ def test_the_erasure_list_is_a_compacted_topic_of_one_partition(settings: Settin
         admin.close()
     assert len(described["partitions"]) == 1
     assert configs["topic"][name]["cleanup.policy"]["value"] == "compact"
+
+
+def test_a_tombstone_on_the_list_does_not_bring_an_erased_customer_back(settings: Settings) -> None:
+    """Found by an attacker's review: a null value under a token withdrew it, so anyone who could write
+    to the topic (its tokens are readable there) could undo an erasure with one message."""
+    from kafka import KafkaProducer
+
+    from journeys.kafka import producer_options
+
+    ensure_topics(settings)
+    token = erased_token("email_hash:ann", erasure_list.secret_of(settings))
+    erasure_list.publish(settings, {token})
+    producer = KafkaProducer(**producer_options(settings))
+    producer.send(topic(settings, ERASURE_TOPIC), key=token.encode(), value=None).get(timeout=WAIT_S)
+    producer.close()
+    erasures, _ = erasure_list.load(settings)
+    assert erasures.refuses(["email_hash:ann"])
