@@ -8,7 +8,7 @@ the key. Which keys, where:
   partitioner as the worker, which keys these by id);
 - identity.links: their customer ids;
 - the worker's table changelogs (`<app id>-customer-state-changelog`: customer ids;
-  `<app id>-identity-graph-changelog`: `o:`/`d:` + identifier key, `m:` + customer id). A table
+  `<app id>-identity-graph-changelog`: `o:`/`d:`/`v:` + identifier key, `m:` + customer id). A table
   writes its changelog on its source partition, not by key, so these go to every partition, and
   its keys travel as Faust's table key serializer writes them (JSON strings).
 Entry layer: it knows the worker's table names, and wires them with the warehouse's findings.
@@ -25,11 +25,14 @@ from journeys.errors import DeliveryError
 from journeys.kafka import common_options, producer_options, topic
 from journeys.settings import Settings
 from schemas.outputs import FRICTION_TOPIC, IDENTITY_TOPIC, STATE_TOPIC
+from streams.core.identity import CLOCK_KEY
 from streams.worker import app_id
 
 ACK_TIMEOUT_S = 30.0
 STATE_TABLE = "customer-state"
-GRAPH_TABLE = "identity-graph"
+GRAPH_TABLE = "identity-graph"  # its keys as streams.worker's GRAPH_PREFIXES write them
+# The graph's entries keyed by identifier: its owner, the devices it signed in on, its evidence in event time.
+IDENTIFIER_PREFIXES = ("o:", "d:", "v:")
 
 
 def changelog(settings: Settings, table: str) -> str:
@@ -39,8 +42,10 @@ def changelog(settings: Settings, table: str) -> str:
 
 def tombstone_keys(settings: Settings, subject: Subject) -> dict[str, tuple[set[bytes], bool]]:
     """Topic -> (keys to tombstone, as on the wire; whether on every partition)."""
-    graph = ({f"o:{key}" for key in subject.identifiers} | {f"d:{key}" for key in subject.identifiers}
-             | {f"m:{customer}" for customer in subject.customers})
+    # The evidence clock holds the newest edge's identifiers, maybe the customer's: it goes too (the
+    # worker then takes the next edge as the newest, which only skips a re-fold it had no reason for).
+    graph = ({f"{prefix}{key}" for key in subject.identifiers for prefix in IDENTIFIER_PREFIXES}
+             | {f"m:{customer}" for customer in subject.customers} | {f"v:{CLOCK_KEY}"})
     return {
         topic(settings, STATE_TOPIC): (_raw(subject.journeys), False),
         topic(settings, FRICTION_TOPIC): (_raw(subject.frictions), False),
