@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from clickhouse.client import WarehouseBusyError
-from clickhouse.queries import EARLIEST, LATEST, QUERIES, Filters, QueryResult, named_query
+from clickhouse.queries import EARLIEST, LATEST, QUERIES, Filters, QueryResult, named_query, split_where
 from journeys.errors import WarehouseError
 from journeys.settings import Settings
 
@@ -161,8 +161,8 @@ def _dimension_filter(where: str, declared: tuple[str, ...]) -> tuple[str, str]:
     """`--where DIM=VALUE` -> (DIM, VALUE), DIM checked against the journey map's dimensions."""
     if not where:
         return "", ""
-    dim, sep, value = where.partition("=")
-    if not sep or not value:
+    dim, value = split_where(where)
+    if not value:
         raise click.UsageError(f"--where takes DIM=VALUE, e.g. device_type=mobile (got {where!r})")
     _check_dimension("--where", dim, declared)
     return dim, value

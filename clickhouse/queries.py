@@ -108,6 +108,12 @@ QUERIES: dict[str, NamedQuery] = {q.name: q for q in (
 )}
 
 
+def split_where(where: str) -> tuple[str, str]:
+    """`DIM=VALUE` (a context dimension and its value) -> (DIM, VALUE); ("", "") when either is missing."""
+    dim, _, value = where.partition("=")
+    return (dim, value) if dim and value else ("", "")
+
+
 def named_query(name: str) -> NamedQuery:
     try:
         return QUERIES[name]

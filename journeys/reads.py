@@ -29,7 +29,7 @@ from clickhouse_connect.driver.client import Client
 
 from clickhouse.cli import render
 from clickhouse.client import WarehouseBusyError, connect, embedded_path
-from clickhouse.queries import EARLIEST, LATEST, QUERIES, Filters, QueryResult, named_query, run
+from clickhouse.queries import EARLIEST, LATEST, QUERIES, Filters, QueryResult, named_query, run, split_where
 from journeys.errors import JourneysError, WarehouseError
 from journeys.readclient import forget_address, remember_address
 from journeys.settings import Settings
@@ -99,18 +99,18 @@ def filters_of(params: dict[str, str]) -> Filters:
         limit = int(params.get("limit", "20"))
     except ValueError:
         raise BadRequest(f"limit must be a whole number, not {params['limit']!r}") from None
-    where_dim, _, where_value = params.get("where", "").partition("=")  # DIM=VALUE, a context dimension
+    where_dim, where_value = split_where(params.get("where", ""))
     return Filters(start=moment(params.get("from")) or EARLIEST, end=moment(params.get("to")) or LATEST,
                    channel=params.get("channel", ""), segment=params.get("segment", ""),
-                   touchpoint=params.get("touchpoint", ""), where_dim=where_dim if where_value else "",
+                   touchpoint=params.get("touchpoint", ""), where_dim=where_dim,
                    where_value=where_value, dim=params.get("by", ""), limit=limit)
 
 
 def map_request(params: dict[str, str]) -> Any:
     from grafana.experience_map.service import MapRequest
 
-    where_dim, _, where_value = params.get("where", "").partition("=")
-    return MapRequest(segment=params.get("segment") or None, where=(where_dim, where_value) if where_value else None,
+    where = split_where(params.get("where", ""))
+    return MapRequest(segment=params.get("segment") or None, where=where if where[1] else None,
                       start=moment(params.get("from")),
                       end=moment(params.get("to")), compare_start=moment(params.get("compare_from")),
                       compare_end=moment(params.get("compare_to")))

@@ -75,9 +75,10 @@ def _where(settings: Settings, where: str) -> tuple[str, str] | None:
     """`--where DIM=VALUE`, the dimension checked against the journey map's."""
     if not where:
         return None
+    from clickhouse.queries import split_where
     from schemas.journeymap import load_journey_map
 
-    dim, _, value = where.partition("=")
+    dim, value = split_where(where)
     declared = load_journey_map(settings.journey_map).dimension_names
     if not value or dim not in declared:
         raise click.UsageError(f"--where takes DIM=VALUE with DIM one of {', '.join(declared)} (got {where!r})")

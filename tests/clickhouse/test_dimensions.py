@@ -19,15 +19,15 @@ from clickhouse_connect.driver.client import Client
 
 from clickhouse.sink import WarehouseWriter, decode
 from journeys.cli import main
-from journeys.kafka import ensure_topics, topic
+from journeys.kafka import topic
 from journeys.settings import Settings
 from producers.importer import import_file
 from producers.mapping import load_mapping
 from producers.publisher import Publisher
 from schemas.outputs import FRICTION_TOPIC, STATE_TOPIC, STEPS_TOPIC
 from schemas.validation import Rejection, validate
-from streams.cli import worker_topics
 from tests.producers.test_clickstream_import import BAD_TIME_ROW, MAPPINGS, SAMPLE, UNKNOWN_NAME_ROW, sample_rows
+from tests.reliability.harness import prepare_topics
 from tests.streams.test_worker_e2e import read_all, run_until_idle
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -64,8 +64,7 @@ def shop_events() -> list[Any]:
 @pytest.fixture
 def warehouse_with_shop(settings: Settings, warehouse: Client) -> Settings:
     local = settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"local_broker": True})})
-    ensure_topics(local)
-    ensure_topics(local, worker_topics(local))
+    prepare_topics(local)
     with Publisher.connect(local, source="test") as publisher:
         publisher.publish_many(shop_events())
     run_until_idle(local)
@@ -119,8 +118,7 @@ def test_a_clickstream_export_breaks_down_by_device(settings: Settings, warehous
     """A third-party export's device column lands as a context dimension; the analyst asks per device."""
     local = settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"local_broker": True,
                                                                                    "partitions": 2})})
-    ensure_topics(local)
-    ensure_topics(local, worker_topics(local))
+    prepare_topics(local)
     rows = [r for r in sample_rows() if r["event_id"] not in (UNKNOWN_NAME_ROW, BAD_TIME_ROW)]
     with Publisher.connect(local, source="importer") as pub:
         import_file(pub, SAMPLE, load_mapping(MAPPINGS / "webshop_clickstream.yaml"), "web", tmp_path / "rejects.jsonl")

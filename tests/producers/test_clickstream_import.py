@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from journeys.kafka import ensure_topics, topic
+from journeys.kafka import topic
 from journeys.settings import Settings
 from producers.importer import import_file
 from producers.mapping import load_mapping
@@ -24,9 +24,9 @@ from producers.publisher import Publisher
 from schemas.channels import event_adapter
 from schemas.outputs import DEADLETTER_TOPIC, STATE_TOPIC, STEPS_TOPIC, DeadLetter, raw_topic
 from schemas.pii import hash_email
-from streams.cli import worker_topics
 from streams.core.view import current
 from tests.producers.readback import read_topic
+from tests.reliability.harness import prepare_topics
 from tests.streams.test_worker_e2e import read_all, run_until_idle
 
 MAPPINGS = Path(__file__).parents[2] / "producers" / "mappings"
@@ -39,8 +39,7 @@ UNKNOWN_NAME_ROW, BAD_TIME_ROW = "ev-0015", "ev-0025"
 def local(settings: Settings) -> Iterator[Settings]:
     local = settings.model_copy(update={"kafka": settings.kafka.model_copy(
         update={"partitions": PARTITIONS, "local_broker": True})})
-    ensure_topics(local)
-    ensure_topics(local, worker_topics(local))
+    prepare_topics(local)
     yield local
 
 

@@ -19,12 +19,12 @@ import orjson
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from journeys.kafka import ensure_topics, topic
+from journeys.kafka import topic
 from journeys.settings import Settings
 from schemas.outputs import DEADLETTER_TOPIC, STATE_TOPIC, STEPS_TOPIC, raw_topic
 from schemas.pii import EMAIL_PREFIX, hash_email, normalise_email
-from streams.cli import worker_topics
 from streams.core.view import current
+from tests.reliability.harness import prepare_topics
 from tests.streams.test_worker_e2e import read_all, run_until_idle
 
 PARTITIONS = 2
@@ -39,8 +39,7 @@ ADDRESS = "Li.Wei@Example.ORG"
 def local(settings: Settings) -> Iterator[Settings]:
     local = settings.model_copy(update={"kafka": settings.kafka.model_copy(
         update={"partitions": PARTITIONS, "local_broker": True})})
-    ensure_topics(local)
-    ensure_topics(local, worker_topics(local))
+    prepare_topics(local)
     yield local
 
 
