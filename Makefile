@@ -25,7 +25,7 @@ demo: $(STAMP)
 
 test: $(STAMP) $(BROWSER)
 	$(BIN)/ruff check .
-	$(BIN)/mypy journeys schemas producers streams clickhouse grafana
+	$(BIN)/mypy journeys foundation schemas producers streams clickhouse grafana
 	$(BIN)/pytest -q -m "not soak"
 
 soak: $(STAMP)

@@ -26,7 +26,7 @@ from clickhouse.migrate import migrate
 from clickhouse.queries import Filters
 from clickhouse.queries import run as run_query
 from clickhouse.sink import WarehouseWriter, decode
-from journeys.settings import ClickHouseSettings, Settings
+from foundation.settings import ClickHouseSettings, Settings
 from schemas.channels import WEB
 from schemas.outputs import STEPS_TOPIC, JourneyStep
 

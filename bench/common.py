@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from foundation.kafka import common_options, ensure_topics
+from foundation.settings import KafkaSettings, Settings, StreamsSettings
 from journeys.embedded import child_env
-from journeys.kafka import common_options, ensure_topics
-from journeys.settings import KafkaSettings, Settings, StreamsSettings
 from streams.cli import worker_topics
 
 PARTITIONS = 4

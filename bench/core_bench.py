@@ -20,7 +20,7 @@ from typing import Any
 
 from bench.common import median_of
 from bench.streams_bench import CUSTOMERS, DAYS, SEED, START  # the same simulation
-from journeys.settings import StreamsSettings
+from foundation.settings import StreamsSettings
 from producers.simulator.core import simulate
 from schemas.journeymap import JourneyMap, load_journey_map
 from streams.checking import checked_work

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.common import broker_settings, migrate_warehouse, percentile, start_worker, stop
-from journeys.localbroker import local_broker
+from foundation.localbroker import local_broker
 from producers.publisher import Publisher
 from producers.simulator.core import simulate
 from schemas.events import TouchpointEventBase

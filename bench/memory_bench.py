@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.common import broker_settings, median_of, read_topics, rss_bytes, start_worker, stop, wait_until_idle
-from journeys.localbroker import local_broker
-from journeys.settings import Settings
+from foundation.localbroker import local_broker
+from foundation.settings import Settings
 from producers.publisher import Publisher
 from producers.simulator.arrival import Delivery
 from producers.simulator.core import simulate

@@ -17,9 +17,9 @@ from typing import Any
 import orjson
 from pydantic import SecretStr
 
-from journeys.kafka import ensure_topics
-from journeys.localbroker import local_broker
-from journeys.settings import CollectorSettings, KafkaSettings, Settings
+from foundation.kafka import ensure_topics
+from foundation.localbroker import local_broker
+from foundation.settings import CollectorSettings, KafkaSettings, Settings
 from producers.collector import EVENTS_PATH, running_collector
 from producers.publisher import Publisher
 from schemas.channels import CallCentreEvent, WebEvent

@@ -24,7 +24,7 @@ from clickhouse.client import connect
 from clickhouse.migrate import migrate
 from clickhouse.queries import QUERIES, Filters
 from clickhouse.queries import run as run_query
-from journeys.settings import ClickHouseSettings, Settings
+from foundation.settings import ClickHouseSettings, Settings
 
 RUNS = 5
 DEFAULT_SIZES = (1_000_000, 10_000_000)

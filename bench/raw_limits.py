@@ -36,9 +36,9 @@ import pyarrow as pa
 
 from bench.common import broker_settings, median_of
 from clickhouse.client import connect
-from journeys.kafka import common_options, raw_topics
-from journeys.localbroker import local_broker
-from journeys.settings import ClickHouseSettings, Settings
+from foundation.kafka import common_options, raw_topics
+from foundation.localbroker import local_broker
+from foundation.settings import ClickHouseSettings, Settings
 from producers.publisher import Publisher
 from producers.simulator.core import simulate
 from producers.simulator.parallel import ENCODE_CHUNK, SimulationArgs, simulated_in_child

@@ -19,9 +19,9 @@ from pathlib import Path
 import orjson
 
 from bench.common import broker_settings, median_of, read_topics, start_worker, stop
-from journeys.kafka import topic
-from journeys.localbroker import local_broker
-from journeys.settings import Settings
+from foundation.kafka import topic
+from foundation.localbroker import local_broker
+from foundation.settings import Settings
 from producers.publisher import Publisher
 from producers.simulator.arrival import Delivery
 from producers.simulator.core import simulate

@@ -28,11 +28,11 @@ from pathlib import Path
 import orjson
 
 from bench.common import POLL_MS, QUIET_POLLS, broker_settings, cpu_s, median_of, read_topics
+from foundation.kafka import raw_topics, topic
+from foundation.localbroker import local_broker
+from foundation.marks import is_mark
+from foundation.settings import Settings
 from journeys.embedded import child_env
-from journeys.gaps import is_mark
-from journeys.kafka import raw_topics, topic
-from journeys.localbroker import local_broker
-from journeys.settings import Settings
 from producers.publisher import Publisher
 from producers.simulator.core import Simulation, simulate
 from producers.simulator.run import publish
@@ -80,7 +80,7 @@ def worker_rate(settings: Settings) -> tuple[float, int]:
 def state_bytes(settings: Settings) -> float:
     changelog = f"{app_id(settings)}-customer-state-changelog"
     newest = {m.key: m.value for m in read_topics(settings, [changelog])}
-    # skip merged-away tombstones and the stage's progress marks (journeys.gaps)
+    # skip merged-away tombstones and the stage's progress marks (foundation.marks)
     sizes = [len(v) for k, v in newest.items() if v and not is_mark(k or b"") and decode(v).events]
     return sum(sizes) / max(len(sizes), 1)
 

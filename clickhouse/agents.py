@@ -43,9 +43,9 @@ from pydantic import BaseModel
 
 from clickhouse.client import connect
 from clickhouse.sink import SINK_TOPICS, SinkHealth, WarehouseWriter, backoff_s, decode, refused
+from foundation.kafka import aiokafka_consumer_options, commit_handled, consume_in, gathered, topic
+from foundation.settings import KafkaSettings, Settings
 from journeys import erasure_list
-from journeys.kafka import aiokafka_consumer_options, commit_handled, consume_in, gathered, topic
-from journeys.settings import KafkaSettings, Settings
 from schemas.erasure import ErasureList
 
 log = logging.getLogger(__name__)
@@ -202,8 +202,8 @@ def sink_app(settings: Settings, name: str = SINK_APP_NAME) -> tuple[faust.App, 
 
 
 def broker_credentials(kafka: KafkaSettings) -> faust.types.auth.CredentialsT | None:
-    """The Kafka security settings, spelled for Faust (None for PLAINTEXT): journeys.kafka decides."""
-    from journeys.kafka import faust_credentials
+    """The Kafka security settings, spelled for Faust (None for PLAINTEXT): foundation.kafka decides."""
+    from foundation.kafka import faust_credentials
 
     credentials: faust.types.auth.CredentialsT | None = faust_credentials(kafka)
     return credentials

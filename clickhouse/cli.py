@@ -18,8 +18,8 @@ import click
 
 from clickhouse.client import WarehouseBusyError
 from clickhouse.queries import EARLIEST, LATEST, QUERIES, Filters, QueryResult, named_query, split_where
-from journeys.errors import WarehouseError
-from journeys.settings import Settings
+from foundation.settings import Settings
+from schemas.errors import WarehouseError
 
 FORMATS = ("table", "csv", "json")
 TABLE_WIDTH = 100  # off a terminal (pipes, logs): tables are laid out for 100 columns
@@ -60,8 +60,8 @@ def sink_command(ctx: click.Context, loglevel: str) -> None:
     from clickhouse.agents import sink_app
     from clickhouse.client import connect
     from clickhouse.migrate import migrate
+    from foundation.kafka import ensure_topics
     from journeys.cli import settings_of
-    from journeys.kafka import ensure_topics
 
     settings = settings_of(ctx)
     ensure_topics(settings)

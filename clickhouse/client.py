@@ -25,8 +25,8 @@ from typing import Any
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
-from journeys.errors import WarehouseError
-from journeys.settings import Settings
+from foundation.settings import Settings
+from schemas.errors import WarehouseError
 
 DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 CONNECT_TIMEOUT_S = 10

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
 
-from journeys.errors import MigrationError
+from schemas.errors import MigrationError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")

@@ -17,7 +17,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from clickhouse import sql
-from journeys.errors import UnknownQueryError, WarehouseError
+from schemas.errors import UnknownQueryError, WarehouseError
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)

@@ -10,8 +10,8 @@ from urllib.parse import urlparse
 import click
 from pydantic import SecretStr
 
+from foundation.settings import Settings
 from grafana.export import GRAFANA_DIR
-from journeys.settings import Settings
 from schemas.journeymap import load_journey_map
 
 DEFAULT_CHECK_DAYS = 7

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from grafana.alerts import FOLDER_TITLE, FOLDER_UID, GROUP, rule_group_payload
 from grafana.boards import all_dashboards
 from grafana.export import datasource_document
-from journeys.errors import GrafanaError
+from schemas.errors import GrafanaError
 from schemas.journeymap import JourneyMap
 
 NOT_FOUND = 404

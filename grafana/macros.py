@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from grafana.templating import VariableState, apply_conditional_all, interpolate_variables
-from journeys.errors import MacroError
+from schemas.errors import MacroError
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DEFAULT_ALERT_INTERVAL_MS = 1000  # Grafana alerting's intervalMs when a rule does not set one

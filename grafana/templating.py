@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from journeys.errors import MacroError
+from schemas.errors import MacroError
 
 ALL = "$__all"
 CONDITIONAL_ALL = "$__conditionalAll("

@@ -11,9 +11,9 @@ import sys
 
 import click
 
+from foundation.settings import Settings, load_settings
 from journeys import __version__
-from journeys.errors import JourneysError
-from journeys.settings import Settings, load_settings
+from schemas.errors import JourneysError
 
 # Kafka clients log every connection at INFO; operators need their warnings, not their chatter.
 NOISY_CLIENT_LOGGERS = ("kafka", "aiokafka")

@@ -9,7 +9,7 @@ The local broker cannot keep its log across runs (its storage is memory only), w
 state and the warehouse live on disk. A new embedded log therefore starts clean: what belonged to
 the previous one (worker and sink state, an embedded warehouse, the demo's report and logs) is
 moved aside to `<data_dir>/previous/<UTC time>/`, the newest few kept, before the broker starts.
-State kept over a new log would say its offsets were applied already (journeys.gaps refuses that)
+State kept over a new log would say its offsets were applied already (foundation.marks refuses that)
 and mix old journeys with new. With a Kafka server configured nothing is moved: its log outlives
 the process.
 """
@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from journeys.errors import JourneysError
-from journeys.kafka import ensure_topics
-from journeys.localbroker import LocalBroker, local_broker
-from journeys.settings import Settings, as_environment
+from foundation.kafka import ensure_topics
+from foundation.localbroker import LocalBroker, local_broker
+from foundation.settings import Settings, as_environment
+from schemas.errors import JourneysError
 
 STOP_TIMEOUT_S = 20.0
 PREVIOUS_DIR = "previous"

@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 
 import click
 
-from journeys.errors import ErasureError
-from journeys.settings import Settings
+from foundation.settings import Settings
+from schemas.errors import ErasureError
 from schemas.events import Identifiers
 from schemas.outputs import IDENTITY_TOPIC, IdentityLink
 
@@ -91,8 +91,8 @@ def publish_forget_record(settings: Settings, link: IdentityLink) -> None:
     """Put the forget record on identity.links (the audit trail) and wait until Kafka has acknowledged it."""
     from kafka import KafkaProducer
 
-    from journeys.errors import DeliveryError
-    from journeys.kafka import ensure_topics, producer_options, topic
+    from foundation.kafka import ensure_topics, producer_options, topic
+    from schemas.errors import DeliveryError
 
     ensure_topics(settings)
     producer = KafkaProducer(**producer_options(settings))
@@ -110,9 +110,9 @@ def forget(settings: Settings, text: str, dry_run: bool = False) -> ForgetReport
     from clickhouse import erasure as warehouse
     from clickhouse.client import connect, is_embedded
     from clickhouse.sink import WarehouseWriter
+    from foundation.kafka import ensure_topics
     from journeys import erasure_list
     from journeys.erasure_tombstones import publish_tombstones
-    from journeys.kafka import ensure_topics
 
     key, customer_id = identifier_key(text, settings)
     client = connect(settings)

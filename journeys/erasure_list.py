@@ -16,10 +16,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from journeys.errors import DeliveryError
-from journeys.kafka import aiokafka_consumer_options, common_options, consume_in, producer_options, topic
-from journeys.settings import Settings
+from foundation.kafka import aiokafka_consumer_options, common_options, consume_in, producer_options, topic
+from foundation.settings import Settings
 from schemas.erasure import ERASURE_TOPIC, ErasureEntry, ErasureList
+from schemas.errors import DeliveryError
 
 LOAD_POLL_MS = 200
 LOAD_TIMEOUT_S = 30.0

@@ -21,9 +21,9 @@ from typing import Any
 import orjson
 
 from clickhouse.erasure import Subject
-from journeys.errors import DeliveryError
-from journeys.kafka import common_options, producer_options, topic
-from journeys.settings import Settings
+from foundation.kafka import common_options, producer_options, topic
+from foundation.settings import Settings
+from schemas.errors import DeliveryError
 from schemas.outputs import FRICTION_TOPIC, IDENTITY_TOPIC, STATE_TOPIC
 from streams.core.identity import CLOCK_KEY
 from streams.worker import app_id

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from journeys.errors import WarehouseError
-from journeys.settings import Settings
+from foundation.settings import Settings
+from schemas.errors import WarehouseError
 
 ADDRESS_FILE = "reads.json"
 REQUEST_TIMEOUT_S = 120.0  # a map over a large warehouse takes a while; the CLI waits for it

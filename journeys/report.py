@@ -16,7 +16,7 @@ from rich.table import Table
 
 from clickhouse.cli import duration
 from clickhouse.queries import Filters, QueryResult, run
-from journeys.settings import Settings
+from foundation.settings import Settings
 from schemas.journeymap import JourneyMap
 
 TOP_FRICTION = 10

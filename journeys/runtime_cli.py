@@ -15,12 +15,12 @@ import click
 from rich.console import Console
 from rich.live import Live
 
+from foundation.kafka import consumer_options, topic
+from foundation.settings import Settings
 from journeys.embedded import PREVIOUS_DIR, EmbeddedStack, embedded_stack, reset_warehouse
-from journeys.errors import JourneysError
-from journeys.kafka import consumer_options, topic
 from journeys.live import LiveView, decode, render
 from journeys.readclient import live_map_line
-from journeys.settings import Settings
+from schemas.errors import JourneysError
 from schemas.outputs import FRICTION_TOPIC, HEALTH_TOPIC, STATE_TOPIC
 
 IDLE_EXIT_S = 12

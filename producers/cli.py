@@ -41,8 +41,8 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
               help="Broker log (default: a file in the temporary directory).")
 def broker_command(host: str, port: int, log_file: Path | None) -> None:
     """Run the local Kafka-protocol broker (in memory) until Ctrl-C or SIGTERM."""
-    from journeys.errors import BrokerError
-    from journeys.localbroker import local_broker
+    from foundation.localbroker import local_broker
+    from schemas.errors import BrokerError
 
     signal.signal(signal.SIGTERM, _raise_interrupt)
     with local_broker(host, port or None, log_file) as broker:
@@ -66,8 +66,8 @@ def topics_group() -> None:
 @click.pass_context
 def topics_create_command(ctx: click.Context) -> None:
     """Create every topic the pipeline uses (idempotent): raw, dead-letter and output topics."""
+    from foundation.kafka import ensure_topics, topic_specs
     from journeys.cli import settings_of
-    from journeys.kafka import ensure_topics, topic_specs
 
     settings = settings_of(ctx)
     created = set(ensure_topics(settings))

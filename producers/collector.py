@@ -26,14 +26,14 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from journeys.errors import ConfigError, DeliveryError
-from journeys.settings import CollectorSettings, Settings
+from foundation.settings import CollectorSettings, Settings
 from producers import beacon
 from producers.beacon import BodyRefused, accepted_answer, authorized, body_rejection, parse_batch
 from producers.core import channel_hint
 from producers.publisher import Publisher
 from producers.web import pages
 from producers.web.access import KeyRefused, check_key, cors_headers, offered_key, page_result
+from schemas.errors import ConfigError, DeliveryError
 from schemas.validation import Rejection, validate
 
 log = logging.getLogger(__name__)

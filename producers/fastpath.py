@@ -20,10 +20,10 @@ from collections.abc import Iterable
 from concurrent.futures import Future
 from typing import Any
 
-from journeys.errors import BrokerError, DeliveryError
-from journeys.kafka import PRODUCER_LINGER_MS, aiokafka_options
-from journeys.settings import Settings
+from foundation.kafka import PRODUCER_LINGER_MS, aiokafka_options
+from foundation.settings import Settings
 from producers.batches import BATCH_BYTES, BuiltBatch, OpenBatch, key_hash
+from schemas.errors import BrokerError, DeliveryError
 
 MAX_PENDING_CALLS = 64  # submitted publish_many calls not yet confirmed before a call waits
 START_TIMEOUT_S = 30.0

@@ -18,11 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from journeys.errors import ConfigError
 from producers.mapping import Mapping, map_row
 from producers.publisher import Publisher
 from schemas.channels import channels
 from schemas.deadletters import dead_letter_of, rejection_kind
+from schemas.errors import ConfigError
 from schemas.events import TouchpointEventBase
 from schemas.validation import Edge, Problem, Rejection, reject, validate
 

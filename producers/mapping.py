@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from journeys.errors import ConfigError
+from schemas.errors import ConfigError
 from schemas.pii import PiiError, hash_email, hash_phone
 from schemas.validation import Problem
 

@@ -22,9 +22,8 @@ from concurrent.futures import Future
 from operator import itemgetter
 from typing import Any
 
-from journeys.errors import BrokerError, DeliveryError
-from journeys.kafka import producer_options, topic
-from journeys.settings import Settings
+from foundation.kafka import producer_options, topic
+from foundation.settings import Settings
 from producers.core import (
     PublishCounts,
     channel_hint,
@@ -34,6 +33,7 @@ from producers.core import (
 )
 from producers.fastpath import BatchSender
 from schemas.deadletters import dead_letter_of
+from schemas.errors import BrokerError, DeliveryError
 from schemas.events import Identifiers, TouchpointEventBase
 from schemas.journeymap import JourneyMap, load_journey_map
 from schemas.outputs import DEADLETTER_TOPIC, raw_topic

@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from journeys.errors import ConfigError
 from schemas.channels import channels
+from schemas.errors import ConfigError
 from schemas.events import IdentifierKind, Name
 from schemas.scrub import DEFAULT_PATTERNS, Scrubber
 

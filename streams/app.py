@@ -7,7 +7,7 @@ and work topics first; with the bare Faust command they must exist already.
 
 from __future__ import annotations
 
-from journeys.settings import load_settings
+from foundation.settings import load_settings
 from streams.worker import create_app
 
 app = create_app(load_settings())

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from journeys.kafka import TopicSpec, ensure_topics, topic
-from journeys.settings import Settings
+from foundation.kafka import TopicSpec, ensure_topics, topic
+from foundation.settings import Settings
 
 
 def worker_topics(settings: Settings) -> list[TopicSpec]:
-    """The worker's own work topics (the pipeline's topics come from journeys.kafka)."""
+    """The worker's own work topics (the pipeline's topics come from foundation.kafka)."""
     from streams.worker import CUSTOMER_WORK_TOPIC, IDENTITY_WORK_TOPIC
 
     return [TopicSpec(topic(settings, IDENTITY_WORK_TOPIC), 1),
@@ -22,7 +22,7 @@ def run_worker(settings: Settings, sink: bool = False, exit_when_idle_s: float =
     Raises LogReset (exit code 2, one line) when a stage found its input log reset under its state."""
     from faust import Worker
 
-    from journeys.gaps import LogReset
+    from foundation.marks import LogReset
     from streams.worker import create_app
 
     ensure_topics(settings)

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from foundation.settings import Settings
 from journeys import erasure_list
-from journeys.settings import Settings
 from schemas.erasure import ERASED_PREFIX, FORGET_KIND, ErasureList, erased_token
 from schemas.validation import Problem, Rejection
 

@@ -18,8 +18,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.exceptions import NotReady
 
-from journeys.kafka import aiokafka_consumer_options, commit_handled, consume_in, gathered, raw_topics
-from journeys.settings import Settings
+from foundation.kafka import aiokafka_consumer_options, commit_handled, consume_in, gathered, raw_topics
+from foundation.settings import Settings
 
 POLL_TIMEOUT_MS = 200
 PRODUCER_WAIT_S = 0.05

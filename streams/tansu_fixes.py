@@ -14,9 +14,9 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from journeys import gaps
-from journeys.kafka import LOCAL_FETCH_MAX_WAIT_MS
-from journeys.settings import Settings
+from foundation import marks as gaps
+from foundation.kafka import LOCAL_FETCH_MAX_WAIT_MS
+from foundation.settings import Settings
 
 
 def fetch_highwaters(settings: Settings, partitions: list[Any]) -> dict[Any, int]:

@@ -28,7 +28,7 @@ everything above the absorbed customer's version, so replays and re-routed event
 journeys. Each stage waits until its work for the next stage is acknowledged (delivery errors
 raise) before it writes the state that produced it, and until that state's changelog is
 acknowledged before it takes the next message. Stages 2 and 3 keep how far they have applied each
-input partition beside their state (journeys.gaps): after a restart Faust's consumer re-delivers
+input partition beside their state (foundation.marks): after a restart Faust's consumer re-delivers
 work already applied (skipped) and can skip messages around a rebalance while acknowledging them
 (read back from the topic and applied first), so each message changes the state exactly once; a
 mark beyond its partition's end (the log was reset under the state) stops the worker, exit code 2.
@@ -55,9 +55,9 @@ from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 from pydantic import BaseModel
 
-from journeys.gaps import LogReset, expected_offset, fetch_highwaters, mark_key, unapplied
-from journeys.kafka import faust_credentials, topic
-from journeys.settings import Settings
+from foundation.kafka import faust_credentials, topic
+from foundation.marks import LogReset, expected_offset, fetch_highwaters, mark_key, unapplied
+from foundation.settings import Settings
 from schemas.deadletters import MAX_REASON_CHARS, clip, dead_letter_of
 from schemas.journeymap import JourneyMap, load_journey_map
 from schemas.outputs import (
@@ -269,7 +269,7 @@ class Stages:
 
     async def resolve(self, stream: Any) -> None:
         """Stage 2: resolve identity in order; route commands to the customers' partitions."""
-        graph = self.graph_table  # also holds this stage's mark (journeys.gaps)
+        graph = self.graph_table  # also holds this stage's mark (foundation.marks)
         async for event in stream.events():
             self.begin("resolve")
             message = event.message
@@ -374,7 +374,7 @@ class Stages:
         input is replayed, and the same work is produced again (duplicates are harmless downstream).
         The other order could lose a merge or an absorbed customer's events. The state's own
         changelog is confirmed here too, with the next message's work: if it was not durable when
-        Faust committed the input, the stage's mark (journeys.gaps) is behind after a restart and
+        Faust committed the input, the stage's mark (foundation.marks) is behind after a restart and
         the message is read back. A failed delivery (a producer's flush does not report it) raises
         here and so stops the worker (`stopping_on_failure`, and consume_in for stage 1): its tables
         would otherwise run ahead of their changelogs.

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from journeys.localbroker import LocalBroker, local_broker
-from journeys.settings import ClickHouseSettings, KafkaSettings, Settings
+from foundation.localbroker import LocalBroker, local_broker
+from foundation.settings import ClickHouseSettings, KafkaSettings, Settings
 
 FAST_GROUP_JOIN = {"session_timeout_ms": 2000, "heartbeat_interval_ms": 666}
 

@@ -17,7 +17,7 @@ from clickhouse.analyses.incidents import COUNTS_SQL
 from clickhouse.analyses.paths import LOOPS_SQL, MAX_DEPTH, PATHS_SQL
 from clickhouse.analyses.sqlparts import PERIODS
 from clickhouse.queries import Filters, QueryResult, parameters
-from journeys.errors import UnknownQueryError
+from schemas.errors import UnknownQueryError
 
 ANALYSES = {
     "step_funnel": funnel_sql("any"),

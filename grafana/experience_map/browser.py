@@ -25,7 +25,7 @@ from typing import Any
 
 import aiohttp
 
-from journeys.errors import RenderError
+from schemas.errors import RenderError
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

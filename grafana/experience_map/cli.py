@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
+from foundation.settings import Settings
 from grafana.experience_map.service import MapRequest, draw, write, write_document
-from journeys.settings import Settings
 
 
 def _moment(value: datetime | None) -> datetime | None:
@@ -55,8 +55,8 @@ def map_command(ctx: click.Context, segment: str | None, where: str, start: date
 
 def _ask_running_pipeline(settings: Settings, request: MapRequest, out: Path, busy: Exception) -> str:
     """The map document, drawn by the process holding the embedded warehouse; returns its address."""
-    from journeys.errors import WarehouseError
     from journeys.readclient import get, served_url
+    from schemas.errors import WarehouseError
 
     url = served_url(settings)
     if url is None:

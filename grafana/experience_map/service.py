@@ -16,12 +16,12 @@ from clickhouse_connect.driver.client import Client
 
 from clickhouse.client import connect
 from clickhouse.queries import Filters
+from foundation.settings import Settings
 from grafana.experience_map import browser
 from grafana.experience_map.model import Comparison, ExperienceMap, build_map, compare
 from grafana.experience_map.queries import fetch, period_label, window
 from grafana.experience_map.render import render_html, render_svg
-from journeys.errors import RenderError
-from journeys.settings import Settings
+from schemas.errors import RenderError
 from schemas.journeymap import JourneyMap, load_journey_map
 
 FORMATS = (".html", ".svg", ".png")

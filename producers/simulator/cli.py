@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from journeys.errors import ConfigError
+from schemas.errors import ConfigError
 
 if TYPE_CHECKING:
     from producers.simulator.incidents import Scenario
@@ -48,8 +48,8 @@ def parse_start(value: str) -> datetime:
 def simulate_command(ctx: click.Context, customers: int, seed: int, rate: float | None, fast: bool, days: int,
                      truth_path: Path | None, start: str, progress: bool, scenario_path: Path | None) -> None:
     """Publish simulated customer journeys (with known friction) and write their ground truth."""
+    from foundation.kafka import ensure_topics
     from journeys.cli import settings_of
-    from journeys.kafka import ensure_topics
     from producers.publisher import Publisher
     from producers.simulator.parallel import ENCODE_CHUNK, SimulationArgs, simulated_in_child
     from producers.simulator.run import chunk_size, publish_encoded

@@ -28,7 +28,6 @@ from multiprocessing.connection import Connection
 
 from pydantic import TypeAdapter
 
-from journeys.errors import JourneysError
 from producers.batches import key_hash
 from producers.simulator.core import Plan, gc_paused, ground_truth, plan
 from producers.simulator.history import History
@@ -36,6 +35,7 @@ from producers.simulator.incidents import Scenario, incident_truth
 from producers.simulator.timeline import Touch
 from producers.simulator.truth import GroundTruth, PersonTruth, PhaseLookup, person_truth
 from producers.simulator.wire import event_key, event_value
+from schemas.errors import JourneysError
 from schemas.journeymap import JourneyMap
 
 Encoded = tuple[str, int, bytes | None, bytes]  # (channel, key_hash(key), key, value); key None: malformed

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from journeys.settings import CollectorSettings, WriteKey
+from foundation.settings import CollectorSettings, WriteKey
 from schemas.events import TouchpointEventBase
 from schemas.journeymap import JourneyMap
 from schemas.validation import Problem, Rejection, reject, validate

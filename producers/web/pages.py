@@ -12,7 +12,7 @@ from importlib import resources
 
 from aiohttp import web
 
-from journeys.settings import CollectorSettings
+from foundation.settings import CollectorSettings
 from producers.web.access import browser_origins, preflight_headers
 from producers.web.ratelimit import RateLimiter, retry_after
 

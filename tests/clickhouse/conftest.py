@@ -9,7 +9,7 @@ from clickhouse_connect.driver.client import Client
 
 from clickhouse.client import connect
 from clickhouse.migrate import migrate
-from journeys.settings import Settings
+from foundation.settings import Settings
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from clickhouse.analyses.incidents import IncidentQuery, find_incidents
 from clickhouse.client import connect
 from clickhouse.migrate import migrate
 from clickhouse.sink import WarehouseWriter
-from journeys.settings import ClickHouseSettings, Settings
+from foundation.settings import ClickHouseSettings, Settings
 from producers.simulator import simulate
 from producers.simulator.incidents import IncidentSpec, Scenario
 from producers.simulator.truth import IncidentTruth

@@ -18,8 +18,8 @@ from click.testing import CliRunner
 from clickhouse_connect.driver.client import Client
 
 from clickhouse.sink import WarehouseWriter
+from foundation.settings import Settings
 from journeys.cli import main
-from journeys.settings import Settings
 from schemas.channels import event_adapter
 from schemas.events import TouchpointEventBase
 from schemas.journeymap import load_journey_map

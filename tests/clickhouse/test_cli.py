@@ -15,8 +15,8 @@ from click.testing import CliRunner, Result
 from clickhouse_connect.driver.client import Client
 
 from clickhouse.sink import WarehouseWriter
+from foundation.settings import Settings
 from journeys.cli import main
-from journeys.settings import Settings
 from tests.clickhouse import scenario as s
 
 
@@ -72,7 +72,7 @@ def test_commands_before_any_run_say_what_to_run(settings: Settings, tmp_path: P
 HOLD_WAREHOUSE = """
 import sys, time
 from clickhouse.client import connect
-from journeys.settings import Settings
+from foundation.settings import Settings
 client = connect(Settings(data_dir=sys.argv[1]))  # kept: the path stays open while it lives
 print("held", flush=True)
 time.sleep(120)

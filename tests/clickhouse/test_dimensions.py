@@ -18,9 +18,9 @@ from click.testing import CliRunner
 from clickhouse_connect.driver.client import Client
 
 from clickhouse.sink import WarehouseWriter, decode
+from foundation.kafka import topic
+from foundation.settings import Settings
 from journeys.cli import main
-from journeys.kafka import topic
-from journeys.settings import Settings
 from producers.importer import import_file
 from producers.mapping import load_mapping
 from producers.publisher import Publisher

@@ -18,7 +18,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse import erasure as purge
 from clickhouse.client import is_embedded
 from clickhouse.sink import WarehouseWriter
-from journeys.settings import Settings
+from foundation.settings import Settings
 from schemas.outputs import DeadLetter, IdentityLink
 from tests.clickhouse.scenario import T0, event, friction, journey, step
 

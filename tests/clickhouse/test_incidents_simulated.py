@@ -21,8 +21,8 @@ from click.testing import CliRunner
 from clickhouse.analyses.baseline import Incident
 from clickhouse.client import connect
 from clickhouse.migrate import migrate
+from foundation.settings import ClickHouseSettings, Settings
 from journeys.cli import main
-from journeys.settings import ClickHouseSettings, Settings
 from tests.clickhouse.simulated_incidents import DAYS, START, TWO_INCIDENTS, Shop, load, matches, steady_shop
 
 SEED = 1

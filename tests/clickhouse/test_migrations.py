@@ -10,8 +10,8 @@ from clickhouse_connect.driver.client import Client
 
 from clickhouse.client import connect
 from clickhouse.migrate import MIGRATIONS_DIR, apply_ttl, discover, migrate
-from journeys.errors import MigrationError, WarehouseError
-from journeys.settings import Settings
+from foundation.settings import Settings
+from schemas.errors import MigrationError, WarehouseError
 
 TABLES = {"touchpoints", "journey_steps", "journeys", "friction", "identity_links", "pipeline_health",
           "dead_letters", "journeys_current", "friction_current", "funnel_daily", "touchpoint_daily",

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from clickhouse.agents import broker_credentials
 from clickhouse.rows import COLUMNS, dead_letter_id, dedup_token, rows_by_table
 from clickhouse.sink import BACKOFF_CAP_S, backoff_s, decode, to_arrow
-from journeys.settings import KafkaSettings
+from foundation.settings import KafkaSettings
 from schemas.outputs import STATE_TOPIC, STEPS_TOPIC, DeadLetter, JourneyStep
 from tests.clickhouse import scenario as s
 

@@ -14,7 +14,7 @@ from clickhouse.client import connect
 from clickhouse.migrate import migrate
 from clickhouse.queries import QUERIES, Filters, run
 from clickhouse.sink import WarehouseWriter
-from journeys.settings import ClickHouseSettings, Settings
+from foundation.settings import ClickHouseSettings, Settings
 from tests.clickhouse import scenario as s
 from tests.docker import docker_engine_answers
 

@@ -11,8 +11,8 @@ from pydantic import BaseModel
 
 from clickhouse.agents import WarehousePort, run_until, sink_app
 from clickhouse.queries import QUERIES, Filters, run
-from journeys.kafka import ensure_topics, producer_options, topic
-from journeys.settings import Settings
+from foundation.kafka import ensure_topics, producer_options, topic
+from foundation.settings import Settings
 from schemas.outputs import (
     DEADLETTER_TOPIC,
     FRICTION_TOPIC,

@@ -18,8 +18,8 @@ from kafka import KafkaAdminClient
 
 from clickhouse.agents import SINK_APP_NAME
 from clickhouse.sink import SINK_TOPICS
-from journeys.kafka import common_options, topic
-from journeys.settings import Settings
+from foundation.kafka import common_options, topic
+from foundation.settings import Settings
 from tests.clickhouse import scenario as s
 from tests.clickhouse.test_sink import GARBAGE, publish
 

@@ -12,7 +12,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse.client import connect
 from clickhouse.migrate import migrate
 from clickhouse.sink import WarehouseWriter
-from journeys.settings import ClickHouseSettings, Settings
+from foundation.settings import ClickHouseSettings, Settings
 from tests.grafana.traffic import all_records
 
 

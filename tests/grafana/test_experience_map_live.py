@@ -24,6 +24,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse.client import connect
 from clickhouse.migrate import migrate
 from clickhouse.sink import WarehouseWriter
+from foundation.settings import ClickHouseSettings, Settings
 from grafana.experience_map import browser
 from grafana.experience_map.model import ExperienceMap, build_map, compare
 from grafana.experience_map.page import pct
@@ -31,7 +32,6 @@ from grafana.experience_map.queries import fetch, period_label, run, window
 from grafana.experience_map.render import render_html
 from grafana.experience_map.service import MapRequest, draw
 from journeys.cli import main
-from journeys.settings import ClickHouseSettings, Settings
 from schemas.channels import event_adapter
 from schemas.events import TouchpointEventBase
 from schemas.journeymap import load_journey_map

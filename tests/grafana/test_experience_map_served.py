@@ -15,8 +15,8 @@ from typing import Any
 
 import orjson
 
+from foundation.settings import Settings
 from grafana.experience_map.browser import Tab
-from journeys.settings import Settings
 from schemas.journeymap import load_journey_map
 from tests.grafana.test_experience_map_render import pixel_colours
 from tests.journeys.served import loaded, publish, serving_worker

@@ -21,9 +21,9 @@ from clickhouse_connect.driver.client import Client
 from clickhouse.client import connect
 from clickhouse.migrate import migrate
 from clickhouse.sink import WarehouseWriter
+from foundation.settings import ClickHouseSettings, Settings
 from grafana.experience_map.model import ExperienceMap, build_map, compare
 from grafana.experience_map.queries import fetch, period_label, window
-from journeys.settings import ClickHouseSettings, Settings
 from producers.simulator import FRICTION_RATES, Simulation, simulate
 from schemas.journeymap import load_journey_map
 from streams.core.pipeline import Pipeline

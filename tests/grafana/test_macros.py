@@ -18,7 +18,7 @@ from grafana.macros import (
     time_to_datetime64,
 )
 from grafana.templating import ALL, VariableState, apply_conditional_all, interpolate_variables
-from journeys.errors import MacroError
+from schemas.errors import MacroError
 
 FROM = datetime(2014, 11, 12, 11, 45, 26, 371000, tzinfo=UTC)
 TO = datetime(2015, 11, 12, 11, 45, 26, 371000, tzinfo=UTC)

@@ -17,10 +17,10 @@ from pydantic import BaseModel
 from clickhouse.client import connect
 from clickhouse.migrate import migrate
 from clickhouse.sink import WarehouseWriter
+from foundation.settings import ClickHouseSettings, Settings
 from grafana.boards import all_dashboards
 from grafana.cases import ALL_SELECTED
 from grafana.check import Outcome, check
-from journeys.settings import ClickHouseSettings, Settings
 from producers.core import channel_hint
 from producers.simulator import Simulation, simulate
 from schemas.deadletters import dead_letter_of

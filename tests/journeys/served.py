@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from clickhouse.client import WarehouseBusyError, refuse_if_held
+from foundation.settings import ReadsSettings, Settings
 from journeys.readclient import wait_for_url
-from journeys.settings import ReadsSettings, Settings
 from tests.reliability import harness as h
 
 SERVE_TIMEOUT_S = 90.0

@@ -10,8 +10,8 @@ import click
 import pytest
 import yaml
 
+from foundation.settings import Settings
 from journeys.cli import main
-from journeys.settings import Settings
 
 ROOT = Path(__file__).parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

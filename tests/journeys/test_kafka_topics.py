@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from kafka import KafkaAdminClient
 
-from journeys.kafka import common_options, ensure_topics, topic_specs
-from journeys.settings import Settings
+from foundation.kafka import common_options, ensure_topics, topic_specs
+from foundation.settings import Settings
 
 
 def test_topics_are_created_once_with_their_partitions(settings: Settings) -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from foundation.settings import ClickHouseSettings, KafkaSettings, Settings
 from journeys.embedded import OWNER_FILE, PREVIOUS_DIR, PREVIOUS_KEPT, DataDirInUse, embedded_stack, keep_previous_log
-from journeys.settings import ClickHouseSettings, KafkaSettings, Settings
 
 
 def a_run_in(data: Path, marker: str) -> None:

@@ -20,9 +20,9 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
+from foundation.settings import ReadsSettings, Settings
 from journeys.readclient import served_url
 from journeys.reads import start
-from journeys.settings import ReadsSettings, Settings
 from tests.journeys.served import loaded, publish, serving_worker
 from tests.reliability import harness as h
 

@@ -19,8 +19,8 @@ from clickhouse.client import connect
 from clickhouse.migrate import migrate
 from clickhouse.queries import QueryResult
 from clickhouse.sink import WarehouseWriter
+from foundation.settings import Settings
 from journeys.report import REPORT_WIDTH, pivot_scorecard, print_report
-from journeys.settings import Settings
 from schemas.journeymap import load_journey_map
 from tests.clickhouse import scenario as s
 

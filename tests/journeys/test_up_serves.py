@@ -14,8 +14,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from foundation.settings import Settings
 from journeys.readclient import served_url
-from journeys.settings import Settings
 from tests.journeys.test_runtime import JOURNEYS, UP_STOP_TIMEOUT_S, env_for
 
 ANSWER_WITHIN_S = 120.0

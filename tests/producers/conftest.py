@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from journeys.kafka import ensure_topics
-from journeys.settings import Settings
+from foundation.kafka import ensure_topics
+from foundation.settings import Settings
 from producers.publisher import identifiers_from_raw
 from schemas.channels import CallCentreEvent, EmailEvent, StoreEvent, WebEvent
 from schemas.events import TouchpointEventBase

@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from journeys.kafka import common_options
-from journeys.settings import Settings
+from foundation.kafka import common_options
+from foundation.settings import Settings
 
 READ_TIMEOUT_S = 20.0
 POLL_MS = 200

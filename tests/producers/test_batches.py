@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kafka.partitioner.default import murmur2 as kafka_murmur2
 
-from journeys.settings import Settings
+from foundation.settings import Settings
 from producers.batches import BATCH_BYTES, BuiltBatch, OpenBatch, key_hash, murmur2
 from producers.fastpath import BatchSender
 

@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from journeys.kafka import topic
-from journeys.settings import CollectorSettings, Settings, WriteKey
+from foundation.kafka import topic
+from foundation.settings import CollectorSettings, Settings, WriteKey
 from producers.collector import running_collector
 from producers.publisher import Publisher
 from schemas.outputs import DEADLETTER_TOPIC, DeadLetter, raw_topic

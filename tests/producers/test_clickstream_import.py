@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from journeys.kafka import topic
-from journeys.settings import Settings
+from foundation.kafka import topic
+from foundation.settings import Settings
 from producers.importer import import_file
 from producers.mapping import load_mapping
 from producers.publisher import Publisher

@@ -14,12 +14,12 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from journeys.errors import ConfigError
-from journeys.kafka import topic
-from journeys.settings import CollectorSettings, Settings
+from foundation.kafka import topic
+from foundation.settings import CollectorSettings, Settings
 from producers.collector import create_app, running_collector
 from producers.publisher import Publisher
 from schemas.channels import event_adapter
+from schemas.errors import ConfigError
 from schemas.outputs import DEADLETTER_TOPIC, DeadLetter, raw_topic
 from tests.producers.conftest import sample_events
 from tests.producers.readback import read_topic

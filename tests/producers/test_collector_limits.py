@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
-from journeys.settings import CollectorSettings, Settings
+from foundation.settings import CollectorSettings, Settings
 from producers.collector import LINGER_S, running_collector
 from producers.publisher import Publisher
 from schemas.channels import channels

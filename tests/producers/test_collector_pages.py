@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from journeys.errors import ConfigError
-from journeys.kafka import topic
-from journeys.settings import CollectorSettings, Settings, WriteKey, as_environment
+from foundation.kafka import topic
+from foundation.settings import CollectorSettings, Settings, WriteKey, as_environment
 from producers.collector import create_app, running_collector
 from producers.publisher import Publisher
+from schemas.errors import ConfigError
 from schemas.outputs import DEADLETTER_TOPIC, DeadLetter, raw_topic
 from tests.producers.readback import read_topic
 from tests.producers.test_collector import HTTP_TIMEOUT_S, TOKEN, post, web_payloads

@@ -10,9 +10,9 @@ from pathlib import Path
 from click.testing import CliRunner
 from kafka import KafkaAdminClient
 
+from foundation.kafka import topic_specs
+from foundation.settings import Settings
 from journeys.cli import main
-from journeys.kafka import topic_specs
-from journeys.settings import Settings
 
 START_TIMEOUT_S = 30
 

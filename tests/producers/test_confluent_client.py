@@ -19,8 +19,8 @@ import orjson
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from journeys.kafka import topic
-from journeys.settings import Settings
+from foundation.kafka import topic
+from foundation.settings import Settings
 from schemas.outputs import DEADLETTER_TOPIC, STATE_TOPIC, STEPS_TOPIC, raw_topic
 from schemas.pii import EMAIL_PREFIX, hash_email, normalise_email
 from streams.core.view import current

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from foundation.kafka import topic
+from foundation.settings import Settings
 from journeys.cli import main
-from journeys.kafka import topic
-from journeys.settings import Settings
 from producers.importer import import_file
 from producers.mapping import load_mapping
 from producers.publisher import Publisher

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from journeys.errors import ConfigError
 from producers.mapping import FieldMap, Mapping, load_mapping, map_row
+from schemas.errors import ConfigError
 from schemas.pii import hash_email, hash_phone
 from schemas.validation import Problem
 

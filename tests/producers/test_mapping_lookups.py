@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from journeys.errors import ConfigError
 from producers.mapping import Mapping, load_mapping, map_row
+from schemas.errors import ConfigError
 
 SECRET = b"test-secret"
 TIME = {"column": "ts", "format": "iso"}

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from journeys.errors import DeliveryError
-from journeys.kafka import ensure_topics, topic
-from journeys.localbroker import LocalBroker, stop_broker
-from journeys.settings import KafkaSettings, Settings
+from foundation.kafka import ensure_topics, topic
+from foundation.localbroker import LocalBroker, stop_broker
+from foundation.settings import KafkaSettings, Settings
 from producers.publisher import Publisher, identifiers_from_raw
 from schemas.channels import event_adapter
+from schemas.errors import DeliveryError
 from schemas.outputs import DEADLETTER_TOPIC, DeadLetter, raw_topic
 from schemas.pii import PiiError, hash_email
 from schemas.validation import Rejection

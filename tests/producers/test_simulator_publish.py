@@ -10,9 +10,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from foundation.kafka import topic
+from foundation.settings import Settings
 from journeys.cli import main
-from journeys.kafka import topic
-from journeys.settings import Settings
 from producers.publisher import Publisher
 from producers.simulator import simulate
 from producers.simulator.run import TokenBucket, publish

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from journeys.settings import CollectorSettings, WriteKey
+from foundation.settings import CollectorSettings, WriteKey
 from producers.web.access import (
     BROWSER_EVENT_TYPES,
     KeyRefused,

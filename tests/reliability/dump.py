@@ -13,7 +13,7 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from clickhouse.client import connect
-from journeys.settings import load_settings
+from foundation.settings import load_settings
 
 STEPS = "SELECT event_id, customer_id, journey_id, step_index, late FROM journey_steps FINAL"
 JOURNEYS = ("SELECT journey_id, customer_id, mapKeys(phase_first_at), furthest_phase, converted "

@@ -24,9 +24,9 @@ import orjson
 
 from clickhouse.agents import sink_group
 from clickhouse.sink import SINK_TOPICS
+from foundation.kafka import common_options, ensure_topics, topic
+from foundation.settings import Settings, StreamsSettings
 from journeys.embedded import child_env
-from journeys.kafka import common_options, ensure_topics, topic
-from journeys.settings import Settings, StreamsSettings
 from producers.publisher import Publisher
 from producers.simulator.core import Simulation, simulate
 from producers.simulator.run import publish

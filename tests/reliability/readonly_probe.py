@@ -13,7 +13,7 @@ import orjson
 
 from clickhouse.client import connect
 from clickhouse.migrate import migrate
-from journeys.settings import load_settings
+from foundation.settings import load_settings
 
 WRITES = ("INSERT INTO journeys (journey_id) VALUES ('j-x')", "ALTER TABLE journeys DELETE WHERE 1",
           "DROP TABLE journeys", "CREATE TABLE evil (a String) ENGINE = Memory", "SET readonly = 0")

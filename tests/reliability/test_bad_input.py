@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from kafka import KafkaProducer
 from pydantic import SecretStr
 
-from journeys.kafka import ensure_topics, producer_options, topic
-from journeys.settings import CollectorSettings, Settings
+from foundation.kafka import ensure_topics, producer_options, topic
+from foundation.settings import CollectorSettings, Settings
 from producers.collector import running_collector
 from producers.importer import import_file
 from producers.mapping import load_mapping

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from journeys.settings import Settings
+from foundation.settings import Settings
 from tests.reliability import harness as h
 
 POLL_S = 0.2

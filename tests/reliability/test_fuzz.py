@@ -25,9 +25,9 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
+from foundation.kafka import ensure_topics, producer_options, topic
+from foundation.settings import Settings
 from journeys.embedded import child_env
-from journeys.kafka import ensure_topics, producer_options, topic
-from journeys.settings import Settings
 from schemas.channels import channels
 from schemas.outputs import DEADLETTER_TOPIC, DeadLetter, raw_topic
 from tests.reliability import harness as h

@@ -12,8 +12,8 @@ from pathlib import Path
 import orjson
 from kafka import KafkaProducer
 
-from journeys.kafka import producer_options, topic
-from journeys.settings import Settings
+from foundation.kafka import producer_options, topic
+from foundation.settings import Settings
 from schemas.outputs import raw_topic
 from tests.reliability import corpus
 from tests.reliability import harness as h

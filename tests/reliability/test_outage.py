@@ -25,9 +25,9 @@ from clickhouse.agents import WarehousePort, run_until, sink_app
 from clickhouse.client import connect
 from clickhouse.migrate import migrate
 from clickhouse.sink import SINK_TOPICS
-from journeys.kafka import topic
-from journeys.localbroker import LocalBroker
-from journeys.settings import Settings
+from foundation.kafka import topic
+from foundation.localbroker import LocalBroker
+from foundation.settings import Settings
 from tests.reliability import dump as warehouse_view
 from tests.reliability import harness as h
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import orjson
 from kafka import KafkaProducer
 
-from journeys.kafka import producer_options, topic
-from journeys.settings import Settings
+from foundation.kafka import producer_options, topic
+from foundation.settings import Settings
 from schemas.outputs import DEADLETTER_TOPIC, STEPS_TOPIC, DeadLetter, raw_topic
 from streams.core.view import current
 from tests.producers.readback import read_topic

@@ -23,8 +23,8 @@ from pydantic import SecretStr
 import journeys.erasure_list
 from clickhouse.agents import sink_app
 from clickhouse.queries import QUERIES
-from journeys import kafka as journeys_kafka
-from journeys.settings import ClickHouseSettings, CollectorSettings, KafkaSettings, Settings
+from foundation import kafka as journeys_kafka
+from foundation.settings import ClickHouseSettings, CollectorSettings, KafkaSettings, Settings
 from producers import beacon
 from producers.fastpath import aiokafka_options
 from schemas.erasure import ErasureList

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from journeys.kafka import common_options
-from journeys.settings import Settings
+from foundation.kafka import common_options
+from foundation.settings import Settings
 from schemas.erasure import ERASURE_TOPIC
 from schemas.outputs import FRICTION_TOPIC, STATE_TOPIC
 from tests.reliability.harness import POLL_MS, QUIET_POLLS

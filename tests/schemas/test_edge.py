@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from journeys.errors import ConfigError
+from schemas.errors import ConfigError
 from schemas.journeymap import DEFAULT_MAP_PATH, load_journey_map
 from schemas.scrub import DEFAULT_PATTERNS
 from schemas.validation import Edge, Rejection, validate

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from journeys.errors import ConfigError
+from schemas.errors import ConfigError
 from schemas.journeymap import CURRENT, DEFAULT_MAP_PATH, load_journey_map
 
 MAP = load_journey_map()

@@ -17,8 +17,8 @@ from contextlib import asynccontextmanager
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from journeys.kafka import TopicSpec, aiokafka_options, ensure_topics, topic
-from journeys.settings import Settings
+from foundation.kafka import TopicSpec, aiokafka_options, ensure_topics, topic
+from foundation.settings import Settings
 from streams.batch_send import WHOLE_BATCH_BYTES, BatchSender
 from tests.producers.readback import read_topic
 

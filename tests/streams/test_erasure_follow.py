@@ -13,9 +13,9 @@ from typing import Any
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 
+from foundation.kafka import common_options, ensure_topics, topic
+from foundation.settings import Settings
 from journeys import erasure_list
-from journeys.kafka import common_options, ensure_topics, topic
-from journeys.settings import Settings
 from schemas.erasure import ERASURE_TOPIC, erased_token
 from tests.producers.readback import read_topic
 
@@ -82,7 +82,7 @@ def test_a_tombstone_on_the_list_does_not_bring_an_erased_customer_back(settings
     to the topic (its tokens are readable there) could undo an erasure with one message."""
     from kafka import KafkaProducer
 
-    from journeys.kafka import producer_options
+    from foundation.kafka import producer_options
 
     ensure_topics(settings)
     token = erased_token("email_hash:ann", erasure_list.secret_of(settings))

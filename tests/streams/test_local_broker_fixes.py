@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from kafka import KafkaProducer, TopicPartition
 
-from journeys.kafka import TopicSpec, ensure_topics, producer_options, topic
-from journeys.settings import Settings
+from foundation.kafka import TopicSpec, ensure_topics, producer_options, topic
+from foundation.settings import Settings
 from streams.tansu_fixes import fetch_highwaters
 
 MESSAGES = 7

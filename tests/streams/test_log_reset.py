@@ -15,10 +15,10 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from foundation.kafka import ensure_topics, topic
+from foundation.localbroker import local_broker
+from foundation.settings import KafkaSettings, Settings, StreamsSettings
 from journeys.embedded import child_env
-from journeys.kafka import ensure_topics, topic
-from journeys.localbroker import local_broker
-from journeys.settings import KafkaSettings, Settings, StreamsSettings
 from producers.publisher import Publisher
 from producers.simulator.core import simulate
 from producers.simulator.run import publish

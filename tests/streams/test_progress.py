@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from kafka import KafkaProducer
 
-from journeys.gaps import LogReset, expected_offset, is_mark, mark_key, unapplied
-from journeys.kafka import TopicSpec, ensure_topics, producer_options, topic
-from journeys.settings import Settings
+from foundation.kafka import TopicSpec, ensure_topics, producer_options, topic
+from foundation.marks import LogReset, expected_offset, is_mark, mark_key, unapplied
+from foundation.settings import Settings
 
 MESSAGES = 12
 

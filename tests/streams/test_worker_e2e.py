@@ -23,9 +23,9 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
+from foundation.kafka import common_options, ensure_topics, producer_options, topic
+from foundation.settings import Settings, StreamsSettings
 from journeys.embedded import child_env
-from journeys.kafka import common_options, ensure_topics, producer_options, topic
-from journeys.settings import Settings, StreamsSettings
 from producers.publisher import Publisher
 from producers.simulator.core import Simulation, simulate
 from producers.simulator.run import publish

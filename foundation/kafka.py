@@ -14,10 +14,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from journeys.errors import BrokerError
-from journeys.settings import KafkaSettings, Settings
+from foundation.settings import KafkaSettings, Settings
 from schemas.channels import channels
 from schemas.erasure import ERASURE_TOPIC
+from schemas.errors import BrokerError
 from schemas.outputs import (
     DEADLETTER_TOPIC,
     FRICTION_TOPIC,

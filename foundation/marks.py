@@ -35,9 +35,9 @@ import time
 from collections.abc import MutableMapping
 from typing import Any
 
-from journeys.errors import BrokerError, JourneysError
-from journeys.kafka import common_options
-from journeys.settings import Settings
+from foundation.kafka import common_options
+from foundation.settings import Settings
+from schemas.errors import BrokerError, JourneysError
 
 log = logging.getLogger(__name__)
 

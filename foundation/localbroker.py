@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from journeys.errors import BrokerError
+from schemas.errors import BrokerError
 
 READY_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 5.0
