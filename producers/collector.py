@@ -161,8 +161,8 @@ async def _from_page(request: web.Request) -> web.Response:
 async def _accept(publisher: Publisher, items: list[Any], site: str | None = None) -> web.Response:
     """A batch's valid events published, the rest dead-lettered, all acknowledged. From a page
     (`site` given), events outside a write key's scope are refused (producers.web.access)."""
-    results = [validate(orjson.dumps(item), SOURCE, publisher.journey_map) if site is None
-               else page_result(item, site, SOURCE, publisher.journey_map) for item in items]
+    results = [validate(orjson.dumps(item), SOURCE, publisher.journey_map, publisher.edge) if site is None
+               else page_result(item, site, SOURCE, publisher.journey_map, publisher.edge) for item in items]
     for item, result in zip(items, results, strict=True):
         if isinstance(result, Rejection):
             publisher.dead_letter(result, channel_hint(item))

@@ -37,7 +37,7 @@ from schemas.errors import BrokerError, DeliveryError
 from schemas.events import Identifiers, TouchpointEventBase
 from schemas.journeymap import JourneyMap, load_journey_map
 from schemas.outputs import DEADLETTER_TOPIC, raw_topic
-from schemas.validation import Rejection, validate
+from schemas.validation import Edge, Rejection, validate
 
 FLUSH_TIMEOUT_S = 30.0
 CLOSE_TIMEOUT_S = 10.0
@@ -68,6 +68,7 @@ class Publisher:
         self._bulk: BatchSender | None = None
         self._raw_names: dict[str, str] = {}  # channel -> its raw topic
         self._deadletter_topic = topic(settings, DEADLETTER_TOPIC)
+        self.edge = Edge(max_skew_s=settings.received_skew_s)  # the skew a sender's clock may have
 
     @classmethod
     def connect(cls, settings: Settings, source: str = "producer", journey_map: JourneyMap | None = None,
@@ -108,7 +109,7 @@ class Publisher:
 
     def publish_payload(self, raw: Payload, source: str | None = None) -> TouchpointEventBase | Rejection:
         """Validate a raw payload; publish the event, or dead-letter the rejection. Returns it."""
-        result = validate(raw, source or self.source, self.journey_map)
+        result = validate(raw, source or self.source, self.journey_map, self.edge)
         if isinstance(result, Rejection):
             self.dead_letter(result, channel_hint(raw))
         else:
@@ -120,7 +121,7 @@ class Publisher:
         """`publish_payload` of many payloads on the bulk path: valid events published, the
         rejections dead-lettered, batched and confirmed by `flush`. Returns each one's result."""
         rows = raws if isinstance(raws, list) else list(raws)
-        results = [validate(raw, source or self.source, self.journey_map) for raw in rows]
+        results = [validate(raw, source or self.source, self.journey_map, self.edge) for raw in rows]
         if events := [r for r in results if not isinstance(r, Rejection)]:
             self.publish_many(events)
         letters = [self._dead_letter_record(r, channel_hint(raw))

@@ -20,7 +20,7 @@ import orjson
 from foundation.settings import CollectorSettings, WriteKey
 from schemas.events import TouchpointEventBase
 from schemas.journeymap import JourneyMap
-from schemas.validation import Problem, Rejection, reject, validate
+from schemas.validation import Edge, Problem, Rejection, reject, validate
 
 WEB = "web"
 BROWSER_EVENT_TYPES = frozenset({
@@ -118,9 +118,10 @@ def scoped(item: Any, site: str) -> Any:
     return item
 
 
-def page_result(item: Any, site: str, source: str, journey_map: JourneyMap | None) -> TouchpointEventBase | Rejection:
+def page_result(item: Any, site: str, source: str, journey_map: JourneyMap | None,
+                edge: Edge | None = None) -> TouchpointEventBase | Rejection:
     """An event from a page of `site`: refused when outside a write key's scope, else validated."""
     problem = scope_problem(item)
     if problem is not None:
         return reject(orjson.dumps(item), source, [Problem(problem[0], f"site {site!r}: {problem[1]}")])
-    return validate(orjson.dumps(scoped(item, site)), source, journey_map)
+    return validate(orjson.dumps(scoped(item, site)), source, journey_map, edge)

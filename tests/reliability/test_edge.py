@@ -121,6 +121,19 @@ def test_the_collector_owns_received_time_and_scrubs_free_text(collector: tuple[
     assert paths["edge-pii"] == "/checkout?email=[email]&tel=[phone]"
 
 
+def test_the_collector_keeps_a_sender_clock_only_within_the_configured_skew(settings: Settings) -> None:
+    """JOURNEYS_RECEIVED_SKEW_S is the collector's too, not only the importer's and the worker's."""
+    ensure_topics(settings)
+    local = settings.model_copy(update={"collector": CollectorSettings(tokens=[SecretStr(TOKEN)]),
+                                        "received_skew_s": 10.0})
+    ahead = datetime.now(UTC) + timedelta(minutes=2)  # within the default 300 s, beyond the 10 s configured
+    fast_clock = corpus.base() | {"source_id": "edge-skew", "received_time": ahead.isoformat()}
+    with Publisher.connect(local, source="collector") as publisher, running_collector(local, publisher) as url:
+        assert post(url, [fast_clock])["accepted"] == 1
+    [published] = [orjson.loads(r.value) for r in read_topic(local, topic(local, raw_topic("web")), 1)]
+    assert datetime.fromisoformat(published["received_time"]) < ahead - timedelta(seconds=60)
+
+
 def test_the_importer_scrubs_free_text(settings: Settings, tmp_path: Path) -> None:
     ensure_topics(settings)
     export = tmp_path / "web-export.jsonl"
