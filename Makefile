@@ -26,7 +26,7 @@ demo: $(STAMP)
 test: $(STAMP) $(BROWSER)
 	$(BIN)/ruff check .
 	$(BIN)/mypy journeys foundation schemas producers streams clickhouse grafana
-	$(BIN)/pytest -q -m "not soak"
+	$(BIN)/pytest -q -m "not soak" --durations=20
 
 soak: $(STAMP)
 	$(BIN)/pytest -q -m soak
