@@ -1,26 +1,54 @@
 """The `journeys` command: one entry point for every process and tool.
 
-Each stage contributes its own commands from its `cli.py` (`register(main)`), so this module
-stays a table of contents. Settings are read once here and passed to commands in the context.
+This module is the table of contents: each command name maps to the area module of
+journeys/commands/ that defines it, loaded by name when the command runs (or when help lists it),
+so `journeys worker` does not import Grafana's builders and `journeys query` not Faust. Settings
+are read once here and passed to commands in the context (journeys.commands.options.settings_of).
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 
 import click
 
-from foundation.settings import Settings, load_settings
+from foundation.settings import load_settings
 from journeys import __version__
 from schemas.errors import JourneysError
 
 # Kafka clients log every connection at INFO; operators need their warnings, not their chatter.
 NOISY_CLIENT_LOGGERS = ("kafka", "aiokafka")
+AREAS = "journeys.commands."
+# command name -> "area module:click command" (the module is under journeys/commands/)
+COMMANDS = {
+    "schemas": "contract:schemas_group", "validate": "contract:validate_command", "hash": "contract:hash_command",
+    "broker": "ingest:broker_command", "topics": "ingest:topics_group", "collect": "ingest:collect_command",
+    "import": "ingest:import_command", "simulate": "simulate:simulate_command",
+    "worker": "worker:worker_command", "sink": "worker:sink_command",
+    "migrate": "warehouse:migrate_command", "query": "warehouse:query_command",
+    "funnel": "analyses:funnel_command", "paths": "analyses:paths_command",
+    "incidents": "analyses:incidents_command", "explain": "analyses:explain_command",
+    "grafana": "dashboards:grafana_group", "map": "experience_map:map_command",
+    "demo": "runtime:demo", "up": "runtime:up", "forget": "erasure:forget_command",
+}
 
 
 class JourneysGroup(click.Group):
-    """Turns the project's own errors into one clear line and exit code 2, not a traceback."""
+    """Loads each command's area module on demand, and turns the project's own errors into one
+    clear line and exit code 2, not a traceback."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, _, attr = COMMANDS[cmd_name].partition(":")
+        command = getattr(importlib.import_module(AREAS + module), attr)
+        assert isinstance(command, click.Command) and command.name == cmd_name, COMMANDS[cmd_name]
+        return command
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -40,28 +68,3 @@ def main(ctx: click.Context) -> None:
     for chatty in NOISY_CLIENT_LOGGERS:
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
     ctx.obj = settings
-
-
-def settings_of(ctx: click.Context) -> Settings:
-    settings = ctx.find_object(Settings)
-    assert settings is not None, "main() stores the settings in the context"
-    return settings
-
-
-def _register_stages() -> None:
-    from clickhouse.cli import register as register_clickhouse
-    from grafana.cli import register as register_grafana
-    from grafana.experience_map.cli import register as register_map
-    from journeys.erasure import register as register_erasure
-    from journeys.runtime_cli import register as register_runtime
-    from producers.cli import register as register_producers
-    from producers.simulator.cli import register as register_simulator
-    from schemas.cli import register as register_schemas
-    from streams.cli import register as register_streams
-
-    for register in (register_schemas, register_producers, register_simulator, register_streams,
-                     register_clickhouse, register_grafana, register_map, register_runtime, register_erasure):
-        register(main)
-
-
-_register_stages()

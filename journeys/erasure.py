@@ -21,8 +21,6 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import click
-
 from foundation.settings import Settings
 from schemas.errors import ErasureError
 from schemas.events import Identifiers
@@ -133,25 +131,3 @@ def forget(settings: Settings, text: str, dry_run: bool = False) -> ForgetReport
         removed = warehouse.erase(client, subject)
         WarehouseWriter(client).write([link])
     return ForgetReport(link, len(subject.identifiers), len(subject.customers), len(subject.events), removed)
-
-
-@click.command("forget")
-@click.argument("identifier")
-@click.option("--dry-run", is_flag=True, help="Only say what would be erased.")
-@click.pass_context
-def forget_command(ctx: click.Context, identifier: str, dry_run: bool) -> None:
-    """Erase one customer (IDENTIFIER: email:ADDRESS, phone:NUMBER, KIND:VALUE or customer_id:ID)."""
-    from journeys.cli import settings_of
-
-    report = forget(settings_of(ctx), identifier, dry_run)
-    click.echo(f"{'would erase' if dry_run else 'erased'}: {report.customers} customer id(s), "
-               f"{report.identifiers} identifier(s), {report.events} event(s)")
-    for table, rows in report.removed.items():
-        click.echo(f"  {table:<15} {rows:>8} rows removed")
-    if not dry_run:
-        click.echo(f"erasure list: {len(report.tombstone.identifiers)} token(s); tombstones on the compacted "
-                   f"topics; forget record {report.tombstone.link_id} on {IDENTITY_TOPIC} and in identity_links")
-
-
-def register(main: click.Group) -> None:
-    main.add_command(forget_command)

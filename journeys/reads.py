@@ -27,11 +27,11 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 from clickhouse_connect.driver.client import Client
 
-from clickhouse.cli import render
 from clickhouse.client import WarehouseBusyError, connect, embedded_path
 from clickhouse.queries import EARLIEST, LATEST, QUERIES, Filters, QueryResult, named_query, run, split_where
 from foundation.settings import Settings
 from journeys.readclient import forget_address, remember_address
+from journeys.tables import render
 from schemas.errors import JourneysError, WarehouseError
 from schemas.journeymap import JourneyMap, load_journey_map
 

@@ -14,9 +14,9 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from clickhouse.cli import duration
 from clickhouse.queries import Filters, QueryResult, run
 from foundation.settings import Settings
+from journeys.tables import duration
 from schemas.journeymap import JourneyMap
 
 TOP_FRICTION = 10
