@@ -17,9 +17,10 @@ from clickhouse_connect.driver.client import Client
 
 from clickhouse.queries import Filters
 from grafana.experience_map import browser
+from grafana.experience_map.live import render_html
 from grafana.experience_map.model import Comparison, ExperienceMap, build_map, compare
 from grafana.experience_map.queries import fetch, period_label, window
-from grafana.experience_map.render import render_html, render_svg
+from grafana.experience_map.render import render_svg
 from schemas.errors import RenderError
 from schemas.journeymap import JourneyMap
 
