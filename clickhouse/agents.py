@@ -15,7 +15,7 @@ that no longer fits the records) would stop the sink for good: after
 `clickhouse.refused_batch_after_s` it is split in halves until the refused records stand alone,
 and those are written to dead_letters with the warehouse's reason and their topic position.
 
-Before writing, each record is screened against the erasure list (journeys.erasure_list), loaded
+Before writing, each record is screened against the erasure list (foundation.erasure_list), loaded
 when the sink is attached and followed while it runs: a record that names an erased customer is
 not written, so a sink that reads the topics again from the start (a new group, `journeys sink`
 after `journeys forget`) does not write the customer back. Null values (the tombstones forget
@@ -43,9 +43,9 @@ from pydantic import BaseModel
 
 from clickhouse.client import connect
 from clickhouse.sink import SINK_TOPICS, SinkHealth, WarehouseWriter, backoff_s, decode, refused
+from foundation import erasure_list
 from foundation.kafka import aiokafka_consumer_options, commit_handled, consume_in, gathered, topic
 from foundation.settings import KafkaSettings, Settings
-from journeys import erasure_list
 from schemas.erasure import ErasureList
 
 log = logging.getLogger(__name__)

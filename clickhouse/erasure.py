@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from clickhouse_connect.driver.client import Client
 
 from schemas.erasure import EVENT_KIND, customer_key, payload_keys
-from streams.core.identity import customer_id_for
+from schemas.ids import customer_id_for
 
 MAX_CLOSURE_ROUNDS = 20
 NEEDLES_PER_SEARCH = 200  # multiSearchAny takes at most 255 needles
@@ -200,4 +200,3 @@ def _column(client: Client, query: str, subject: Subject) -> set[str]:
 def _bound(subject: Subject) -> dict[str, list[str]]:
     return {"ids": sorted(subject.identifiers), "customers": sorted(subject.customers),
             "events": sorted(subject.events)}
-

@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+
+import faust
+from aiokafka.errors import CommitFailedError
+from aiokafka.helpers import create_ssl_context
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
 
 from foundation.settings import KafkaSettings, Settings
 from schemas.channels import channels
@@ -70,7 +77,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(topic(settings, FRICTION_TOPIC), n, compacted=True),
         TopicSpec(topic(settings, IDENTITY_TOPIC), n),
         TopicSpec(topic(settings, HEALTH_TOPIC), 1),
-        TopicSpec(topic(settings, ERASURE_TOPIC), 1, compacted=True),  # the erasure list (journeys.erasure_list)
+        TopicSpec(topic(settings, ERASURE_TOPIC), 1, compacted=True),  # the erasure list (foundation.erasure_list)
     ]
     return specs
 
@@ -103,8 +110,6 @@ def aiokafka_options(settings: Settings) -> dict[str, Any]:
     options = common_options(settings)
     files = {name: options.pop(name, None) for name in SSL_FILES}
     if any(files.values()) or settings.kafka.security_protocol.endswith("SSL"):
-        from aiokafka.helpers import create_ssl_context
-
         options["ssl_context"] = create_ssl_context(
             cafile=files["ssl_cafile"], certfile=files["ssl_certfile"], keyfile=files["ssl_keyfile"])
     return options
@@ -160,8 +165,6 @@ async def commit_handled(consumer: Any) -> bool:
     """Commit what an aiokafka consumer handed out. When a rebalance took partitions away meanwhile,
     the commit fails: their records are read again by their new owner (a replay, which every
     stage tolerates), so that is a warning, not an error."""
-    from aiokafka.errors import CommitFailedError
-
     try:
         await consumer.commit()
         return True
@@ -172,9 +175,6 @@ async def commit_handled(consumer: Any) -> bool:
 
 def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> list[str]:
     """Create missing topics (idempotent). Returns the names created."""
-    from kafka import KafkaAdminClient
-    from kafka.admin import NewTopic
-
     specs = specs if specs is not None else topic_specs(settings)
     admin = KafkaAdminClient(**common_options(settings), request_timeout_ms=ADMIN_TIMEOUT_MS,
                              client_id="journeys-admin")
@@ -198,10 +198,6 @@ def _new_topic(new_topic: Any, spec: TopicSpec, settings: Settings) -> Any:
 
 def faust_credentials(kafka: KafkaSettings) -> Any:
     """The Kafka security settings, spelled for Faust apps (worker and sink); None for PLAINTEXT."""
-    import ssl
-
-    import faust
-
     context = None
     if kafka.security_protocol in ("SSL", "SASL_SSL"):
         context = ssl.create_default_context(cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None)

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from kafka import KafkaAdminClient
+
 from schemas.errors import BrokerError
 
 READY_TIMEOUT_S = 15.0
@@ -72,8 +74,6 @@ def start_broker(host: str = "127.0.0.1", port: int | None = None,
 
 def wait_until_ready(broker: LocalBroker, timeout_s: float = READY_TIMEOUT_S) -> None:
     """Poll with a Kafka ApiVersions request until the broker answers (not just a TCP accept)."""
-    from kafka import KafkaAdminClient
-
     deadline = time.monotonic() + timeout_s
     last_error = "no answer"
     while time.monotonic() < deadline:

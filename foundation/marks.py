@@ -35,6 +35,8 @@ import time
 from collections.abc import MutableMapping
 from typing import Any
 
+from kafka import KafkaConsumer, TopicPartition
+
 from foundation.kafka import common_options
 from foundation.settings import Settings
 from schemas.errors import BrokerError, JourneysError
@@ -114,8 +116,6 @@ def fetch_highwaters(settings: Settings, partitions: list[Any]) -> dict[Any, int
     """End offsets of (topic, partition) pairs (any objects with .topic and .partition, or tuples),
     read from Fetch responses: the local broker's ListOffsets(LATEST) is wrong (BROKER.md), the
     high watermark a fetch returns is right on every broker. None where no fetch answered in time."""
-    from kafka import KafkaConsumer, TopicPartition
-
     if not partitions:
         return {}
     wanted = {TopicPartition(*_pair(tp)): tp for tp in partitions}
@@ -141,8 +141,6 @@ def read_range(settings: Settings, topic: str, partition: int, start: int, end: 
 
     Raises BrokerError when they cannot be read in time: better to stop than to skip them.
     """
-    from kafka import KafkaConsumer, TopicPartition
-
     tp = TopicPartition(topic, partition)
     consumer = KafkaConsumer(**common_options(settings), group_id=None, enable_auto_commit=False,
                              client_id="journeys-gap-reader")

@@ -7,6 +7,7 @@ project reads `os.environ`. Secrets are `SecretStr` and never printed.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -204,8 +205,6 @@ def as_environment(settings: Settings) -> dict[str, str]:
 
 
 def _flatten(values: dict[str, Any], prefix: str, env: dict[str, str], source: BaseModel) -> None:
-    import json
-
     for name, value in values.items():
         raw = getattr(source, name)
         key = f"{prefix}{name.upper()}"

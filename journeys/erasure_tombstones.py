@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from kafka import KafkaConsumer, KafkaProducer
 
 from clickhouse.erasure import Subject
 from foundation.kafka import common_options, producer_options, topic
@@ -66,8 +67,6 @@ def _json(keys: set[str]) -> set[bytes]:
 def publish_tombstones(settings: Settings, subject: Subject) -> int:
     """Send every tombstone and wait for Kafka's acknowledgement; returns how many were sent.
     A topic that does not exist (no worker ever ran under this app id) has nothing to erase."""
-    from kafka import KafkaConsumer, KafkaProducer
-
     lookup = KafkaConsumer(**common_options(settings), group_id=None)
     producer = KafkaProducer(**producer_options(settings))
     sent: list[tuple[str, Any]] = []

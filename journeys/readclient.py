@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from clickhouse.client import embedded_path, redact
 from foundation.settings import Settings
 from schemas.errors import WarehouseError
 
@@ -75,8 +77,6 @@ def _reason(err: urllib.error.HTTPError) -> str:
 
 def wait_for_url(settings: Settings, timeout_s: float) -> str | None:
     """The endpoint's address once the owner of the warehouse serves it (None after timeout_s)."""
-    import time
-
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         url = served_url(settings)
@@ -88,8 +88,6 @@ def wait_for_url(settings: Settings, timeout_s: float) -> str | None:
 
 def live_map_line(settings: Settings, wait_s: float = 30.0) -> str:
     """What `journeys up` prints: the live map's address, once the worker serves it."""
-    from clickhouse.client import embedded_path, redact
-
     if embedded_path(settings.warehouse_dsn()) is None or not settings.reads.enabled:
         return f"Experience map: journeys map --out map.html (warehouse {redact(settings.warehouse_dsn())})"
     url = wait_for_url(settings, wait_s)

@@ -27,11 +27,16 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 from clickhouse_connect.driver.client import Client
 
-from clickhouse.cli import render
 from clickhouse.client import WarehouseBusyError, connect, embedded_path
 from clickhouse.queries import EARLIEST, LATEST, QUERIES, Filters, QueryResult, named_query, run, split_where
 from foundation.settings import Settings
+from grafana.experience_map.live import live_page, render_html
+from grafana.experience_map.page import map_fragment
+from grafana.experience_map.queries import segments
+from grafana.experience_map.render import render_svg
+from grafana.experience_map.service import MapRequest, draw_from
 from journeys.readclient import forget_address, remember_address
+from journeys.tables import render
 from schemas.errors import JourneysError, WarehouseError
 from schemas.journeymap import JourneyMap, load_journey_map
 
@@ -62,12 +67,6 @@ class Reads:
 
     def map_document(self, params: dict[str, str], kind: str) -> str:
         """The map as `kind`: "live" (the page), "fragment" (what it refreshes), "svg" or "html" (documents)."""
-        from grafana.experience_map.live import live_page
-        from grafana.experience_map.page import map_fragment
-        from grafana.experience_map.queries import segments
-        from grafana.experience_map.render import render_html, render_svg
-        from grafana.experience_map.service import draw_from
-
         request = map_request(params)
         with self._lock:
             experience_map, comparison = draw_from(self._connected(), self.journey_map, request)
@@ -106,9 +105,7 @@ def filters_of(params: dict[str, str]) -> Filters:
                    where_value=where_value, dim=params.get("by", ""), limit=limit)
 
 
-def map_request(params: dict[str, str]) -> Any:
-    from grafana.experience_map.service import MapRequest
-
+def map_request(params: dict[str, str]) -> MapRequest:
     where = split_where(params.get("where", ""))
     return MapRequest(segment=params.get("segment") or None, where=where if where[1] else None,
                       start=moment(params.get("from")),

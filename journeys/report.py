@@ -14,9 +14,10 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from clickhouse.cli import duration
+from clickhouse.client import connect
 from clickhouse.queries import Filters, QueryResult, run
 from foundation.settings import Settings
+from journeys.tables import duration
 from schemas.journeymap import JourneyMap
 
 TOP_FRICTION = 10
@@ -32,8 +33,6 @@ KPI_LABELS = {"avg_time_on_page_s": "time on page", "avg_navigation_ease": "nav.
 
 def print_report(console: Console, settings: Settings, journey_map: JourneyMap) -> dict[str, int]:
     """Print the three tables; returns their row counts (a demo with an empty table has failed)."""
-    from clickhouse.client import connect
-
     client = connect(settings)
     try:
         phases = journey_map.phase_ids

@@ -20,6 +20,9 @@ from collections.abc import Iterable
 from concurrent.futures import Future
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaTimeoutError
+
 from foundation.kafka import PRODUCER_LINGER_MS, aiokafka_options
 from foundation.settings import Settings
 from producers.batches import BATCH_BYTES, BuiltBatch, OpenBatch, key_hash
@@ -65,8 +68,6 @@ class BatchSender:
         return sender
 
     async def _start_producer(self) -> Any:
-        from aiokafka import AIOKafkaProducer
-
         producer = AIOKafkaProducer(**aiokafka_options(self._settings), acks="all",
                                     compression_type="lz4", linger_ms=PRODUCER_LINGER_MS,
                                     max_batch_size=BATCH_BYTES, client_id="journeys-bulk")
@@ -136,8 +137,6 @@ class BatchSender:
 
     async def _enqueue(self, batch: BuiltBatch, topic: str, partition: int) -> Any:
         """Queue one batch for sending, waiting out a broker outage for up to ENQUEUE_DEADLINE_S."""
-        from aiokafka.errors import KafkaTimeoutError
-
         deadline = self._loop.time() + ENQUEUE_DEADLINE_S
         while True:
             try:

@@ -22,6 +22,8 @@ from concurrent.futures import Future
 from operator import itemgetter
 from typing import Any
 
+from kafka import KafkaProducer
+
 from foundation.kafka import producer_options, topic
 from foundation.settings import Settings
 from producers.core import (
@@ -211,8 +213,6 @@ class Publisher:
     def _single(self) -> Any:
         """kafka-python's idempotent producer, for single sends (connected on first use)."""
         if self._producer is None:
-            from kafka import KafkaProducer
-
             options = {**producer_options(self.settings), "enable_idempotence": True,
                        "client_id": f"journeys-{self.source}"[:200]}
             try:

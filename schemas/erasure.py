@@ -31,6 +31,7 @@ ERASED_PREFIX = "erased:"
 TOKEN_DOMAIN = b"journeys-erasure:"
 TOKEN_CACHE_ENTRIES = 1 << 16  # a token is never equal to the PII hash of the same text
 FORGET_KIND = "forget"  # identity links of this kind are forget audit records: they name only tokens
+FORGOTTEN_CUSTOMER = "forgotten"  # customer_id of every forget audit record (identity.links)
 CUSTOMER_KIND = "customer_id"
 EVENT_KIND = "event_id"
 RAW_KINDS = ("email", "phone")  # raw values, as a rejected body may still carry them

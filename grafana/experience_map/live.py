@@ -91,6 +91,11 @@ def static_page(m: ExperienceMap, comparison: Comparison | None = None) -> str:
             f'<h1>{title}</h1><div id="map">{map_fragment(m, comparison)}</div></body></html>')
 
 
+def render_html(m: ExperienceMap, comparison: Comparison | None = None) -> str:
+    """The self-contained page: the map as an HTML grid (page.py) that wraps instead of clipping."""
+    return static_page(m, comparison)
+
+
 def live_page(m: ExperienceMap, comparison: Comparison | None, values: dict[str, str],
               segments: list[str]) -> str:
     """The whole page: title, pickers, the map fragment, and the refresh script."""

@@ -1,7 +1,7 @@
 """Experience map, pure rendering: the map's data model in, a self-contained SVG or HTML string out.
 
 The SVG is the map itself (swimlane grid, emotion curve, moments of truth), for `--out map.svg`;
-the HTML page (`render_html`) lays the same map out as an HTML grid instead (page.py, live.py),
+the HTML page (live.py's `render_html`) lays the same map out as an HTML grid instead (page.py),
 all inline: no fonts, scripts or styles are fetched from anywhere (system font stack), so the page
 opens offline and in mail. Every cell carries its figures as data-* attributes.
 """
@@ -173,10 +173,3 @@ def render_svg(m: ExperienceMap, comparison: Comparison | None = None) -> str:
     return (f'<svg xmlns="http://www.w3.org/2000/svg" class="experience-map" width="{width}" height="{height:.0f}" '
             f'viewBox="0 0 {width} {height:.0f}" role="img" aria-label="{escape(m.title)}">{style}'
             f'<rect width="100%" height="100%" fill="#ffffff"/>{"".join(grid)}{"".join(curve)}</svg>')
-
-
-def render_html(m: ExperienceMap, comparison: Comparison | None = None) -> str:
-    """The self-contained page: the map as an HTML grid (page.py) that wraps instead of clipping."""
-    from grafana.experience_map.live import static_page  # live.py builds on this module
-
-    return static_page(m, comparison)

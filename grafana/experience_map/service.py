@@ -1,8 +1,9 @@
 """Experience map, service: wires the warehouse queries, the pure core and the renderers.
 
-`draw` reads one window (and optionally a baseline window to compare with) from the warehouse
-through clickhouse.client.connect(settings), builds the map, and `write` saves it as HTML, SVG
-or PNG by the output file's suffix (PNG: a headless-Chromium screenshot of the HTML page).
+`draw_from` reads one window (and optionally a baseline window to compare with) from the
+warehouse client it is given (the entry layer opens it: `journeys map`, the read endpoint), builds
+the map, and `write` saves it as HTML, SVG or PNG by the output file's suffix (PNG: a
+headless-Chromium screenshot of the HTML page).
 """
 
 from __future__ import annotations
@@ -14,15 +15,14 @@ from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
 
-from clickhouse.client import connect
 from clickhouse.queries import Filters
-from foundation.settings import Settings
 from grafana.experience_map import browser
+from grafana.experience_map.live import render_html
 from grafana.experience_map.model import Comparison, ExperienceMap, build_map, compare
 from grafana.experience_map.queries import fetch, period_label, window
-from grafana.experience_map.render import render_html, render_svg
+from grafana.experience_map.render import render_svg
 from schemas.errors import RenderError
-from schemas.journeymap import JourneyMap, load_journey_map
+from schemas.journeymap import JourneyMap
 
 FORMATS = (".html", ".svg", ".png")
 
@@ -45,18 +45,8 @@ class MapRequest:
         return window(self.compare_start, self.compare_end, self.segment, self.where)
 
 
-def draw(settings: Settings, request: MapRequest) -> tuple[ExperienceMap, Comparison | None]:
-    """The map of the requested window, and its comparison with the baseline window if one is asked."""
-    journey_map = load_journey_map(settings.journey_map)
-    client = connect(settings)
-    try:
-        return draw_from(client, journey_map, request)
-    finally:
-        client.close()
-
-
 def draw_from(client: Client, journey_map: JourneyMap, request: MapRequest) -> tuple[ExperienceMap, Comparison | None]:
-    """`draw` on a client the caller holds (the read endpoint keeps one open)."""
+    """The map of the requested window, and its comparison with the baseline window if one is asked."""
     current = _map(client, request.current(), request.segment, journey_map)
     baseline = request.baseline()
     if baseline is None:

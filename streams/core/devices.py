@@ -15,7 +15,8 @@ import bisect
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from streams.core.records import IDS, Record, T, short_hash
+from schemas.ids import customer_id_for
+from streams.core.records import IDS, Record, T
 
 DEVICE_KIND = "anonymous_id"
 Edge = list[Any]  # [event ms, event id, identifier a (stronger), identifier b, rule]
@@ -24,11 +25,6 @@ Timeline = list[list[Any]]  # [[event ms, event id, person identifier], ...] in 
 #  "s": the move's number (a newer move supersedes an older one)}
 Spec = dict[str, Any]
 Owner = Callable[[str], str]
-
-
-def customer_id_for(identifier: str) -> str:
-    """`cust-` + 16 hex of SHA-256 of the identifier key that created the customer."""
-    return "cust-" + short_hash(identifier)
 
 
 def is_device(identifier: str) -> bool:

@@ -13,8 +13,9 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+from schemas.ids import short_hash
 from schemas.journeymap import JourneyMap
-from streams.core.records import CHANNEL, EVENT_ID, FEEDBACK, PHASE, SEGMENT, Record, T, short_hash
+from streams.core.records import CHANNEL, EVENT_ID, FEEDBACK, PHASE, SEGMENT, Record, T
 
 MS_PER_DAY = 86_400_000
 NO_PHASE = "none"

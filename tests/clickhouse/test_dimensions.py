@@ -140,8 +140,8 @@ def test_a_clickstream_export_breaks_down_by_device(settings: Settings, warehous
 
 def test_a_dimension_value_is_shown_as_data_not_as_terminal_markup() -> None:
     """Found by an attacker's review: a browser value of "[/x]" made the table render raise MarkupError."""
-    from clickhouse.cli import render
     from clickhouse.queries import QueryResult
+    from journeys.tables import render
 
     table = render(QueryResult(("dimension_value", "journeys"), [("[/x]", 1), ("[link=http://evil.example]c[/link]", 2)]),
                    "table")

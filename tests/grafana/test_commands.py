@@ -12,9 +12,9 @@ from pydantic import SecretStr
 
 from foundation.settings import ClickHouseSettings, Settings
 from grafana.alerts import ALERT_RULES, FOLDER_UID
-from grafana.cli import grafana_group
 from grafana.deploy import ClickHouseConnection, plan
 from grafana.export import GRAFANA_DIR
+from journeys.commands.dashboards import grafana_group
 from schemas.journeymap import load_journey_map
 from tests.grafana.traffic import NOW
 

@@ -26,12 +26,13 @@ from clickhouse.migrate import migrate
 from clickhouse.sink import WarehouseWriter
 from foundation.settings import ClickHouseSettings, Settings
 from grafana.experience_map import browser
+from grafana.experience_map.live import render_html
 from grafana.experience_map.model import ExperienceMap, build_map, compare
 from grafana.experience_map.page import pct
 from grafana.experience_map.queries import fetch, period_label, run, window
-from grafana.experience_map.render import render_html
-from grafana.experience_map.service import MapRequest, draw
+from grafana.experience_map.service import MapRequest
 from journeys.cli import main
+from journeys.commands.experience_map import draw
 from schemas.channels import event_adapter
 from schemas.events import TouchpointEventBase
 from schemas.journeymap import load_journey_map

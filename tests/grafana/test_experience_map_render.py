@@ -7,6 +7,7 @@ import struct
 import zlib
 from typing import Any
 
+from grafana.experience_map.live import render_html
 from grafana.experience_map.model import (
     Comparison,
     ExperienceMap,
@@ -18,7 +19,7 @@ from grafana.experience_map.model import (
     moments_of_truth,
     verdict,
 )
-from grafana.experience_map.render import render_html, render_svg
+from grafana.experience_map.render import render_svg
 from schemas.journeymap import load_journey_map
 
 JOURNEY_MAP = load_journey_map()

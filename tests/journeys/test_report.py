@@ -14,13 +14,13 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from rich.console import Console
 
-from clickhouse.cli import duration
 from clickhouse.client import connect
 from clickhouse.migrate import migrate
 from clickhouse.queries import QueryResult
 from clickhouse.sink import WarehouseWriter
 from foundation.settings import Settings
 from journeys.report import REPORT_WIDTH, pivot_scorecard, print_report
+from journeys.tables import duration
 from schemas.journeymap import load_journey_map
 from tests.clickhouse import scenario as s
 

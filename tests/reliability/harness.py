@@ -26,13 +26,13 @@ from clickhouse.agents import sink_group
 from clickhouse.sink import SINK_TOPICS
 from foundation.kafka import common_options, ensure_topics, topic
 from foundation.settings import Settings, StreamsSettings
+from journeys.commands.worker import worker_topics
 from journeys.embedded import child_env
 from producers.publisher import Publisher
 from producers.simulator.core import Simulation, simulate
 from producers.simulator.run import publish
 from schemas.journeymap import load_journey_map
 from schemas.outputs import STEPS_TOPIC
-from streams.cli import worker_topics
 from streams.core.view import current
 from streams.tansu_fixes import fetch_highwaters
 from streams.worker import app_id

@@ -26,19 +26,19 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from clickhouse.agents import SINK_APP_NAME
 from clickhouse.sink import SINK_TOPICS
+from foundation.erasure_list import secret_of
 from foundation.kafka import common_options, producer_options, topic
 from foundation.settings import Settings
 from journeys.embedded import child_env
 from journeys.erasure import identifier_key
-from journeys.erasure_list import secret_of
 from producers.publisher import Publisher, identifiers_from_raw
 from schemas.channels import StoreEvent, WebEvent
 from schemas.erasure import ERASED_PREFIX, ERASURE_TOPIC, erased_token
 from schemas.errors import ErasureError
 from schemas.events import TouchpointEventBase
+from schemas.ids import customer_id_for
 from schemas.outputs import IDENTITY_TOPIC, STATE_TOPIC, raw_topic
 from schemas.pii import normalise_phone
-from streams.core.identity import customer_id_for
 from streams.tansu_fixes import fetch_highwaters
 from streams.worker import app_id
 from tests.reliability import harness as h

@@ -20,7 +20,7 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
-import journeys.erasure_list
+import foundation.erasure_list
 from clickhouse.agents import sink_app
 from clickhouse.queries import QUERIES
 from foundation import kafka as journeys_kafka
@@ -172,7 +172,7 @@ def test_sasl_and_tls_settings_reach_every_client(settings: Settings, monkeypatc
     assert "common_options(settings)" in inspect.getsource(journeys_kafka.ensure_topics)
     bulk = aiokafka_options(secure)
     assert bulk.items() >= expected.items() and isinstance(bulk["ssl_context"], ssl.SSLContext)
-    monkeypatch.setattr(journeys.erasure_list, "load", lambda s: (ErasureList(b""), 0))  # no broker at example:9093
+    monkeypatch.setattr(foundation.erasure_list, "load", lambda s: (ErasureList(b""), 0))  # no broker at example:9093
     for app in (create_app(secure), sink_app(secure)[0]):
         credentials = app.conf.broker_credentials
         assert (credentials.username, credentials.password, credentials.mechanism.value) == (

@@ -6,8 +6,8 @@ import hashlib
 from datetime import UTC, datetime
 
 from schemas.erasure import ErasureList, erased_token, payload_keys, record_keys
+from schemas.ids import customer_id_for
 from schemas.outputs import DeadLetter, IdentityLink, JourneySnapshot
-from streams.core.identity import customer_id_for
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

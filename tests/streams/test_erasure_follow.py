@@ -13,9 +13,9 @@ from typing import Any
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 
+from foundation import erasure_list
 from foundation.kafka import common_options, ensure_topics, topic
 from foundation.settings import Settings
-from journeys import erasure_list
 from schemas.erasure import ERASURE_TOPIC, erased_token
 from tests.producers.readback import read_topic
 

@@ -1,8 +1,8 @@
-"""Commands of the analyses: `journeys funnel`, `journeys paths`, `journeys incidents`.
+"""Commands of the analyses: `journeys funnel`, `paths`, `incidents` and `explain`.
 
-Thin entry points over clickhouse/analyses (registered by clickhouse/cli.py): they check the
-options against the journey map (steps' touchpoints, dimensions), bind them, run the analysis and
-print it as a table, CSV or JSON (clickhouse/cli.py's `render`).
+Thin entry points over clickhouse/analyses: they check the options against the journey map
+(steps' touchpoints, dimensions), bind them, run the analysis and print it as a table, CSV or JSON
+(journeys/tables.py).
 """
 
 from __future__ import annotations
@@ -10,22 +10,24 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import click
 
-FORMATS = ("table", "csv", "json")
+from clickhouse.analyses.baseline import Thresholds
+from clickhouse.analyses.explain import explain
+from clickhouse.analyses.incidents import FAMILIES, IncidentQuery, find_incidents
+from clickhouse.analyses.named import Extra, run_analysis
+from clickhouse.client import connect
+from clickhouse.queries import EARLIEST, LATEST, Filters, QueryResult
+from journeys.commands.options import dimension_filter, journey_map_of, settings_of, utc
+from journeys.tables import FORMATS, render
+from schemas.journeymap import JourneyMap
+
 DURATION = re.compile(r"^(\d+)([smhdw])$")
 SEASONS = {"hour": 168, "day": 7, "week": 1}  # periods in a week
 UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
-
-
-def register(main: click.Group) -> None:
-    main.add_command(funnel_command)
-    main.add_command(paths_command)
-    main.add_command(incidents_command)
-    main.add_command(explain_command)
 
 
 def _common(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -55,9 +57,7 @@ def _common(command: Callable[..., Any]) -> Callable[..., Any]:
 def funnel_command(ctx: click.Context, steps: tuple[str, ...], within: str, order: str, period: str, by: str,
                    **common: Any) -> None:
     """Step funnel per period: journeys reaching each step in order within the window, vs the previous period."""
-    from clickhouse.analyses.named import Extra
-
-    journey_map = _map(ctx)
+    journey_map = journey_map_of(ctx)
     for step in steps:
         _check_step(step, journey_map)
     if not 2 <= len(steps) <= 8:
@@ -77,12 +77,10 @@ def funnel_command(ctx: click.Context, steps: tuple[str, ...], within: str, orde
 def paths_command(ctx: click.Context, from_step: str, to_step: str, depth: int, loops: bool, by: str, limit: int,
                   **common: Any) -> None:
     """Paths: transitions between steps with counts, shares and median time between; or loops."""
-    from clickhouse.analyses.named import Extra
-
     if from_step and to_step:
         raise click.UsageError("give --from-step or --to-step, not both")
     extra = Extra(anchor=from_step or to_step, direction="to" if to_step else "from", depth=depth,
-                  by=_breakdown(by, _map(ctx)))
+                  by=_breakdown(by, journey_map_of(ctx)))
     _run(ctx, "loops" if loops else "paths", extra, common, limit)
 
 
@@ -102,14 +100,7 @@ def paths_command(ctx: click.Context, from_step: str, to_step: str, depth: int, 
 def incidents_command(ctx: click.Context, period: str, dims: tuple[str, ...], families: str, baseline_periods: int,
                       seasonal: bool, z: float, min_count: int, **common: Any) -> None:
     """Incidents: cells worse (or better) than their baseline of trailing periods, joined over periods."""
-    from clickhouse.analyses.baseline import Thresholds
-    from clickhouse.analyses.incidents import FAMILIES, IncidentQuery, find_incidents
-    from clickhouse.cli import render
-    from clickhouse.client import connect
-    from clickhouse.queries import QueryResult
-    from journeys.cli import settings_of
-
-    journey_map = _map(ctx)
+    journey_map = journey_map_of(ctx)
     for dim in dims:
         _breakdown(dim, journey_map, context_only=True)
     what = tuple(f.strip() for f in families.split(",") if f.strip())
@@ -137,20 +128,14 @@ def incidents_command(ctx: click.Context, period: str, dims: tuple[str, ...], fa
 def explain_command(ctx: click.Context, baseline_from: datetime | None, baseline_to: datetime | None,
                     dims: tuple[str, ...], z: float, **common: Any) -> None:
     """What explains a change: per changed step share or friction rate, each dimension value's part of it."""
-    from clickhouse.analyses.explain import explain
-    from clickhouse.cli import render
-    from clickhouse.client import connect
-    from clickhouse.queries import QueryResult
-    from journeys.cli import settings_of
-
     if common["start"] is None or common["end"] is None:
         raise click.UsageError("explain needs --from and --to (the window to explain)")
-    journey_map = _map(ctx)
+    journey_map = journey_map_of(ctx)
     for dim in dims:
         _breakdown(dim, journey_map, context_only=True)
     filters = _filters(common, journey_map)
-    base_end = _utc(baseline_to) or filters.start
-    base_start = _utc(baseline_from) or base_end - (filters.end - filters.start)
+    base_end = utc(baseline_to) or filters.start
+    base_start = utc(baseline_from) or base_end - (filters.end - filters.start)
     if not base_start < base_end <= filters.start:
         raise click.UsageError("the baseline must be a non-empty window ending at or before --from")
     found = explain(connect(settings_of(ctx)), filters, base_start, base_end, dims or journey_map.dimension_names,
@@ -161,12 +146,7 @@ def explain_command(ctx: click.Context, baseline_from: datetime | None, baseline
 
 
 def _run(ctx: click.Context, name: str, extra: Any, common: dict[str, Any], limit: int = 20) -> None:
-    from clickhouse.analyses.named import run_analysis
-    from clickhouse.cli import render
-    from clickhouse.client import connect
-    from journeys.cli import settings_of
-
-    filters = _filters(common, _map(ctx), limit)
+    filters = _filters(common, journey_map_of(ctx), limit)
     try:
         result = run_analysis(connect(settings_of(ctx)), name, filters, extra)
     except ValueError as err:
@@ -174,24 +154,14 @@ def _run(ctx: click.Context, name: str, extra: Any, common: dict[str, Any], limi
     click.echo(render(result, common["fmt"]), nl=False)
 
 
-def _map(ctx: click.Context) -> Any:
-    from journeys.cli import settings_of
-    from schemas.journeymap import load_journey_map
-
-    return load_journey_map(settings_of(ctx).journey_map)
-
-
-def _filters(common: dict[str, Any], journey_map: Any, limit: int = 20) -> Any:
-    from clickhouse.cli import _dimension_filter
-    from clickhouse.queries import EARLIEST, LATEST, Filters
-
-    where_dim, where_value = _dimension_filter(common["where"], journey_map.dimension_names)
-    start, end = _utc(common["start"]) or EARLIEST, _utc(common["end"]) or LATEST
+def _filters(common: dict[str, Any], journey_map: JourneyMap, limit: int = 20) -> Filters:
+    where_dim, where_value = dimension_filter(common["where"], journey_map.dimension_names)
+    start, end = utc(common["start"]) or EARLIEST, utc(common["end"]) or LATEST
     return Filters(start=start, end=end, channel=common["channel"], segment=common["segment"],
                    where_dim=where_dim, where_value=where_value, limit=limit)
 
 
-def _breakdown(by: str, journey_map: Any, context_only: bool = False) -> str:
+def _breakdown(by: str, journey_map: JourneyMap, context_only: bool = False) -> str:
     allowed = journey_map.dimension_names if context_only else ("segment", "channel", *journey_map.dimension_names)
     if by and by not in allowed:
         raise click.UsageError(f"--by: {by!r} is not {'a dimension of the journey map' if context_only else 'segment, channel or a dimension'} "
@@ -199,7 +169,7 @@ def _breakdown(by: str, journey_map: Any, context_only: bool = False) -> str:
     return by
 
 
-def _check_step(step: str, journey_map: Any) -> None:
+def _check_step(step: str, journey_map: JourneyMap) -> None:
     """A step names a declared touchpoint or phase (typos would silently count nothing)."""
     kind, _, rest = step.partition(":")
     if kind == "phase":
@@ -216,8 +186,3 @@ def _seconds(text: str) -> int:
     if not match or int(match.group(1)) == 0:
         raise click.UsageError(f"--within takes a positive duration such as 30m, 2h, 1d or 1w (got {text!r})")
     return int(match.group(1)) * UNIT_S[match.group(2)]
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
-

@@ -6,18 +6,20 @@ endpoint, journeys/reads.py) and saved here the same way.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import click
 
+from clickhouse.client import WarehouseBusyError, connect
+from clickhouse.queries import split_where
 from foundation.settings import Settings
-from grafana.experience_map.service import MapRequest, draw, write, write_document
-
-
-def _moment(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
+from grafana.experience_map.model import Comparison, ExperienceMap
+from grafana.experience_map.service import MapRequest, draw_from, write, write_document
+from journeys.commands.options import settings_of, utc
+from journeys.readclient import get, served_url
+from schemas.errors import WarehouseError
+from schemas.journeymap import load_journey_map
 
 DATE = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"])
 
@@ -36,12 +38,9 @@ DATE = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:
 def map_command(ctx: click.Context, segment: str | None, where: str, start: datetime | None, end: datetime | None,
                 compare_start: datetime | None, compare_end: datetime | None, out: Path) -> None:
     """Draw the experience map (phases x touchpoints, emotion curve, moments of truth)."""
-    from clickhouse.client import WarehouseBusyError
-    from journeys.cli import settings_of
-
     settings = settings_of(ctx)
-    request = MapRequest(segment=segment, start=_moment(start), end=_moment(end), where=_where(settings, where),
-                         compare_start=_moment(compare_start), compare_end=_moment(compare_end))
+    request = MapRequest(segment=segment, start=utc(start), end=utc(end), where=_where(settings, where),
+                         compare_start=utc(compare_start), compare_end=utc(compare_end))
     try:
         experience_map, comparison = draw(settings, request)
     except WarehouseBusyError as busy:
@@ -55,9 +54,6 @@ def map_command(ctx: click.Context, segment: str | None, where: str, start: date
 
 def _ask_running_pipeline(settings: Settings, request: MapRequest, out: Path, busy: Exception) -> str:
     """The map document, drawn by the process holding the embedded warehouse; returns its address."""
-    from journeys.readclient import get, served_url
-    from schemas.errors import WarehouseError
-
     url = served_url(settings)
     if url is None:
         raise WarehouseError(f"{busy}; it serves no read endpoint (JOURNEYS_READS__ENABLED is off, or it is older)")
@@ -75,9 +71,6 @@ def _where(settings: Settings, where: str) -> tuple[str, str] | None:
     """`--where DIM=VALUE`, the dimension checked against the journey map's."""
     if not where:
         return None
-    from clickhouse.queries import split_where
-    from schemas.journeymap import load_journey_map
-
     dim, value = split_where(where)
     declared = load_journey_map(settings.journey_map).dimension_names
     if not value or dim not in declared:
@@ -85,6 +78,11 @@ def _where(settings: Settings, where: str) -> tuple[str, str] | None:
     return dim, value
 
 
-def register(main: click.Group) -> None:
-    """Add `journeys map` to the `journeys` group."""
-    main.add_command(map_command)
+def draw(settings: Settings, request: MapRequest) -> tuple[ExperienceMap, Comparison | None]:
+    """The map of the requested window, and its comparison with the baseline window if one is asked."""
+    journey_map = load_journey_map(settings.journey_map)
+    client = connect(settings)
+    try:
+        return draw_from(client, journey_map, request)
+    finally:
+        client.close()

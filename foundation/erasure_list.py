@@ -5,7 +5,7 @@ token keyed by the token, so compaction keeps every erasure for ever and a reade
 list by reading one partition to its end. The worker and each sink (embedded or `journeys sink`)
 load it before they write anything, then follow it with a task of their own, so a customer
 erased while they run is refused from then on. Foundation: the stages import it, it imports no
-stage.
+stage (only Kafka and the contract's tokens).
 """
 
 from __future__ import annotations
@@ -15,6 +15,10 @@ import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka import TopicPartition as AsyncTopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from foundation.kafka import aiokafka_consumer_options, common_options, consume_in, producer_options, topic
 from foundation.settings import Settings
@@ -36,8 +40,6 @@ def secret_of(settings: Settings) -> bytes:
 
 def publish(settings: Settings, tokens: Iterable[str]) -> None:
     """Put the tokens on the erasure list and wait until Kafka has acknowledged every one."""
-    from kafka import KafkaProducer
-
     name = topic(settings, ERASURE_TOPIC)
     now = datetime.now(UTC).isoformat()
     producer = KafkaProducer(**producer_options(settings))
@@ -54,8 +56,6 @@ def publish(settings: Settings, tokens: Iterable[str]) -> None:
 
 def load(settings: Settings) -> tuple[ErasureList, int | None]:
     """The whole list as it stands, and the offset after it (None: the topic does not exist yet)."""
-    from kafka import KafkaConsumer, TopicPartition
-
     erasures = ErasureList(secret_of(settings))
     name = topic(settings, ERASURE_TOPIC)
     consumer = KafkaConsumer(**common_options(settings), group_id=None, enable_auto_commit=False)
@@ -104,14 +104,12 @@ def attach(app: Any, settings: Settings) -> ErasureList:
     erasures, next_offset = load(settings)
 
     async def follow_erasures() -> None:
-        from aiokafka import AIOKafkaConsumer, TopicPartition
-
         offset = next_offset
         while offset is None:  # the topic is created after the app started
             await asyncio.sleep(TOPIC_WAIT_S)
             loaded, offset = await asyncio.to_thread(load, settings)
             erasures.tokens.update(loaded.tokens)
-        where, start = TopicPartition(topic(settings, ERASURE_TOPIC), 0), offset
+        where, start = AsyncTopicPartition(topic(settings, ERASURE_TOPIC), 0), offset
 
         async def follow(consumer: Any) -> None:
             consumer.assign([where])

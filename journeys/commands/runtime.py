@@ -12,15 +12,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
+from kafka import KafkaConsumer
 from rich.console import Console
 from rich.live import Live
 
 from foundation.kafka import consumer_options, topic
 from foundation.settings import Settings
+from journeys.commands.options import settings_of
 from journeys.embedded import PREVIOUS_DIR, EmbeddedStack, embedded_stack, reset_warehouse
 from journeys.live import LiveView, decode, render
 from journeys.readclient import live_map_line
+from journeys.report import print_report
 from schemas.errors import JourneysError
+from schemas.journeymap import load_journey_map
 from schemas.outputs import FRICTION_TOPIC, HEALTH_TOPIC, STATE_TOPIC
 
 IDLE_EXIT_S = 12
@@ -32,11 +36,6 @@ if not console.is_terminal:  # logs and CI: wide enough for the report tables
     console = Console(width=REPORT_MIN_WIDTH)
 
 
-def register(main: click.Group) -> None:
-    main.add_command(demo)
-    main.add_command(up)
-
-
 @click.command()
 @click.option("--customers", default=5000, show_default=True, help="Simulated customers.")
 @click.option("--days", default=120, show_default=True, help="Simulated days of history.")
@@ -44,8 +43,6 @@ def register(main: click.Group) -> None:
 @click.pass_context
 def demo(ctx: click.Context, customers: int, days: int, seed: int) -> None:
     """Run the whole pipeline embedded on a simulation, then print the funnel, friction and scorecard."""
-    from journeys.cli import settings_of
-
     settings = settings_of(ctx)
     started = time.monotonic()
     with embedded_stack(settings) as stack:
@@ -64,9 +61,6 @@ def demo(ctx: click.Context, customers: int, days: int, seed: int) -> None:
 
 
 def _report(stack: EmbeddedStack, truth: Path) -> None:
-    from journeys.report import print_report
-    from schemas.journeymap import load_journey_map
-
     report = stack.settings.data_dir / "experience-map.html"
     stack.run("map", "--out", str(report))  # its own process first: chDB opens a path in one process at a time
     rows = print_report(console, stack.settings, load_journey_map(stack.settings.journey_map))
@@ -87,8 +81,6 @@ def _report(stack: EmbeddedStack, truth: Path) -> None:
 @click.pass_context
 def up(ctx: click.Context, customers: int, rate: int, simulate: bool, collector: bool) -> None:
     """Run the embedded stack live with a terminal view until Ctrl-C; the warehouse is kept."""
-    from journeys.cli import settings_of
-
     settings = settings_of(ctx)
     with embedded_stack(settings) as stack:
         _announce_previous(stack)
@@ -111,8 +103,6 @@ def up(ctx: click.Context, customers: int, rate: int, simulate: bool, collector:
 
 
 def _live(settings: Settings) -> None:
-    from kafka import KafkaConsumer
-
     kinds = {topic(settings, HEALTH_TOPIC): "health", topic(settings, STATE_TOPIC): "state",
              topic(settings, FRICTION_TOPIC): "friction"}
     consumer = KafkaConsumer(*kinds, **consumer_options(settings, group_id=None))

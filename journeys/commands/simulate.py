@@ -1,4 +1,4 @@
-"""Producers stage, simulator command: `journeys simulate`.
+"""The `journeys simulate` command: seeded traffic through the producers stage.
 
 Generates seeded omnichannel traffic (pure core), writes the ground truth if asked, and publishes
 the deliveries through the producer library, paced or as fast as possible.
@@ -8,17 +8,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
+from foundation.kafka import ensure_topics
+from journeys.commands.options import settings_of
+from producers.publisher import Publisher
+from producers.simulator.incidents import Scenario, ScenarioError, check_dimensions, load_scenario
+from producers.simulator.parallel import ENCODE_CHUNK, SimulationArgs, simulated_in_child
+from producers.simulator.run import RunSummary, chunk_size, publish_encoded
+from producers.simulator.truth import GroundTruth
 from schemas.errors import ConfigError
-
-if TYPE_CHECKING:
-    from producers.simulator.incidents import Scenario
-    from producers.simulator.run import RunSummary
-    from producers.simulator.truth import GroundTruth
-    from schemas.journeymap import JourneyMap
+from schemas.journeymap import JourneyMap, load_journey_map
 
 DEFAULT_START = "2026-01-01"
 
@@ -48,13 +49,6 @@ def parse_start(value: str) -> datetime:
 def simulate_command(ctx: click.Context, customers: int, seed: int, rate: float | None, fast: bool, days: int,
                      truth_path: Path | None, start: str, progress: bool, scenario_path: Path | None) -> None:
     """Publish simulated customer journeys (with known friction) and write their ground truth."""
-    from foundation.kafka import ensure_topics
-    from journeys.cli import settings_of
-    from producers.publisher import Publisher
-    from producers.simulator.parallel import ENCODE_CHUNK, SimulationArgs, simulated_in_child
-    from producers.simulator.run import chunk_size, publish_encoded
-    from schemas.journeymap import load_journey_map
-
     if rate and fast:
         raise click.UsageError("--rate and --as-fast-as-possible exclude each other")
     settings = settings_of(ctx)
@@ -77,8 +71,6 @@ def simulate_command(ctx: click.Context, customers: int, seed: int, rate: float 
 
 
 def scenario_of(path: Path | None, journey_map: JourneyMap) -> Scenario | None:
-    from producers.simulator.incidents import ScenarioError, check_dimensions, load_scenario
-
     if path is None:
         return None
     try:
@@ -103,8 +95,3 @@ def summary_line(summary: RunSummary, truth: GroundTruth, truth_path: Path | Non
             f"{totals.customers:,} customers, {totals.journeys:,} journeys, {totals.events:,} events, "
             f"{totals.duplicates} duplicates, {sum(totals.friction_by_rule.values()):,} friction")
     return line + (f"; written to {truth_path}" if truth_path else "")
-
-
-def register(main: click.Group) -> None:
-    """Add `journeys simulate` to the `journeys` group."""
-    main.add_command(simulate_command)

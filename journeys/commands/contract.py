@@ -1,4 +1,5 @@
-"""Commands for channel engineers: export the JSON Schemas, validate sample payloads, hash PII."""
+"""Commands on the contract, for channel engineers: export the JSON Schemas, validate sample payloads,
+hash PII (`journeys schemas export`, `journeys validate`, `journeys hash`)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,11 @@ from typing import IO
 
 import click
 
+from journeys.commands.options import settings_of
+from schemas.export import export
 from schemas.journeymap import load_journey_map
+from schemas.pii import PiiError, hash_identifier
 from schemas.validation import Rejection, validate
-
-
-def register(main: click.Group) -> None:
-    main.add_command(schemas_group)
-    main.add_command(validate_command)
-    main.add_command(hash_command)
 
 
 @click.group("schemas")
@@ -28,8 +26,6 @@ def schemas_group() -> None:
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def export_command(directory: Path) -> None:
     """Write one JSON Schema (draft 2020-12) per channel, and for feedback, into DIRECTORY."""
-    from schemas.export import export
-
     for path in export(directory):
         click.echo(f"wrote {path}")
 
@@ -42,8 +38,6 @@ def validate_command(ctx: click.Context, file: IO[bytes]) -> None:
 
     Prints each rejected line with its reason and a summary; exits 1 if anything was rejected.
     """
-    from journeys.cli import settings_of
-
     journey_map = load_journey_map(settings_of(ctx).journey_map)
     name = getattr(file, "name", "-")
     accepted, reasons = 0, Counter[str]()
@@ -73,9 +67,6 @@ def hash_command(ctx: click.Context, identifier: str, region: str | None) -> Non
     The same hash the producers publish as email_hash / phone_hash (recipe: docs/channels.md), so a
     backend in another language can check its own implementation against it.
     """
-    from journeys.cli import settings_of
-    from schemas.pii import PiiError, hash_identifier
-
     settings = settings_of(ctx)
     secret = settings.pii_secret.get_secret_value().encode("utf-8")
     try:

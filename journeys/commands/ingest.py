@@ -1,4 +1,4 @@
-"""Commands of the producers stage (registered on the `journeys` group).
+"""Commands that bring events in: the producers stage and the broker it publishes to.
 
 `journeys broker` runs the local broker, `journeys topics create` creates the pipeline's topics,
 `journeys collect` serves the web beacon collector and `journeys import` loads a channel's export
@@ -11,23 +11,22 @@ import signal
 import time
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
 
 import click
 from pydantic import SecretStr
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-if TYPE_CHECKING:
-    from producers.importer import ImportSummary
+from foundation.kafka import ensure_topics, topic_specs
+from foundation.localbroker import local_broker
+from journeys.commands.options import settings_of
+from producers.collector import EVENTS_PATH, serve
+from producers.importer import ImportSummary, check_channel, import_file
+from producers.mapping import load_mapping
+from producers.publisher import Publisher
+from schemas.errors import BrokerError
 
 BROKER_POLL_S = 0.5
-
-
-def register(main: click.Group) -> None:
-    """Add this stage's commands to `journeys`."""
-    main.add_command(broker_command)
-    main.add_command(topics_group)
-    main.add_command(collect_command)
-    main.add_command(import_command)
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -41,9 +40,6 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
               help="Broker log (default: a file in the temporary directory).")
 def broker_command(host: str, port: int, log_file: Path | None) -> None:
     """Run the local Kafka-protocol broker (in memory) until Ctrl-C or SIGTERM."""
-    from foundation.localbroker import local_broker
-    from schemas.errors import BrokerError
-
     signal.signal(signal.SIGTERM, _raise_interrupt)
     with local_broker(host, port or None, log_file) as broker:
         click.echo(f"local broker ready: bootstrap servers {broker.bootstrap_servers} (log {broker.log_path})")
@@ -66,9 +62,6 @@ def topics_group() -> None:
 @click.pass_context
 def topics_create_command(ctx: click.Context) -> None:
     """Create every topic the pipeline uses (idempotent): raw, dead-letter and output topics."""
-    from foundation.kafka import ensure_topics, topic_specs
-    from journeys.cli import settings_of
-
     settings = settings_of(ctx)
     created = set(ensure_topics(settings))
     for spec in topic_specs(settings):
@@ -85,9 +78,6 @@ def topics_create_command(ctx: click.Context) -> None:
 @click.pass_context
 def collect_command(ctx: click.Context, host: str | None, port: int | None, tokens: tuple[str, ...]) -> None:
     """Serve the web beacon collector: POST /v1/events, GET /healthz."""
-    from journeys.cli import settings_of
-    from producers.collector import EVENTS_PATH, serve
-
     settings = settings_of(ctx)
     collector = settings.collector.model_copy(update={
         "tokens": [*settings.collector.tokens, *(SecretStr(t) for t in tokens)]})
@@ -108,14 +98,6 @@ def collect_command(ctx: click.Context, host: str | None, port: int | None, toke
 def import_command(ctx: click.Context, channel: str, mapping_path: Path, rejects_path: Path | None,
                    file: Path) -> None:
     """Import a CSV or JSON Lines FILE of CHANNEL events through a declarative mapping."""
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
-
-    from journeys.cli import settings_of
-    from producers.importer import check_channel, import_file
-    from producers.mapping import load_mapping
-    from producers.publisher import Publisher
-
     settings, mapping = settings_of(ctx), load_mapping(mapping_path)
     check_channel(channel, mapping, mapping_path)
     console = Console(stderr=True)

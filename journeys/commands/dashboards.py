@@ -1,5 +1,5 @@
-"""Commands of the grafana stage (registered on the `journeys` group): `journeys grafana build`,
-`deploy` and `check`. Each reads the settings once and calls the stage's functions."""
+"""Commands on the dashboards (the grafana stage): `journeys grafana build`, `deploy` and `check`.
+Each reads the settings once and calls the stage's functions; `check` opens the warehouse for them."""
 
 from __future__ import annotations
 
@@ -10,17 +10,16 @@ from urllib.parse import urlparse
 import click
 from pydantic import SecretStr
 
-from foundation.settings import Settings
-from grafana.export import GRAFANA_DIR
+from clickhouse.client import connect as connect_warehouse
+from grafana.boards import all_dashboards
+from grafana.check import check
+from grafana.deploy import ClickHouseConnection, apply, plan
+from grafana.deploy import connect as connect_grafana
+from grafana.export import GRAFANA_DIR, build
+from journeys.commands.options import settings_of
 from schemas.journeymap import load_journey_map
 
 DEFAULT_CHECK_DAYS = 7
-
-
-def _settings(ctx: click.Context) -> Settings:
-    from journeys.cli import settings_of
-
-    return settings_of(ctx)
 
 
 @click.group("grafana")
@@ -34,9 +33,7 @@ def grafana_group() -> None:
 @click.pass_context
 def build_command(ctx: click.Context, out: Path) -> None:
     """Write the dashboards JSON and the provisioning files (data source, provider, alert rules)."""
-    from grafana.export import build
-
-    for path in build(load_journey_map(_settings(ctx).journey_map), out):
+    for path in build(load_journey_map(settings_of(ctx).journey_map), out):
         click.echo(str(path))
 
 
@@ -51,9 +48,7 @@ def build_command(ctx: click.Context, out: Path) -> None:
 def deploy_command(ctx: click.Context, url: str, token: str, clickhouse_host: str | None,
                    clickhouse_port: int | None, clickhouse_user: str, clickhouse_password: str) -> None:
     """Create or update the folder, the ClickHouse data source, the dashboards and the alert rules."""
-    from grafana.deploy import ClickHouseConnection, apply, connect, plan
-
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     dsn = urlparse(settings.clickhouse.dsn) if settings.clickhouse.dsn.startswith("http") else None
     connection = ClickHouseConnection(
         host=clickhouse_host or (dsn.hostname if dsn and dsn.hostname else "clickhouse"),
@@ -61,7 +56,7 @@ def deploy_command(ctx: click.Context, url: str, token: str, clickhouse_host: st
         username=clickhouse_user, password=SecretStr(clickhouse_password),
         database=settings.clickhouse.database, secure=bool(dsn and dsn.scheme == "https"))
     deployment = plan(load_journey_map(settings.journey_map), connection)
-    for line in apply(connect(url, SecretStr(token)), deployment):
+    for line in apply(connect_grafana(url, SecretStr(token)), deployment):
         click.echo(f"deployed {line}")
 
 
@@ -73,14 +68,10 @@ def deploy_command(ctx: click.Context, url: str, token: str, clickhouse_host: st
 @click.pass_context
 def check_command(ctx: click.Context, days: float, end: datetime | None, verbose: bool) -> None:
     """Run every variable, panel and alert query on the configured ClickHouse; exit 1 on any failure."""
-    from clickhouse.client import connect
-    from grafana.boards import all_dashboards
-    from grafana.check import check
-
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     stop = end.replace(tzinfo=UTC) if end else datetime.now(UTC)
     dashboards = all_dashboards(load_journey_map(settings.journey_map))
-    outcomes = check(connect(settings), dashboards, stop - timedelta(days=days), stop)
+    outcomes = check(connect_warehouse(settings), dashboards, stop - timedelta(days=days), stop)
     for outcome in outcomes:
         if verbose or not outcome.ok:
             status = "ok" if outcome.ok else "FAILED"
@@ -91,8 +82,3 @@ def check_command(ctx: click.Context, days: float, end: datetime | None, verbose
     click.echo(f"{len(outcomes)} queries checked, {failed} failed, {empty} returned no rows")
     if failed:
         ctx.exit(1)
-
-
-def register(main: click.Group) -> None:
-    """Add `journeys grafana ...` to the `journeys` group."""
-    main.add_command(grafana_group)
