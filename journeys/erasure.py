@@ -78,7 +78,7 @@ def erasure_tokens(keys: set[str], customers: set[str], settings: Settings) -> s
 
 def tombstone(tokens: set[str], now: datetime) -> IdentityLink:
     """The forget record: tokens only (it names nobody)."""
-    from streams.core.records import short_hash
+    from schemas.ids import short_hash
     from streams.erasure import FORGET_KIND, FORGOTTEN_CUSTOMER
 
     ordered = tuple(sorted(tokens))

@@ -61,18 +61,13 @@ from foundation.settings import Settings
 from schemas.deadletters import MAX_REASON_CHARS, clip, dead_letter_of
 from schemas.journeymap import JourneyMap, load_journey_map
 from schemas.outputs import (
-    DEADLETTER_TOPIC,
     FRICTION_TOPIC,
     HEALTH_TOPIC,
     IDENTITY_TOPIC,
     STATE_TOPIC,
     STEPS_TOPIC,
     DeadLetter,
-    FrictionEvent,
-    HealthSample,
-    IdentityLink,
-    JourneySnapshot,
-    JourneyStep,
+    topic_and_key,
 )
 from streams import erasure, tansu_fixes
 from streams.batch_send import BatchSender
@@ -398,7 +393,7 @@ class Stages:
             await self.publish(sample)
 
     async def publish(self, record: BaseModel) -> None:
-        name, key = output_topic_and_key(record)
+        name, key = topic_and_key(record)
         # serialize_as_any: a step's event is written whole, with its channel's measures
         await self.send(topic(self.settings, name), key.encode(), record.model_dump_json(serialize_as_any=True).encode(),
                         None)
@@ -410,22 +405,6 @@ class Stages:
 def channel_of(raw_topic: str) -> str:
     """The channel of a raw topic (`<prefix>touchpoints.<channel>`)."""
     return raw_topic.rsplit(".", 1)[-1]
-
-
-def output_topic_and_key(record: BaseModel) -> tuple[str, str]:
-    """Which output topic a record goes to, and its key (schemas/outputs.py)."""
-    if isinstance(record, JourneyStep):
-        return STEPS_TOPIC, record.customer_id
-    if isinstance(record, JourneySnapshot):
-        return STATE_TOPIC, record.journey_id
-    if isinstance(record, FrictionEvent):
-        return FRICTION_TOPIC, record.friction_id
-    if isinstance(record, IdentityLink):
-        return IDENTITY_TOPIC, record.customer_id
-    if isinstance(record, HealthSample):
-        return HEALTH_TOPIC, record.stage
-    assert isinstance(record, DeadLetter)
-    return DEADLETTER_TOPIC, record.source
 
 
 def without_payload(letter: DeadLetter, error: BaseException) -> DeadLetter:

@@ -15,7 +15,8 @@ import bisect
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from streams.core.records import IDS, Record, T, short_hash
+from schemas.ids import short_hash
+from streams.core.records import IDS, Record, T
 
 DEVICE_KIND = "anonymous_id"
 Edge = list[Any]  # [event ms, event id, identifier a (stronger), identifier b, rule]

@@ -12,6 +12,7 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from schemas.ids import short_hash
 from schemas.journeymap import FrictionThresholds
 from streams.core.journeys import PURCHASE, Journey
 from streams.core.records import (
@@ -24,7 +25,6 @@ from streams.core.records import (
     TOUCHPOINT,
     Record,
     T,
-    short_hash,
 )
 
 MS_PER_MIN = 60_000

@@ -24,6 +24,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from schemas.ids import short_hash
 from schemas.journeymap import IdentityPolicy, JourneyMap
 from schemas.outputs import IdentityLink
 from streams.core.devices import (
@@ -35,7 +36,7 @@ from streams.core.devices import (
     is_device,
     timeline_of,
 )
-from streams.core.records import from_ms, short_hash
+from streams.core.records import from_ms
 
 __all__ = ["IdentityGraph", "Resolution", "Sighting", "customer_id_for"]
 

@@ -13,8 +13,9 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+from schemas.ids import journey_id_for
 from schemas.journeymap import JourneyMap
-from streams.core.records import CHANNEL, EVENT_ID, FEEDBACK, PHASE, SEGMENT, Record, T, short_hash
+from streams.core.records import CHANNEL, EVENT_ID, FEEDBACK, PHASE, SEGMENT, Record, T
 
 MS_PER_DAY = 86_400_000
 NO_PHASE = "none"
@@ -44,10 +45,6 @@ class Journey:
 
     def phase_at(self, event_id: str) -> str:
         return next((phase for record, phase in self.steps if record[EVENT_ID] == event_id), NO_PHASE)
-
-
-def journey_id_for(customer_id: str, first_event_id: str) -> str:
-    return "j-" + short_hash(f"{customer_id}/{first_event_id}")
 
 
 def cut_journeys(customer_id: str, events: list[Record], journey_map: JourneyMap) -> list[Journey]:

@@ -8,7 +8,6 @@ must be re-sent (after a merge or a late revision).
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,11 +21,6 @@ T, EVENT_ID, CHANNEL, TOUCHPOINT, EVENT_TYPE, PHASE, SEGMENT, MEASURES, FEEDBACK
 CONTEXT = 12  # present only when the event carried context dimensions: most records stay 12 long
 Record = list[Any]
 MS_PER_S = 1000
-
-
-def short_hash(text: str) -> str:
-    """First 16 hex characters of SHA-256: the deterministic ids of the specification."""
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def to_ms(moment: datetime) -> int:
