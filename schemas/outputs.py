@@ -194,13 +194,13 @@ OUTPUTS: dict[str, OutputKind] = {kind.topic: kind for kind in (
     OutputKind(HEALTH_TOPIC, HealthSample, "stage", ("pipeline_health",), single_partition=True),
     OutputKind(DEADLETTER_TOPIC, DeadLetter, "source", ("dead_letters",)),
 )}
-_BY_MODEL = {kind.model: kind for kind in OUTPUTS.values()}
+_BY_MODEL: dict[type[BaseModel], OutputKind] = {kind.model: kind for kind in OUTPUTS.values()}
 _FIELDS = {kind.topic: frozenset(kind.model.model_fields) for kind in OUTPUTS.values() if kind.id_path}
 
 
 def output_of(record: BaseModel) -> OutputKind:
     """The output a record belongs to (a subclass, such as the wire step model, counts as its base)."""
-    kind = _BY_MODEL.get(type(record))  # type: ignore[call-overload]
+    kind = _BY_MODEL.get(type(record))
     if kind is None:
         kind = next((k for k in OUTPUTS.values() if isinstance(record, k.model)), None)
         if kind is None:

@@ -23,12 +23,12 @@ def run_worker(settings: Settings, sink: bool = False, exit_when_idle_s: float =
     from faust import Worker
 
     from foundation.marks import LogReset
-    from streams.worker import create_app
+    from journeys.bootstrap import worker_app
 
     ensure_topics(settings)
     ensure_topics(settings, worker_topics(settings))
     refusals: list[LogReset] = []
-    app = create_app(settings, exit_when_idle_s=exit_when_idle_s, sink=sink, refusals=refusals)
+    app = worker_app(settings, sink=sink, exit_when_idle_s=exit_when_idle_s, refusals=refusals)
     try:
         Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
     finally:

@@ -55,7 +55,8 @@ from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 from pydantic import BaseModel
 
-from foundation.kafka import faust_credentials, topic
+from foundation.faust_app import faust_app
+from foundation.kafka import topic
 from foundation.marks import LogReset, expected_offset, fetch_highwaters, mark_key, unapplied
 from foundation.settings import Settings
 from schemas.deadletters import MAX_REASON_CHARS, clip, dead_letter_of
@@ -98,7 +99,6 @@ CUSTOMER_LAG_CHANNEL = "stage:customers"
 HEALTH_INTERVAL_S = 10.0
 IDLE_CHECK_S = 1.0
 FINAL_HEALTH_WAIT_S = 30.0  # how long an idle exit waits for the embedded sink to store the last samples
-MIN_SESSION_TIMEOUT_S = 3.0
 BATCH_KEY = b"batch"
 PRODUCER_LINGER_MS = 0
 PRODUCER_BATCH_BYTES = 256 * 1024
@@ -115,38 +115,31 @@ def app_id(settings: Settings) -> str:
 
 
 def create_app(settings: Settings, journey_map: JourneyMap | None = None, exit_when_idle_s: float = 0.0,
-               sink: bool = False, refusals: list[LogReset] | None = None) -> faust.App:
-    """The Faust app, wired from the settings only (optionally with the warehouse sink, and
-    stopping itself once idle: once neither the stages nor the sink have had work for a while).
+               refusals: list[LogReset] | None = None) -> faust.App:
+    """The Faust app with the stream stages only (journeys.bootstrap adds the warehouse sink)."""
+    return build_stages(settings, journey_map, exit_when_idle_s, refusals).app
+
+
+def build_stages(settings: Settings, journey_map: JourneyMap | None = None, exit_when_idle_s: float = 0.0,
+                 refusals: list[LogReset] | None = None) -> Stages:
+    """The worker's app and stages, wired from the settings only, stopping itself once idle (when
+    `exit_when_idle_s` > 0: once neither the stages nor what `watch` was given had work for a while).
     A stage that refuses to go on (its log was reset) stops the worker and is added to `refusals`."""
     tansu_fixes.install(settings)
-    session_s = max(settings.kafka.session_timeout_ms / 1000, MIN_SESSION_TIMEOUT_S)
-    app = faust.App(
-        app_id(settings), broker=[f"kafka://{s}" for s in settings.kafka.bootstrap_servers.split(",") if s],
-        store=settings.streams.store, datadir=str(settings.data_dir / "streams"),
-        topic_partitions=settings.kafka.partitions, topic_replication_factor=settings.kafka.replication_factor,
+    app = faust_app(
+        settings, app_id(settings), store=settings.streams.store, datadir=str(settings.data_dir / "streams"),
         table_standby_replicas=settings.streams.standby_replicas, consumer_auto_offset_reset="earliest",
-        broker_credentials=faust_credentials(settings.kafka), broker_session_timeout=session_s, broker_heartbeat_interval=session_s / 3,
-        broker_rebalance_timeout=2 * session_s, web_enabled=settings.streams.web_port > 0,
-        web_port=settings.streams.web_port or 6066, key_serializer="raw", value_serializer="raw",
-        producer_linger_ms=PRODUCER_LINGER_MS, producer_max_batch_size=PRODUCER_BATCH_BYTES, logging_config=None,
+        web_enabled=settings.streams.web_port > 0, web_port=settings.streams.web_port or 6066,
+        key_serializer="raw", value_serializer="raw", producer_linger_ms=PRODUCER_LINGER_MS,
+        producer_max_batch_size=PRODUCER_BATCH_BYTES, logging_config=None,
         producer_compression_type=PRODUCER_COMPRESSION)
     app.producer.buffer.max_messages = CHANGELOG_BUFFER_MESSAGES
     stages = Stages(app, settings, journey_map or load_journey_map(settings.journey_map))
     stages.refusals = refusals if refusals is not None else []
-    if sink:
-        from clickhouse.agents import attach_sink
-
-        port = attach_sink(app, settings)
-        stages.also_busy.append(lambda: port.last_work_s)
-        stages.sink_written = lambda: port.records_written
-        from journeys.reads import attach_reads  # the owner of the embedded warehouse answers reads
-
-        attach_reads(app, settings)
     tune_gc()
     if exit_when_idle_s > 0:
         app.timer(IDLE_CHECK_S)(stages.exit_when_idle(exit_when_idle_s))
-    return app
+    return stages
 
 
 class Stages:
@@ -188,6 +181,12 @@ class Stages:
         app.agent(self.identity_work, name="resolve")(self.stopping_on_failure("resolve", self.resolve))
         app.agent(self.customer_work, name="stitch")(self.stopping_on_failure("stitch", self.stitch))
         app.timer(HEALTH_INTERVAL_S)(self.flush_health)
+
+    def watch(self, last_work_s: Callable[[], float], records_written: Callable[[], int]) -> None:
+        """Another agent of the app (the embedded sink): busy when it works, and the last health
+        samples wait until it has written them."""
+        self.also_busy.append(last_work_s)
+        self.sink_written = records_written
 
     def _table(self, name: str, partitions: int) -> Any:
         return self.app.Table(name, default=None, partitions=partitions, key_type=str)
