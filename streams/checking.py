@@ -31,9 +31,9 @@ from typing import Any
 from schemas.journeymap import JourneyMap
 from schemas.validation import DEFAULT_RECEIVED_SKEW_S, Edge, Rejection, validate
 from streams.core.records import IDS, Record, record_of
-from streams.core.routing import WORK_MESSAGE_BYTES, work_messages
 from streams.erasure import ErasureList, erased_rejection, refused
 from streams.pools import spawn_pool
+from streams.work import WORK_MESSAGE_BYTES, work_messages
 
 # (raw message value, source: topic:<topic>/<partition>/<offset>, its topic's channel or None,
 # its broker timestamp in ms or None)

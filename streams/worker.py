@@ -46,7 +46,7 @@ import os
 import signal
 import socket
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -73,21 +73,16 @@ from schemas.outputs import (
 from streams import erasure, tansu_fixes
 from streams.batch_send import BatchSender
 from streams.checking import Checker, raw_payloads
-from streams.core.documents import DOCUMENTS, encode
+from streams.codecs import commands_of, encode_document, unpack
+from streams.core.commands import Command, resolve
 from streams.core.identity import IdentityGraph
-from streams.core.routing import (
-    WORK_MESSAGE_BYTES,
-    Memory,
-    PartitionWork,
-    Routed,
-    route_identity,
-    unpack,
-    work_messages,
-)
+from streams.core.stitching import Stitching
+from streams.customer_states import CustomerStates, Memory
 from streams.health import HealthCounter, written_by_sink
 from streams.intake import intake
 from streams.pools import tune_gc
 from streams.table_writes import BufferedTable, Prefixed
+from streams.work import by_partition, command_messages
 
 log = logging.getLogger(__name__)
 IDENTITY_WORK_TOPIC = "streams.identity"
@@ -268,11 +263,11 @@ class Stages:
             self.begin("resolve")
             message = event.message
             for offset, _, value in await unapplied(graph, self.settings, message, self.end_of(message)):
-                routed, links = route_identity(self.graph, unpack(value), self.partitions)
+                commands, links = resolve(self.graph, unpack(value))
                 links_topic = self.names[IDENTITY_TOPIC]
                 await self.batch.add_many((links_topic, link.customer_id.encode(), link.model_dump_json().encode())
                                           for link in links)
-                await self.route(routed)
+                await self.route(commands)
                 await self.delivered()  # commands (merges above all) are durable before the graph that made them
                 graph[mark_key(message.partition)] = offset + 1
                 await graph.flush(self.batch, message.partition, whole=True)  # all of it, or none after a crash
@@ -286,14 +281,15 @@ class Stages:
             self.begin("stitch")
             message = event.message
             for offset, _, value in await unapplied(self.states, self.settings, message, self.end_of(message)):
-                work = PartitionWork(self.map, self.partitions, self.states.get, self.memory, DOCUMENTS)
-                outputs, forwards = work.handle_batch(unpack(value))
+                states = CustomerStates(self.states.get, self.memory)
+                work = Stitching(self.map, states.load)
+                outputs, forwards = work.handle_batch(commands_of(value))
                 names = self.names
-                await self.batch.add_many((names[document.topic], document.key.encode(), encode(document))
+                await self.batch.add_many((names[document.topic], document.key.encode(), encode_document(document))
                                           for document in outputs)
                 await self.route(forwards)
                 await self.delivered()  # outputs and forwarded events are durable before the states that sent them
-                self.states.update(work.changed())
+                self.states.update(states.stored(work.changed()))
                 await self.states.flush(self.batch, message.partition)
                 # The states may take several record batches: they are durable before the mark that
                 # says they were written, or a batch lost for good could leave the mark without them.
@@ -375,17 +371,12 @@ class Stages:
         """
         await self.batch.confirm()
 
-    async def route(self, routed: Routed) -> None:
-        by_partition: dict[int, list[Any]] = defaultdict(list)
-        for partition, command in routed:
-            by_partition[partition].append(command)
-        for partition, commands in by_partition.items():
-            await self.send_work(topic(self.settings, CUSTOMER_WORK_TOPIC), commands, partition)
-
-    async def send_work(self, name: str, items: list[Any], partition: int) -> None:
-        """Work for the next stage, cut to fit the broker's message size (streams.core.routing)."""
-        for value in work_messages(items, WORK_MESSAGE_BYTES):
-            await self.send(name, BATCH_KEY, value, partition)
+    async def route(self, commands: list[Command]) -> None:
+        """Commands to their customers' partitions, cut to fit the broker's message size (streams.work)."""
+        name = topic(self.settings, CUSTOMER_WORK_TOPIC)
+        for partition, some in by_partition(commands, self.partitions).items():
+            for value in command_messages(some):
+                await self.send(name, BATCH_KEY, value, partition)
 
     async def flush_health(self) -> None:
         for sample in self.health.closed(time.time()):

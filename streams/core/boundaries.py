@@ -1,4 +1,4 @@
-"""Streams core, step 3: cutting a customer's events into journeys and describing each one.
+"""Streams core, step 3: journey boundaries, cutting a customer's events into journeys and describing each.
 
 A pure function of the customer's (non-late) events in event-time order: a new journey starts
 after the inactivity gap; each step gets the journey's phase after applying its event (`current`
@@ -15,9 +15,8 @@ from typing import Any
 
 from schemas.ids import journey_id_for
 from schemas.journeymap import JourneyMap
-from streams.core.records import CHANNEL, EVENT_ID, FEEDBACK, PHASE, SEGMENT, Record, T
+from streams.core.records import CHANNEL, EVENT_ID, FEEDBACK, MS_PER_DAY, PHASE, SEGMENT, Record, T
 
-MS_PER_DAY = 86_400_000
 NO_PHASE = "none"
 PURCHASE = "purchase"
 UNKNOWN_SEGMENT = "unknown"
