@@ -22,7 +22,7 @@ from typing import Any
 from foundation.kafka import common_options, ensure_topics
 from foundation.settings import KafkaSettings, Settings, StreamsSettings
 from journeys.embedded import child_env
-from streams.cli import worker_topics
+from streams.topology import worker_topics
 
 PARTITIONS = 4
 SESSION_TIMEOUT_MS = 2000

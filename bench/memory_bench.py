@@ -27,7 +27,7 @@ from producers.simulator.core import simulate
 from producers.simulator.run import publish
 from schemas.journeymap import load_journey_map
 from streams.codecs import decode_state as decode
-from streams.worker import app_id
+from streams.topology import app_id
 
 RUNS = 2
 CUSTOMERS = 6000

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import click
 
-from foundation.kafka import TopicSpec, ensure_topics, topic
+from foundation.kafka import ensure_topics
 from foundation.settings import Settings
-
-
-def worker_topics(settings: Settings) -> list[TopicSpec]:
-    """The worker's own work topics (the pipeline's topics come from foundation.kafka)."""
-    from streams.worker import CUSTOMER_WORK_TOPIC, IDENTITY_WORK_TOPIC
-
-    return [TopicSpec(topic(settings, IDENTITY_WORK_TOPIC), 1),
-            TopicSpec(topic(settings, CUSTOMER_WORK_TOPIC), settings.kafka.partitions)]
+from streams.topology import worker_topics
 
 
 def run_worker(settings: Settings, sink: bool = False, exit_when_idle_s: float = 0.0) -> None:

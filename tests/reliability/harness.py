@@ -32,10 +32,9 @@ from producers.simulator.core import Simulation, simulate
 from producers.simulator.run import publish
 from schemas.journeymap import load_journey_map
 from schemas.outputs import STEPS_TOPIC
-from streams.cli import worker_topics
 from streams.core.view import current
 from streams.tansu_fixes import fetch_highwaters
-from streams.worker import app_id
+from streams.topology import app_id, worker_topics
 from tests.streams import truth
 
 PARTITIONS = 4

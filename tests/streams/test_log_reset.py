@@ -23,8 +23,7 @@ from producers.publisher import Publisher
 from producers.simulator.core import simulate
 from producers.simulator.run import publish
 from schemas.journeymap import load_journey_map
-from streams.cli import worker_topics
-from streams.worker import IDENTITY_WORK_TOPIC
+from streams.topology import IDENTITY_WORK_TOPIC, worker_topics
 from tests.conftest import FAST_GROUP_JOIN
 
 SEED = 20261204

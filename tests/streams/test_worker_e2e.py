@@ -31,9 +31,8 @@ from producers.simulator.core import Simulation, simulate
 from producers.simulator.run import publish
 from schemas.journeymap import load_journey_map
 from schemas.outputs import DEADLETTER_TOPIC, FRICTION_TOPIC, HEALTH_TOPIC, STATE_TOPIC, STEPS_TOPIC, raw_topic
-from streams.cli import worker_topics
 from streams.core.view import current
-from streams.worker import CUSTOMER_WORK_TOPIC
+from streams.topology import CUSTOMER_WORK_TOPIC, worker_topics
 from tests.streams import truth
 
 CUSTOMERS = 2000
