@@ -4,7 +4,8 @@ Stage 1 sends stage 2 batches of compact records; stage 2 sends each partition o
 topic the commands for its customers (streams.core.commands), in order. Work travels in batches
 (one Kafka message per batch and partition), so Faust's per-message cost is paid once per batch.
 A batch may be larger than a message may be: it is cut into messages of at most
-WORK_MESSAGE_BYTES, packed (streams.codecs). Consecutive messages of one partition are handled in
+MAX_MESSAGE_BYTES (streams.batch_send: records carry up to a 64 KiB event's measures, and a batch
+may hold any number of them), packed (streams.codecs). Consecutive messages of one partition are handled in
 order, so cutting a batch changes nothing.
 """
 
@@ -13,13 +14,9 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
+from streams.batch_send import MAX_MESSAGE_BYTES
 from streams.codecs import pack, wire_of
 from streams.core.commands import Command
-
-# Work messages stay under the producer's request limit and the broker's message limit (1 MiB
-# by default), packed: a batch of 10,000 compact records is ~0.6 MB, but batches may be larger
-# and records carry up to a 64 KiB event's measures.
-WORK_MESSAGE_BYTES = 900 * 1024
 
 
 def partition_for(customer_id: str, partitions: int) -> int:
@@ -35,7 +32,7 @@ def by_partition(commands: list[Command], partitions: int) -> dict[int, list[Com
     return routed
 
 
-def command_messages(commands: list[Command], limit: int = WORK_MESSAGE_BYTES) -> list[bytes]:
+def command_messages(commands: list[Command], limit: int = MAX_MESSAGE_BYTES) -> list[bytes]:
     """One partition's commands as work messages."""
     return work_messages([wire_of(command) for command in commands], limit)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import faust
 
 from foundation.faust_app import faust_app
+from foundation.kafka import PRODUCER_BATCH_BYTES
 from foundation.marks import LogReset
 from foundation.settings import Settings
 from schemas.journeymap import JourneyMap, load_journey_map
@@ -20,8 +21,8 @@ from streams.stages import Stages
 from streams.topology import app_id, wire
 
 IDLE_CHECK_S = 1.0
-PRODUCER_LINGER_MS = 0
-PRODUCER_BATCH_BYTES = 256 * 1024
+# The stages hand over whole batches and wait for their acknowledgement: lingering only delays them.
+STAGE_LINGER_MS = 0
 # Everything the worker sends (outputs, work, changelogs) goes compressed: on the local broker
 # that took ~30 % off its CPU per event. Snappy is cheap to write; aiokafka writes lz4 at its
 # slowest, tightest level, which cost the worker more than the broker saved.
@@ -46,7 +47,7 @@ def build_stages(settings: Settings, journey_map: JourneyMap | None = None, exit
         settings, app_id(settings), store=settings.streams.store, datadir=str(settings.data_dir / "streams"),
         table_standby_replicas=settings.streams.standby_replicas, consumer_auto_offset_reset="earliest",
         web_enabled=settings.streams.web_port > 0, web_port=settings.streams.web_port or 6066,
-        key_serializer="raw", value_serializer="raw", producer_linger_ms=PRODUCER_LINGER_MS,
+        key_serializer="raw", value_serializer="raw", producer_linger_ms=STAGE_LINGER_MS,
         producer_max_batch_size=PRODUCER_BATCH_BYTES, logging_config=None,
         producer_compression_type=PRODUCER_COMPRESSION)
     app.producer.buffer.max_messages = CHANGELOG_BUFFER_MESSAGES
