@@ -21,10 +21,11 @@ not written, so a sink that reads the topics again from the start (a new group, 
 after `journeys forget`) does not write the customer back. Null values (the tombstones forget
 puts on the compacted topics) are not records and are passed over.
 
-`attach_sink(app, settings)` runs the sink as a task of any Faust app (the embedded worker runs
-the stream processor and the sink in one process, which then owns the chDB warehouse; its group
-is `<worker app id>-sink`); `sink_app(settings)` builds a Faust app with only the sink
-(`journeys sink`, group `<prefix>journeys-sink`).
+`attach_sink(app, settings)` runs the sink as a task of any Faust app: journeys.bootstrap attaches
+it to the worker's (`journeys worker --sink` runs the stream processor and the sink in one process,
+which then owns the chDB warehouse; its group is `<worker app id>-sink`); this stage never imports
+the worker. `sink_app(settings)` builds a Faust app with only the sink (`journeys sink`, group
+`<prefix>journeys-sink`), with the project's one Faust app builder (foundation.faust_app).
 """
 
 from __future__ import annotations
