@@ -21,8 +21,8 @@ from typing import Any
 
 from foundation.kafka import common_options, ensure_topics
 from foundation.settings import KafkaSettings, Settings, StreamsSettings
-from journeys.commands.worker import worker_topics
 from journeys.embedded import child_env
+from streams.topology import worker_topics
 
 PARTITIONS = 4
 SESSION_TIMEOUT_MS = 2000

@@ -5,7 +5,7 @@ rate moves by a quarter from one run to the next; the steps inside it cannot be 
 that resolution. This bench runs the same functions the worker's stages run, on the same seeded
 simulation cut into the worker's batches, in one process: stage 1 checks raw payloads into work
 messages (streams.checking), stage 2 resolves identity and routes commands per customer
-partition (streams.core.routing), stage 3 folds each partition's commands into customer states,
+partition (streams.core.commands, streams.work), stage 3 folds each partition's commands into customer states,
 encodes the output documents and the changed states (what the worker sends). CPU time
 (process_time) per event for each step; medians of RUNS runs, each on a fresh graph and fresh
 states. Run: python -m bench.core_bench
@@ -24,10 +24,13 @@ from foundation.settings import StreamsSettings
 from producers.simulator.core import simulate
 from schemas.journeymap import JourneyMap, load_journey_map
 from streams.checking import checked_work
-from streams.core.documents import DOCUMENTS, encode
+from streams.codecs import commands_of, encode_document, unpack
+from streams.core.commands import resolve
 from streams.core.identity import IdentityGraph
-from streams.core.routing import WORK_MESSAGE_BYTES, Memory, PartitionWork, route_identity, unpack, work_messages
+from streams.core.stitching import Stitching
+from streams.customer_states import CustomerStates, Memory
 from streams.pools import GC_THRESHOLDS
+from streams.work import by_partition, command_messages
 
 PARTITIONS = 4
 BATCH_EVENTS = StreamsSettings().batch_events  # as the worker batches by default
@@ -60,20 +63,18 @@ def one_run(payloads: list[tuple[bytes | None, str]], journey_map: JourneyMap) -
         events += checked.accepted
         clock = timed("check_us_per_event", clock)
         for message in checked.work:
-            routed, links = route_identity(graph, unpack(message), PARTITIONS)
+            commands, links = resolve(graph, unpack(message))
             [link.model_dump_json() for link in links]
-            by_partition: dict[int, list[Any]] = defaultdict(list)
-            for partition, command in routed:
-                by_partition[partition].append(command)
-            work = [m for commands in by_partition.values() for m in work_messages(commands, WORK_MESSAGE_BYTES)]
+            work = [m for some in by_partition(commands, PARTITIONS).values() for m in command_messages(some)]
             clock = timed("identity_us_per_event", clock)
             for value in work:
-                stage = PartitionWork(journey_map, PARTITIONS, states.get, memory, DOCUMENTS)
-                outputs, _ = stage.handle_batch(unpack(value))
+                stored = CustomerStates(states.get, memory)
+                stage = Stitching(journey_map, stored.load)
+                outputs, _ = stage.handle_batch(commands_of(value))
                 clock = timed("stitch_us_per_event", clock)
-                [encode(document) for document in outputs]
+                [encode_document(document) for document in outputs]
                 clock = timed("render_us_per_event", clock)
-                states.update(stage.changed())
+                states.update(stored.stored(stage.changed()))
                 clock = timed("state_us_per_event", clock)
     per_event = {step: seconds / events * 1e6 for step, seconds in spent.items()}
     per_event["core_us_per_event"] = sum(per_event.values())

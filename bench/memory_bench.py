@@ -7,7 +7,7 @@ went quiet) the RSS is read again. `worker_rss_mib_per_100k_customers` is the gr
 100,000 customers (everything the process keeps per customer: table values, identity graph,
 Python objects and caches, allocator slack); `worker_rss_mib_baseline` the start-up size. Then
 `core_state_bytes_per_customer` is the mean size of each active customer's newest encoded state in
-the state table's changelog (what streams.core.stitch.encode stores; target <= 2 KiB).
+the state table's changelog (what streams.codecs.encode_state stores; target <= 2 KiB).
 Medians of RUNS runs. Run: python -m bench.memory_bench
 """
 
@@ -26,8 +26,8 @@ from producers.simulator.arrival import Delivery
 from producers.simulator.core import simulate
 from producers.simulator.run import publish
 from schemas.journeymap import load_journey_map
-from streams.core.stitch import decode
-from streams.worker import app_id
+from streams.codecs import decode_state as decode
+from streams.topology import app_id
 
 RUNS = 2
 CUSTOMERS = 6000

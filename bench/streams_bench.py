@@ -38,8 +38,8 @@ from producers.simulator.core import Simulation, simulate
 from producers.simulator.run import publish
 from schemas.journeymap import load_journey_map
 from schemas.outputs import STEPS_TOPIC
-from streams.core.stitch import decode
-from streams.worker import app_id
+from streams.codecs import decode_state as decode
+from streams.topology import app_id
 
 CUSTOMERS = 4000  # ~63k events: a run of ~12 s; at half that, runs varied by ±30 %
 DAYS = 90

@@ -21,10 +21,11 @@ not written, so a sink that reads the topics again from the start (a new group, 
 after `journeys forget`) does not write the customer back. Null values (the tombstones forget
 puts on the compacted topics) are not records and are passed over.
 
-`attach_sink(app, settings)` runs the sink as a task of any Faust app (the embedded worker runs
-the stream processor and the sink in one process, which then owns the chDB warehouse; its group
-is `<worker app id>-sink`); `sink_app(settings)` builds a Faust app with only the sink
-(`journeys sink`, group `<prefix>journeys-sink`).
+`attach_sink(app, settings)` runs the sink as a task of any Faust app: journeys.bootstrap attaches
+it to the worker's (`journeys worker --sink` runs the stream processor and the sink in one process,
+which then owns the chDB warehouse; its group is `<worker app id>-sink`); this stage never imports
+the worker. `sink_app(settings)` builds a Faust app with only the sink (`journeys sink`, group
+`<prefix>journeys-sink`), with the project's one Faust app builder (foundation.faust_app).
 """
 
 from __future__ import annotations
@@ -44,8 +45,9 @@ from pydantic import BaseModel
 from clickhouse.client import connect
 from clickhouse.sink import SINK_TOPICS, SinkHealth, WarehouseWriter, backoff_s, decode, refused
 from foundation import erasure_list
+from foundation.faust_app import faust_app
 from foundation.kafka import aiokafka_consumer_options, commit_handled, consume_in, gathered, topic
-from foundation.settings import KafkaSettings, Settings
+from foundation.settings import Settings
 from schemas.erasure import ErasureList
 
 log = logging.getLogger(__name__)
@@ -53,7 +55,6 @@ log = logging.getLogger(__name__)
 MAX_BATCH_RECORDS = 5000
 FLUSH_INTERVAL_S = 1.0
 POLL_TIMEOUT_MS = 500
-MIN_SESSION_TIMEOUT_S = 3.0
 SINK_APP_NAME = "journeys-sink"
 Origin = tuple[str, datetime]  # where a record was read (topic/partition/offset) and its message time
 
@@ -184,29 +185,11 @@ def sink_app(settings: Settings, name: str = SINK_APP_NAME) -> tuple[faust.App, 
     A different `name` is a different consumer group: it reads every topic again from offset 0.
     """
     group = f"{settings.kafka.topic_prefix}{name}"
-    session_s = max(MIN_SESSION_TIMEOUT_S, settings.kafka.session_timeout_ms / 1000)
-    app = faust.App(
-        f"{group}-app",  # Faust's own consumer reads nothing here; the sink's group is `group`
-        broker=[f"kafka://{server}" for server in settings.kafka.bootstrap_servers.split(",")],
-        broker_credentials=broker_credentials(settings.kafka),
-        broker_session_timeout=session_s,  # Faust still joins a group of its own: keep that join fast
-        broker_heartbeat_interval=session_s / 3,
-        broker_rebalance_timeout=2 * session_s,
-        web_enabled=False,
-        topic_partitions=settings.kafka.partitions,
-        topic_replication_factor=settings.kafka.replication_factor,
-        topic_allow_declare=False,
-        datadir=str(settings.data_dir / "sink"),  # Faust's own files, beside the worker's (not the cwd)
-    )
+    # Faust's own consumer reads nothing here (the sink's group is `group`), but it still joins a
+    # group of its own: the builder keeps that join fast.
+    app = faust_app(settings, f"{group}-app", web_enabled=False, topic_allow_declare=False,
+                    datadir=str(settings.data_dir / "sink"))  # Faust's own files, beside the worker's (not the cwd)
     return app, attach_sink(app, settings, group)
-
-
-def broker_credentials(kafka: KafkaSettings) -> faust.types.auth.CredentialsT | None:
-    """The Kafka security settings, spelled for Faust (None for PLAINTEXT): foundation.kafka decides."""
-    from foundation.kafka import faust_credentials
-
-    credentials: faust.types.auth.CredentialsT | None = faust_credentials(kafka)
-    return credentials
 
 
 async def run_until(app: faust.App, done: Callable[[], Coroutine[Any, Any, bool]],

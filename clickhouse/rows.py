@@ -10,14 +10,22 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from pydantic import BaseModel
 
-from schemas.outputs import DeadLetter, FrictionEvent, HealthSample, IdentityLink, JourneySnapshot, JourneyStep
+from schemas.outputs import (
+    DeadLetter,
+    FrictionEvent,
+    HealthSample,
+    IdentityLink,
+    JourneySnapshot,
+    JourneyStep,
+    output_of,
+)
 
 Row = dict[str, Any]  # column -> value
 
@@ -139,21 +147,15 @@ def dead_letter_row(letter: DeadLetter) -> Row:
                                                    "problems": list(letter.problems), "channel": letter.channel or ""}
 
 
+ROW_OF: dict[str, Callable[[Any], Row]] = {
+    "touchpoints": touchpoint_row, "journey_steps": step_row, "journeys": journey_row, "friction": friction_row,
+    "identity_links": link_row, "pipeline_health": health_row, "dead_letters": dead_letter_row,
+}
+
+
 def rows_of(record: BaseModel) -> list[tuple[str, Row]]:
-    """The (table, row) pairs one output record becomes."""
-    if isinstance(record, JourneyStep):
-        return [("touchpoints", touchpoint_row(record)), ("journey_steps", step_row(record))]
-    if isinstance(record, JourneySnapshot):
-        return [("journeys", journey_row(record))]
-    if isinstance(record, FrictionEvent):
-        return [("friction", friction_row(record))]
-    if isinstance(record, IdentityLink):
-        return [("identity_links", link_row(record))]
-    if isinstance(record, HealthSample):
-        return [("pipeline_health", health_row(record))]
-    if isinstance(record, DeadLetter):
-        return [("dead_letters", dead_letter_row(record))]
-    raise TypeError(f"not an output record: {type(record).__name__}")
+    """The (table, row) pairs one output record becomes (its tables: schemas.outputs.OUTPUTS)."""
+    return [(table, ROW_OF[table](record)) for table in output_of(record).tables]
 
 
 def rows_by_table(records: Iterable[BaseModel]) -> dict[str, list[Row]]:

@@ -16,7 +16,6 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import pyarrow as pa
 from clickhouse_connect.driver.client import Client
@@ -36,27 +35,9 @@ from clickhouse.rows import (
     health_row,
     rows_by_table,
 )
-from schemas.outputs import (
-    DEADLETTER_TOPIC,
-    FRICTION_TOPIC,
-    HEALTH_TOPIC,
-    IDENTITY_TOPIC,
-    STATE_TOPIC,
-    STEPS_TOPIC,
-    DeadLetter,
-    FrictionEvent,
-    HealthSample,
-    IdentityLink,
-    JourneySnapshot,
-    JourneyStep,
-    wire_step_model,
-)
+from schemas.outputs import OUTPUTS, DeadLetter, HealthSample, reader_of
 
-RECORD_MODELS: dict[str, type[BaseModel]] = {
-    STEPS_TOPIC: JourneyStep, STATE_TOPIC: JourneySnapshot, FRICTION_TOPIC: FrictionEvent,
-    IDENTITY_TOPIC: IdentityLink, HEALTH_TOPIC: HealthSample, DEADLETTER_TOPIC: DeadLetter,
-}
-SINK_TOPICS = tuple(RECORD_MODELS)
+SINK_TOPICS = tuple(OUTPUTS)  # every output topic (schemas.outputs.OUTPUTS) lands in the warehouse
 BACKOFF_BASE_S = 0.2
 BACKOFF_CAP_S = 5.0
 MAX_ERROR_NOTE_CHARS = 300
@@ -64,9 +45,8 @@ MAX_ERROR_NOTE_CHARS = 300
 
 def decode(kind: str, payload: bytes, source: str, timestamp: datetime) -> BaseModel:
     """The record in one message of output topic `kind`, or a DeadLetter saying why not."""
-    model = wire_step_model() if kind == STEPS_TOPIC else RECORD_MODELS[kind]
     try:
-        return model.model_validate_json(payload)
+        return reader_of(kind).model_validate_json(payload)
     except (ValidationError, ValueError) as err:
         return undecodable(kind, payload, source, timestamp, str(err))
 
@@ -172,9 +152,3 @@ class WarehouseWriter:
             self._client.insert_arrow("pipeline_health", to_arrow("pipeline_health", rows))
             self.health.clear()
 
-
-def attach_sink(app: Any, settings: Any) -> Any:
-    """Add the sink to an existing Faust app (see clickhouse/agents.py, where it lives)."""
-    from clickhouse.agents import attach_sink as attach
-
-    return attach(app, settings)

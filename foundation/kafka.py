@@ -25,15 +25,7 @@ from foundation.settings import KafkaSettings, Settings
 from schemas.channels import channels
 from schemas.erasure import ERASURE_TOPIC
 from schemas.errors import BrokerError
-from schemas.outputs import (
-    DEADLETTER_TOPIC,
-    FRICTION_TOPIC,
-    HEALTH_TOPIC,
-    IDENTITY_TOPIC,
-    STATE_TOPIC,
-    STEPS_TOPIC,
-    raw_topic,
-)
+from schemas.outputs import OUTPUTS, raw_topic
 
 log = logging.getLogger(__name__)
 
@@ -70,15 +62,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     """Every topic the pipeline uses, with partitions and cleanup policy."""
     n = settings.kafka.partitions
     specs = [TopicSpec(name, n) for name in raw_topics(settings)]
-    specs += [
-        TopicSpec(topic(settings, DEADLETTER_TOPIC), n),
-        TopicSpec(topic(settings, STEPS_TOPIC), n),
-        TopicSpec(topic(settings, STATE_TOPIC), n, compacted=True),
-        TopicSpec(topic(settings, FRICTION_TOPIC), n, compacted=True),
-        TopicSpec(topic(settings, IDENTITY_TOPIC), n),
-        TopicSpec(topic(settings, HEALTH_TOPIC), 1),
-        TopicSpec(topic(settings, ERASURE_TOPIC), 1, compacted=True),  # the erasure list (foundation.erasure_list)
-    ]
+    specs += [TopicSpec(topic(settings, kind.topic), 1 if kind.single_partition else n, kind.compacted)
+              for kind in OUTPUTS.values()]  # the output registry (schemas.outputs)
+    specs.append(TopicSpec(topic(settings, ERASURE_TOPIC), 1, compacted=True))  # the erasure list (foundation.erasure_list)
     return specs
 
 

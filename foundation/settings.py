@@ -132,7 +132,7 @@ class StreamsSettings(BaseModel):
     # a longer wait buys headroom (at 2,000 events/s, 0.1 s left the embedded worker saturated).
     # Working off a backlog, 10,000 per batch ran ~13 % faster than 5,000 (docs/benchmarks.md):
     # each customer's state is folded and stored once per batch, and the packed work messages of
-    # a batch still fit the broker's message limit (streams.core.routing).
+    # a batch still fit the broker's message limit (streams.work).
     batch_events: int = Field(default=10000, ge=1)
     batch_within_s: float = Field(default=0.3, gt=0)
     # Processes that validate raw events beside the worker's own (streams.checking), so stage 1

@@ -27,7 +27,7 @@ from foundation.settings import Settings
 from schemas.errors import DeliveryError
 from schemas.outputs import FRICTION_TOPIC, IDENTITY_TOPIC, STATE_TOPIC
 from streams.core.identity import CLOCK_KEY
-from streams.worker import app_id
+from streams.topology import app_id
 
 ACK_TIMEOUT_S = 30.0
 STATE_TABLE = "customer-state"

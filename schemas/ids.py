@@ -1,22 +1,43 @@
-"""The contract's deterministic ids: the same input gives the same id in every stage and process.
+"""The contract's deterministic ids: every stage that names a customer, a journey, a step or a friction
+computes the same id from the same facts, so a replay writes the same rows and the simulator's ground
+truth can be compared with the warehouse.
 
-Ids are derived, never drawn at random, so a replay or a second worker writes the same rows again
-(idempotent writes) and a stage that never saw an id can still compute it: the warehouse's erasure
-finds a customer's id from one identifier key exactly as the stream stage created it.
+Each id is a prefix and the first 16 hex characters of SHA-256 of the facts that make it (`short_hash`).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
-CUSTOMER_PREFIX = "cust-"
+SHORT_HASH_CHARS = 16
 
 
 def short_hash(text: str) -> str:
     """First 16 hex characters of SHA-256: the deterministic ids of the specification."""
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return hashlib.sha256(text.encode()).hexdigest()[:SHORT_HASH_CHARS]
 
 
 def customer_id_for(identifier: str) -> str:
-    """`cust-` + 16 hex of SHA-256 of the identifier key that created the customer."""
-    return CUSTOMER_PREFIX + short_hash(identifier)
+    """`cust-` + the short hash of the identifier key (`kind:value`) that created the customer."""
+    return "cust-" + short_hash(identifier)
+
+
+def journey_id_for(customer_id: str, first_event_id: str) -> str:
+    """A journey is named by its customer and its first event."""
+    return "j-" + short_hash(f"{customer_id}/{first_event_id}")
+
+
+def step_id_for(event_id: str) -> str:
+    """A step is its touchpoint event: one event is one step, wherever it is placed."""
+    return event_id
+
+
+def friction_id_for(rule: str, evidence: Iterable[str]) -> str:
+    """A friction is named by its rule and the events that prove it (in any order)."""
+    return "f-" + short_hash(f"{rule}/{','.join(sorted(evidence))}")
+
+
+def link_id_for(kind: str, rule: str, evidence_event_id: str, identifiers: Iterable[str]) -> str:
+    """An identity-graph record is named by what happened, on which rule, by which event, to which keys."""
+    return "l-" + short_hash(f"{kind}/{rule}/{evidence_event_id}/{','.join(identifiers)}")

@@ -11,8 +11,12 @@ Topics and their records (JSON, one record per message, keyed as noted):
 - `pipeline.health`    HealthSample    key stage        per minute and channel
 - `touchpoints.deadletter` DeadLetter  key source       bad input with its reason
 
-Every record carries a deterministic id and a `version` that only grows for that id, so the
-sink can insert at-least-once into ReplacingMergeTree tables and replays change nothing.
+Every record carries a deterministic id (schemas/ids.py) and a `version` that only grows for that
+id, so the sink can insert at-least-once into ReplacingMergeTree tables and replays change nothing.
+
+`OUTPUTS` is the one registry of this list (topic -> model -> key -> warehouse tables): the worker
+keys its records by it, the sink reads its topics and models from it, the row mapper its tables,
+the consumers' view its ids, and foundation.kafka creates its topics from it.
 
 A step carries its whole event, measures included: write it with
 `model_dump_json(serialize_as_any=True)` and read it with `wire_step_model()`.
@@ -21,6 +25,8 @@ A step carries its whole event, measures included: write it with
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal, Union
 
@@ -163,3 +169,61 @@ def _wire_step_model(channel_names: tuple[str, ...]) -> type[JourneyStep]:
 def wire_step_model() -> type[JourneyStep]:
     """JourneyStep whose event is read as its channel's own model (measures included), in one pass."""
     return _wire_step_model(tuple(channels()))
+
+
+@dataclass(frozen=True)
+class OutputKind:
+    """One output topic: its record model, the field its messages are keyed by, the warehouse
+    tables a record lands in, its cleanup policy and, for versioned records, the path to their id."""
+
+    topic: str
+    model: type[Output]
+    key: str
+    tables: tuple[str, ...]
+    compacted: bool = False
+    single_partition: bool = False  # ordered as a whole (health samples are few)
+    id_path: tuple[str, ...] = ()  # versioned records: the newest version per id is the truth
+
+
+OUTPUTS: dict[str, OutputKind] = {kind.topic: kind for kind in (
+    OutputKind(STEPS_TOPIC, JourneyStep, "customer_id", ("touchpoints", "journey_steps"), id_path=("event", "event_id")),
+    OutputKind(STATE_TOPIC, JourneySnapshot, "journey_id", ("journeys",), compacted=True, id_path=("journey_id",)),
+    OutputKind(FRICTION_TOPIC, FrictionEvent, "friction_id", ("friction",), compacted=True,
+               id_path=("friction_id",)),
+    OutputKind(IDENTITY_TOPIC, IdentityLink, "customer_id", ("identity_links",)),
+    OutputKind(HEALTH_TOPIC, HealthSample, "stage", ("pipeline_health",), single_partition=True),
+    OutputKind(DEADLETTER_TOPIC, DeadLetter, "source", ("dead_letters",)),
+)}
+_BY_MODEL: dict[type[BaseModel], OutputKind] = {kind.model: kind for kind in OUTPUTS.values()}
+_FIELDS = {kind.topic: frozenset(kind.model.model_fields) for kind in OUTPUTS.values() if kind.id_path}
+
+
+def output_of(record: BaseModel) -> OutputKind:
+    """The output a record belongs to (a subclass, such as the wire step model, counts as its base)."""
+    kind = _BY_MODEL.get(type(record))
+    if kind is None:
+        kind = next((k for k in OUTPUTS.values() if isinstance(record, k.model)), None)
+        if kind is None:
+            raise TypeError(f"not an output record: {type(record).__name__}")
+    return kind
+
+
+def topic_and_key(record: BaseModel) -> tuple[str, str]:
+    """Which output topic (unprefixed) a record goes to, and its key."""
+    kind = output_of(record)
+    return kind.topic, str(getattr(record, kind.key))
+
+
+def reader_of(topic: str) -> type[Output]:
+    """The model that reads a message of an output topic (steps: their event read as its channel's)."""
+    return wire_step_model() if topic == STEPS_TOPIC else OUTPUTS[topic].model
+
+
+def record_id(fields: Mapping[str, Any]) -> str:
+    """The id a versioned output record (as a dict of its fields) is deduplicated on: that of the
+    versioned output whose model has every one of its fields."""
+    topic = next(topic for topic, names in _FIELDS.items() if fields.keys() <= names)
+    value: Any = fields
+    for name in OUTPUTS[topic].id_path:
+        value = value[name]
+    return str(value)

@@ -23,11 +23,12 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 
 log = logging.getLogger(__name__)
 MAX_REMEMBERED_KEYS = 200_000
-# One record batch for changes that must land together: at most this much as sent (compressed),
-# under a broker's usual 1 MiB message limit. Changelog records pack 2-3x, so a batch is built
-# from up to WHOLE_BATCH_RAW_BYTES of records first and cut only when it does not pack enough.
-WHOLE_BATCH_BYTES = 900 * 1024
-WHOLE_BATCH_RAW_BYTES = 8 * WHOLE_BATCH_BYTES
+# Every message (a work message, a record batch for changes that must land together) the worker
+# sends stays under this as sent (compressed), under a broker's usual 1 MiB message limit and the
+# producer's request limit. Changelog records pack 2-3x, so a whole batch is built from up to
+# WHOLE_BATCH_RAW_BYTES of records first and cut only when it does not pack enough.
+MAX_MESSAGE_BYTES = 900 * 1024
+WHOLE_BATCH_RAW_BYTES = 8 * MAX_MESSAGE_BYTES
 
 
 class BatchSender:
@@ -72,7 +73,7 @@ class BatchSender:
     async def send_whole(self, topic: str, partition: int, records: list[tuple[bytes, bytes | None]]) -> None:
         """Send records as one record batch of their own, appended by the broker whole or not at all.
 
-        The batch may be larger than the producer's usual batch size: up to WHOLE_BATCH_BYTES as
+        The batch may be larger than the producer's usual batch size: up to MAX_MESSAGE_BYTES as
         sent, compressed with the producer's codec. What does not fit even then goes in several
         batches, with a warning (atomicity is lost: raise the broker's message limit and this one).
         """
@@ -86,16 +87,16 @@ class BatchSender:
         compression = producer._message_accumulator._compression_type
         whole = BatchBuilder(WHOLE_BATCH_RAW_BYTES, compression)
         if (all(whole.append(key=key, value=value, timestamp=None) is not None for key, value in records)
-                and len(whole._build()) <= WHOLE_BATCH_BYTES):  # built (compressed) once, sent as it is
+                and len(whole._build()) <= MAX_MESSAGE_BYTES):  # built (compressed) once, sent as it is
             self.unconfirmed.append(await producer.send_batch(whole, topic, partition=partition))
             return
         log.warning("%d records for %s/%s exceed one batch of %d bytes: sent in several", len(records),
-                    topic, partition, WHOLE_BATCH_BYTES)
-        batch = BatchBuilder(WHOLE_BATCH_BYTES, compression)  # raw size capped: packed, it fits too
+                    topic, partition, MAX_MESSAGE_BYTES)
+        batch = BatchBuilder(MAX_MESSAGE_BYTES, compression)  # raw size capped: packed, it fits too
         for key, value in records:
             if batch.append(key=key, value=value, timestamp=None) is None:
                 self.unconfirmed.append(await producer.send_batch(batch, topic, partition=partition))
-                batch = BatchBuilder(WHOLE_BATCH_BYTES, compression)
+                batch = BatchBuilder(MAX_MESSAGE_BYTES, compression)
                 batch.append(key=key, value=value, timestamp=None)
         self.unconfirmed.append(await producer.send_batch(batch, topic, partition=partition))
 

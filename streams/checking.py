@@ -30,10 +30,11 @@ from typing import Any
 
 from schemas.journeymap import JourneyMap
 from schemas.validation import DEFAULT_RECEIVED_SKEW_S, Edge, Rejection, validate
+from streams.batch_send import MAX_MESSAGE_BYTES
 from streams.core.records import IDS, Record, record_of
-from streams.core.routing import WORK_MESSAGE_BYTES, work_messages
 from streams.erasure import ErasureList, erased_rejection, refused
 from streams.pools import spawn_pool
+from streams.work import work_messages
 
 # (raw message value, source: topic:<topic>/<partition>/<offset>, its topic's channel or None,
 # its broker timestamp in ms or None)
@@ -75,7 +76,7 @@ def check_batch(payloads: list[Payload], journey_map: JourneyMap,
 
 
 def checked_work(payloads: list[Payload], journey_map: JourneyMap, erased: ErasureList | None = None,
-                 limit: int = WORK_MESSAGE_BYTES, skew_s: float = DEFAULT_RECEIVED_SKEW_S) -> CheckedBatch:
+                 limit: int = MAX_MESSAGE_BYTES, skew_s: float = DEFAULT_RECEIVED_SKEW_S) -> CheckedBatch:
     """`check_batch`, screened for erased identifiers, as work messages of at most `limit` bytes."""
     result, records = CheckedBatch(), []
     checked_all = check_batch(payloads, journey_map, skew_s)

@@ -14,6 +14,8 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
 from foundation import marks as gaps
 from foundation.kafka import LOCAL_FETCH_MAX_WAIT_MS
 from foundation.settings import Settings
@@ -28,8 +30,6 @@ def install(settings: Settings) -> None:
     """Make Faust's consumer take highwaters from Fetch responses (local broker only)."""
     if not settings.kafka.local_broker:
         return
-    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
-
     async def _highwaters(self: Any, partitions: list[Any]) -> Mapping[Any, int]:
         return await asyncio.to_thread(fetch_highwaters, settings, list(partitions))
 

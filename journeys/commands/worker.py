@@ -10,21 +10,14 @@ from __future__ import annotations
 import click
 import faust
 
-from clickhouse.agents import sink_app
 from clickhouse.client import connect
 from clickhouse.migrate import migrate
-from foundation.kafka import TopicSpec, ensure_topics, topic
+from foundation.kafka import ensure_topics
 from foundation.marks import LogReset
 from foundation.settings import Settings
+from journeys.bootstrap import sink_app, worker_app
 from journeys.commands.options import settings_of
-from journeys.reads import attach_reads
-from streams.worker import CUSTOMER_WORK_TOPIC, IDENTITY_WORK_TOPIC, create_app
-
-
-def worker_topics(settings: Settings) -> list[TopicSpec]:
-    """The worker's own work topics (the pipeline's topics come from foundation.kafka)."""
-    return [TopicSpec(topic(settings, IDENTITY_WORK_TOPIC), 1),
-            TopicSpec(topic(settings, CUSTOMER_WORK_TOPIC), settings.kafka.partitions)]
+from streams.topology import worker_topics
 
 
 def run_worker(settings: Settings, sink: bool = False, exit_when_idle_s: float = 0.0) -> None:
@@ -34,7 +27,7 @@ def run_worker(settings: Settings, sink: bool = False, exit_when_idle_s: float =
     ensure_topics(settings)
     ensure_topics(settings, worker_topics(settings))
     refusals: list[LogReset] = []
-    app = create_app(settings, exit_when_idle_s=exit_when_idle_s, sink=sink, refusals=refusals)
+    app = worker_app(settings, sink=sink, exit_when_idle_s=exit_when_idle_s, refusals=refusals)
     try:
         faust.Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
     finally:
@@ -63,6 +56,5 @@ def sink_command(ctx: click.Context, loglevel: str) -> None:
     client = connect(settings)
     migrate(client, settings.clickhouse.ttl_days)
     client.close()
-    app, _ = sink_app(settings)
-    attach_reads(app, settings)  # the sink owns the embedded warehouse: it answers reads too
+    app, _ = sink_app(settings)  # the sink owns the embedded warehouse: it answers reads too
     faust.Worker(app, loglevel=loglevel).execute_from_commandline()

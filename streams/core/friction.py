@@ -14,22 +14,22 @@ from dataclasses import dataclass
 
 from schemas.ids import short_hash
 from schemas.journeymap import FrictionThresholds
-from streams.core.journeys import PURCHASE, Journey
+from streams.core.boundaries import PURCHASE, Journey
 from streams.core.records import (
     CHANNEL,
     EVENT_ID,
     EVENT_TYPE,
     FEEDBACK,
     MEASURES,
+    MS_PER_DAY,
+    MS_PER_H,
+    MS_PER_MIN,
     PHASE,
     TOUCHPOINT,
     Record,
     T,
 )
 
-MS_PER_MIN = 60_000
-MS_PER_H = 3_600_000
-MS_PER_DAY = 86_400_000
 CALL, STORE, WEB, EMAIL = "call_centre", "store", "web", "email"
 CHECKOUT_TYPES = frozenset({"checkout_step", "order_placed"})  # what abandoned_checkout reads
 MAIL_TYPES = frozenset({"received", "replied"})  # what email_unanswered reads

@@ -1,33 +1,23 @@
-"""Streams core: a customer's whole picture at one moment, and the output records it implies.
+"""Streams core: a customer's whole picture at one moment (building it; streams.core.diff compares two).
 
 `Layout` is a pure function of the customer's events: journeys, each event's placement, each
 journey's snapshot fields and frictions. The stitcher computes the layout before and after a
-change and sends only what differs; the layout after a change reuses the previous layout's work
-for every journey whose steps did not change and whose clock-dependent answers cannot have
-changed (`layout_of(..., previous=...)`), so a late event costs one journey, not the customer; this module also turns layout parts into the output models
-of schemas/outputs.py (constructed without validation: every value comes from validated events
-and this module's own arithmetic, and validation would cost more than the stitching itself).
+change and sends only what differs (streams.core.diff, rendered by streams.core.render); the
+layout after a change reuses the previous layout's work for every journey whose steps did not
+change and whose clock-dependent answers cannot have changed (`layout_of(..., previous=...)`), so
+a late event costs one journey, not the customer.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 from schemas.journeymap import JourneyMap
-from schemas.outputs import FrictionEvent, JourneySnapshot, JourneyStep
-from schemas.trusted import built
+from streams.core.boundaries import NO_PHASE, Journey, continue_journeys, cut_journeys, describe, segment_of
 from streams.core.friction import Friction, detect
-from streams.core.journeys import NO_PHASE, Journey, continue_journeys, cut_journeys, describe, segment_of
-from streams.core.records import CHANNEL, EVENT_ID, RECEIVED, SEGMENT, Record, T, event_of, from_ms, order_key
-
-Output = JourneyStep | JourneySnapshot | FrictionEvent
-MS_PER_H = 3_600_000
-MS_PER_MIN = 60_000
-MS_PER_DAY = 86_400_000
+from streams.core.records import EVENT_ID, MS_PER_DAY, MS_PER_H, MS_PER_MIN, RECEIVED, SEGMENT, Record, T, order_key
 
 
 class Placement(NamedTuple):
@@ -191,123 +181,3 @@ def _late_placement(layout: Layout, record: Record) -> Placement:
     journey = next((j for j in reversed(journeys) if j.started_ms <= record[T]), journeys[0])
     before = [phase for r, phase in journey.steps if order_key(r) < order_key(record)]
     return Placement(journey.journey_id, len(before), before[-1] if before else NO_PHASE, late=True)
-
-
-Out = TypeVar("Out")
-
-
-@dataclass(frozen=True)
-class Renderer(Generic[Out]):
-    """How layout parts become output records: models (MODELS) or documents (streams.core.documents)."""
-
-    step: Callable[[Layout, str, int], Out]
-    snapshot: Callable[[Layout, str, int, bool], Out]
-    friction: Callable[[Layout, str, int, bool], Out]
-
-
-def step(layout: Layout, event_id: str, version: int) -> JourneyStep:
-    place = layout.placements[event_id]
-    return built(JourneyStep, {
-        "customer_id": layout.customer_id, "journey_id": place.journey_id, "step_index": place.step_index,
-        "phase": place.phase, "late": place.late, "version": version, "event": event_of(layout.records[event_id])})
-
-
-def snapshot_parts(layout: Layout, journey_id: str, version: int, retracted: bool) -> dict[str, Any]:
-    """A snapshot's field values (datetimes as datetime objects)."""
-    d = layout.described[journey_id]
-    return {
-        "journey_id": journey_id, "customer_id": layout.customer_id, "version": version, "retracted": retracted,
-        "segment": layout.segment, "started_at": from_ms(d["started_ms"]), "last_event_at": from_ms(d["last_ms"]),
-        "events": d["events"], "channels": d["channels"], "channel_switches": d["channel_switches"],
-        "first_channel": d["first_channel"],
-        "phase_first_at": {p: from_ms(ms) for p, ms in d["phase_first_at"].items()},
-        "furthest_phase": d["furthest_phase"], "current_phase": d["current_phase"], "converted": d["converted"],
-        "status": d["status"], "friction_count": layout.friction_count(journey_id), "csat_avg": d["csat_avg"],
-        # event time, so replays and batch cuts give the same record
-        "updated_at": from_ms(d["last_ms"])}
-
-
-def snapshot(layout: Layout, journey_id: str, version: int, retracted: bool = False) -> JourneySnapshot:
-    return built(JourneySnapshot, snapshot_parts(layout, journey_id, version, retracted))
-
-
-def friction_parts(layout: Layout, friction_id: str, version: int, retracted: bool) -> dict[str, Any]:
-    """A friction event's field values (datetimes as datetime objects)."""
-    journey_id, f = layout.frictions[friction_id]
-    return {
-        "friction_id": friction_id, "customer_id": layout.customer_id, "journey_id": journey_id, "rule": f.rule,
-        "touchpoint": f.touchpoint, "channel": f.touchpoint_event[CHANNEL],
-        "phase": layout.journeys[journey_id].phase_at(f.touchpoint_event[EVENT_ID]), "severity": f.severity,
-        "detected_at": from_ms(f.detected_ms), "measure": f.measure, "threshold": f.threshold,
-        "evidence": f.evidence, "version": version, "retracted": retracted}
-
-
-def friction_event(layout: Layout, friction_id: str, version: int, retracted: bool = False) -> FrictionEvent:
-    return built(FrictionEvent, friction_parts(layout, friction_id, version, retracted))
-
-
-MODELS: Renderer[Output] = Renderer(step, snapshot, friction_event)
-
-
-def changes(old: Layout, new: Layout, version: int, render: Renderer[Out]) -> list[Out]:
-    """Everything that differs between two layouts of one customer, as output records."""
-    out = [render.step(new, eid, version) for eid, place in new.placements.items() if old.placements.get(eid) != place]
-    out += [render.snapshot(old, jid, version, True) for jid in old.journeys if jid not in new.journeys]
-    counts = (_friction_counts(old), _friction_counts(new))
-    out += [render.snapshot(new, jid, version, False) for jid in new.journeys
-            if _snapshot_changed(old, new, jid, counts)]
-    out += [render.friction(old, fid, version, True) for fid in old.frictions if fid not in new.frictions]
-    out += [render.friction(new, fid, version, False) for fid in new.frictions
-            if _friction_key(old, fid) != _friction_key(new, fid)]
-    return out
-
-
-def everything(layout: Layout, version: int, render: Renderer[Out], retracted: bool = False) -> list[Out]:
-    """All current records of a customer (or, retracted, the journeys and frictions withdrawn)."""
-    out = [] if retracted else [render.step(layout, eid, version) for eid in layout.placements]
-    out += [render.snapshot(layout, jid, version, retracted) for jid in layout.journeys]
-    out += [render.friction(layout, fid, version, retracted) for fid in layout.frictions]
-    return out
-
-
-def rewritten(old: Layout, new: Layout, version: int, render: Renderer[Out]) -> list[Out]:
-    """Every current record of `new` at `version`, with what left `old` retracted: a survivor after a merge.
-
-    Records move between customers on a merge (steps by event id, frictions by rule and evidence),
-    and the absorbed customer withdrew its copies at its own version: the survivor's copies must
-    all be sent again above it, also those it held before (a duplicate delivery, or a replay after
-    a crash, can bring an absorbed customer's event to the survivor first).
-    """
-    out = [render.snapshot(old, jid, version, True) for jid in old.journeys if jid not in new.journeys]
-    out += [render.friction(old, fid, version, True) for fid in old.frictions if fid not in new.frictions]
-    return out + everything(new, version, render)
-
-
-def of_event(layout: Layout, event_id: str, version: int, render: Renderer[Out]) -> list[Out]:
-    """The current records an event takes part in (what a duplicate re-sends)."""
-    journey_id = layout.placements[event_id].journey_id
-    out = [render.step(layout, event_id, version)]
-    if journey_id in layout.journeys:
-        out.append(render.snapshot(layout, journey_id, version, False))
-    out += [render.friction(layout, fid, version, False) for fid, (jid, _) in layout.frictions.items()
-            if jid == journey_id]
-    return out
-
-
-def _snapshot_changed(old: Layout, new: Layout, journey_id: str, counts: tuple[Counter[str], Counter[str]]) -> bool:
-    if journey_id not in old.journeys:
-        return True
-    described_old, described_new = old.described[journey_id], new.described[journey_id]
-    return (old.segment != new.segment or counts[0][journey_id] != counts[1][journey_id]
-            or (described_old is not described_new and described_old != described_new))
-
-
-def _friction_counts(layout: Layout) -> Counter[str]:
-    return Counter(jid for jid, _ in layout.frictions.values())
-
-
-def _friction_key(layout: Layout, friction_id: str) -> tuple[Any, ...] | None:
-    if friction_id not in layout.frictions:
-        return None
-    journey_id, f = layout.frictions[friction_id]
-    return journey_id, f, layout.journeys[journey_id].phase_at(f.touchpoint_event[EVENT_ID])

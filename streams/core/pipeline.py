@@ -4,7 +4,9 @@ Resolves identity, folds each event into its customer and carries merges through
 customer's journeys are retracted and its events re-stitched into the survivor; late evidence
 moves events to the customers they now belong to the same way. The Faust worker
 does the same work split over topics and partitions; this is the same logic in one loop, used by
-the story tests, the benchmark's memory figure and anyone replaying a log by hand.
+the story tests, the benchmark's memory figure and anyone replaying a log by hand. It renders
+with the worker's renderer (streams.core.render) and reads each record back as its contract model,
+validated as the sink validates what it reads.
 """
 
 from __future__ import annotations
@@ -14,14 +16,14 @@ from typing import Any
 
 from schemas.events import TouchpointEventBase
 from schemas.journeymap import JourneyMap
-from schemas.outputs import IdentityLink
+from schemas.outputs import IdentityLink, Output
 from streams.core.devices import Spec, reattribute
+from streams.core.fold import CustomerState, absorb, apply, release, retract
 from streams.core.identity import IdentityGraph, Sighting
-from streams.core.layout import MODELS, Output
 from streams.core.records import Record, record_of, to_ms
-from streams.core.stitch import CustomerState, absorb, apply, release, retract
+from streams.core.render import Document, model_of
 
-Emitted = Output | IdentityLink
+Emitted = Output  # journey steps, snapshots, frictions (streams.core.render.model_of) and identity links
 
 
 def sighting_of(event: TouchpointEventBase) -> Sighting:
@@ -46,38 +48,38 @@ class Pipeline:
     def feed(self, event: TouchpointEventBase) -> list[Emitted]:
         """One validated event in; identity links, steps, snapshots and frictions out."""
         resolution = self.graph.resolve(sighting_of(event))
-        out: list[Emitted] = list(resolution.links)
+        out: list[Document | IdentityLink] = list(resolution.links)
         for absorbed, survivor in resolution.merges:
             out += self.merge(absorbed, survivor)
         for customer_id, spec in resolution.moves:
             out += self.move(customer_id, spec)
         out += self.stitch(resolution.customer_id, record_of(event, self.journey_map))
-        return out
+        return [model_of(o) if isinstance(o, Document) else o for o in out]
 
-    def stitch(self, customer_id: str, record: Record) -> list[Output]:
+    def stitch(self, customer_id: str, record: Record) -> list[Document]:
         state, out = apply(self.customers.get(customer_id, CustomerState()), record, customer_id, self.journey_map)
         self.customers[customer_id] = state
         return out
 
-    def merge(self, absorbed: str, survivor: str) -> list[Output]:
-        gone, out, records = retract(self.customers.get(absorbed, CustomerState()), absorbed, self.journey_map, MODELS)
+    def merge(self, absorbed: str, survivor: str) -> list[Document]:
+        gone, out, records = retract(self.customers.get(absorbed, CustomerState()), absorbed, self.journey_map)
         self.customers[absorbed] = gone
         state, more, _ = absorb(self.customers.get(survivor, CustomerState()), records, gone.revision, survivor,
-                                self.journey_map, MODELS)
+                                self.journey_map)
         self.customers[survivor] = state
         return out + more
 
-    def move(self, customer_id: str, spec: Spec) -> list[Output]:
+    def move(self, customer_id: str, spec: Spec) -> list[Document]:
         """Late evidence: the customer's events that the spec gives to others go to them."""
         state = self.customers.get(customer_id, CustomerState())
         kept, moved = reattribute(state.events, spec, customer_id)
         if not moved:
             return []
-        state, out, _ = release(state, kept, customer_id, self.journey_map, MODELS)
+        state, out, _ = release(state, kept, customer_id, self.journey_map)
         self.customers[customer_id] = state
         for target, records in sorted(moved.items()):
             taker, more, _ = absorb(self.customers.get(target, CustomerState()), records, state.revision, target,
-                                    self.journey_map, MODELS)
+                                    self.journey_map)
             self.customers[target] = taker
             out += more
         return out

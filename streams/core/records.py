@@ -20,7 +20,11 @@ from schemas.trusted import built, defaults
 T, EVENT_ID, CHANNEL, TOUCHPOINT, EVENT_TYPE, PHASE, SEGMENT, MEASURES, FEEDBACK, IDS, SOURCE_ID, RECEIVED = range(12)
 CONTEXT = 12  # present only when the event carried context dimensions: most records stay 12 long
 Record = list[Any]
+# Time units of the records' epoch milliseconds, defined here once for the whole core.
 MS_PER_S = 1000
+MS_PER_MIN = 60_000
+MS_PER_H = 3_600_000
+MS_PER_DAY = 86_400_000
 
 
 def to_ms(moment: datetime) -> int:

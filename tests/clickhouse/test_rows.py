@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import faust
 from pydantic import SecretStr
 
-from clickhouse.agents import broker_credentials
 from clickhouse.rows import COLUMNS, dead_letter_id, dedup_token, rows_by_table
 from clickhouse.sink import BACKOFF_CAP_S, backoff_s, decode, to_arrow
+from foundation.kafka import faust_credentials as broker_credentials
 from foundation.settings import KafkaSettings
 from schemas.outputs import STATE_TOPIC, STEPS_TOPIC, DeadLetter, JourneyStep
 from tests.clickhouse import scenario as s

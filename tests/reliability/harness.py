@@ -26,7 +26,6 @@ from clickhouse.agents import sink_group
 from clickhouse.sink import SINK_TOPICS
 from foundation.kafka import common_options, ensure_topics, topic
 from foundation.settings import Settings, StreamsSettings
-from journeys.commands.worker import worker_topics
 from journeys.embedded import child_env
 from producers.publisher import Publisher
 from producers.simulator.core import Simulation, simulate
@@ -35,7 +34,7 @@ from schemas.journeymap import load_journey_map
 from schemas.outputs import STEPS_TOPIC
 from streams.core.view import current
 from streams.tansu_fixes import fetch_highwaters
-from streams.worker import app_id
+from streams.topology import app_id, worker_topics
 from tests.streams import truth
 
 PARTITIONS = 4

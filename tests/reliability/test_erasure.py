@@ -40,7 +40,7 @@ from schemas.ids import customer_id_for
 from schemas.outputs import IDENTITY_TOPIC, STATE_TOPIC, raw_topic
 from schemas.pii import normalise_phone
 from streams.tansu_fixes import fetch_highwaters
-from streams.worker import app_id
+from streams.topology import app_id
 from tests.reliability import harness as h
 from tests.reliability.traces import file_traces, topic_traces
 

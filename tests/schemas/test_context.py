@@ -13,8 +13,8 @@ from typing import Any
 
 from schemas.journeymap import load_journey_map
 from schemas.validation import Rejection, validate
-from streams.core.documents import event_document
 from streams.core.records import event_of, record_of
+from streams.core.render import event_document
 
 MAP = load_journey_map()
 

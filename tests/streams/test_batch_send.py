@@ -19,7 +19,8 @@ from aiokafka.errors import KafkaError
 
 from foundation.kafka import TopicSpec, aiokafka_options, ensure_topics, topic
 from foundation.settings import Settings
-from streams.batch_send import WHOLE_BATCH_BYTES, BatchSender
+from streams.batch_send import MAX_MESSAGE_BYTES as WHOLE_BATCH_BYTES
+from streams.batch_send import BatchSender
 from tests.producers.readback import read_topic
 
 RECORDS = 3000

@@ -18,8 +18,8 @@ import time
 from schemas.journeymap import load_journey_map
 from schemas.validation import Rejection
 from streams.checking import CheckedBatch, Checker, check_batch, checked_work, screened
+from streams.codecs import unpack
 from streams.core.records import IDS
-from streams.core.routing import unpack
 from streams.erasure import ERASED_REASON, ErasureList, erased_token
 from tests.streams.story import at, email, event
 

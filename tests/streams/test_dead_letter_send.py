@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from schemas.deadletters import dead_letter_of
 from schemas.outputs import DeadLetter
 from schemas.validation import validate
-from streams.worker import Stages
+from streams.stages import Stages
 
 LOWER_LIMIT_BYTES = 100_000
 

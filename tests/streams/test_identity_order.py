@@ -21,13 +21,16 @@ from hypothesis import strategies as st
 
 from schemas.events import TouchpointEventBase
 from schemas.journeymap import JourneyMap, load_journey_map
-from schemas.outputs import FrictionEvent, JourneySnapshot, JourneyStep
+from schemas.outputs import FrictionEvent, JourneySnapshot, JourneyStep, Output
+from streams.core.commands import Command, resolve
 from streams.core.identity import IdentityGraph
-from streams.core.layout import MODELS, Output
 from streams.core.pipeline import Pipeline
 from streams.core.records import record_of
-from streams.core.routing import Command, Memory, PartitionWork, route_identity
+from streams.core.render import model_of
+from streams.core.stitching import Stitching
 from streams.core.view import current
+from streams.customer_states import CustomerStates, Memory
+from streams.work import by_partition
 from tests.streams import truth
 from tests.streams.story import at, email, event
 
@@ -91,25 +94,23 @@ def topology(events: list[TouchpointEventBase], journey_map: JourneyMap, rng: ra
     while records or any(queues):
         if records and (not any(queues) or rng.random() < 0.5):
             size = rng.randint(1, 6)
-            routed, _ = route_identity(graph, records[:size], PARTITIONS)
+            commands, _ = resolve(graph, records[:size])
             records = records[size:]
-            _enqueue(queues, routed)
+            _enqueue(queues, commands)
             continue
         partition = rng.choice([p for p, q in enumerate(queues) if q])
-        work = PartitionWork(journey_map, PARTITIONS, stored.get, memory, MODELS)
+        states = CustomerStates(stored.get, memory)
+        work = Stitching(journey_map, states.load)
         out, forwards = work.handle_batch(queues[partition].popleft())
-        outputs += out
+        outputs += [model_of(document) for document in out]
         _enqueue(queues, forwards)
-        stored.update(work.changed())
+        stored.update(states.stored(work.changed()))
     return outputs
 
 
-def _enqueue(queues: list[deque[list[Command]]], routed: list[tuple[int, Command]]) -> None:
-    by_partition: dict[int, list[Command]] = {}
-    for partition, command in routed:
-        by_partition.setdefault(partition, []).append(command)
-    for partition, commands in by_partition.items():
-        queues[partition].append(commands)
+def _enqueue(queues: list[deque[list[Command]]], commands: list[Command]) -> None:
+    for partition, some in by_partition(commands, PARTITIONS).items():
+        queues[partition].append(some)
 
 
 def pipeline(events: list[TouchpointEventBase], journey_map: JourneyMap) -> list[Output]:

@@ -5,7 +5,7 @@ For random event orders, arrival delays (some beyond the allowed lateness) and b
 - folding batches with the worker's memory of decoded states and layouts gives the same records
   and the same stored states as decoding and recomputing every batch;
 - a state's JSON extended from its earlier records' is the JSON of the whole state;
-- every document the worker sends is the JSON of the model the one-process pipeline builds.
+- every document the worker sends is the JSON of the model the sink reads back from it.
 """
 
 from __future__ import annotations
@@ -19,17 +19,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.journeymap import load_journey_map
-from streams.core.documents import DOCUMENTS, encode
-from streams.core.layout import MODELS, layout_of
+from schemas.outputs import reader_of
+from streams.codecs import decode_state as decode
+from streams.codecs import encode_document as encode
+from streams.codecs import encode_state, extended_json
+from streams.core.commands import Command, Stitch
+from streams.core.fold import CustomerState
+from streams.core.layout import layout_of
 from streams.core.records import Record, order_key, record_of
-from streams.core.routing import Command, Memory, PartitionWork
-from streams.core.stitch import CustomerState, decode, extended_json
-from streams.core.stitch import encode as encode_state
+from streams.core.stitching import Stitching
+from streams.customer_states import CustomerStates, Memory
 from tests.streams.story import at, event
 
 JOURNEY_MAP = load_journey_map()
 CUSTOMER = "cust-0000000000000001"
-PARTITIONS = 1
 KINDS: list[tuple[str, str, str, dict[str, Any]]] = [
     ("web", "page_view", "web.content", {}),
     ("web", "compare", "web.compare", {"segment": "families"}),
@@ -97,10 +100,11 @@ def fold(commands: list[list[Command]], remember: bool) -> tuple[list[bytes], di
     memory: Memory = {}
     sent: list[bytes] = []
     for batch in commands:
-        work = PartitionWork(JOURNEY_MAP, PARTITIONS, stored.get, memory if remember else {}, DOCUMENTS)
+        states = CustomerStates(stored.get, memory if remember else {})
+        work = Stitching(JOURNEY_MAP, states.load)
         out, _ = work.handle_batch(batch)
         sent += [encode(d) for d in out]
-        stored.update(work.changed())
+        stored.update(states.stored(work.changed()))
     return sent, stored
 
 
@@ -109,7 +113,7 @@ def fold(commands: list[list[Command]], remember: bool) -> tuple[list[bytes], di
 def test_remembered_states_and_layouts_change_no_record(history: list[tuple[int, int, int]], cuts: list[int],
                                                         replay: bool) -> None:
     cut = batches(records_of(history), cuts)
-    commands = [[["e", CUSTOMER, r] for r in batch] for batch in (cut + cut if replay else cut)]
+    commands: list[list[Command]] = [[Stitch(CUSTOMER, r) for r in batch] for batch in (cut + cut if replay else cut)]
     assert fold(commands, remember=True) == fold(commands, remember=False)
 
 
@@ -118,10 +122,11 @@ def test_remembered_states_and_layouts_change_no_record(history: list[tuple[int,
 def test_every_document_is_the_json_of_its_model(history: list[tuple[int, int, int]], cuts: list[int]) -> None:
     stored: dict[str, bytes] = {}
     for batch in batches(records_of(history), cuts):
-        commands: list[Command] = [["e", CUSTOMER, r] for r in batch]
-        as_models = PartitionWork(JOURNEY_MAP, PARTITIONS, stored.get, {}, MODELS).handle_batch(commands)[0]
-        work = PartitionWork(JOURNEY_MAP, PARTITIONS, stored.get, {}, DOCUMENTS)
+        commands: list[Command] = [Stitch(CUSTOMER, r) for r in batch]
+        states = CustomerStates(stored.get, {})
+        work = Stitching(JOURNEY_MAP, states.load)
         as_documents = work.handle_batch(commands)[0]
+        as_models = [reader_of(d.topic).model_validate_json(encode(d)) for d in as_documents]  # as the sink reads them
         assert [orjson.loads(encode(d)) for d in as_documents] == [
             orjson.loads(m.model_dump_json(serialize_as_any=True)) for m in as_models]
-        stored.update(work.changed())
+        stored.update(states.stored(work.changed()))

@@ -18,13 +18,12 @@ from pathlib import Path
 from foundation.kafka import ensure_topics, topic
 from foundation.localbroker import local_broker
 from foundation.settings import KafkaSettings, Settings, StreamsSettings
-from journeys.commands.worker import worker_topics
 from journeys.embedded import child_env
 from producers.publisher import Publisher
 from producers.simulator.core import simulate
 from producers.simulator.run import publish
 from schemas.journeymap import load_journey_map
-from streams.worker import IDENTITY_WORK_TOPIC
+from streams.topology import IDENTITY_WORK_TOPIC, worker_topics
 from tests.conftest import FAST_GROUP_JOIN
 
 SEED = 20261204

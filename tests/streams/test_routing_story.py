@@ -17,12 +17,16 @@ import orjson
 from producers.simulator.core import simulate
 from schemas.events import TouchpointEventBase
 from schemas.journeymap import load_journey_map
-from schemas.outputs import FrictionEvent, JourneySnapshot, JourneyStep
+from schemas.outputs import FrictionEvent, JourneySnapshot, JourneyStep, Output
+from streams.codecs import commands_of, pack, unpack
+from streams.core.commands import Command, resolve
 from streams.core.identity import IdentityGraph
-from streams.core.layout import MODELS, Output
 from streams.core.records import record_of
-from streams.core.routing import Command, Memory, PartitionWork, pack, route_identity, unpack, work_messages
+from streams.core.render import model_of
+from streams.core.stitching import Stitching
 from streams.core.view import current
+from streams.customer_states import CustomerStates, Memory
+from streams.work import by_partition, command_messages, work_messages
 from tests.streams import truth
 
 PARTITIONS = 4
@@ -30,7 +34,7 @@ PARTITIONS = 4
 
 def run_topology(events: list[TouchpointEventBase], seed: int, message_limit: int = 0) -> list[Output]:
     """Stages 2 and 3 over in-memory queues; with `message_limit`, work travels as the worker sends
-    it, in JSON messages of at most that many bytes (streams.core.routing.work_messages)."""
+    it, in JSON messages of at most that many bytes (streams.work.work_messages)."""
     journey_map, rng = load_journey_map(), random.Random(seed)
     graph = IdentityGraph(journey_map, {}, {}, {})
     stored: dict[str, bytes] = {}
@@ -41,29 +45,27 @@ def run_topology(events: list[TouchpointEventBase], seed: int, message_limit: in
     while records or any(queues):
         if records and (not any(queues) or rng.random() < 0.5):
             size = rng.randint(1, 300)
-            routed, _ = route_identity(graph, records[:size], PARTITIONS)
+            commands, _ = resolve(graph, records[:size])
             records = records[size:]
-            enqueue(queues, routed, message_limit)
+            enqueue(queues, commands, message_limit)
             continue
         partition = rng.choice([p for p, q in enumerate(queues) if q])
-        work = PartitionWork(journey_map, PARTITIONS, stored.get, memory, MODELS)
+        states = CustomerStates(stored.get, memory)
+        work = Stitching(journey_map, states.load)
         out, forwards = work.handle_batch(queues[partition].popleft())
-        outputs += out
+        outputs += [model_of(document) for document in out]
         enqueue(queues, forwards, message_limit)
-        stored.update(work.changed())
+        stored.update(states.stored(work.changed()))
     return outputs
 
 
-def enqueue(queues: list[deque[list[Command]]], routed: list[tuple[int, Command]], message_limit: int = 0) -> None:
-    by_partition: dict[int, list[Command]] = {}
-    for partition, command in routed:
-        by_partition.setdefault(partition, []).append(command)
-    for partition, commands in by_partition.items():
+def enqueue(queues: list[deque[list[Command]]], commands: list[Command], message_limit: int = 0) -> None:
+    for partition, some in by_partition(commands, PARTITIONS).items():
         if not message_limit:
-            queues[partition].append(commands)
+            queues[partition].append(some)
             continue
-        for message in work_messages(commands, message_limit):
-            queues[partition].append(unpack(message))
+        for message in command_messages(some, message_limit):
+            queues[partition].append(commands_of(message))
 
 
 def view(outputs: list[Output], kind: type) -> dict[str, dict[str, Any]]:

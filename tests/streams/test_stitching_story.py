@@ -8,8 +8,9 @@ from typing import Any
 import orjson
 
 from schemas.outputs import JourneySnapshot, JourneyStep
+from streams.codecs import decode_state as decode
+from streams.codecs import encode_state as encode
 from streams.core.records import record_of
-from streams.core.stitch import decode, encode
 from tests.streams.story import Story, at, event
 
 ANNA: dict[str, Any] = {"anonymous_id": "anna-phone"}

@@ -25,7 +25,6 @@ from kafka import KafkaProducer
 
 from foundation.kafka import common_options, ensure_topics, producer_options, topic
 from foundation.settings import Settings, StreamsSettings
-from journeys.commands.worker import worker_topics
 from journeys.embedded import child_env
 from producers.publisher import Publisher
 from producers.simulator.core import Simulation, simulate
@@ -33,7 +32,7 @@ from producers.simulator.run import publish
 from schemas.journeymap import load_journey_map
 from schemas.outputs import DEADLETTER_TOPIC, FRICTION_TOPIC, HEALTH_TOPIC, STATE_TOPIC, STEPS_TOPIC, raw_topic
 from streams.core.view import current
-from streams.worker import CUSTOMER_WORK_TOPIC
+from streams.topology import CUSTOMER_WORK_TOPIC, worker_topics
 from tests.streams import truth
 
 CUSTOMERS = 2000

@@ -1,4 +1,4 @@
-"""Streams core, step 3: cutting a customer's events into journeys and describing each one.
+"""Streams core, step 3: journey boundaries, cutting a customer's events into journeys and describing each.
 
 A pure function of the customer's (non-late) events in event-time order: a new journey starts
 after the inactivity gap; each step gets the journey's phase after applying its event (`current`
@@ -13,11 +13,10 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.ids import short_hash
+from schemas.ids import journey_id_for
 from schemas.journeymap import JourneyMap
-from streams.core.records import CHANNEL, EVENT_ID, FEEDBACK, PHASE, SEGMENT, Record, T
+from streams.core.records import CHANNEL, EVENT_ID, FEEDBACK, MS_PER_DAY, PHASE, SEGMENT, Record, T
 
-MS_PER_DAY = 86_400_000
 NO_PHASE = "none"
 PURCHASE = "purchase"
 UNKNOWN_SEGMENT = "unknown"
@@ -45,10 +44,6 @@ class Journey:
 
     def phase_at(self, event_id: str) -> str:
         return next((phase for record, phase in self.steps if record[EVENT_ID] == event_id), NO_PHASE)
-
-
-def journey_id_for(customer_id: str, first_event_id: str) -> str:
-    return "j-" + short_hash(f"{customer_id}/{first_event_id}")
 
 
 def cut_journeys(customer_id: str, events: list[Record], journey_map: JourneyMap) -> list[Journey]:

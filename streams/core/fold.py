@@ -6,36 +6,21 @@ duplicate changes nothing and re-sends the records it takes part in; an event ol
 allowed lateness (judged by received time, streams.core.layout) is kept and sent as a late step
 without revising journeys; a merge retracts the absorbed customer's journeys and re-stitches its
 events into the survivor's. `apply_many` folds several events at once (one revision, one layout):
-what the worker does with a batch.
+what the worker does with a batch. How a state is stored (its codec) is the adapter's business
+(streams.codecs).
 """
 
 from __future__ import annotations
 
 import bisect
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-import cramjam
-import orjson
-
 from schemas.journeymap import JourneyMap
-from streams.core.layout import (
-    MODELS,
-    Layout,
-    Out,
-    Output,
-    Renderer,
-    changes,
-    everything,
-    layout_of,
-    of_event,
-    rewritten,
-)
+from streams.core.diff import changes, everything, of_event, rewritten
+from streams.core.layout import Layout, layout_of
 from streams.core.records import EVENT_ID, Record, T, order_key
-
-STATE_COMPRESSION_LEVEL = 1  # fastest: state is written once per customer and batch
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # what a zstd frame starts with; older states are zlib streams
+from streams.core.render import Document
 
 
 @dataclass
@@ -54,50 +39,16 @@ class CustomerState:
         return max((r[T] for r in self.events), default=0)
 
 
-def encode(state: CustomerState, events_json: bytes | None = None) -> bytes:
-    """State as stored: JSON, zstd-compressed (records repeat their field values, so it packs ~3x;
-    zstd packs as tightly as deflate at a third of its cost, and every batch writes every state it touched).
-
-    `events_json`, when the caller has it, is the JSON of `state.events` (`extended_json`): the
-    same bytes, without encoding the records the customer already had again.
-    """
-    tail = [state.merged_into] if state.spec is None else [state.merged_into, state.spec]
-    if events_json is None:
-        raw = orjson.dumps([state.revision, state.events, *tail])
-    else:
-        raw = b"[%d,%b,%b" % (state.revision, events_json, orjson.dumps(tail)[1:])
-    return bytes(cramjam.zstd.compress(raw, level=STATE_COMPRESSION_LEVEL))
-
-
-def extended_json(events_json: bytes, known: int, events: list[Record]) -> bytes:
-    """The JSON of `events`, given `events_json`, the JSON of its first `known` records."""
-    fresh = events[known:]
-    if not fresh:
-        return events_json
-    if known == 0:
-        return orjson.dumps(fresh)
-    return events_json[:-1] + b"," + orjson.dumps(fresh)[1:]
-
-
-def decode(blob: bytes | None) -> CustomerState:
-    """A stored state (zstd, or deflate as written before) back to its records."""
-    if not blob:
-        return CustomerState()
-    raw = bytes(cramjam.zstd.decompress(blob)) if blob.startswith(ZSTD_MAGIC) else zlib.decompress(blob)
-    revision, events, merged_into, *spec = orjson.loads(raw)
-    return CustomerState(revision, events, merged_into, spec[0] if spec else None)
-
-
 def apply(state: CustomerState, record: Record, customer_id: str,
-          journey_map: JourneyMap) -> tuple[CustomerState, list[Output]]:
+          journey_map: JourneyMap) -> tuple[CustomerState, list[Document]]:
     """Fold one event into a customer: the new state and the records to send."""
-    new_state, out, _ = apply_many(state, [record], customer_id, journey_map, MODELS)
+    new_state, out, _ = apply_many(state, [record], customer_id, journey_map)
     return new_state, out
 
 
 def apply_many(state: CustomerState, records: list[Record], customer_id: str, journey_map: JourneyMap,
-               render: Renderer[Out], before: Layout | None = None,
-               base_revision: int = 0) -> tuple[CustomerState, list[Out], Layout]:
+               before: Layout | None = None,
+               base_revision: int = 0) -> tuple[CustomerState, list[Document], Layout]:
     """Fold events into a customer at once; returns the state, the records to send, the new layout.
 
     `before` is the layout of `state` when the caller has it; `base_revision` lifts the revision
@@ -114,24 +65,23 @@ def apply_many(state: CustomerState, records: list[Record], customer_id: str, jo
             fresh.append(record)
             known.add(record[EVENT_ID])
     if not fresh:
-        return state, [o for eid in duplicates for o in of_event(before, eid, state.revision, render)], before
+        return state, [o for eid in duplicates for o in of_event(before, eid, state.revision)], before
     events = list(state.events)
     for record in fresh:
         bisect.insort(events, record, key=order_key)
     new_state = CustomerState(max(state.revision, base_revision) + 1, events, state.merged_into, state.spec)
     after = layout_of(customer_id, events, journey_map, before)
-    out = changes(before, after, new_state.revision, render)
-    out += [o for eid in duplicates for o in of_event(after, eid, new_state.revision, render)]
+    out = changes(before, after, new_state.revision)
+    out += [o for eid in duplicates for o in of_event(after, eid, new_state.revision)]
     return new_state, out, after
 
 
 def absorb(state: CustomerState, records: list[Record], absorbed_revision: int, customer_id: str,
-           journey_map: JourneyMap, render: Renderer[Out],
-           before: Layout | None = None) -> tuple[CustomerState, list[Out], Layout]:
+           journey_map: JourneyMap, before: Layout | None = None) -> tuple[CustomerState, list[Document], Layout]:
     """A merge: take the absorbed customer's events into this customer and send all it holds again.
 
     The revision passes the absorbed customer's (its retractions carry that one), and every record
-    of the survivor is re-sent at it (streams.core.layout.rewritten), the events it knew already too.
+    of the survivor is re-sent at it (streams.core.diff.rewritten), the events it knew already too.
     """
     before = before if before is not None else layout_of(customer_id, state.events, journey_map)
     if not records:
@@ -144,22 +94,22 @@ def absorb(state: CustomerState, records: list[Record], absorbed_revision: int, 
             known.add(record[EVENT_ID])
     new_state = CustomerState(max(state.revision, absorbed_revision) + 1, events, state.merged_into, state.spec)
     after = layout_of(customer_id, events, journey_map, before) if len(events) > len(state.events) else before
-    return new_state, rewritten(before, after, new_state.revision, render), after
+    return new_state, rewritten(before, after, new_state.revision), after
 
 
 def release(state: CustomerState, kept: list[Record], customer_id: str, journey_map: JourneyMap,
-            render: Renderer[Out], before: Layout | None = None) -> tuple[CustomerState, list[Out], Layout]:
+            before: Layout | None = None) -> tuple[CustomerState, list[Document], Layout]:
     """Late identity evidence: the customer lets go of the events not in `kept` (they now belong to
     others); its journeys are withdrawn and those of the events it keeps sent again, re-cut."""
-    gone, out, _ = retract(state, customer_id, journey_map, render, before)
+    gone, out, _ = retract(state, customer_id, journey_map, before)
     gone.merged_into, gone.spec = state.merged_into, state.spec
-    new, more, after = absorb(gone, kept, gone.revision, customer_id, journey_map, render)
+    new, more, after = absorb(gone, kept, gone.revision, customer_id, journey_map)
     return new, out + more, after
 
 
-def retract(state: CustomerState, customer_id: str, journey_map: JourneyMap, render: Renderer[Out],
-            before: Layout | None = None) -> tuple[CustomerState, list[Out], list[Record]]:
+def retract(state: CustomerState, customer_id: str, journey_map: JourneyMap,
+            before: Layout | None = None) -> tuple[CustomerState, list[Document], list[Record]]:
     """The absorbed side of a merge: withdraw its journeys and frictions, hand over its events."""
     version = state.revision + 1
     before = before if before is not None else layout_of(customer_id, state.events, journey_map)
-    return CustomerState(version, []), everything(before, version, render, retracted=True), state.events
+    return CustomerState(version, []), everything(before, version, retracted=True), state.events
