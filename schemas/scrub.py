@@ -27,10 +27,10 @@ E = TypeVar("E", bound=TouchpointEventBase)
 # An address, also URL-encoded (`%40`) as it appears in query strings, or with a full-width `＠`. The
 # local part takes the characters RFC 5322 allows except the URL delimiters (`/`, `=`, `?`, `&`), so a
 # path keeps its shape; letters are Unicode letters (josé@exämple.рф). Every part is bounded (64
-# characters before the `@`, labels of 63, 9 labels) and an address starts where a run of address
+# characters before the `@`, labels of 63, at most 127 labels as in DNS) and an address starts where a run of address
 # characters starts: unbounded, a 64 KB run of letters or of `%40` cost a search a minute (each
 # start position scanned to the end), on the collector's event loop.
-EMAIL_PATTERN = r"(?<![\w.%+\-!#$'*^`{|}~])[\w.%+\-!#$'*^`{|}~]{0,64}(?:@|%40|\uff20)[\w\-]{1,63}(?:\.[\w\-]{1,63}){0,8}\.[^\W\d_][\w\-]{1,62}"
+EMAIL_PATTERN = r"(?<![\w.%+\-!#$'*^`{|}~])[\w.%+\-!#$'*^`{|}~]{0,64}(?:@|%40|\uff20)[\w\-]{1,63}(?:\.[\w\-]{1,63}){0,126}\.[^\W\d_][\w\-]{1,62}"
 # An international number: `+` (or `%2B`) and 8 to 15 digits, separators allowed.
 INTERNATIONAL_PHONE_PATTERN = r"(?:\+|%2[Bb])\d(?:[ \-.()/]{0,2}\d){7,14}(?!\d)"
 # A national number written in groups ("020 7946 0958", "(555) 123-4567"). A bare run of digits is

@@ -75,6 +75,7 @@ def test_an_event_on_another_channels_topic_is_refused_naming_both() -> None:
     ("/callback?tel=%2B447700900123", "/callback?tel=[phone]"),
     ("call me on +44 7700 900123 or 020 7946 0958", "call me on [phone] or [phone]"),
     ("(555) 123-4567", "[phone]"),
+    ("/x?e=0%40A.A.A.A.A.A.A.A.A.A.COM", "/x?e=[email]"),  # ten labels before the top-level domain
 ])
 def test_addresses_and_phone_numbers_in_free_text_become_markers(text: str, scrubbed: str) -> None:
     event = accepted(web(measures={"path": text, "referrer": "https://mail.example.com/?to=" + text}))
