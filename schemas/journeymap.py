@@ -1,8 +1,9 @@
-"""The journey map as code: phases, touchpoints, phase rules, identity evidence, friction.
+"""The journey map as code: channels, phases, touchpoints, phase rules, identity evidence, friction.
 
-One YAML file (the default ships as `schemas/journey_map.yaml`) declares how raw touchpoint
-events become journeys. It is validated on load; an invalid file fails with the file, the field
-path and the reason. Every stage reads the same `JourneyMap`.
+One YAML file (the default ships as `schemas/journey_map.yaml`) declares which channels exist
+(their event types and measures: schemas.channels) and how raw touchpoint events become
+journeys. It is validated on load; an invalid file fails with the file, the field path and the
+reason. Every stage reads the same `JourneyMap`, and loading it registers its channels.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from schemas.channels import channels
+from schemas.channels import ChannelSpec, channels, plugin_channels, shipped_channel_specs, use_map_channels
 from schemas.errors import ConfigError
 from schemas.events import IdentifierKind, Name
 from schemas.scrub import DEFAULT_PATTERNS, Scrubber
@@ -131,6 +132,8 @@ class PiiScrubbing(MapModel):
 class JourneyMap(MapModel):
     """The whole journey map, validated."""
 
+    # None: the shipped channels (a map written before channels were declared in it)
+    channels: tuple[ChannelSpec, ...] | None = None
     phases: tuple[Phase, ...]
     touchpoints: tuple[Touchpoint, ...]
     phase_rules: tuple[PhaseRule, ...]
@@ -143,11 +146,6 @@ class JourneyMap(MapModel):
     @model_validator(mode="after")
     def _consistent(self) -> JourneyMap:
         phase_ids = {p.id for p in self.phases}
-        known_channels = set(channels())
-        for i, tp in enumerate(self.touchpoints):
-            if tp.channel not in known_channels:
-                raise ValueError(f"touchpoints[{i}] ({tp.id}): channel {tp.channel!r} is not registered "
-                                 f"(known: {', '.join(sorted(known_channels))})")
         for i, rule in enumerate(self.phase_rules):
             if rule.phase != CURRENT and rule.phase not in phase_ids:
                 raise ValueError(f"phase_rules[{i}]: phase {rule.phase!r} is not one of {sorted(phase_ids)}")
@@ -155,6 +153,15 @@ class JourneyMap(MapModel):
         if len(set(names)) != len(names):
             raise ValueError(f"dimensions: a name is declared twice ({', '.join(sorted(names))})")
         return self
+
+    @cached_property
+    def channel_specs(self) -> tuple[ChannelSpec, ...]:
+        return self.channels if self.channels is not None else shipped_channel_specs()
+
+    @cached_property
+    def channel_names(self) -> tuple[str, ...]:
+        """The map's channels, then those registered from Python (plugins)."""
+        return tuple(dict.fromkeys((*(c.name for c in self.channel_specs), *sorted(plugin_channels()))))
 
     @cached_property
     def dimension_names(self) -> tuple[str, ...]:
@@ -229,10 +236,54 @@ def parse_journey_map(raw: Any, source: str = "<journey map>") -> JourneyMap:
     if not isinstance(raw, dict):
         raise ConfigError(source, "(root)", "expected a mapping of phases, touchpoints, phase_rules, ...")
     try:
-        return JourneyMap.model_validate(raw)
+        journey_map = JourneyMap.model_validate(raw)
     except ValidationError as err:
         first = err.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "(root)"
-        raise ConfigError(source, field, first["msg"]) from err
+        raise ConfigError(source, field, first["msg"].removeprefix("Value error, ")) from err
+    check_channel_references(journey_map, source)
+    use_map_channels(journey_map.channel_specs)
+    return journey_map
+
+
+# Channels: the map's channels section and what refers to it (touchpoints, phase and identity rules).
+
+def check_channel_references(journey_map: JourneyMap, source: str) -> None:
+    """Every channel and event type the map names is declared; else ConfigError with its path."""
+    problems = channel_reference_problems(journey_map)
+    if problems:
+        raise ConfigError(source, *problems[0])
+
+
+def channel_reference_problems(journey_map: JourneyMap) -> list[tuple[str, str]]:
+    """(path, reason) for each channel or event type the map names but does not declare."""
+    names = [c.name for c in journey_map.channel_specs]
+    again = [i for i, name in enumerate(names) if name in names[:i]]
+    if again:
+        return [(f"channels.{again[0]}.name", f"channel {names[again[0]]!r} is declared twice")]
+    types = {c.name: {t.name for t in c.event_types} | {"feedback"} for c in journey_map.channel_specs}
+    types |= {name: set(channel.event_types) for name, channel in channels().items() if name in plugin_channels()}
+    problems = [(f"touchpoints.{i}.channel", _unknown_channel(tp.channel, types))
+                for i, tp in enumerate(journey_map.touchpoints) if tp.channel not in types]
+    for i, rule in enumerate(journey_map.phase_rules):
+        problems += _rule_problems(f"phase_rules.{i}", rule.channel, rule.event_types, types)
+    for i, evidence in enumerate(journey_map.identity.rules):
+        problems += _rule_problems(f"identity.rules.{i}", evidence.channel, evidence.event_types, types)
+    return problems
+
+
+def _rule_problems(path: str, channel: str | None, event_types: tuple[str, ...],
+                   types: dict[str, set[str]]) -> list[tuple[str, str]]:
+    if channel is not None and channel not in types:
+        return [(f"{path}.channel", _unknown_channel(channel, types))]
+    allowed = types[channel] if channel is not None else set().union(*types.values())
+    where = f"channel {channel!r}" if channel is not None else "any channel"
+    return [(f"{path}.event_types.{j}", f"event type {name!r} is not declared on {where} "
+                                        f"(declared: {', '.join(sorted(allowed))})")
+            for j, name in enumerate(event_types) if name not in allowed]
+
+
+def _unknown_channel(name: str, types: dict[str, set[str]]) -> str:
+    return f"channel {name!r} is not registered: declare it under channels (known: {', '.join(sorted(types))})"
 
 
