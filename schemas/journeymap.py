@@ -248,6 +248,11 @@ def parse_journey_map(raw: Any, source: str = "<journey map>") -> JourneyMap:
 
 # Channels: the map's channels section and what refers to it (touchpoints, phase and identity rules).
 
+def map_channel_names(path: Path | None = None) -> tuple[str, ...]:
+    """The channels of the map at `path` (None: the shipped one), registered by loading it."""
+    return load_journey_map(path).channel_names
+
+
 def check_channel_references(journey_map: JourneyMap, source: str) -> None:
     """Every channel and event type the map names is declared; else ConfigError with its path."""
     problems = channel_reference_problems(journey_map)
