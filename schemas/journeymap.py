@@ -154,6 +154,11 @@ class JourneyMap(MapModel):
             raise ValueError(f"dimensions: a name is declared twice ({', '.join(sorted(names))})")
         return self
 
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        """A map sent to another process (the worker's checking pool) registers its channels there too."""
+        super().__setstate__(state)
+        use_map_channels(self.channel_specs)
+
     @cached_property
     def channel_specs(self) -> tuple[ChannelSpec, ...]:
         return self.channels if self.channels is not None else shipped_channel_specs()
