@@ -115,9 +115,10 @@ def import_command(ctx: click.Context, channel: str, mapping_path: Path, rejects
     from producers.importer import check_channel, import_file
     from producers.mapping import load_mapping
     from producers.publisher import Publisher
+    from schemas.journeymap import map_channel_names
 
     settings, mapping = settings_of(ctx), load_mapping(mapping_path)
-    check_channel(channel, mapping, mapping_path)
+    check_channel(channel, mapping, mapping_path, map_channel_names(settings.journey_map))
     console = Console(stderr=True)
     columns = ("{task.description}", BarColumn(), DownloadColumn(), TimeRemainingColumn())
     with Publisher.connect(settings, source="importer") as publisher, \
