@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from journeys.cli import main
 from schemas.channels import channels
 from schemas.errors import ConfigError
 from schemas.export import channel_schemas
@@ -142,3 +144,13 @@ def test_a_map_without_a_channels_section_keeps_the_shipped_channels(tmp_path: P
     path = tmp_path / "map.yaml"
     path.write_text(yaml.safe_dump(raw))
     assert load_journey_map(path).channel_names == ("web", "call_centre", "email", "store")
+
+
+def test_the_export_command_writes_the_schemas_of_the_settings_map(tmp_path: Path) -> None:
+    env = {"JOURNEYS_JOURNEY_MAP": str(a_map(tmp_path)), "JOURNEYS_DATA_DIR": str(tmp_path)}
+    load_journey_map()  # as in a fresh process
+    result = CliRunner().invoke(main, ["schemas", "export", str(tmp_path / "out")], env=env)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "call_centre.schema.json", "chat.schema.json", "email.schema.json", "feedback.schema.json",
+        "pii_hash.json", "store.schema.json", "web.schema.json"]
