@@ -16,7 +16,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from schemas.channels import ChannelSpec, channels, plugin_channels, shipped_channel_specs, use_map_channels
+from schemas.channelrefs import check_channel_references
+from schemas.channels import ChannelSpec, plugin_channels, shipped_channel_specs, use_map_channels
 from schemas.errors import ConfigError
 from schemas.events import IdentifierKind, Name
 from schemas.scrub import DEFAULT_PATTERNS, Scrubber
@@ -256,44 +257,3 @@ def parse_journey_map(raw: Any, source: str = "<journey map>") -> JourneyMap:
 def map_channel_names(path: Path | None = None) -> tuple[str, ...]:
     """The channels of the map at `path` (None: the shipped one), registered by loading it."""
     return load_journey_map(path).channel_names
-
-
-def check_channel_references(journey_map: JourneyMap, source: str) -> None:
-    """Every channel and event type the map names is declared; else ConfigError with its path."""
-    problems = channel_reference_problems(journey_map)
-    if problems:
-        raise ConfigError(source, *problems[0])
-
-
-def channel_reference_problems(journey_map: JourneyMap) -> list[tuple[str, str]]:
-    """(path, reason) for each channel or event type the map names but does not declare."""
-    names = [c.name for c in journey_map.channel_specs]
-    again = [i for i, name in enumerate(names) if name in names[:i]]
-    if again:
-        return [(f"channels.{again[0]}.name", f"channel {names[again[0]]!r} is declared twice")]
-    types = {c.name: {t.name for t in c.event_types} | {"feedback"} for c in journey_map.channel_specs}
-    types |= {name: set(channel.event_types) for name, channel in channels().items() if name in plugin_channels()}
-    problems = [(f"touchpoints.{i}.channel", _unknown_channel(tp.channel, types))
-                for i, tp in enumerate(journey_map.touchpoints) if tp.channel not in types]
-    for i, rule in enumerate(journey_map.phase_rules):
-        problems += _rule_problems(f"phase_rules.{i}", rule.channel, rule.event_types, types)
-    for i, evidence in enumerate(journey_map.identity.rules):
-        problems += _rule_problems(f"identity.rules.{i}", evidence.channel, evidence.event_types, types)
-    return problems
-
-
-def _rule_problems(path: str, channel: str | None, event_types: tuple[str, ...],
-                   types: dict[str, set[str]]) -> list[tuple[str, str]]:
-    if channel is not None and channel not in types:
-        return [(f"{path}.channel", _unknown_channel(channel, types))]
-    allowed = types[channel] if channel is not None else set().union(*types.values())
-    where = f"channel {channel!r}" if channel is not None else "any channel"
-    return [(f"{path}.event_types.{j}", f"event type {name!r} is not declared on {where} "
-                                        f"(declared: {', '.join(sorted(allowed))})")
-            for j, name in enumerate(event_types) if name not in allowed]
-
-
-def _unknown_channel(name: str, types: dict[str, set[str]]) -> str:
-    return f"channel {name!r} is not registered: declare it under channels (known: {', '.join(sorted(types))})"
-
-
