@@ -4,7 +4,7 @@ The map in tmp declares a chat channel (its event types, a measure with a unit a
 context dimension and a touchpoint; no Python is written. Events published on `touchpoints.chat`
 are validated by the worker (a bad one is a dead letter naming the field), stitched into
 journeys, written to the warehouse by the sink, and the chat touchpoint is a row of the
-experience map drawn from it.
+experience map drawn from it, also per value of the dimension, and the funnel breaks down by it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 import pytest
 import yaml
+from click.testing import CliRunner
 from kafka import KafkaProducer
 
 from foundation.kafka import common_options, topic
@@ -88,6 +89,7 @@ def read_back() -> None:
     from clickhouse.client import connect
     from foundation.settings import load_settings
     from grafana.experience_map.service import MapRequest, draw
+    from journeys.cli import main
 
     settings = load_settings()
     client = connect(settings)
@@ -106,6 +108,11 @@ def read_back() -> None:
     experience_map, _ = draw(settings, MapRequest())
     out["map_rows"] = [list(t) for t in experience_map.touchpoints]
     out["map_cells"] = [[p, t, c.volume, c.customers] for (p, t), c in experience_map.cells.items() if t == "chat.support"]
+    for value in ("returns", "orders"):  # the map per value of the dimension declared only in YAML
+        by_value, _ = draw(settings, MapRequest(where=("chat_topic", value)))
+        out[f"map_{value}"] = sorted(t for _, t in by_value.cells)
+    funnel = CliRunner().invoke(main, ["query", "funnel", "--by", "chat_topic", "--format", "csv"])
+    out["funnel_by_topic"] = [funnel.exit_code, funnel.output]
     sys.stdout.write(json.dumps(out, default=str))
 
 
@@ -137,3 +144,6 @@ def test_a_channel_declared_only_in_the_map_reaches_journeys_the_warehouse_and_t
         "measures.agent_wait_s: Input should be less than or equal to 3600"]
     assert ["chat.support", "chat", "Chat: support"] in seen["map_rows"]
     assert seen["map_cells"] == [["after_sales", "chat.support", 3, 2]]
+    assert (seen["map_returns"], seen["map_orders"]) == (["chat.support"], [])
+    code, funnel = seen["funnel_by_topic"]
+    assert code == 0 and any(line.startswith("returns,after_sales,2,") for line in funnel.splitlines()), funnel
