@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from schemas.channelrefs import check_channel_references
-from schemas.channels import ChannelSpec, plugin_channels, shipped_channel_specs, use_map_channels
+from schemas.channels import ChannelSpec, plugin_channels, safe_yaml, shipped_channel_specs, use_map_channels
 from schemas.errors import ConfigError
 from schemas.events import IdentifierKind, Name
 from schemas.scrub import DEFAULT_PATTERNS, Scrubber
@@ -230,7 +230,7 @@ def load_journey_map(path: Path | None = None) -> JourneyMap:
     path = path or DEFAULT_MAP_PATH
     source = str(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = safe_yaml(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise ConfigError(source, "(file)", f"cannot read: {err.strerror}") from err
     except yaml.YAMLError as err:
