@@ -22,9 +22,9 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
 from foundation.settings import KafkaSettings, Settings
-from schemas.channels import channels
 from schemas.erasure import ERASURE_TOPIC
 from schemas.errors import BrokerError
+from schemas.journeymap import map_channel_names
 from schemas.outputs import OUTPUTS, raw_topic
 
 log = logging.getLogger(__name__)
@@ -54,8 +54,9 @@ def topic(settings: Settings, name: str) -> str:
 
 
 def raw_topics(settings: Settings) -> list[str]:
-    """The raw per-channel topics, `touchpoints.<channel>`, for every registered channel."""
-    return [topic(settings, raw_topic(name)) for name in channels()]
+    """The raw per-channel topics, `touchpoints.<channel>`, for every channel of the settings' journey map
+    (and plugins). Read from the map, not the registry: topics are created before anything else loads it."""
+    return [topic(settings, raw_topic(name)) for name in map_channel_names(settings.journey_map)]
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:

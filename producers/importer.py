@@ -43,9 +43,11 @@ class ImportSummary:
         return sum(self.rejected_by_reason.values())
 
 
-def check_channel(channel: str, mapping: Mapping, mapping_path: Path) -> None:
-    if channel not in channels():
-        raise ConfigError("--channel", "channel", f"{channel!r} is not registered; known: {', '.join(sorted(channels()))}")
+def check_channel(channel: str, mapping: Mapping, mapping_path: Path, known: tuple[str, ...] | None = None) -> None:
+    """`known`: the channels of the settings' journey map (the registry until that map is loaded)."""
+    known = known if known is not None else tuple(channels())
+    if channel not in known:
+        raise ConfigError("--channel", "channel", f"{channel!r} is not registered; known: {', '.join(sorted(known))}")
     if mapping.channel and mapping.channel != channel:
         raise ConfigError(str(mapping_path), "channel", f"the mapping is for {mapping.channel!r}, not {channel!r}")
 

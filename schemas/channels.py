@@ -1,72 +1,68 @@
-"""The channel registry: the one place in the contract where a channel is declared.
+"""The channel registry: which channels exist, with their event types and typed measures.
 
-Each channel names its event types and its typed measures. Adding a channel is one
-`register_channel(...)` call here (or in your own module) plus its touchpoints and phase rules in
-the journey-map file: see docs/adding-a-channel.md.
+Channels are declared in the journey map (`channels:` in schemas/journey_map.yaml): a name, its
+event types and its measures (schemas.measures). This module turns each declaration into a
+frozen pydantic event model, so adding a channel or an event type is an edit of the map, not of
+Python (docs/adding-a-channel.md). The shipped map's channels are registered on import; loading
+another map (`load_journey_map`) makes its channels the registered ones, so every entrance, the
+worker and the topics follow the map the settings name. A plugin written in Python may still
+`register_channel(...)` with its own measures model; plugin channels stay registered whatever map
+is loaded.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, TypeAdapter, create_model
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model, field_validator, model_validator
+from pydantic.json_schema import JsonDict
 
-from schemas.events import Measures, Money, Name, OpaqueId, Seconds, ShortText, TouchpointEventBase
+from schemas.events import Measures, Name, TouchpointEventBase
+from schemas.measures import MeasureSpec
 
 FEEDBACK = "feedback"  # accepted on every channel
+SHIPPED_MAP_PATH = Path(__file__).with_name("journey_map.yaml")  # as schemas.journeymap.DEFAULT_MAP_PATH
 
 
-class WebMeasures(Measures):
-    """What a web beacon measures."""
+class EventTypeSpec(BaseModel):
+    """One event type of a channel: a name (`chat_started`) and what it means."""
 
-    path: Annotated[str, Field(max_length=2000)] | None = Field(None, description="Page path, e.g. /products/kettle.")
-    referrer: Annotated[str, Field(max_length=2000)] | None = None
-    session_id: OpaqueId | None = None
-    dwell_s: Seconds | None = Field(None, description="Seconds spent on the page.")
-    navigation_ease: int | None = Field(None, ge=1, le=5, description="Survey: was navigation easy to follow, 1-5.")
-    cart_value: Money | None = None
-    checkout_step: int | None = Field(None, ge=1, le=20)
-    order_id: OpaqueId | None = None
-    order_amount: Money | None = None
-    screen: ShortText | None = Field(None, description="App screen name, for screen_view events.")
-    error_kind: Name | None = Field(None, description="What failed, e.g. http, javascript, payment, validation.")
-    error_code: Annotated[str, Field(max_length=40)] | None = Field(None, description="e.g. 500, card_declined.")
-    element: ShortText | None = Field(None, description="The declared element a click was on.")
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Name
+    description: str = ""
 
 
-class CallCentreMeasures(Measures):
-    """A call-detail record."""
+class ChannelSpec(BaseModel):
+    """A channel as the map declares it."""
 
-    queue: ShortText | None = None
-    wait_s: Seconds | None = Field(None, description="Seconds waited before an agent answered.")
-    handle_s: Seconds | None = Field(None, description="Seconds the agent spent on the call.")
-    transfers: int | None = Field(None, ge=0, le=50, description="Times the call was transferred.")
-    reason: Name | None = Field(None, description="Reason code, e.g. order_status, complaint.")
-    resolved: bool | None = Field(None, description="Resolved on this contact (first-contact resolution).")
-    team: ShortText | None = None
-    ivr_s: Seconds | None = Field(None, description="Seconds spent in the IVR menu before a queue or hang-up.")
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
+    description: str = ""
+    event_types: tuple[EventTypeSpec, ...] = Field(min_length=1)
+    measures: tuple[MeasureSpec, ...] = ()
 
-class EmailMeasures(Measures):
-    """An e-mail provider event (outbound campaign or service mail, or an inbound message)."""
+    @field_validator("event_types", mode="before")
+    @classmethod
+    def _names_alone(cls, value: Any) -> Any:
+        """`- page_view` is short for `- {name: page_view}`."""
+        if isinstance(value, list | tuple):
+            return [{"name": item} if isinstance(item, str) else item for item in value]
+        return value
 
-    direction: Literal["inbound", "outbound"] = "outbound"
-    campaign: ShortText | None = None
-    thread_id: OpaqueId | None = None
-    response_s: Seconds | None = Field(None, description="Seconds between the customer's mail and this reply.")
-
-
-class StoreMeasures(Measures):
-    """A store visit, POS or service-desk record."""
-
-    store_id: OpaqueId | None = None
-    visit_s: Seconds | None = None
-    queue_wait_s: Seconds | None = None
-    purchase_amount: Money | None = None
-    service_desk_request: Name | None = None
-    is_return: bool | None = None
-    return_reason: Name | None = Field(None, description="Why an item came back, e.g. damaged, wrong_size.")
+    @model_validator(mode="after")
+    def _unique(self) -> ChannelSpec:
+        for what, names in (("event_types", [t.name for t in self.event_types]),
+                            ("measures", [m.name for m in self.measures])):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise ValueError(f"{what}: {', '.join(twice)} declared twice")
+        return self
 
 
 @dataclass(frozen=True)
@@ -77,80 +73,106 @@ class Channel:
     event_types: tuple[str, ...]
     measures: type[Measures]
     model: type[TouchpointEventBase]
+    spec: ChannelSpec | None = None  # None: registered from Python (a plugin)
 
 
-_CHANNELS: dict[str, Channel] = {}
+_FROM_MAP: dict[str, Channel] = {}
+_PLUGINS: dict[str, Channel] = {}
 _adapter: TypeAdapter[Any] | None = None
 
 
+def build_channel(spec: ChannelSpec) -> Channel:
+    """The models of a declared channel: its measures model and its event model."""
+    fields: dict[str, Any] = {m.name: m.field() for m in spec.measures}
+    measures = create_model(f"{_camel(spec.name)}Measures", __base__=Measures,
+                            __doc__=spec.description or f"What the {spec.name} channel measures.", **fields)
+    described = {t.name: t.description for t in spec.event_types if t.description}
+    types = tuple(t.name for t in spec.event_types)
+    return _channel(spec.name, types, measures, described, spec)
+
+
 def register_channel(name: str, event_types: tuple[str, ...], measures: type[Measures]) -> Channel:
-    """Declare a channel: after this, events with `channel: name` validate against `measures`."""
+    """Declare a channel from Python (a plugin): events with `channel: name` validate against `measures`."""
     global _adapter
-    types = tuple(dict.fromkeys((*event_types, FEEDBACK)))
-    fields: dict[str, Any] = {
-        "channel": (Literal[name], Field(description="Channel name.")),
-        "event_type": (Literal[types], Field(description="What happened.")),
-        "measures": (measures, Field(default_factory=measures, description=f"{name} measures.")),
-    }
-    model = create_model(
-        f"{_camel(name)}Event",
-        __base__=TouchpointEventBase,
-        __doc__=f"A touchpoint event on the {name} channel.",
-        **fields,
-    )
-    channel = Channel(name, types, measures, model)
-    _CHANNELS[name] = channel
+    channel = _channel(name, event_types, measures, {}, None)
+    _PLUGINS[name] = channel
     _adapter = None
     return channel
 
 
 def unregister_channel(name: str) -> None:
-    """Forget a channel (for tests and plugins that register one temporarily)."""
+    """Forget a plugin channel (for tests and plugins that register one temporarily)."""
     global _adapter
-    _CHANNELS.pop(name, None)
+    _PLUGINS.pop(name, None)
     _adapter = None
 
 
+def use_map_channels(specs: tuple[ChannelSpec, ...]) -> None:
+    """Make these the map's channels. A channel declared as before keeps its models (events built
+    with them stay equal to events validated later); a changed or new one is built again."""
+    global _FROM_MAP, _adapter
+    built = {s.name: (old if (old := _FROM_MAP.get(s.name)) is not None and old.spec == s else build_channel(s))
+             for s in specs}
+    if list(built.items()) != list(_FROM_MAP.items()):
+        _FROM_MAP, _adapter = built, None
+
+
 def channels() -> dict[str, Channel]:
-    """Registered channels by name."""
-    return dict(_CHANNELS)
+    """Registered channels by name: the map's, in its order, then plugins."""
+    return {**_FROM_MAP, **_PLUGINS}
+
+
+def plugin_channels() -> frozenset[str]:
+    return frozenset(_PLUGINS)
 
 
 def event_adapter() -> TypeAdapter[Any]:
     """A validator for any registered channel's event, dispatching on `channel` in Rust."""
     global _adapter
     if _adapter is None:
-        models = tuple(c.model for c in _CHANNELS.values())
+        models = tuple(c.model for c in channels().values())
         union: Any = models[0] if len(models) == 1 else Annotated[Union[models], Field(discriminator="channel")]  # noqa: UP007
         _adapter = TypeAdapter(union)
     return _adapter
+
+
+@cache
+def shipped_channel_specs() -> tuple[ChannelSpec, ...]:
+    """The `channels:` section of the shipped journey map (it is checked in full by schemas.journeymap)."""
+    raw = safe_yaml(SHIPPED_MAP_PATH.read_text(encoding="utf-8"))
+    return tuple(ChannelSpec.model_validate(entry) for entry in raw["channels"])
+
+
+def safe_yaml(text: str) -> Any:
+    """yaml.safe_load, with libyaml's loader where installed: a tenth of the time on a whole map
+    (every process, and each pool process of the worker, loads one at start)."""
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def _channel(name: str, event_types: tuple[str, ...], measures: type[Measures], described: dict[str, str],
+             spec: ChannelSpec | None) -> Channel:
+    types = tuple(dict.fromkeys((*event_types, FEEDBACK)))
+    extra: JsonDict | None = {"x-event-types": dict(described)} if described else None
+    fields: dict[str, Any] = {
+        "channel": (Literal[name], Field(description="Channel name.")),
+        "event_type": (Literal[types], Field(description="What happened.", json_schema_extra=extra)),
+        "measures": (measures, Field(default_factory=measures, description=f"{name} measures.")),
+    }
+    model = create_model(f"{_camel(name)}Event", __base__=TouchpointEventBase,
+                         __doc__=f"A touchpoint event on the {name} channel.", **fields)
+    return Channel(name, types, measures, model, spec)
 
 
 def _camel(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
 
 
-WEB = register_channel(
-    "web",
-    ("page_view", "search", "product_view", "compare", "login", "add_to_cart", "checkout_step",
-     "checkout_abandoned", "order_placed", "help_view", "survey",
-     # what web and app teams send besides page views (schema 1.1)
-     "error", "back_step", "click", "chat_started", "chat_message", "wishlist_add", "review", "screen_view"),
-    WebMeasures,
-)
-CALL_CENTRE = register_channel(
-    "call_centre", ("call_answered", "call_abandoned", "callback", "ivr_abandoned"), CallCentreMeasures)
-EMAIL = register_channel(
-    "email",
-    ("sent", "delivered", "opened", "clicked", "replied", "bounced", "unsubscribed", "received", "complaint"),
-    EmailMeasures,
-)
-STORE = register_channel(
-    "store", ("visit", "purchase", "service_desk", "return"), StoreMeasures)
+use_map_channels(shipped_channel_specs())
+WEB, CALL_CENTRE, EMAIL, STORE = (_FROM_MAP[name] for name in ("web", "call_centre", "email", "store"))
 
-# The concrete event models, for type hints and direct construction.
-WebEvent = WEB.model
-CallCentreEvent = CALL_CENTRE.model
-EmailEvent = EMAIL.model
-StoreEvent = STORE.model
+# The shipped channels' models, for type hints and direct construction in Python producers and tests.
+WebEvent, WebMeasures = WEB.model, WEB.measures
+CallCentreEvent, CallCentreMeasures = CALL_CENTRE.model, CALL_CENTRE.measures
+EmailEvent, EmailMeasures = EMAIL.model, EMAIL.measures
+StoreEvent, StoreMeasures = STORE.model, STORE.measures
 TouchpointEvent = TouchpointEventBase

@@ -13,11 +13,13 @@ Channels are registered in `schemas.channels`; this module holds the shared part
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -40,7 +42,25 @@ EDGE_RECEIVED = "edge_received"
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$", max_length=80)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Hash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
-OpaqueId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
+# Ids travel in clear and are never scrubbed (they identify), so one that is an e-mail address or
+# an international phone number would carry PII into Kafka: refused (hashes go in email_hash/phone_hash).
+# A bare run of digits stays an id: loyalty, order and card numbers are far more common than phones.
+_EMAIL_IN_ID = re.compile(r"[\w.+\-]+(?:@|%40)[\w\-]+(?:\.[\w\-]+)*\.[A-Za-z]{2,}", re.IGNORECASE)
+_PHONE_IN_ID = re.compile(r"(?:^|[:=])(?:\+|%2B)\(?\d(?:[\-.()/]{0,2}\d){7,14}$", re.IGNORECASE)
+
+
+def _no_contact_details(value: str) -> str:
+    if ("@" in value or "%40" in value) and _EMAIL_IN_ID.search(value):
+        raise ValueError("an id cannot hold an e-mail address (ids travel in clear): send the address "
+                         "as identifiers.email_hash, hashed by the PII recipe, or an opaque id")
+    if ("+" in value or "%2" in value) and _PHONE_IN_ID.search(value):
+        raise ValueError("an id cannot hold a phone number (ids travel in clear): send the number "
+                         "as identifiers.phone_hash, hashed by the PII recipe, or an opaque id")
+    return value
+
+
+OpaqueId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$"),
+                     AfterValidator(_no_contact_details)]
 Seconds = Annotated[float, Field(ge=0, le=365 * 86400)]
 Money = Annotated[float, Field(ge=0, le=10_000_000)]
 

@@ -1,8 +1,9 @@
-"""The journey map as code: phases, touchpoints, phase rules, identity evidence, friction.
+"""The journey map as code: channels, phases, touchpoints, phase rules, identity evidence, friction.
 
-One YAML file (the default ships as `schemas/journey_map.yaml`) declares how raw touchpoint
-events become journeys. It is validated on load; an invalid file fails with the file, the field
-path and the reason. Every stage reads the same `JourneyMap`.
+One YAML file (the default ships as `schemas/journey_map.yaml`) declares which channels exist
+(their event types and measures: schemas.channels) and how raw touchpoint events become
+journeys. It is validated on load; an invalid file fails with the file, the field path and the
+reason. Every stage reads the same `JourneyMap`, and loading it registers its channels.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from schemas.channels import channels
+from schemas.channelrefs import Reference, check_channel_references
+from schemas.channels import ChannelSpec, plugin_channels, safe_yaml, shipped_channel_specs, use_map_channels
 from schemas.errors import ConfigError
 from schemas.events import IdentifierKind, Name
 from schemas.scrub import DEFAULT_PATTERNS, Scrubber
@@ -131,6 +133,8 @@ class PiiScrubbing(MapModel):
 class JourneyMap(MapModel):
     """The whole journey map, validated."""
 
+    # None: the shipped channels (a map written before channels were declared in it)
+    channels: tuple[ChannelSpec, ...] | None = None
     phases: tuple[Phase, ...]
     touchpoints: tuple[Touchpoint, ...]
     phase_rules: tuple[PhaseRule, ...]
@@ -143,11 +147,6 @@ class JourneyMap(MapModel):
     @model_validator(mode="after")
     def _consistent(self) -> JourneyMap:
         phase_ids = {p.id for p in self.phases}
-        known_channels = set(channels())
-        for i, tp in enumerate(self.touchpoints):
-            if tp.channel not in known_channels:
-                raise ValueError(f"touchpoints[{i}] ({tp.id}): channel {tp.channel!r} is not registered "
-                                 f"(known: {', '.join(sorted(known_channels))})")
         for i, rule in enumerate(self.phase_rules):
             if rule.phase != CURRENT and rule.phase not in phase_ids:
                 raise ValueError(f"phase_rules[{i}]: phase {rule.phase!r} is not one of {sorted(phase_ids)}")
@@ -155,6 +154,20 @@ class JourneyMap(MapModel):
         if len(set(names)) != len(names):
             raise ValueError(f"dimensions: a name is declared twice ({', '.join(sorted(names))})")
         return self
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        """A map sent to another process (the worker's checking pool) registers its channels there too."""
+        super().__setstate__(state)
+        use_map_channels(self.channel_specs)
+
+    @cached_property
+    def channel_specs(self) -> tuple[ChannelSpec, ...]:
+        return self.channels if self.channels is not None else shipped_channel_specs()
+
+    @cached_property
+    def channel_names(self) -> tuple[str, ...]:
+        """The map's channels, then those registered from Python (plugins)."""
+        return tuple(dict.fromkeys((*(c.name for c in self.channel_specs), *sorted(plugin_channels()))))
 
     @cached_property
     def dimension_names(self) -> tuple[str, ...]:
@@ -217,7 +230,7 @@ def load_journey_map(path: Path | None = None) -> JourneyMap:
     path = path or DEFAULT_MAP_PATH
     source = str(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = safe_yaml(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise ConfigError(source, "(file)", f"cannot read: {err.strerror}") from err
     except yaml.YAMLError as err:
@@ -229,10 +242,26 @@ def parse_journey_map(raw: Any, source: str = "<journey map>") -> JourneyMap:
     if not isinstance(raw, dict):
         raise ConfigError(source, "(root)", "expected a mapping of phases, touchpoints, phase_rules, ...")
     try:
-        return JourneyMap.model_validate(raw)
+        journey_map = JourneyMap.model_validate(raw)
     except ValidationError as err:
         first = err.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "(root)"
-        raise ConfigError(source, field, first["msg"]) from err
+        raise ConfigError(source, field, first["msg"].removeprefix("Value error, ")) from err
+    check_channel_references(journey_map.channel_specs, references(journey_map), source)
+    use_map_channels(journey_map.channel_specs)
+    return journey_map
 
 
+def references(journey_map: JourneyMap) -> list[Reference]:
+    """Where the map names channels and event types: touchpoints, phase rules, identity rules."""
+    return [*(Reference(f"touchpoints.{i}", tp.channel) for i, tp in enumerate(journey_map.touchpoints)),
+            *(Reference(f"phase_rules.{i}", r.channel, r.event_types) for i, r in enumerate(journey_map.phase_rules)),
+            *(Reference(f"identity.rules.{i}", r.channel, r.event_types)
+              for i, r in enumerate(journey_map.identity.rules))]
+
+
+# Channels: the map's channels section and what refers to it (touchpoints, phase and identity rules).
+
+def map_channel_names(path: Path | None = None) -> tuple[str, ...]:
+    """The channels of the map at `path` (None: the shipped one), registered by loading it."""
+    return load_journey_map(path).channel_names

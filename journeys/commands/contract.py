@@ -24,8 +24,10 @@ def schemas_group() -> None:
 
 @schemas_group.command("export")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-def export_command(directory: Path) -> None:
-    """Write one JSON Schema (draft 2020-12) per channel, and for feedback, into DIRECTORY."""
+@click.pass_context
+def export_command(ctx: click.Context, directory: Path) -> None:
+    """Write one JSON Schema (draft 2020-12) per channel of the journey map, and for feedback, into DIRECTORY."""
+    load_journey_map(settings_of(ctx).journey_map)  # its channels are the ones exported
     for path in export(directory):
         click.echo(f"wrote {path}")
 

@@ -25,6 +25,7 @@ from producers.importer import ImportSummary, check_channel, import_file
 from producers.mapping import load_mapping
 from producers.publisher import Publisher
 from schemas.errors import BrokerError
+from schemas.journeymap import map_channel_names
 
 BROKER_POLL_S = 0.5
 
@@ -99,7 +100,7 @@ def import_command(ctx: click.Context, channel: str, mapping_path: Path, rejects
                    file: Path) -> None:
     """Import a CSV or JSON Lines FILE of CHANNEL events through a declarative mapping."""
     settings, mapping = settings_of(ctx), load_mapping(mapping_path)
-    check_channel(channel, mapping, mapping_path)
+    check_channel(channel, mapping, mapping_path, map_channel_names(settings.journey_map))
     console = Console(stderr=True)
     columns = ("{task.description}", BarColumn(), DownloadColumn(), TimeRemainingColumn())
     with Publisher.connect(settings, source="importer") as publisher, \

@@ -78,6 +78,26 @@ def test_invalid_events_get_their_index_and_reason_and_are_dead_lettered(collect
     assert any(json.loads(d.payload) == bad for d in letters)
 
 
+def test_an_email_or_phone_in_an_id_field_is_refused_and_never_published(collector: tuple[str, Settings]) -> None:
+    """Ids travel in clear and are not scrubbed: an address or number put in one must not reach Kafka."""
+    url, settings = collector
+    good, *leaks = web_payloads(settings, 4)
+    leaks[0] = leaks[0] | {"identifiers": {"anonymous_id": "Ann.Lee@Example.com"}}
+    leaks[1] = leaks[1] | {"measures": {**leaks[1]["measures"], "session_id": "tel:+447700900123"}}
+    leaks[2] = leaks[2] | {"source_id": "signup-ann.lee%40example.com"}
+    status, answer = post(url, json.dumps([good, *leaks]).encode())
+    assert status == 202 and (answer["accepted"], answer["rejected"]) == (1, 3)
+    reasons = [e["reason"] for e in answer["errors"]]
+    assert reasons[0].startswith("identifiers.anonymous_id: an id cannot hold an e-mail address")
+    assert reasons[1].startswith("measures.session_id: an id cannot hold a phone number")
+    assert reasons[2].startswith("source_id: an id cannot hold an e-mail address")
+    published = read_topic(settings, topic(settings, raw_topic("web")), 1)
+    assert [json.loads(r.value)["source_id"] for r in published] == [good["source_id"]]
+    letters = read_topic(settings, topic(settings, DEADLETTER_TOPIC), 3)
+    assert sorted(DeadLetter.model_validate_json(r.value).kind for r in letters) == \
+        ["identifiers", "measures", "source_id"]
+
+
 @pytest.mark.parametrize("token", [None, "wrong", TOKEN + "x", ""])
 def test_a_missing_or_wrong_token_is_401(collector: tuple[str, Settings], token: str | None) -> None:
     url, settings = collector

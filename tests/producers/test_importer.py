@@ -6,18 +6,21 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
-from foundation.kafka import topic
+from foundation.kafka import ensure_topics, topic
 from foundation.settings import Settings
 from journeys.cli import main
 from producers.importer import import_file
 from producers.mapping import load_mapping
 from producers.publisher import Publisher
 from schemas.channels import event_adapter
+from schemas.journeymap import load_journey_map
 from schemas.outputs import DEADLETTER_TOPIC, DeadLetter, raw_topic
 from schemas.pii import hash_email
 from tests.producers.readback import read_topic
+from tests.reliability.test_channel_by_map import chat_map
 
 MAPPINGS = Path(__file__).parents[2] / "producers" / "mappings"
 SAMPLES = [  # channel, mapping, sample, (read, published, rejected)
@@ -92,3 +95,27 @@ def test_a_file_of_garbage_lines_is_all_rejected_not_fatal(topics: Settings, tmp
     assert sorted(json.loads(r.value)["source"] for r in letters) == [
         "importer:junk.jsonl:1", "importer:junk.jsonl:3", "importer:junk.jsonl:4", "importer:junk.jsonl:5"]
 
+
+
+def test_a_channel_declared_only_in_the_settings_map_can_be_imported(topics: Settings, tmp_path: Path) -> None:
+    """`--channel chat` is checked against the map JOURNEYS_JOURNEY_MAP names, not the shipped channels."""
+    local = topics.model_copy(update={"journey_map": chat_map(tmp_path)})
+    (tmp_path / "chats.csv").write_text("conv,started,crm,wait\nc-1,2026-03-02T09:30:00+00:00,CRM-1,42\n"
+                                        "c-2,2026-03-02T10:30:00+00:00,CRM-2,-3\n")
+    (tmp_path / "chats.yaml").write_text(yaml.safe_dump({
+        "channel": "chat", "time": {"column": "started", "format": "iso"}, "source_id": "conv",
+        "constants": {"touchpoint": "chat.support", "event_type": "chat_started"},
+        "fields": {"crm": "identifiers.crm_id", "wait": {"to": "measures.agent_wait_s", "type": "float"}}}))
+    env = {"JOURNEYS_KAFKA__BOOTSTRAP_SERVERS": local.kafka.bootstrap_servers, "JOURNEYS_DATA_DIR": str(tmp_path),
+           "JOURNEYS_KAFKA__TOPIC_PREFIX": local.kafka.topic_prefix, "JOURNEYS_JOURNEY_MAP": str(local.journey_map)}
+    try:
+        ensure_topics(local)
+        load_journey_map()  # as in a fresh process: only the shipped channels registered until a map loads
+        result = CliRunner().invoke(main, ["import", "--channel", "chat", "--mapping", str(tmp_path / "chats.yaml"),
+                                           str(tmp_path / "chats.csv")], env=env)
+        assert result.exit_code == 0, result.output
+        assert "read 2, published 1, rejected 1" in result.output
+        (record,) = read_topic(local, topic(local, raw_topic("chat")), 1)
+        assert json.loads(record.value)["measures"]["agent_wait_s"] == 42.0
+    finally:
+        load_journey_map()  # back to the shipped channels in this process

@@ -105,8 +105,22 @@ def test_text_without_pii_is_left_as_it_was(text: str) -> None:
 
 
 def test_ids_are_not_free_text() -> None:
-    event = accepted(web(measures={"path": "/x", "session_id": "s+447700900123", "order_id": "ann@example.com"}))
-    assert (event.measures.session_id, event.measures.order_id) == ("s+447700900123", "ann@example.com")
+    event = accepted(web(measures={"path": "/x", "session_id": "s+447700900123", "order_id": "ORD-2026-03-0042"}))
+    assert (event.measures.session_id, event.measures.order_id) == ("s+447700900123", "ORD-2026-03-0042")
+
+
+@pytest.mark.parametrize(("measures", "path", "what"), [
+    ({"order_id": "ann@example.com"}, "measures.order_id", "an e-mail address"),
+    ({"session_id": "+44 7700 900123".replace(" ", "")}, "measures.session_id", "a phone number"),
+])
+def test_an_id_holding_an_address_or_a_number_is_refused_not_kept(measures: dict[str, str], path: str,
+                                                                 what: str) -> None:
+    """Ids are not scrubbed (they identify), so one holding contact details is refused at the edge."""
+    rejection = validate(web(measures={"path": "/x", **measures}), "test", MAP)
+    assert isinstance(rejection, Rejection)
+    assert str(rejection.problems[0]) == f"{path}: an id cannot hold {what} (ids travel in clear): " \
+        f"send the {'address' if 'mail' in what else 'number'} as identifiers." \
+        f"{'email' if 'mail' in what else 'phone'}_hash, hashed by the PII recipe, or an opaque id"
 
 
 def test_the_shipped_map_spells_out_the_default_patterns() -> None:

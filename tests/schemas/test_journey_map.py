@@ -51,7 +51,8 @@ def _write(tmp_path: Path, change: dict[str, object]) -> Path:
     ({"friction": {"call_wait_s": -5}}, "friction.call_wait_s", "greater than 0"),
     ({"friction": {"csat_max": 9}}, "friction.csat_max", "less than or equal to 5"),
     ({"journey": {"inactivity_gap_days": "soon"}}, "journey.inactivity_gap_days", "valid number"),
-    ({"touchpoints": [{"id": "fax.main", "channel": "fax", "label": "Fax"}]}, "(root)", "'fax' is not registered"),
+    ({"touchpoints": [{"id": "fax.main", "channel": "fax", "label": "Fax"}]}, "touchpoints.0.channel",
+     "'fax' is not registered"),
     ({"phase_rules": [{"phase": "delight"}]}, "(root)", "'delight' is not one of"),
     ({"surprise": 1}, "surprise", "Extra inputs"),
 ])

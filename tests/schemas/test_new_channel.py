@@ -1,4 +1,4 @@
-"""Adding a channel is one registration plus the journey-map file: a chat channel, end to end."""
+"""A channel registered from Python (a plugin) plus the journey-map file: a chat channel, end to end."""
 
 from __future__ import annotations
 

@@ -11,7 +11,8 @@ from schemas.channels import channels, event_adapter
 from schemas.events import Feedback, Identifiers
 
 HEX64 = st.text("0123456789abcdef", min_size=64, max_size=64)
-OPAQUE = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=20)
+# Printable ASCII without "@", "%" and "+": an id that looks like an address or a phone number is refused.
+OPAQUE = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters="@%+"), min_size=1, max_size=20)
 NAME = st.from_regex(r"^[a-z][a-z0-9_]{0,10}(\.[a-z0-9_]{1,8})?$", fullmatch=True)
 TIMES = st.datetimes(min_value=datetime(2001, 1, 1), max_value=datetime(2030, 1, 1),
                      timezones=st.sampled_from([UTC]))
