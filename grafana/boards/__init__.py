@@ -10,4 +10,4 @@ from schemas.journeymap import JourneyMap
 def all_dashboards(journey_map: JourneyMap) -> tuple[Dashboard, ...]:
     """Every dashboard, in menu order."""
     return (funnel.dashboard(journey_map), friction.dashboard(journey_map), scorecard.dashboard(journey_map),
-            health.dashboard(), experience.dashboard(journey_map))
+            health.dashboard(journey_map), experience.dashboard(journey_map))

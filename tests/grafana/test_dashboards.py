@@ -54,7 +54,9 @@ def test_targets_use_the_plugin_fields(dashboard: Dashboard) -> None:
 def test_variables_are_multi_value_with_all_and_used(dashboard: Dashboard) -> None:
     doc = dashboard.to_json()
     names = [v["name"] for v in doc["templating"]["list"]]
-    assert set(names) <= {"channel", "touchpoint", "segment"} and "channel" in names
+    dimensions = set(load_journey_map().dimension_names)
+    assert set(names) <= {"channel", "touchpoint", "segment"} | dimensions and "channel" in names
+    assert dimensions <= set(names), "every dashboard offers every context dimension of the map"
     for variable in doc["templating"]["list"]:
         assert variable["multi"] and variable["includeAll"] and "allValue" not in variable
         assert any(f"${variable['name']}" in t["rawSql"] for p in doc["panels"] for t in p["targets"])
