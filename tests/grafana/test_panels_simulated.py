@@ -124,7 +124,7 @@ def test_a_dimension_value_filters_panels_as_the_named_queries_do(
         assert {row[0]: row[1] for row in o.rows} == {r["phase"]: r["journeys"] for r in named.as_dicts()}, value
         checked += 1
     everyone = {row[0]: row[1] for row in rows_of(outcomes, "journeys-funnel", "Journeys reaching each phase")}
-    assert checked >= 3 and everyone["research"] > 0
+    assert checked >= 3 and everyone.get("research")
 
 
 def test_funnel_panels_equal_the_ground_truth(outcomes: list[Outcome], simulation: Simulation) -> None:
