@@ -1,10 +1,13 @@
 """Grafana stage: the alert rules, as code, for file provisioning and for the provisioning API.
 
 Three rules watch the pipeline and the experience: a friction spike relative to the previous
-period, consumer lag above a threshold, and the dead-letter rate. Alert queries run in Grafana's
+period, consumer lag above a threshold, and the dead-letter rate; a fourth, built from the journey
+map, fires on each new incident (the Incidents dashboard's SQL, one alert instance per incident). Alert queries run in Grafana's
 backend only, so they use the plugin's macros and never dashboard variables or
 `$__conditionalAll` (those are browser-side). Each query returns one row with one numeric
-column, `value`; a threshold expression on it is the condition.
+column, `value`; a threshold expression on it is the condition. The incident rule returns one row
+per ongoing incident (its touchpoint, family, what and who become the alert's labels, its score the
+value) and none when all is normal, which Grafana reads as OK.
 """
 
 from __future__ import annotations
@@ -12,7 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from grafana.boards.incidents import BASELINE_PERIODS, PERIOD_S, incidents_sql
+from grafana.boards.incidents import UID as INCIDENTS_UID
 from grafana.model import DATASOURCE_UID, Format
+from schemas.journeymap import JourneyMap
 
 FOLDER_UID = "journeys"
 FOLDER_TITLE = "Journeys"
@@ -29,6 +35,9 @@ LAG_MAX_MESSAGES = 10_000
 DEAD_LETTER_WINDOW_S = 600
 DEAD_LETTER_MAX_PCT = 1.0
 INGEST_STAGES = "('collector', 'importer', 'simulator')"
+INCIDENT_PERIOD = "week"
+# The range holds the baseline and the two newest periods: the one going on and the one just ended.
+INCIDENT_RANGE_S = (BASELINE_PERIODS + 2) * PERIOD_S[INCIDENT_PERIOD]
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,7 @@ class AlertRule:
     pending: str = "5m"
     dashboard_uid: str = ""
     panel_id: int = 0
+    per_row: bool = False  # one alert instance per row (string columns are its labels), none when empty
 
     def data(self) -> list[dict[str, Any]]:
         """The query (A), its reduction (B) and the threshold condition (C)."""
@@ -112,6 +122,23 @@ DEAD_LETTER_RATE = AlertRule(
     f"{DEAD_LETTER_WINDOW_S // 60} minutes.", dashboard_uid="journeys-health", panel_id=3)
 
 ALERT_RULES = (FRICTION_SPIKE, CONSUMER_LAG, DEAD_LETTER_RATE)
+
+
+def new_incident_rule(journey_map: JourneyMap) -> AlertRule:
+    """Fires for each incident still going on: flagged in the current or the last complete period."""
+    step = PERIOD_S[INCIDENT_PERIOD]
+    sql = (f"SELECT touchpoint, family, what, who, score AS value\n"
+           f"FROM ({incidents_sql(journey_map, INCIDENT_PERIOD)})\n"
+           f"WHERE last_period > $__toTime - toIntervalSecond({2 * step})\nORDER BY touchpoint, family, what, who")
+    return AlertRule("journeys-new-incident", "New incident", sql, INCIDENT_RANGE_S, 0,
+                     "{{ $labels.touchpoint }}: {{ $labels.what }} for {{ $labels.who }} departs from its baseline "
+                     "(score {{ $values.B.Value }}); see the Incidents dashboard.", pending="0s",
+                     dashboard_uid=INCIDENTS_UID, panel_id=1, per_row=True)
+
+
+def alert_rules(journey_map: JourneyMap) -> tuple[AlertRule, ...]:
+    """Every rule: the pipeline's and the experience's, and the one built from the map."""
+    return (*ALERT_RULES, new_incident_rule(journey_map))
 
 
 def rule_group_payload(rules: tuple[AlertRule, ...] = ALERT_RULES) -> dict[str, Any]:
