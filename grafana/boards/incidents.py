@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from clickhouse.analyses.baseline import DEFAULT_BASELINE_PERIODS, DEFAULT_MIN_COUNT, DEFAULT_MIN_RATIO, DEFAULT_Z
 from clickhouse.analyses.incidents import DEFAULT_FAMILIES, SCAN, counts_sql
-from grafana.boards.common import TOUCHPOINT, VARIABLES, variable_name, variables, where
+from grafana.boards.common import VARIABLES, variable_name, variables, where
 from grafana.boards.step_funnel import with_literals
 from grafana.model import Column, Dashboard, Panel, Target, Thresholds
 from schemas.journeymap import JourneyMap
@@ -50,31 +50,32 @@ def _z() -> str:
     return f"if(family = 'volume', {volume}, {proportion})"
 
 
+def _trailing(partition: str, step: int) -> str:
+    """A window over the `BASELINE_PERIODS` periods before this one (a missing period adds nothing)."""
+    return (f"OVER (PARTITION BY {partition} ORDER BY moment "
+            f"RANGE BETWEEN {step * BASELINE_PERIODS} PRECEDING AND 1 PRECEDING)")
+
+
 def _judged(journey_map: JourneyMap, period: str) -> str:
-    """Every counted cell of a period with a full baseline, with its baseline, rate and z."""
+    """Every counted cell of a period with a full baseline, with its baseline, rate and z, in one pass
+    over the counts. A step or friction cell's denominator is the journeys at its (period,
+    touchpoint, who), which every step cell of that place carries: the baseline's denominator is
+    their trailing sum, whether or not the cell happened in those periods (as in the Python judge)."""
     step = PERIOD_S[period]
-    return f"""WITH counts AS ({counts(journey_map, period)}),
-present AS (SELECT period, touchpoint, who, max(denominator) AS journeys FROM counts GROUP BY period, touchpoint, who),
-trail AS (
-    SELECT period, family, touchpoint, what, who, numerator AS x, denominator AS n,
-           period - toIntervalSecond({step} * arrayJoin(range(1, {BASELINE_PERIODS + 1}))) AS before
-    FROM counts WHERE period >= $__fromTime + toIntervalSecond({step * BASELINE_PERIODS})
-),
-summed AS (
-    SELECT t.period AS period, t.family AS family, t.touchpoint AS touchpoint, t.what AS what, t.who AS who,
-           any(t.x) AS x, any(t.n) AS n, sum(b.numerator) AS x0,
-           sum(if(t.family = 'volume', 0, if(b.found = 1, b.denominator, p.journeys))) AS n0
-    FROM trail AS t
-    LEFT JOIN (SELECT *, 1 AS found FROM counts) AS b
-        ON b.period = t.before AND b.family = t.family AND b.touchpoint = t.touchpoint AND b.what = t.what
-           AND b.who = t.who
-    LEFT JOIN present AS p ON p.period = t.before AND p.touchpoint = t.touchpoint AND p.who = t.who
-    GROUP BY t.period, t.family, t.touchpoint, t.what, t.who
-)
-SELECT *, if(family = 'volume', toFloat64(x), if(n > 0, x / n, 0)) AS period_rate,
+    return f"""SELECT *, if(family = 'volume', toFloat64(x), if(n > 0, x / n, 0)) AS period_rate,
        if(family = 'volume', x0 / {BASELINE_PERIODS}, if(n0 > 0, x0 / n0, 0)) AS period_baseline,
        {_z()} AS z
-FROM summed"""
+FROM (
+    SELECT *, sum(x) {_trailing('family, touchpoint, what, who', step)} AS x0,
+           sum(if(first_here, journeys, 0)) {_trailing('touchpoint, who', step)} AS n0
+    FROM (
+        SELECT period, family, touchpoint, what, who, numerator AS x, denominator AS n, toUInt32(period) AS moment,
+               max(denominator) OVER (PARTITION BY period, touchpoint, who) AS journeys,
+               row_number() OVER (PARTITION BY period, touchpoint, who ORDER BY family, what) = 1 AS first_here
+        FROM ({counts(journey_map, period)})
+    )
+)
+WHERE period >= $__fromTime + toIntervalSecond({step * BASELINE_PERIODS})"""
 
 
 def _flagged() -> str:
@@ -88,36 +89,31 @@ def _flagged() -> str:
 
 def incidents_sql(journey_map: JourneyMap, period: str) -> str:
     """One row per incident: its first and last period, where (touchpoint), what (family and rule, step
-    or volume), who, numerator and denominator, rate against the baseline rate, effect and score."""
+    or volume), who, numerator and denominator, rate against the baseline rate, effect and score.
+    An everyone-incident overlapping an incident of one dimension value (same where and what) gives way."""
     step = PERIOD_S[period]
+    rate = "if(sum(n) > 0, sum(x) / sum(n), sum(x) / count())"
     return f"""SELECT first_period, last_period, touchpoint, family, what, who, periods, numerator, denominator,
        rate, baseline_rate, effect, score
 FROM (
-    SELECT family, touchpoint, what, who, min(period) AS first_period, max(period) AS last_period,
-           count() AS periods, sum(x) AS numerator, sum(n) AS denominator,
-           round(if(sum(n) > 0, sum(x) / sum(n), sum(x) / count()), 4) AS rate,
-           round(avg(period_baseline), 4) AS baseline_rate,
-           if(avg(period_baseline) > 0,
-              round(if(sum(n) > 0, sum(x) / sum(n), sum(x) / count()) / avg(period_baseline), 2), inf) AS effect,
-           round(max(abs(z)), 2) AS score
-FROM (
-        SELECT *, intDiv(toUInt32(period), {step})
-                  - row_number() OVER (PARTITION BY family, touchpoint, what, who, z > 0 ORDER BY period) AS island
-        FROM ({_judged(journey_map, period)})
-        WHERE {_flagged()}
+    SELECT *, groupArrayIf((first_period, last_period), who != '*')
+              OVER (PARTITION BY family, touchpoint, what) AS specific
+    FROM (
+        SELECT family, touchpoint, what, who, min(period) AS first_period, max(period) AS last_period,
+               count() AS periods, sum(x) AS numerator, sum(n) AS denominator, round({rate}, 4) AS rate,
+               round(avg(period_baseline), 4) AS baseline_rate,
+               if(avg(period_baseline) > 0, round({rate} / avg(period_baseline), 2), inf) AS effect,
+               round(max(abs(z)), 2) AS score
+        FROM (
+            SELECT *, intDiv(moment, {step})
+                      - row_number() OVER (PARTITION BY family, touchpoint, what, who, z > 0 ORDER BY period) AS island
+            FROM ({_judged(journey_map, period)})
+            WHERE {_flagged()}
+        )
+        GROUP BY family, touchpoint, what, who, z > 0, island
     )
-    GROUP BY family, touchpoint, what, who, z > 0, island
-) AS i
-LEFT JOIN (
-    SELECT family, touchpoint, what, groupArray((first_period, last_period)) AS spans
-    FROM (SELECT family, touchpoint, what, min(period) AS first_period, max(period) AS last_period
-          FROM (SELECT *, intDiv(toUInt32(period), {step})
-                          - row_number() OVER (PARTITION BY family, touchpoint, what, who, z > 0 ORDER BY period) AS island
-                FROM ({_judged(journey_map, period)}) WHERE {_flagged()} AND who != '*')
-          GROUP BY family, touchpoint, what, who, z > 0, island)
-    GROUP BY family, touchpoint, what
-) AS s USING (family, touchpoint, what)
-WHERE who != '*' OR NOT arrayExists(span -> span.1 <= i.last_period AND i.first_period <= span.2, s.spans)"""
+)
+WHERE who != '*' OR NOT arrayExists(span -> span.1 <= last_period AND first_period <= span.2, specific)"""
 
 
 def _selected(journey_map: JourneyMap) -> tuple[str, ...]:
@@ -129,7 +125,7 @@ def _selected(journey_map: JourneyMap) -> tuple[str, ...]:
         f"has(arrayMap(v -> concat('{d}=', v), [${{{variable_name(d)}:singlequote}}]), who), ${variable_name(d)})"
         for d in journey_map.dimension_names)
     return (f"$__conditionalAll({channels} IN (${{channel:singlequote}}), $channel)",
-            TOUCHPOINT, *by_dimension)
+            *by_dimension)
 
 
 def panel(journey_map: JourneyMap, period: str) -> Panel:
@@ -145,9 +141,10 @@ def panel(journey_map: JourneyMap, period: str) -> Panel:
 
 
 def dashboard(journey_map: JourneyMap) -> Dashboard:
-    channel, touchpoint, _ = VARIABLES
+    # No touchpoint variable: each of its values would rerun months of judging (the table shows where).
+    channel, _, _ = VARIABLES
     return Dashboard(UID, "Incidents",
                      "What changed against its baseline: where (touchpoint), what (rule, step or volume), who "
                      "(everyone or a dimension value), the rate against the baseline, and the score.",
                      (panel(journey_map, "week"), panel(journey_map, "day")),
-                     variables(journey_map, (channel, touchpoint)), time_from="now-90d")
+                     variables(journey_map, (channel,)), time_from="now-90d")

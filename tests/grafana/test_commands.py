@@ -11,7 +11,7 @@ from clickhouse_connect.driver.client import Client
 from pydantic import SecretStr
 
 from foundation.settings import ClickHouseSettings, Settings
-from grafana.alerts import ALERT_RULES, FOLDER_UID
+from grafana.alerts import FOLDER_UID, alert_rules
 from grafana.cli import grafana_group
 from grafana.deploy import ClickHouseConnection, plan
 from grafana.export import GRAFANA_DIR
@@ -57,7 +57,7 @@ def test_deploy_plan_upserts_everything_by_uid() -> None:
     assert source["jsonData"] | {"host": "ch.internal", "port": 8443, "secure": True} == source["jsonData"]
     assert source["secureJsonData"] == {"password": "s3cret"} and source["jsonData"]["username"] == "grafana_ro"
     rules = first.rule_group["rules"]
-    assert [r["uid"] for r in rules] == [r.uid for r in ALERT_RULES]
+    assert [r["uid"] for r in rules] == [r.uid for r in alert_rules(load_journey_map())]
     assert all(r["folderUID"] == FOLDER_UID and "dashboardUid" not in r for r in rules)
     assert rules[1]["annotations"]["__dashboardUid__"] == "journeys-health"
 
