@@ -41,7 +41,7 @@ def test_build_writes_what_is_committed(tmp_path: Path, dashboard_settings: Sett
     result = CliRunner().invoke(grafana_group, ["build", "--out", str(tmp_path)], obj=dashboard_settings)
     assert result.exit_code == 0, result.output
     written = [Path(line) for line in result.output.split()]
-    assert len(written) == 8
+    assert len(written) == 9  # six dashboards, three provisioning files
     for path in written:
         assert (GRAFANA_DIR / path.relative_to(tmp_path)).read_text() == path.read_text()
 
@@ -51,7 +51,8 @@ def test_deploy_plan_upserts_everything_by_uid() -> None:
     first, second = (plan(load_journey_map(), connection) for _ in range(2))
     assert first == second
     assert [d["dashboard"]["uid"] for d in first.dashboards] == [
-        "journeys-funnel", "journeys-friction", "journeys-scorecard", "journeys-health", "journeys-experience-map"]
+        "journeys-funnel", "journeys-friction", "journeys-scorecard", "journeys-health", "journeys-experience-map",
+        "journeys-incidents"]
     assert all(d["folderUid"] == FOLDER_UID and d["overwrite"] for d in first.dashboards)
     source = first.datasource
     assert source["jsonData"] | {"host": "ch.internal", "port": 8443, "secure": True} == source["jsonData"]
@@ -60,6 +61,7 @@ def test_deploy_plan_upserts_everything_by_uid() -> None:
     assert [r["uid"] for r in rules] == [r.uid for r in alert_rules(load_journey_map())]
     assert all(r["folderUID"] == FOLDER_UID and "dashboardUid" not in r for r in rules)
     assert rules[1]["annotations"]["__dashboardUid__"] == "journeys-health"
+    assert rules[3]["annotations"]["__dashboardUid__"] == "journeys-incidents"
 
 
 def test_provisioned_password_is_left_to_grafana_env_interpolation() -> None:
