@@ -1,5 +1,9 @@
 """Grafana stage: the alert rules, as code, for file provisioning and for the provisioning API.
 
+Each rule's queries (the ClickHouse query, its reduction, the threshold) are built with the SDK's
+alerting and expression builders; the rule around them is written here, in the two shapes Grafana
+reads (the SDK models only the API's rule, not the file-provisioning one).
+
 Three rules watch the pipeline and the experience: a friction spike relative to the previous
 period, consumer lag above a threshold, and the dead-letter rate; a fourth, built from the journey
 map, fires on each new incident (the Incidents dashboard's SQL, one alert instance per incident). Alert queries run in Grafana's
@@ -15,9 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from grafana_foundation_sdk.builders import alerting, expr
+from grafana_foundation_sdk.models import alerting as alerting_models
+from grafana_foundation_sdk.models import dashboard as models
+
 from grafana.boards.incidents import BASELINE_PERIODS, PERIOD_S, incidents_sql
 from grafana.boards.incidents import UID as INCIDENTS_UID
-from grafana.model import DATASOURCE_UID, Format
+from grafana.model import DATASOURCE_UID, Format, Target, plain
 from schemas.journeymap import JourneyMap
 
 FOLDER_UID = "journeys"
@@ -26,6 +34,7 @@ GROUP = "journeys"
 GROUP_INTERVAL = "1m"
 GROUP_INTERVAL_S = 60
 EXPRESSION_UID = "__expr__"
+ALERT_SAMPLING = (1000, 43200)  # intervalMs, maxDataPoints of the alert query
 
 FRICTION_SPIKE_WINDOW_S = 3600
 FRICTION_SPIKE_RATIO = 2.0  # friction in the last hour at least twice the hour before
@@ -58,19 +67,17 @@ class AlertRule:
 
     def data(self) -> list[dict[str, Any]]:
         """The query (A), its reduction (B) and the threshold condition (C)."""
-        expr = {"type": "__expr__", "uid": EXPRESSION_UID}
-        query = {"refId": "A", "editorType": "sql", "format": int(Format.TABLE), "intervalMs": 1000,
-                 "maxDataPoints": 43200, "rawSql": self.sql, "datasource": {"type": "grafana-clickhouse-datasource",
-                                                                             "uid": DATASOURCE_UID}}
-        reduce = {"refId": "B", "type": "reduce", "expression": "A", "reducer": "last", "datasource": expr}
-        condition = {"refId": "C", "type": "threshold", "expression": "B", "datasource": expr,
-                     "conditions": [{"evaluator": {"params": [self.threshold], "type": "gt"}}]}
-        return [
-            {"refId": "A", "relativeTimeRange": {"from": self.range_s, "to": 0},
-             "datasourceUid": DATASOURCE_UID, "model": query},
-            {"refId": "B", "datasourceUid": EXPRESSION_UID, "model": reduce},
-            {"refId": "C", "datasourceUid": EXPRESSION_UID, "model": condition},
-        ]
+        source = models.DataSourceRef(type_val=EXPRESSION_UID, uid=EXPRESSION_UID)
+        query = (alerting.Query("A").datasource_uid(DATASOURCE_UID)
+                 .relative_time_range(alerting_models.RelativeTimeRange(from_val=self.range_s, to=0))
+                 .model(Target(self.sql, Format.TABLE, "A", ALERT_SAMPLING)))
+        reduce = expr.TypeReduce().ref_id("B").expression("A").reducer("last").datasource(source)
+        above = expr.ExprTypeThresholdConditionsEvaluator().params([self.threshold]).type("gt")
+        condition = (expr.TypeThreshold().ref_id("C").expression("B").datasource(source)
+                     .conditions([expr.ExprTypeThresholdConditions().evaluator(above)]))
+        return [plain(query.build()),
+                plain(alerting.Query("B").datasource_uid(EXPRESSION_UID).model(reduce).build()),
+                plain(alerting.Query("C").datasource_uid(EXPRESSION_UID).model(condition).build())]
 
     def provisioned(self) -> dict[str, Any]:
         """The rule in Grafana's file-provisioning format."""

@@ -63,14 +63,16 @@ class Format(IntEnum):
 class ClickHouseQuery(cogvariants.Dataquery):
     """The ClickHouse plugin's target (the SDK ships no ClickHouse data source)."""
 
-    def __init__(self, sql: str, fmt: Format, ref_id: str) -> None:
-        self.sql, self.format, self.ref_id = sql, fmt, ref_id
+    def __init__(self, sql: str, fmt: Format, ref_id: str, sampling: tuple[int, int] | None = None) -> None:
+        self.sql, self.format, self.ref_id, self.sampling = sql, fmt, ref_id, sampling
 
     def to_json(self) -> dict[str, Any]:
         query_type = "timeseries" if self.format is Format.TIME_SERIES else "table"
-        return {"datasource": DATASOURCE, "editorType": "sql", "format": int(self.format),
-                "pluginVersion": PLUGIN_VERSION, "queryType": query_type, "rawSql": self.sql,
-                "refId": self.ref_id}
+        query = {"datasource": DATASOURCE, "editorType": "sql", "format": int(self.format),
+                 "pluginVersion": PLUGIN_VERSION, "queryType": query_type, "rawSql": self.sql, "refId": self.ref_id}
+        if self.sampling is not None:  # an alert query says its own interval and points (no panel to ask)
+            query |= {"intervalMs": self.sampling[0], "maxDataPoints": self.sampling[1]}
+        return query
 
 
 @dataclass(frozen=True)
@@ -80,9 +82,10 @@ class Target(cogbuilder.Builder[ClickHouseQuery]):
     sql: str
     format: Format = Format.TABLE
     ref_id: str = "A"
+    sampling: tuple[int, int] | None = None  # (intervalMs, maxDataPoints), for alert queries
 
     def build(self) -> ClickHouseQuery:
-        return ClickHouseQuery(self.sql, self.format, self.ref_id)
+        return ClickHouseQuery(self.sql, self.format, self.ref_id, self.sampling)
 
     def to_json(self) -> dict[str, Any]:
         return self.build().to_json()
@@ -225,6 +228,11 @@ class Dashboard:
         return board
 
     def to_json(self) -> dict[str, Any]:
-        """Grafana's dashboard JSON, as plain data (the SDK's encoder, then parsed back)."""
-        document: dict[str, Any] = json.loads(json.dumps(self.builder().build(), cls=JSONEncoder))
-        return document
+        """Grafana's dashboard JSON, as plain data."""
+        return plain(self.builder().build())
+
+
+def plain(built: object) -> dict[str, Any]:
+    """A built SDK object as plain JSON data (the SDK's encoder, then parsed back)."""
+    document: dict[str, Any] = json.loads(json.dumps(built, cls=JSONEncoder))
+    return document
