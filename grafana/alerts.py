@@ -1,10 +1,17 @@
 """Grafana stage: the alert rules, as code, for file provisioning and for the provisioning API.
 
+Each rule's queries (the ClickHouse query, its reduction, the threshold) are built with the SDK's
+alerting and expression builders; the rule around them is written here, in the two shapes Grafana
+reads (the SDK models only the API's rule, not the file-provisioning one).
+
 Three rules watch the pipeline and the experience: a friction spike relative to the previous
-period, consumer lag above a threshold, and the dead-letter rate. Alert queries run in Grafana's
+period, consumer lag above a threshold, and the dead-letter rate; a fourth, built from the journey
+map, fires on each new incident (the Incidents dashboard's SQL, one alert instance per incident). Alert queries run in Grafana's
 backend only, so they use the plugin's macros and never dashboard variables or
 `$__conditionalAll` (those are browser-side). Each query returns one row with one numeric
-column, `value`; a threshold expression on it is the condition.
+column, `value`; a threshold expression on it is the condition. The incident rule returns one row
+per ongoing incident (its touchpoint, family, what and who become the alert's labels, its score the
+value) and none when all is normal, which Grafana reads as OK.
 """
 
 from __future__ import annotations
@@ -12,7 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from grafana.model import DATASOURCE_UID, Format
+from grafana_foundation_sdk.builders import alerting, expr
+from grafana_foundation_sdk.models import alerting as alerting_models
+from grafana_foundation_sdk.models import dashboard as models
+
+from grafana.boards.incidents import BASELINE_PERIODS, PERIOD_S, incidents_sql
+from grafana.boards.incidents import UID as INCIDENTS_UID
+from grafana.model import DATASOURCE_UID, Format, Target, plain
+from schemas.journeymap import JourneyMap
 
 FOLDER_UID = "journeys"
 FOLDER_TITLE = "Journeys"
@@ -20,6 +34,7 @@ GROUP = "journeys"
 GROUP_INTERVAL = "1m"
 GROUP_INTERVAL_S = 60
 EXPRESSION_UID = "__expr__"
+ALERT_SAMPLING = (1000, 43200)  # intervalMs, maxDataPoints of the alert query
 
 FRICTION_SPIKE_WINDOW_S = 3600
 FRICTION_SPIKE_RATIO = 2.0  # friction in the last hour at least twice the hour before
@@ -29,6 +44,9 @@ LAG_MAX_MESSAGES = 10_000
 DEAD_LETTER_WINDOW_S = 600
 DEAD_LETTER_MAX_PCT = 1.0
 INGEST_STAGES = "('collector', 'importer', 'simulator')"
+INCIDENT_PERIOD = "week"
+# The range holds the baseline and the two newest periods: the one going on and the one just ended.
+INCIDENT_RANGE_S = (BASELINE_PERIODS + 2) * PERIOD_S[INCIDENT_PERIOD]
 
 
 @dataclass(frozen=True)
@@ -45,22 +63,21 @@ class AlertRule:
     pending: str = "5m"
     dashboard_uid: str = ""
     panel_id: int = 0
+    per_row: bool = False  # one alert instance per row (string columns are its labels), none when empty
 
     def data(self) -> list[dict[str, Any]]:
         """The query (A), its reduction (B) and the threshold condition (C)."""
-        expr = {"type": "__expr__", "uid": EXPRESSION_UID}
-        query = {"refId": "A", "editorType": "sql", "format": int(Format.TABLE), "intervalMs": 1000,
-                 "maxDataPoints": 43200, "rawSql": self.sql, "datasource": {"type": "grafana-clickhouse-datasource",
-                                                                             "uid": DATASOURCE_UID}}
-        reduce = {"refId": "B", "type": "reduce", "expression": "A", "reducer": "last", "datasource": expr}
-        condition = {"refId": "C", "type": "threshold", "expression": "B", "datasource": expr,
-                     "conditions": [{"evaluator": {"params": [self.threshold], "type": "gt"}}]}
-        return [
-            {"refId": "A", "relativeTimeRange": {"from": self.range_s, "to": 0},
-             "datasourceUid": DATASOURCE_UID, "model": query},
-            {"refId": "B", "datasourceUid": EXPRESSION_UID, "model": reduce},
-            {"refId": "C", "datasourceUid": EXPRESSION_UID, "model": condition},
-        ]
+        source = models.DataSourceRef(type_val=EXPRESSION_UID, uid=EXPRESSION_UID)
+        query = (alerting.Query("A").datasource_uid(DATASOURCE_UID)
+                 .relative_time_range(alerting_models.RelativeTimeRange(from_val=self.range_s, to=0))
+                 .model(Target(self.sql, Format.TABLE, "A", ALERT_SAMPLING)))
+        reduce = expr.TypeReduce().ref_id("B").expression("A").reducer("last").datasource(source)
+        above = expr.ExprTypeThresholdConditionsEvaluator().params([self.threshold]).type("gt")
+        condition = (expr.TypeThreshold().ref_id("C").expression("B").datasource(source)
+                     .conditions([expr.ExprTypeThresholdConditions().evaluator(above)]))
+        return [plain(query.build()),
+                plain(alerting.Query("B").datasource_uid(EXPRESSION_UID).model(reduce).build()),
+                plain(alerting.Query("C").datasource_uid(EXPRESSION_UID).model(condition).build())]
 
     def provisioned(self) -> dict[str, Any]:
         """The rule in Grafana's file-provisioning format."""
@@ -112,6 +129,23 @@ DEAD_LETTER_RATE = AlertRule(
     f"{DEAD_LETTER_WINDOW_S // 60} minutes.", dashboard_uid="journeys-health", panel_id=3)
 
 ALERT_RULES = (FRICTION_SPIKE, CONSUMER_LAG, DEAD_LETTER_RATE)
+
+
+def new_incident_rule(journey_map: JourneyMap) -> AlertRule:
+    """Fires for each incident still going on: flagged in the current or the last complete period."""
+    step = PERIOD_S[INCIDENT_PERIOD]
+    sql = (f"SELECT touchpoint, family, what, who, score AS value\n"
+           f"FROM ({incidents_sql(journey_map, INCIDENT_PERIOD)})\n"
+           f"WHERE last_period > $__toTime - toIntervalSecond({2 * step})\nORDER BY touchpoint, family, what, who")
+    return AlertRule("journeys-new-incident", "New incident", sql, INCIDENT_RANGE_S, 0,
+                     "{{ $labels.touchpoint }}: {{ $labels.what }} for {{ $labels.who }} departs from its baseline "
+                     "(score {{ $values.B.Value }}); see the Incidents dashboard.", pending="0s",
+                     dashboard_uid=INCIDENTS_UID, panel_id=1, per_row=True)
+
+
+def alert_rules(journey_map: JourneyMap) -> tuple[AlertRule, ...]:
+    """Every rule: the pipeline's and the experience's, and the one built from the map."""
+    return (*ALERT_RULES, new_incident_rule(journey_map))
 
 
 def rule_group_payload(rules: tuple[AlertRule, ...] = ALERT_RULES) -> dict[str, Any]:

@@ -33,7 +33,7 @@ class QueryCase:
 
     dashboard: str
     panel: str
-    kind: str  # the panel type, or "alert" / "variable"
+    kind: str  # the panel type, or "alert" / "alert_rows" (one instance per row) / "variable"
     selection: str
     sql: str
 
@@ -89,7 +89,7 @@ def panel_cases(dashboard: Dashboard, options: Mapping[str, tuple[str, ...]], ct
 
 def alert_cases(rules: Sequence[AlertRule], end: datetime) -> list[QueryCase]:
     """Each alert query as the alerting engine runs it at `end` (now - range .. now)."""
-    return [QueryCase("alerting", rule.title, "alert", f"last {rule.range_s} s",
+    return [QueryCase("alerting", rule.title, "alert_rows" if rule.per_row else "alert", f"last {rule.range_s} s",
                       expand_alert_query(rule.sql, QueryContext(end - timedelta(seconds=rule.range_s), end)))
             for rule in rules]
 
@@ -109,6 +109,8 @@ def shape_problems(kind: str, columns: Sequence[tuple[str, str]], rows: Sequence
         return [f"a {kind} needs a numeric column, got {list(columns)}"]
     if kind == "alert" and (len(rows) != 1 or sum(1 for t in types if NUMERIC.match(t)) != 1):
         return [f"an alert query must return one row with one numeric column, got {len(rows)} rows of {list(columns)}"]
+    if kind == "alert_rows" and sum(1 for t in types if NUMERIC.match(t)) != 1:
+        return [f"a per-row alert query needs exactly one numeric column (the rest are labels), got {list(columns)}"]
     if kind == "nodeGraph" and not ({"id", "source", "target"} <= names or {"id", "title"} <= names):
         return [f"a node graph needs nodes (id, title) or edges (id, source, target), got {list(columns)}"]
     if kind == "barchart" and not (numeric and any(not NUMERIC.match(t) for t in types)):

@@ -17,7 +17,7 @@ from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaException
 from pydantic import SecretStr
 
-from grafana.alerts import FOLDER_TITLE, FOLDER_UID, GROUP, rule_group_payload
+from grafana.alerts import FOLDER_TITLE, FOLDER_UID, GROUP, alert_rules, rule_group_payload
 from grafana.boards import all_dashboards
 from grafana.export import datasource_document
 from schemas.errors import GrafanaError
@@ -61,7 +61,7 @@ def datasource_payload(connection: ClickHouseConnection) -> dict[str, Any]:
 def plan(journey_map: JourneyMap, connection: ClickHouseConnection) -> Plan:
     dashboards = tuple({"dashboard": d.to_json(), "folderUid": FOLDER_UID, "overwrite": True,
                         "message": "journeys grafana deploy"} for d in all_dashboards(journey_map))
-    return Plan(datasource_payload(connection), dashboards, rule_group_payload())
+    return Plan(datasource_payload(connection), dashboards, rule_group_payload(alert_rules(journey_map)))
 
 
 def _call(item: str, action: Callable[[], T]) -> T:

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from grafana.alerts import FOLDER_TITLE, provisioning_document
+from grafana.alerts import FOLDER_TITLE, alert_rules, provisioning_document
 from grafana.boards import all_dashboards
 from grafana.model import DATASOURCE_TYPE, DATASOURCE_UID, Dashboard
 from schemas.journeymap import JourneyMap
@@ -72,7 +72,7 @@ def rendered_files(journey_map: JourneyMap) -> dict[str, str]:
     files = {f"dashboards/{d.uid}.json": render_json(d.to_json()) for d in all_dashboards(journey_map)}
     files["provisioning/datasources/clickhouse.yaml"] = render_yaml(datasource_document())
     files["provisioning/dashboards/journeys.yaml"] = render_yaml(dashboards_provider_document())
-    files["provisioning/alerting/journeys.yaml"] = render_yaml(provisioning_document())
+    files["provisioning/alerting/journeys.yaml"] = render_yaml(provisioning_document(alert_rules(journey_map)))
     return files
 
 

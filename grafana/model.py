@@ -1,24 +1,56 @@
-"""Grafana stage: small models of dashboards as code, rendered to Grafana's JSON.
+"""Grafana stage: dashboards as code, built with Grafana's typed builders (grafana-foundation-sdk).
 
-Dashboards are built in Python (grafana/boards/) from these frozen dataclasses and exported as
-stable, sorted JSON, so a change to a panel is a reviewable diff. Targets use the ClickHouse
-plugin's fields exactly (`rawSql`, `editorType: sql`, `queryType`, numeric `format`); variables
-are ClickHouse query variables, multi-value with All, refreshed when the dashboard loads.
+Boards (grafana/boards/) describe panels with the small frozen values below (a title, a kind, the
+ClickHouse SQL of each target, unit, thresholds, columns), which the panel check and the tests
+read; `to_json` builds them with the SDK's typed builders (dashboard, one builder per panel kind,
+query variables, thresholds, overrides) and serialises them with the SDK's encoder. The SDK has
+no ClickHouse data source, so `ClickHouseQuery` is ours: a `Dataquery` variant with the plugin's
+fields exactly (`rawSql`, `editorType: sql`, `queryType`, numeric `format`), which every panel
+builder accepts as a target.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
+from grafana_foundation_sdk.builders import barchart, bargauge, nodegraph, piechart, stat, table, timeseries
+from grafana_foundation_sdk.builders import common as common_builders
+from grafana_foundation_sdk.builders import dashboard as builders
+from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.cog import variants as cogvariants
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models import dashboard as models
+
 DATASOURCE_TYPE = "grafana-clickhouse-datasource"
 DATASOURCE_UID = "journeys-clickhouse"
 DATASOURCE = {"type": DATASOURCE_TYPE, "uid": DATASOURCE_UID}
+DATASOURCE_REF = models.DataSourceRef(type_val=DATASOURCE_TYPE, uid=DATASOURCE_UID)
 PLUGIN_VERSION = "4.11.0"
-SCHEMA_VERSION = 39
 GRID_COLUMNS = 24
 GOOD, WARN, BAD = "green", "orange", "red"
+ALL = "$__all"
+
+AnyPanelBuilder = Any  # the SDK's panel builders share methods but no base class
+
+
+def _barchart() -> barchart.Panel:
+    """The SDK writes a hidden legend and sorted tooltips by default; Grafana's own defaults for bar
+    charts (what the board had before the SDK) show the legend and keep the series order."""
+    legend = (common_builders.VizLegendOptions().show_legend(True).display_mode(common.LegendDisplayMode.LIST)
+              .placement(common.LegendPlacement.BOTTOM))
+    tooltip = common_builders.VizTooltipOptions().mode(common.TooltipDisplayMode.SINGLE).sort(common.SortOrder.NONE)
+    return barchart.Panel().legend(legend).tooltip(tooltip)
+
+
+PANEL_BUILDERS: dict[str, Callable[[], AnyPanelBuilder]] = {
+    "timeseries": timeseries.Panel, "table": table.Panel, "stat": stat.Panel, "barchart": _barchart,
+    "bargauge": bargauge.Panel, "piechart": piechart.Panel, "nodeGraph": nodegraph.Panel,
+}
 
 
 class Format(IntEnum):
@@ -28,19 +60,35 @@ class Format(IntEnum):
     TABLE = 1
 
 
+class ClickHouseQuery(cogvariants.Dataquery):
+    """The ClickHouse plugin's target (the SDK ships no ClickHouse data source)."""
+
+    def __init__(self, sql: str, fmt: Format, ref_id: str, sampling: tuple[int, int] | None = None) -> None:
+        self.sql, self.format, self.ref_id, self.sampling = sql, fmt, ref_id, sampling
+
+    def to_json(self) -> dict[str, Any]:
+        query_type = "timeseries" if self.format is Format.TIME_SERIES else "table"
+        query = {"datasource": DATASOURCE, "editorType": "sql", "format": int(self.format),
+                 "pluginVersion": PLUGIN_VERSION, "queryType": query_type, "rawSql": self.sql, "refId": self.ref_id}
+        if self.sampling is not None:  # an alert query says its own interval and points (no panel to ask)
+            query |= {"intervalMs": self.sampling[0], "maxDataPoints": self.sampling[1]}
+        return query
+
+
 @dataclass(frozen=True)
-class Target:
-    """One ClickHouse SQL query of a panel."""
+class Target(cogbuilder.Builder[ClickHouseQuery]):
+    """One ClickHouse SQL query of a panel, a builder the SDK's panels take as a target."""
 
     sql: str
     format: Format = Format.TABLE
     ref_id: str = "A"
+    sampling: tuple[int, int] | None = None  # (intervalMs, maxDataPoints), for alert queries
+
+    def build(self) -> ClickHouseQuery:
+        return ClickHouseQuery(self.sql, self.format, self.ref_id, self.sampling)
 
     def to_json(self) -> dict[str, Any]:
-        query_type = "timeseries" if self.format is Format.TIME_SERIES else "table"
-        return {"datasource": DATASOURCE, "editorType": "sql", "format": int(self.format),
-                "pluginVersion": PLUGIN_VERSION, "queryType": query_type, "rawSql": self.sql,
-                "refId": self.ref_id}
+        return self.build().to_json()
 
 
 @dataclass(frozen=True)
@@ -58,10 +106,9 @@ class Thresholds:
     def lower_is_better(cls, warn_from: float, bad_from: float) -> Thresholds:
         return cls(GOOD, ((warn_from, WARN), (bad_from, BAD)))
 
-    def to_json(self) -> dict[str, Any]:
-        steps: list[dict[str, Any]] = [{"color": self.base, "value": None}]
-        steps += [{"color": colour, "value": value} for value, colour in self.steps]
-        return {"mode": "absolute", "steps": steps}
+    def builder(self) -> builders.ThresholdsConfig:
+        steps = [models.Threshold(None, self.base)] + [models.Threshold(v, c) for v, c in self.steps]
+        return builders.ThresholdsConfig().mode(models.ThresholdsMode.ABSOLUTE).steps(steps)
 
 
 @dataclass(frozen=True)
@@ -73,16 +120,31 @@ class Column:
     thresholds: Thresholds | None = None
     decimals: int | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        props: list[dict[str, Any]] = []
+    def properties(self) -> list[models.DynamicConfigValue]:
+        props: list[models.DynamicConfigValue] = []
         if self.unit:
-            props.append({"id": "unit", "value": self.unit})
+            props.append(models.DynamicConfigValue("unit", self.unit))
         if self.decimals is not None:
-            props.append({"id": "decimals", "value": self.decimals})
+            props.append(models.DynamicConfigValue("decimals", self.decimals))
         if self.thresholds is not None:
-            props.append({"id": "thresholds", "value": self.thresholds.to_json()})
-            props.append({"id": "custom.cellOptions", "value": {"type": "color-background"}})
-        return {"matcher": {"id": "byName", "options": self.name}, "properties": props}
+            props.append(models.DynamicConfigValue("thresholds", self.thresholds.builder().build()))
+            props.append(models.DynamicConfigValue("custom.cellOptions", {"type": "color-background"}))
+        return props
+
+
+def _reduce(options: dict[str, Any]) -> common_builders.ReduceDataOptions:
+    return (common_builders.ReduceDataOptions().calcs(options["calcs"]).fields(options["fields"])
+            .values(options["values"]))
+
+
+# A panel's `options`, each set through its typed builder method (an unknown key is an error).
+OPTIONS: dict[str, Callable[[AnyPanelBuilder, Any], AnyPanelBuilder]] = {
+    "displayMode": lambda p, v: p.display_mode(common.BarGaugeDisplayMode(v)),
+    "orientation": lambda p, v: p.orientation(common.VizOrientation(v)),
+    "reduceOptions": lambda p, v: p.reduce_options(_reduce(v)),
+    "xField": lambda p, v: p.x_field(v),
+    "colorByField": lambda p, v: p.color_by_field(v),
+}
 
 
 @dataclass(frozen=True)
@@ -101,20 +163,23 @@ class Panel:
     options: dict[str, Any] = field(default_factory=dict)
     stack: bool = False
 
-    def to_json(self, panel_id: int, x: int, y: int) -> dict[str, Any]:
-        defaults: dict[str, Any] = {"unit": self.unit} if self.unit else {}
+    def builder(self, panel_id: int, x: int, y: int) -> AnyPanelBuilder:
+        """The SDK's builder of this panel's kind, placed at (x, y)."""
+        panel = (PANEL_BUILDERS[self.kind]().id(panel_id).title(self.title).description(self.description)
+                 .datasource(DATASOURCE_REF).targets(list(self.targets))
+                 .grid_pos(models.GridPos(h=self.height, w=self.width, x=x, y=y)))
+        if self.unit:
+            panel = panel.unit(self.unit)
         if self.thresholds is not None:
-            defaults["thresholds"] = self.thresholds.to_json()
-            defaults["color"] = {"mode": "thresholds"}
+            panel = panel.thresholds(self.thresholds.builder()).color_scheme(
+                builders.FieldColor().mode(models.FieldColorModeId.THRESHOLDS))
         if self.stack:
-            defaults["custom"] = {"stacking": {"group": "A", "mode": "normal"}}
-        return {
-            "datasource": DATASOURCE, "description": self.description, "id": panel_id,
-            "fieldConfig": {"defaults": defaults, "overrides": [c.to_json() for c in self.columns]},
-            "gridPos": {"h": self.height, "w": self.width, "x": x, "y": y},
-            "options": self.options, "targets": [t.to_json() for t in self.targets],
-            "title": self.title, "type": self.kind,
-        }
+            panel = panel.stacking(common_builders.StackingConfig().group("A").mode(common.StackingMode.NORMAL))
+        for column in self.columns:
+            panel = panel.override_by_name(column.name, column.properties())
+        for key, value in self.options.items():
+            panel = OPTIONS[key](panel, value)
+        return panel
 
 
 @dataclass(frozen=True)
@@ -125,11 +190,11 @@ class Variable:
     label: str
     sql: str
 
-    def to_json(self) -> dict[str, Any]:
-        return {"current": {"text": ["All"], "value": ["$__all"]}, "datasource": DATASOURCE,
-                "definition": self.sql, "includeAll": True, "label": self.label, "multi": True,
-                "name": self.name, "options": [], "query": self.sql, "refresh": 1, "sort": 1,
-                "type": "query"}
+    def builder(self) -> builders.QueryVariable:
+        return (builders.QueryVariable(self.name).label(self.label).query(self.sql).datasource(DATASOURCE_REF)
+                .multi(True).include_all(True)
+                .current(models.VariableOption(text=["All"], value=[ALL]))
+                .refresh(models.VariableRefresh.ON_DASHBOARD_LOAD).sort(models.VariableSort.ALPHABETICAL_ASC))
 
 
 @dataclass(frozen=True)
@@ -145,20 +210,29 @@ class Dashboard:
     time_from: str = "now-7d"
     tags: tuple[str, ...] = ("journeys",)
 
-    def layout(self) -> list[dict[str, Any]]:
+    def placed(self) -> list[AnyPanelBuilder]:
+        """Each panel's builder on the grid: a row is as tall as its tallest panel."""
         placed, x, y, row_height = [], 0, 0, 0
         for panel_id, panel in enumerate(self.panels, start=1):
             if x + panel.width > GRID_COLUMNS:
                 x, y, row_height = 0, y + row_height, 0
-            placed.append(panel.to_json(panel_id, x, y))
+            placed.append(panel.builder(panel_id, x, y))
             x, row_height = x + panel.width, max(row_height, panel.height)
         return placed
 
+    def builder(self) -> builders.Dashboard:
+        board = (builders.Dashboard(self.title).uid(self.uid).description(self.description).editable()
+                 .tags(list(self.tags)).refresh(self.refresh).time(self.time_from, "now").timezone("utc")
+                 .version(1).variables([v.builder() for v in self.variables]))
+        board.build().panels = [p.build() for p in self.placed()]  # our own grid, not the builder's
+        return board
+
     def to_json(self) -> dict[str, Any]:
-        return {
-            "description": self.description, "editable": True, "panels": self.layout(),
-            "refresh": self.refresh, "schemaVersion": SCHEMA_VERSION, "tags": list(self.tags),
-            "templating": {"list": [v.to_json() for v in self.variables]},
-            "time": {"from": self.time_from, "to": "now"}, "timezone": "utc",
-            "title": self.title, "uid": self.uid, "version": 1,
-        }
+        """Grafana's dashboard JSON, as plain data."""
+        return plain(self.builder().build())
+
+
+def plain(built: object) -> dict[str, Any]:
+    """A built SDK object as plain JSON data (the SDK's encoder, then parsed back)."""
+    document: dict[str, Any] = json.loads(json.dumps(built, cls=JSONEncoder))
+    return document

@@ -1,8 +1,10 @@
 """Grafana stage: SQL pieces every dashboard shares (variables, filters, the phase order).
 
-The template variables (channel, touchpoint, segment) are multi-value with All; each panel
-filters with `$__conditionalAll(...)`, so All costs nothing (`1=1`) and a selection becomes an
-`IN ('a','b')` list. Versioned tables are read with FINAL and `retracted = 0`, so a journey
+The template variables (channel, touchpoint, segment, and one per context dimension of the
+journey map: device type, browser, campaign...) are multi-value with All; each panel filters with
+`$__conditionalAll(...)`, so All costs nothing (`1=1`) and a selection becomes an `IN ('a','b')`
+list. A dimension selects events by their `context` map; journeys and frictions match through
+their events, as the named queries' `--where DIM=VALUE` does (clickhouse/sql.py). Versioned tables are read with FINAL and `retracted = 0`, so a journey
 re-cut by a late event or merged away is counted once, as it stands now.
 """
 
@@ -35,6 +37,49 @@ VARIABLES = (
              "ORDER BY touchpoint"),
     Variable("segment", "Segment", "SELECT DISTINCT segment FROM journeys FINAL WHERE retracted = 0 ORDER BY segment"),
 )
+
+
+def variable_name(dimension: str) -> str:
+    """A dimension's template variable (Grafana names are word characters; map names may hold dots)."""
+    return dimension.replace(".", "_")
+
+
+def dimension_variables(journey_map: JourneyMap) -> tuple[Variable, ...]:
+    """One variable per context dimension of the map, offering the values the events carried."""
+    return tuple(Variable(variable_name(d.name), d.name.replace("_", " ").capitalize(),
+                          f"SELECT DISTINCT context['{d.name}'] AS value FROM touchpoints "
+                          f"WHERE mapContains(context, '{d.name}') ORDER BY value")
+                 for d in journey_map.dimensions)
+
+
+def variables(journey_map: JourneyMap, base: tuple[Variable, ...] = VARIABLES) -> tuple[Variable, ...]:
+    return (*base, *dimension_variables(journey_map))
+
+
+def _carried(dimension: str) -> str:
+    return f"context['{dimension}'] IN (${{{variable_name(dimension)}:singlequote}})"
+
+
+def _when_selected(dimension: str, condition: str) -> str:
+    return f"$__conditionalAll({condition}, ${variable_name(dimension)})"
+
+
+def event_dimensions(journey_map: JourneyMap) -> tuple[str, ...]:
+    """Conditions on an events table (touchpoints): the event carried a selected value."""
+    return tuple(_when_selected(d.name, _carried(d.name)) for d in journey_map.dimensions)
+
+
+def journey_dimensions(journey_map: JourneyMap) -> tuple[str, ...]:
+    """Conditions on journeys (or rows with a journey_id): one of its events carried a selected value."""
+    return tuple(_when_selected(d.name, f"journey_id IN (SELECT journey_id FROM {TOUCHPOINTS} WHERE {_carried(d.name)})")
+                 for d in journey_map.dimensions)
+
+
+def friction_dimensions(journey_map: JourneyMap) -> tuple[str, ...]:
+    """Conditions on frictions: one of its evidence events carried a selected value."""
+    return tuple(_when_selected(d.name, "friction_id IN (SELECT friction_id FROM friction ARRAY JOIN evidence AS e "
+                                f"WHERE e IN (SELECT event_id FROM touchpoints WHERE {_carried(d.name)}))")
+                 for d in journey_map.dimensions)
 
 
 def where(*conditions: str) -> str:

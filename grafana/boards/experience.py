@@ -14,9 +14,12 @@ from grafana.boards.common import (
     JOURNEY_SEGMENT,
     TOUCHPOINT,
     TOUCHPOINTS,
-    VARIABLES,
+    event_dimensions,
+    friction_dimensions,
+    journey_dimensions,
     per_phase,
     phase_array,
+    variables,
     where,
 )
 from grafana.model import Column, Dashboard, Panel, Target, Thresholds
@@ -43,7 +46,7 @@ def _cells(journey_map: JourneyMap, title: str, sql: str, thresholds: Thresholds
 
 def _volume(journey_map: JourneyMap) -> Panel:
     cells = per_phase(journey_map, "countIf(phase = '{phase}')")
-    sql = (f"SELECT touchpoint AS Touchpoint,\n  {cells}\nFROM {TOUCHPOINTS}\n{where(*PLACED, TOUCHPOINT)}\n"
+    sql = (f"SELECT touchpoint AS Touchpoint,\n  {cells}\nFROM {TOUCHPOINTS}\n{where(*PLACED, TOUCHPOINT, *event_dimensions(journey_map))}\n"
            f"GROUP BY touchpoint\n{_touchpoint_order(journey_map, 'touchpoint')}")
     return _cells(journey_map, "Volume", sql, VOLUME, None)
 
@@ -51,14 +54,15 @@ def _volume(journey_map: JourneyMap) -> Panel:
 def _csat(journey_map: JourneyMap) -> Panel:
     cells = per_phase(journey_map, "round(avgIf(csat, phase = '{phase}'), 2)")
     sql = (f"SELECT {RATED} AS Touchpoint,\n  {cells}\nFROM {TOUCHPOINTS}\n"
-           f"{where(*PLACED, 'csat IS NOT NULL', RATED_TOUCHPOINT)}\n"
+           f"{where(*PLACED, 'csat IS NOT NULL', RATED_TOUCHPOINT, *journey_dimensions(journey_map))}\n"
            f"GROUP BY Touchpoint\n{_touchpoint_order(journey_map, 'Touchpoint')}")
     return _cells(journey_map, "CSAT", sql, CSAT, 2)
 
 
 def _friction(journey_map: JourneyMap) -> Panel:
     cells = per_phase(journey_map, "countIf(phase = '{phase}')")
-    conditions = ("retracted = 0", "$__timeFilter(detected_at)", CHANNEL, TOUCHPOINT, JOURNEY_SEGMENT)
+    conditions = ("retracted = 0", "$__timeFilter(detected_at)", CHANNEL, TOUCHPOINT, JOURNEY_SEGMENT,
+                  *friction_dimensions(journey_map))
     sql = (f"SELECT touchpoint AS Touchpoint,\n  {cells}\nFROM {FRICTION}\n{where(*conditions)}\n"
            f"GROUP BY touchpoint\n{_touchpoint_order(journey_map, 'touchpoint')}")
     return _cells(journey_map, "Friction", sql, FRICTION_HEAT, None)
@@ -69,7 +73,7 @@ def _emotion_curve(journey_map: JourneyMap) -> Panel:
     labels = "[" + ",".join(f"'{p.label}'" for p in journey_map.phases) + "]"
     sql = (f"SELECT {labels}[indexOf({phases}, phase)] AS Phase, round(avg(csat), 2) AS avg_csat,\n"
            "  countIf(csat <= 2) AS unhappy, countIf(csat >= 4) AS happy\n"
-           f"FROM {TOUCHPOINTS}\n{where(*PLACED, 'csat IS NOT NULL', RATED_TOUCHPOINT)}\n"
+           f"FROM {TOUCHPOINTS}\n{where(*PLACED, 'csat IS NOT NULL', RATED_TOUCHPOINT, *journey_dimensions(journey_map))}\n"
            f"GROUP BY phase\nORDER BY indexOf({phases}, phase)")
     return Panel("Emotion curve across phases", "barchart", (Target(sql),), width=24, unit="none",
                  description="Average CSAT of the feedback given in each phase, with happy (4-5) and unhappy (1-2) counts.",
@@ -81,4 +85,4 @@ def dashboard(journey_map: JourneyMap) -> Dashboard:
         UID, "Experience map",
         "Phases across, touchpoints down: volume, CSAT and friction per cell, and the emotion curve.",
         (_volume(journey_map), _csat(journey_map), _friction(journey_map), _emotion_curve(journey_map)),
-        VARIABLES)
+        variables(journey_map))

@@ -2,14 +2,25 @@
 
 Throughput per channel, consumer lag, dead letters and their reasons, active and stalled
 journeys, end-to-end latency and sink errors, from the per-minute `pipeline_health` samples and
-the `dead_letters` table. Rates are per second over buckets of at least one minute, the grain
+the `dead_letters` table. Pipeline samples and dead letters carry no context, so only the journeys
+panel follows the dimension variables. Rates are per second over buckets of at least one minute, the grain
 of the samples, so a short interval never shows a partial minute as a dip.
 """
 
 from __future__ import annotations
 
-from grafana.boards.common import CHANNEL, JOURNEY_CHANNEL, JOURNEYS, SEGMENT, VARIABLES, where
+from grafana.boards.common import (
+    CHANNEL,
+    JOURNEY_CHANNEL,
+    JOURNEYS,
+    SEGMENT,
+    VARIABLES,
+    journey_dimensions,
+    variables,
+    where,
+)
 from grafana.model import BAD, Column, Dashboard, Format, Panel, Target, Thresholds
+from schemas.journeymap import JourneyMap
 
 UID = "journeys-health"
 HEALTH = "pipeline_health FINAL"
@@ -57,10 +68,11 @@ def _dead_letter_reasons() -> Panel:
                  columns=(Column("dead_letters", thresholds=Thresholds("transparent", ((1, BAD),))),))
 
 
-def _journeys_now() -> Panel:
+def _journeys_now(journey_map: JourneyMap) -> Panel:
+    scope = ("retracted = 0", "$__timeFilter(last_event_at)", JOURNEY_CHANNEL, SEGMENT, *journey_dimensions(journey_map))
     sql = ("SELECT countIf(status = 'active') AS active, countIf(status = 'stalled') AS stalled,\n"
            "  countIf(status = 'closed') AS closed\n"
-           f"FROM {JOURNEYS}\n{where('retracted = 0', '$__timeFilter(last_event_at)', JOURNEY_CHANNEL, SEGMENT)}")
+           f"FROM {JOURNEYS}\n{where(*scope)}")
     return Panel("Active and stalled journeys", "stat", (Target(sql),),
                  description="Journeys with an event in the range, by status.")
 
@@ -79,10 +91,10 @@ def _errors() -> Panel:
     return _series("Errors and retries", sql, "short")
 
 
-def dashboard() -> Dashboard:
+def dashboard(journey_map: JourneyMap) -> Dashboard:
     channel, _, segment = VARIABLES
     return Dashboard(
         UID, "Live journey health",
         "Operations: throughput, lag, dead letters, journeys in flight and latency, refreshed every 10 s.",
-        (_events_per_s(), _lag(), _dead_letters(), _dead_letter_reasons(), _journeys_now(), _latency(), _errors()),
-        (channel, segment), refresh="10s", time_from="now-1h")
+        (_events_per_s(), _lag(), _dead_letters(), _dead_letter_reasons(), _journeys_now(journey_map), _latency(), _errors()),
+        variables(journey_map, (channel, segment)), refresh="10s", time_from="now-1h")

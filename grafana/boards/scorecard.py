@@ -9,7 +9,18 @@ friction thresholds come from the journey map, so the colours agree with the fri
 
 from __future__ import annotations
 
-from grafana.boards.common import CHANNEL, FRICTION, JOURNEY_SEGMENT, TOUCHPOINT, TOUCHPOINTS, VARIABLES, where
+from grafana.boards.common import (
+    CHANNEL,
+    FRICTION,
+    JOURNEY_SEGMENT,
+    TOUCHPOINT,
+    TOUCHPOINTS,
+    event_dimensions,
+    friction_dimensions,
+    journey_dimensions,
+    variables,
+    where,
+)
 from grafana.model import Column, Dashboard, Panel, Target, Thresholds
 from schemas.journeymap import JourneyMap
 
@@ -34,13 +45,16 @@ FEEDBACK = """SELECT ifNull(feedback_touchpoint, touchpoint) AS rated_touchpoint
   countIf(csat IS NOT NULL OR nps IS NOT NULL) AS responses"""
 
 
-def _scorecard_sql() -> str:
-    feedback_range = ("$__timeFilter(event_time)", "(csat IS NOT NULL OR nps IS NOT NULL)", JOURNEY_SEGMENT)
-    friction_range = ("retracted = 0", "$__timeFilter(detected_at)")
+def _scorecard_sql(journey_map: JourneyMap) -> str:
+    events_range = (*EVENTS_IN_RANGE, *event_dimensions(journey_map))
+    # Feedback often carries no device or campaign: it counts for the journeys that did.
+    feedback_range = ("$__timeFilter(event_time)", "(csat IS NOT NULL OR nps IS NOT NULL)", JOURNEY_SEGMENT,
+                      *journey_dimensions(journey_map))
+    friction_range = ("retracted = 0", "$__timeFilter(detected_at)", *friction_dimensions(journey_map))
     return (f"SELECT m.*, f.avg_csat AS csat, f.nps_score AS nps, f.responses AS feedback_responses,\n"
             "  round(100 * ifNull(x.friction, 0) / m.events, 1) AS friction_per_100_events,\n"
             "  round(100 * x.abandoned / nullIf(x.abandoned + m.online_sales, 0), 1) AS checkout_abandonment_pct\n"
-            f"FROM ({MEASURES}\n  FROM {TOUCHPOINTS}\n  {where(*EVENTS_IN_RANGE)}\n  GROUP BY touchpoint) AS m\n"
+            f"FROM ({MEASURES}\n  FROM {TOUCHPOINTS}\n  {where(*events_range)}\n  GROUP BY touchpoint) AS m\n"
             f"LEFT JOIN ({FEEDBACK}\n  FROM {TOUCHPOINTS}\n  {where(*feedback_range)}\n  GROUP BY rated_touchpoint) AS f"
             " ON f.rated_touchpoint = m.touchpoint\n"
             "LEFT JOIN (SELECT touchpoint AS friction_touchpoint, count() AS friction, countIf(rule = 'abandoned_checkout') AS abandoned\n"
@@ -67,9 +81,9 @@ def _columns(journey_map: JourneyMap) -> tuple[Column, ...]:
     )
 
 
-def _csat_bars() -> Panel:
+def _csat_bars(journey_map: JourneyMap) -> Panel:
     sql = (f"{FEEDBACK}\nFROM {TOUCHPOINTS}\n"
-           f"{where('$__timeFilter(event_time)', 'csat IS NOT NULL', CHANNEL, JOURNEY_SEGMENT)}\n"
+           f"{where('$__timeFilter(event_time)', 'csat IS NOT NULL', CHANNEL, JOURNEY_SEGMENT, *journey_dimensions(journey_map))}\n"
            "GROUP BY rated_touchpoint\nORDER BY avg_csat")
     return Panel("CSAT by touchpoint", "bargauge", (Target(sql),), unit="none",
                  thresholds=Thresholds.higher_is_better(3, 4),
@@ -77,9 +91,9 @@ def _csat_bars() -> Panel:
                           "reduceOptions": {"calcs": [], "fields": "/^avg_csat$/", "values": True}})
 
 
-def _friction_bars() -> Panel:
+def _friction_bars(journey_map: JourneyMap) -> Panel:
     sql = ("SELECT touchpoint, count() AS friction, countIf(severity = 'high') AS high_severity\n"
-           f"FROM {FRICTION}\n{where('retracted = 0', '$__timeFilter(detected_at)', CHANNEL, TOUCHPOINT)}\n"
+           f"FROM {FRICTION}\n{where('retracted = 0', '$__timeFilter(detected_at)', CHANNEL, TOUCHPOINT, *friction_dimensions(journey_map))}\n"
            "GROUP BY touchpoint\nORDER BY friction DESC")
     return Panel("Friction by touchpoint", "bargauge", (Target(sql),),
                  thresholds=Thresholds.lower_is_better(5, 20),
@@ -88,9 +102,9 @@ def _friction_bars() -> Panel:
 
 
 def dashboard(journey_map: JourneyMap) -> Dashboard:
-    table = Panel("Service standard by touchpoint", "table", (Target(_scorecard_sql()),), width=24, height=12,
+    table = Panel("Service standard by touchpoint", "table", (Target(_scorecard_sql(journey_map)),), width=24, height=12,
                   description="Each touchpoint's measures side by side; green is good, orange watch, red bad.",
                   columns=_columns(journey_map))
     return Dashboard(UID, "Touchpoint scorecard",
                      "The service standard of every touchpoint, compared side by side.",
-                     (table, _csat_bars(), _friction_bars()), VARIABLES)
+                     (table, _csat_bars(journey_map), _friction_bars(journey_map)), variables(journey_map))

@@ -11,6 +11,7 @@ import click
 from pydantic import SecretStr
 
 from clickhouse.client import connect as connect_warehouse
+from grafana.alerts import alert_rules
 from grafana.boards import all_dashboards
 from grafana.check import check
 from grafana.deploy import ClickHouseConnection, apply, plan
@@ -70,8 +71,9 @@ def check_command(ctx: click.Context, days: float, end: datetime | None, verbose
     """Run every variable, panel and alert query on the configured ClickHouse; exit 1 on any failure."""
     settings = settings_of(ctx)
     stop = end.replace(tzinfo=UTC) if end else datetime.now(UTC)
-    dashboards = all_dashboards(load_journey_map(settings.journey_map))
-    outcomes = check(connect_warehouse(settings), dashboards, stop - timedelta(days=days), stop)
+    journey_map = load_journey_map(settings.journey_map)
+    outcomes = check(connect_warehouse(settings), all_dashboards(journey_map), stop - timedelta(days=days), stop,
+                     alert_rules(journey_map))
     for outcome in outcomes:
         if verbose or not outcome.ok:
             status = "ok" if outcome.ok else "FAILED"

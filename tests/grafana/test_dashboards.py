@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from grafana.alerts import ALERT_RULES
+from grafana.alerts import ALERT_RULES, alert_rules
 from grafana.boards import all_dashboards
 from grafana.export import GRAFANA_DIR, build, rendered_files
 from grafana.model import DATASOURCE_UID, GRID_COLUMNS, Dashboard
@@ -32,10 +32,10 @@ def test_build_writes_every_file_and_is_stable(tmp_path: Path) -> None:
     assert {p.name for p in first} >= {f"{d.uid}.json" for d in DASHBOARDS} | {"clickhouse.yaml", "journeys.yaml"}
 
 
-def test_five_dashboards_with_unique_uids() -> None:
+def test_six_dashboards_with_unique_uids() -> None:
     assert [d.title for d in DASHBOARDS] == ["Journey funnel", "Friction", "Touchpoint scorecard",
-                                             "Live journey health", "Experience map"]
-    assert len({d.uid for d in DASHBOARDS}) == 5
+                                             "Live journey health", "Experience map", "Incidents"]
+    assert len({d.uid for d in DASHBOARDS}) == 6
 
 
 @pytest.mark.parametrize("dashboard", DASHBOARDS, ids=lambda d: d.uid)
@@ -54,7 +54,9 @@ def test_targets_use_the_plugin_fields(dashboard: Dashboard) -> None:
 def test_variables_are_multi_value_with_all_and_used(dashboard: Dashboard) -> None:
     doc = dashboard.to_json()
     names = [v["name"] for v in doc["templating"]["list"]]
-    assert set(names) <= {"channel", "touchpoint", "segment"} and "channel" in names
+    dimensions = set(load_journey_map().dimension_names)
+    assert set(names) <= {"channel", "touchpoint", "segment"} | dimensions and "channel" in names
+    assert dimensions <= set(names), "every dashboard offers every context dimension of the map"
     for variable in doc["templating"]["list"]:
         assert variable["multi"] and variable["includeAll"] and "allValue" not in variable
         assert any(f"${variable['name']}" in t["rawSql"] for p in doc["panels"] for t in p["targets"])
@@ -81,7 +83,8 @@ def test_versioned_tables_are_read_as_they_stand_now() -> None:
             for target in panel.targets:
                 for table in ("journeys", "friction"):
                     if f"FROM {table}" in target.sql:
-                        assert f"FROM {table} FINAL" in target.sql and "retracted = 0" in target.sql, panel.title
+                        assert f"FROM {table} FINAL" in target.sql, panel.title
+                        assert "retracted = 0" in target.sql or "NOT retracted" in target.sql, panel.title
 
 
 def test_provisioning_files() -> None:
@@ -93,7 +96,8 @@ def test_provisioning_files() -> None:
     provider = files["provisioning/dashboards/journeys.yaml"]["providers"][0]
     assert provider["options"]["path"] == "/var/lib/grafana/dashboards/journeys"
     rules = files["provisioning/alerting/journeys.yaml"]["groups"][0]["rules"]
-    assert [r["uid"] for r in rules] == [r.uid for r in ALERT_RULES]
+    assert [r["uid"] for r in rules] == [r.uid for r in alert_rules(load_journey_map())]
+    assert [r.uid for r in ALERT_RULES] == [r["uid"] for r in rules][:3]
     for rule in rules:
         query = rule["data"][0]["model"]
         assert rule["condition"] == "C" and query["format"] == 1 and "$__timeFilter(" in query["rawSql"]

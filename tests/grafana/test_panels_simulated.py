@@ -16,9 +16,10 @@ from pydantic import BaseModel
 
 from clickhouse.client import connect
 from clickhouse.migrate import migrate
+from clickhouse.queries import Filters, run
 from clickhouse.sink import WarehouseWriter
 from foundation.settings import ClickHouseSettings, Settings
-from grafana.boards import all_dashboards
+from grafana.boards import all_dashboards, incidents
 from grafana.cases import ALL_SELECTED
 from grafana.check import Outcome, check
 from producers.core import channel_hint
@@ -30,6 +31,8 @@ from schemas.validation import Rejection, validate
 from streams.core.pipeline import Pipeline
 
 JOURNEY_MAP = load_journey_map()
+# The Incidents board is checked on a shop with incidents (tests/grafana/test_incidents_board.py).
+DASHBOARDS = tuple(d for d in all_dashboards(JOURNEY_MAP) if d.uid != incidents.UID)
 START = datetime(2026, 4, 1, tzinfo=UTC)
 CUSTOMERS, DAYS, SEED = 60, 14, 11
 
@@ -75,7 +78,7 @@ def simulated(simulation: Simulation, warehouse_dsn: str, tmp_path_factory: pyte
 @pytest.fixture(scope="module")
 def outcomes(simulated: tuple[Client, datetime]) -> list[Outcome]:
     client, end = simulated
-    return check(client, all_dashboards(JOURNEY_MAP), START, end)
+    return check(client, DASHBOARDS, START, end)
 
 
 def rows_of(outcomes: list[Outcome], dashboard: str, panel: str) -> tuple[tuple[object, ...], ...]:
@@ -91,9 +94,39 @@ def test_every_query_runs_and_fits_its_panel(outcomes: list[Outcome]) -> None:
 def test_dashboards_show_the_simulation(outcomes: list[Outcome]) -> None:
     # Health panels that read consumer samples need the worker and sink, not just the simulator.
     consumer_panels = {"Consumer lag", "End-to-end latency"}
-    empty = [o.case.where() for o in outcomes if o.case.selection == ALL_SELECTED and o.case.kind != "alert"
-             and not o.rows and o.case.panel not in consumer_panels]
+    empty = [o.case.where() for o in outcomes if o.case.selection == ALL_SELECTED
+             and o.case.kind not in ("alert", "variable") and not o.rows and o.case.panel not in consumer_panels]
     assert not empty
+
+
+def test_dimension_variables_offer_the_values_the_events_carried(outcomes: list[Outcome], simulation: Simulation
+                                                                 ) -> None:
+    carried: dict[str, set[str]] = {name: set() for name in JOURNEY_MAP.dimension_names}
+    for event in simulation.events():
+        for name, value in (event.context or {}).items():
+            carried[name].add(value)
+    for dashboard in DASHBOARDS:
+        offered = {o.case.panel[1:]: {str(r[0]) for r in o.rows} for o in outcomes
+                   if o.case.kind == "variable" and o.case.dashboard == dashboard.uid and o.case.panel[1:] in carried}
+        assert offered == carried, dashboard.uid
+    assert carried["device_type"] and carried["agent_team"]
+
+
+def test_a_dimension_value_filters_panels_as_the_named_queries_do(
+        outcomes: list[Outcome], simulated: tuple[Client, datetime]) -> None:
+    client, end = simulated
+    checked = 0
+    for o in outcomes:
+        if (o.case.dashboard, o.case.panel) != ("journeys-funnel", "Journeys reaching each phase") \
+                or not o.case.selection.startswith("device_type="):
+            continue
+        value = o.case.selection.split("=", 1)[1]
+        named = run(client, "funnel", Filters(START, end, where_dim="device_type", where_value=value),
+                    JOURNEY_MAP.phase_ids)
+        assert {row[0]: row[1] for row in o.rows} == {r["phase"]: r["journeys"] for r in named.as_dicts()}, value
+        checked += 1
+    everyone = {row[0]: row[1] for row in rows_of(outcomes, "journeys-funnel", "Journeys reaching each phase")}
+    assert checked >= 3 and everyone.get("research")
 
 
 def test_funnel_panels_equal_the_ground_truth(outcomes: list[Outcome], simulation: Simulation) -> None:
