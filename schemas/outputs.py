@@ -222,7 +222,9 @@ def reader_of(topic: str) -> type[Output]:
 def record_id(fields: Mapping[str, Any]) -> str:
     """The id a versioned output record (as a dict of its fields) is deduplicated on: that of the
     versioned output whose model has every one of its fields."""
-    topic = next(topic for topic, names in _FIELDS.items() if fields.keys() <= names)
+    topic = next((topic for topic, names in _FIELDS.items() if fields.keys() <= names), None)
+    if topic is None:
+        raise ValueError(f"not a versioned output record: fields {sorted(fields)}")
     value: Any = fields
     for name in OUTPUTS[topic].id_path:
         value = value[name]

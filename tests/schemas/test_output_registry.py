@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from clickhouse.rows import COLUMNS, rows_of
 from clickhouse.sink import SINK_TOPICS
 from foundation.kafka import topic_specs
@@ -39,3 +41,5 @@ def test_versioned_records_are_identified_by_their_kind() -> None:
     assert record_id({"friction_id": "f-1", "journey_id": "j-1", "rule": "x", "version": 1}) == "f-1"
     assert record_id({"journey_id": "j-1", "segment": "s", "version": 1}) == "j-1"
     assert record_id({"step_index": 0, "journey_id": "j-1", "event": {"event_id": "e1"}, "version": 1}) == "e1"
+    with pytest.raises(ValueError, match="not a versioned output record"):
+        record_id({"link_id": "l-1", "kind": "link"})
