@@ -88,8 +88,9 @@ def read_back() -> None:
     """In a child process (chDB opens its path in one process): the warehouse rows and the experience map."""
     from clickhouse.client import connect
     from foundation.settings import load_settings
-    from grafana.experience_map.service import MapRequest, draw
+    from grafana.experience_map.service import MapRequest, draw_from
     from journeys.cli import main
+    from schemas.journeymap import load_journey_map
 
     settings = load_settings()
     client = connect(settings)
@@ -103,14 +104,16 @@ def read_back() -> None:
             "steps": rows("SELECT customer_id, phase, touchpoint FROM journey_steps FINAL WHERE channel = 'chat'"),
             "journeys": rows("SELECT customer_id, furthest_phase FROM journeys FINAL WHERE NOT retracted"),
             "dead_letters": rows("SELECT channel, reason FROM dead_letters FINAL ORDER BY reason")}
+        journey_map = load_journey_map(settings.journey_map)
+        experience_map, _ = draw_from(client, journey_map, MapRequest())
+        out["map_rows"] = [list(t) for t in experience_map.touchpoints]
+        out["map_cells"] = [[p, t, c.volume, c.customers] for (p, t), c in experience_map.cells.items()
+                            if t == "chat.support"]
+        for value in ("returns", "orders"):  # the map per value of the dimension declared only in YAML
+            by_value, _ = draw_from(client, journey_map, MapRequest(where=("chat_topic", value)))
+            out[f"map_{value}"] = sorted(t for _, t in by_value.cells)
     finally:
         client.close()
-    experience_map, _ = draw(settings, MapRequest())
-    out["map_rows"] = [list(t) for t in experience_map.touchpoints]
-    out["map_cells"] = [[p, t, c.volume, c.customers] for (p, t), c in experience_map.cells.items() if t == "chat.support"]
-    for value in ("returns", "orders"):  # the map per value of the dimension declared only in YAML
-        by_value, _ = draw(settings, MapRequest(where=("chat_topic", value)))
-        out[f"map_{value}"] = sorted(t for _, t in by_value.cells)
     funnel = CliRunner().invoke(main, ["query", "funnel", "--by", "chat_topic", "--format", "csv"])
     out["funnel_by_topic"] = [funnel.exit_code, funnel.output]
     sys.stdout.write(json.dumps(out, default=str))
