@@ -27,11 +27,9 @@ from foundation.settings import Settings
 from schemas.errors import DeliveryError
 from schemas.outputs import FRICTION_TOPIC, IDENTITY_TOPIC, STATE_TOPIC
 from streams.core.identity import CLOCK_KEY
-from streams.topology import app_id
+from streams.topology import GRAPH_TABLE, STATE_TABLE, app_id
 
 ACK_TIMEOUT_S = 30.0
-STATE_TABLE = "customer-state"
-GRAPH_TABLE = "identity-graph"  # its keys as streams.worker's GRAPH_PREFIXES write them
 # The graph's entries keyed by identifier: its owner, the devices it signed in on, its evidence in event time.
 IDENTIFIER_PREFIXES = ("o:", "d:", "v:")
 
