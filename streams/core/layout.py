@@ -20,13 +20,12 @@ from typing import Any, Generic, NamedTuple, TypeVar
 from schemas.journeymap import JourneyMap
 from schemas.outputs import FrictionEvent, JourneySnapshot, JourneyStep
 from schemas.trusted import built
-from streams.core.friction import Friction, detect
+from streams.core.friction import Friction, clock_window_ms, detect
 from streams.core.journeys import NO_PHASE, Journey, continue_journeys, cut_journeys, describe, segment_of
 from streams.core.records import CHANNEL, EVENT_ID, RECEIVED, SEGMENT, Record, T, event_of, from_ms, order_key
 
 Output = JourneyStep | JourneySnapshot | FrictionEvent
 MS_PER_H = 3_600_000
-MS_PER_MIN = 60_000
 MS_PER_DAY = 86_400_000
 
 
@@ -147,7 +146,7 @@ def _describe(result: Layout, journeys: list[Journey], previous: Layout | None, 
         else:
             result.journeys[jid] = journey
             result.described[jid] = describe(journey, result.clock_ms, journey_map)
-            for fid, friction in detect(journey, result.clock_ms, journey_map.friction).items():
+            for fid, friction in detect(journey, result.clock_ms, journey_map).items():
                 result.frictions[fid] = (jid, friction)
 
 
@@ -158,13 +157,13 @@ def _arrival_key(record: Record) -> tuple[int, int, str]:
 def clock_horizon_ms(journey_map: JourneyMap) -> int:
     """How far past a journey's last event the customer clock can still change its answers.
 
-    Every clock-dependent rule (status closed/stalled, abandoned checkout, unanswered e-mail) asks
+    Every clock-dependent rule (status closed/stalled, the map's absence rules) asks
     whether the clock passed some event time of the journey plus a window; past the largest
     window after the journey's last event, every answer is settled.
     """
     limits, policy = journey_map.friction, journey_map.journey
     return int(max(policy.inactivity_gap_days * MS_PER_DAY, limits.stalled_days * MS_PER_DAY,
-                   limits.checkout_abandon_min * MS_PER_MIN, limits.email_unanswered_h * MS_PER_H)) + 1
+                   clock_window_ms(journey_map))) + 1
 
 
 def _reusable(previous: Layout, journey: Journey, clock_ms: int, horizon_ms: int) -> bool:
