@@ -19,7 +19,7 @@ from schemas.channels import channels
 from schemas.errors import ConfigError
 from schemas.events import Feedback, IdentifierKind, Name
 from schemas.rulecheck import Vocabulary, check_rules, is_numeric
-from schemas.rules import KINDS, FrictionRule, RuleError
+from schemas.rules import KINDS, TAGS, FrictionRule, RuleError
 from schemas.scrub import DEFAULT_PATTERNS, Scrubber
 
 DEFAULT_MAP_PATH = Path(__file__).with_name("journey_map.yaml")
@@ -275,7 +275,7 @@ def _rule_path(loc: tuple[int | str, ...]) -> str:
     for i, part in enumerate(loc):
         if isinstance(part, int):
             path += f"[{part}]"
-        elif not (i == 2 and part in KINDS):
+        elif not ((i == 2 and part in KINDS) or part in TAGS):
             path += f".{part}" if path else part
     return path
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from schemas.events import Name
 
@@ -46,6 +46,13 @@ def _check_number(spec: float | str) -> float | str:
     return spec
 
 
+def _check_limit(spec: float | str) -> float | str:
+    """A band's limit: a number for most rules, a duration for those that measure time (rulecheck)."""
+    if isinstance(spec, str) and _DURATION.match(spec):
+        return spec
+    return _check_number(spec)
+
+
 def _check_duration(spec: str) -> str:
     if not (_DURATION.match(spec) or _REFERENCE.match(spec)):
         raise ValueError(f"{spec!r} is not a duration: write a number and a unit (s, m, h, d: '30m', '24h', "
@@ -58,6 +65,7 @@ def _listed(value: Any) -> Any:
 
 
 Number = Annotated[float | str, AfterValidator(_check_number)]
+Limit = Annotated[float | str, AfterValidator(_check_limit)]
 Duration = Annotated[str, AfterValidator(_check_duration)]
 
 
@@ -128,12 +136,7 @@ Matches = Annotated[tuple[EventMatch, ...], BeforeValidator(_listed)]
 
 
 class Comparison(RuleModel):
-    """Exactly one of: above (>), at_least (>=), below (<), at_most (<=)."""
-
-    above: Number | None = None
-    at_least: Number | None = None
-    below: Number | None = None
-    at_most: Number | None = None
+    """Exactly one of: above (>), at_least (>=), below (<), at_most (<=) (the subclass declares them)."""
 
     @model_validator(mode="after")
     def _one_comparison(self) -> Comparison:
@@ -150,6 +153,10 @@ class Comparison(RuleModel):
 class Band(Comparison):
     """A severity that applies when the rule's measure compares so; the first band that holds wins."""
 
+    above: Limit | None = None
+    at_least: Limit | None = None
+    below: Limit | None = None
+    at_most: Limit | None = None
     severity: Severity
 
 
@@ -158,10 +165,20 @@ class Bands(RuleModel):
     bands: tuple[Band, ...] = Field(min_length=1)
 
 
+def _severity_form(value: Any) -> str:
+    return "banded_severity" if isinstance(value, (dict, Bands)) else "fixed_severity"
+
+
+# Tagged, so that a bad value gets one error from the form it was written in, not one per form.
+SeveritySpec = Annotated[Annotated[Severity, Tag("fixed_severity")] | Annotated[Bands, Tag("banded_severity")],
+                         Discriminator(_severity_form)]
+TAGS = ("fixed_severity", "banded_severity")
+
+
 class Rule(RuleModel):
     id: Name
     description: str = ""
-    severity: Severity | Bands = "medium"
+    severity: SeveritySpec = "medium"
     # `event`: the touchpoint of the event the friction is on; `about`: the touchpoint its feedback
     # is about (else the event's); or a touchpoint id of the map.
     touchpoint: str = "event"
@@ -170,6 +187,10 @@ class Rule(RuleModel):
 class ThresholdRule(Rule, Comparison):
     """A measure (or `feedback.csat`, `feedback.nps`) compared with a limit, on each matching event."""
 
+    above: Number | None = None
+    at_least: Number | None = None
+    below: Number | None = None
+    at_most: Number | None = None
     kind: Literal["threshold"]
     when: Matches = ()
     measure: str
