@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from schemas.errors import ConfigError
-from schemas.journeymap import DEFAULT_MAP_PATH, load_journey_map
+from schemas.journeymap import DEFAULT_MAP_PATH, load_journey_map, parse_journey_map
 
 WEB_ERROR = {"channel": "web", "event_types": ["error"]}
 CHAT = {"channel": "web", "event_types": ["chat_started"]}
@@ -76,3 +76,12 @@ def test_the_shipped_example_rules_are_valid(tmp_path: Path) -> None:
     path.write_text(text[:start] + examples + text[end:])
     ids = [r.id for r in load_journey_map(path).friction_rules]
     assert ids[11:] == ["web_error", "checkout_loop", "payment_retries", "chat_after_error"]
+
+
+def test_the_examples_in_the_docs_are_valid_rules() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "journeys.md").read_text()
+    block = docs.split("One example of each", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    raw = yaml.safe_load(DEFAULT_MAP_PATH.read_text())
+    raw["friction_rules"] = yaml.safe_load(block)["friction_rules"]
+    assert [r.kind for r in parse_journey_map(raw).friction_rules] == [
+        "threshold", "occurrence", "absence", "sequence", "loop", "repetition", "gap"]
