@@ -17,9 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from schemas.channels import channels
 from schemas.errors import ConfigError
-from schemas.events import Feedback, IdentifierKind, Name
-from schemas.rulecheck import Vocabulary, check_rules, is_numeric
-from schemas.rules import KINDS, TAGS, FrictionRule, RuleError
+from schemas.events import IdentifierKind, Name
+from schemas.rulecheck import check_rules, rule_path, vocabulary, with_rules_of
+from schemas.rules import FrictionRule, RuleError
 from schemas.scrub import DEFAULT_PATTERNS, Scrubber
 
 DEFAULT_MAP_PATH = Path(__file__).with_name("journey_map.yaml")
@@ -159,22 +159,11 @@ class JourneyMap(MapModel):
             raise ValueError(f"dimensions: a name is declared twice ({', '.join(sorted(names))})")
         return self
 
-    # --- friction rules (schemas/rules.py): checked against the rest of the map ---
     @model_validator(mode="after")
-    def _rules_consistent(self) -> JourneyMap:
-        check_rules(self.friction_rules, self.rule_vocabulary())
+    def _rules_consistent(self) -> JourneyMap:  # friction rules: schemas/rules.py, schemas/rulecheck.py
+        touchpoints = {t.id: t.channel for t in self.touchpoints}
+        check_rules(self.friction_rules, vocabulary(touchpoints, self.phase_ids, self.friction.model_dump()))
         return self
-
-    def rule_vocabulary(self) -> Vocabulary:
-        """What friction rules may name: the registered channels' event types and measures, and the map's own."""
-        registered = channels()
-        return Vocabulary(
-            event_types={name: c.event_types for name, c in registered.items()},
-            measures={name: {k: is_numeric(f.annotation) for k, f in c.measures.model_fields.items()}
-                      for name, c in registered.items()},
-            touchpoints={t.id: t.channel for t in self.touchpoints}, phases=self.phase_ids,
-            thresholds=self.friction.model_dump(),
-            feedback={k: is_numeric(f.annotation) for k, f in Feedback.model_fields.items()})
 
     @cached_property
     def dimension_names(self) -> tuple[str, ...]:
@@ -249,34 +238,12 @@ def parse_journey_map(raw: Any, source: str = "<journey map>") -> JourneyMap:
     if not isinstance(raw, dict):
         raise ConfigError(source, "(root)", "expected a mapping of phases, touchpoints, phase_rules, ...")
     try:
-        return JourneyMap.model_validate(_with_shipped_rules(raw))
+        return JourneyMap.model_validate(with_rules_of(raw, DEFAULT_MAP_PATH))
     except ValidationError as err:
         first = err.errors()[0]
         cause = (first.get("ctx") or {}).get("error")
         if isinstance(cause, RuleError):
             raise ConfigError(source, cause.path, cause.reason) from err
         loc = first["loc"]
-        field = _rule_path(loc) if loc[:1] == ("friction_rules",) else ".".join(str(p) for p in loc) or "(root)"
+        field = rule_path(loc) if loc[:1] == ("friction_rules",) else ".".join(str(p) for p in loc) or "(root)"
         raise ConfigError(source, field, first["msg"]) from err
-
-
-# --- friction rules: defaults and error paths ---
-def _with_shipped_rules(raw: dict[str, Any]) -> dict[str, Any]:
-    """A map file without `friction_rules` keeps the shipped ones (`friction_rules: []` means none)."""
-    if "friction_rules" in raw:
-        return raw
-    shipped = yaml.safe_load(DEFAULT_MAP_PATH.read_text(encoding="utf-8"))
-    return {**raw, "friction_rules": shipped.get("friction_rules", [])}
-
-
-def _rule_path(loc: tuple[int | str, ...]) -> str:
-    """pydantic's location in a rule as a path into the file: `friction_rules[3].within` (kind tag dropped)."""
-    path = ""
-    for i, part in enumerate(loc):
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif not ((i == 2 and part in KINDS) or part in TAGS):
-            path += f".{part}" if path else part
-    return path
-
-

@@ -2,7 +2,8 @@
 
 A rule that names an event type no channel sends, a touchpoint the map lacks or a text measure it
 compares with a number would never fire, or fail on the first event: such a map is refused on load,
-with the path of the bad value (`friction_rules[3].then[0].event_types`) and the reason.
+with the path of the bad value (`friction_rules[3].then[0].event_types`) and the reason. A map file
+that declares no rules gets the shipped map's.
 """
 
 from __future__ import annotations
@@ -10,10 +11,17 @@ from __future__ import annotations
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import yaml
+
+from schemas.channels import channels
+from schemas.events import Feedback
 from schemas.rules import (
     FEEDBACK_PREFIX,
+    KINDS,
+    TAGS,
     AbsenceRule,
     Bands,
     EventMatch,
@@ -42,6 +50,36 @@ class Vocabulary:
     phases: tuple[str, ...]
     thresholds: Mapping[str, float]
     feedback: Mapping[str, bool]
+
+
+def vocabulary(touchpoints: Mapping[str, str], phases: tuple[str, ...], thresholds: Mapping[str, float]) -> Vocabulary:
+    """What a map's rules may name: the registered channels' event types and measures, and the map's own."""
+    registered = channels()
+    return Vocabulary(
+        event_types={name: c.event_types for name, c in registered.items()},
+        measures={name: {k: is_numeric(f.annotation) for k, f in c.measures.model_fields.items()}
+                  for name, c in registered.items()},
+        touchpoints=touchpoints, phases=phases, thresholds=thresholds,
+        feedback={k: is_numeric(f.annotation) for k, f in Feedback.model_fields.items()})
+
+
+def with_rules_of(raw: dict[str, Any], shipped: Path) -> dict[str, Any]:
+    """A map file without `friction_rules` keeps the shipped map's (`friction_rules: []` means none)."""
+    if "friction_rules" in raw:
+        return raw
+    rules = yaml.safe_load(shipped.read_text(encoding="utf-8")).get("friction_rules", [])
+    return {**raw, "friction_rules": rules}
+
+
+def rule_path(loc: tuple[int | str, ...]) -> str:
+    """pydantic's location in a rule as a path into the file: `friction_rules[3].within` (tags dropped)."""
+    path = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif not ((i == 2 and part in KINDS) or part in TAGS):
+            path += f".{part}" if path else part
+    return path
 
 
 def is_numeric(annotation: Any) -> bool:
