@@ -47,7 +47,8 @@ class RuleSet:
         limits = journey_map.friction.model_dump()
         self.rules = tuple(COMPILERS[type(rule)](rule, limits) for rule in journey_map.friction_rules)
         # Only rules other rules build on (`after_rule`) keep their frictions for the later ones.
-        self.referenced = frozenset(getattr(rule, "after_rule", None) for rule in journey_map.friction_rules)
+        self.referenced = frozenset(after for rule in journey_map.friction_rules
+                                    if (after := getattr(rule, "after_rule", None)) is not None)
         self._readers: dict[EventKind, tuple[int, ...]] = {}
 
     def readers(self, kind: EventKind) -> tuple[int, ...]:
@@ -64,7 +65,7 @@ class RuleSet:
         subsets: list[list[Record]] = [events if rule.reads is None else [] for rule in self.rules]
         readers, known = self.readers, self._readers
         for r in events:
-            kind = (r[CHANNEL], r[EVENT_TYPE], r[TOUCHPOINT], bool(r[FEEDBACK]))
+            kind = (r[CHANNEL], r[EVENT_TYPE], r[TOUCHPOINT], r[FEEDBACK] is not None)  # a record's feedback: None or said something
             slots = known.get(kind)
             for i in readers(kind) if slots is None else slots:
                 subsets[i].append(r)
@@ -87,9 +88,11 @@ def detect(journey: Journey, clock_ms: int, journey_map: JourneyMap) -> dict[str
     rule_set = rules_of(journey_map)
     fired: dict[str, list[Friction]] = {}
     found: dict[str, Friction] = {}
+    referenced = rule_set.referenced
     for rule, events in zip(rule_set.rules, rule_set.sort([record for record, _ in journey.steps]), strict=True):
-        frictions = list(rule.evaluate(events, clock_ms, fired))
-        if rule.id in rule_set.referenced:
+        # No kind finds anything in no events; most journeys give most rules none: skip them.
+        frictions = list(rule.evaluate(events, clock_ms, fired)) if events else []
+        if referenced and rule.id in referenced:
             fired[rule.id] = frictions
         for friction in frictions:
             found[friction.friction_id] = friction

@@ -89,9 +89,10 @@ def _one(match: EventMatch) -> Test:
     measures = tuple((k, tuple(v)) for k, v in match.measures.items())
 
     def test(r: Record) -> bool:
-        return ((channel is None or r[CHANNEL] == channel) and (not types or r[EVENT_TYPE] in types)
-                and (not touchpoints or r[TOUCHPOINT] in touchpoints)
-                and all(r[MEASURES].get(k) in allowed for k, allowed in measures))
+        if (channel is not None and r[CHANNEL] != channel) or (types and r[EVENT_TYPE] not in types) or (
+                touchpoints and r[TOUCHPOINT] not in touchpoints):
+            return False
+        return not measures or all(r[MEASURES].get(name) in allowed for name, allowed in measures)
     return test
 
 
@@ -147,18 +148,21 @@ def touchpoint_of(spec: str) -> Callable[[Record], str]:
 
 def threshold(rule: ThresholdRule, limits: Limits) -> Compiled:
     comparison, spec = rule.comparison
-    op, limit, measure_of = OPS[comparison], number(spec, limits), getter(rule.measure)
+    op, limit = OPS[comparison], number(spec, limits)
     match, where = matcher(rule.when), touchpoint_of(rule.touchpoint)
     severity = severity_of(rule.severity, lambda s: number(s, limits))
-    rule_id, filtered = rule.id, bool(rule.when)
+    rule_id = rule.id
+    # The events come sorted by channel, type and touchpoint already: only measure conditions remain.
+    filtered = any(m.measures for m in rule.when)
+    on_feedback = rule.measure.startswith(FEEDBACK_PREFIX)
+    at, name = (FEEDBACK, rule.measure.removeprefix(FEEDBACK_PREFIX)) if on_feedback else (MEASURES, rule.measure)
 
     def evaluate(events: list[Record], clock_ms: int, fired: Fired) -> Iterator[Friction]:
         for r in events:
-            value = measure_of(r)
-            if isinstance(value, (int, float)) and op(value, limit) and (not filtered or match(r)):
+            value = (r[at] or {}).get(name)
+            if value is not None and op(value, limit) and (not filtered or match(r)):
                 yield Friction(rule_id, r, severity(value), (r[EVENT_ID],), r[T], where(r), value, limit)
-    needs_feedback = rule.measure.startswith(FEEDBACK_PREFIX)
-    reads = static(rule.when, needs_feedback) if rule.when or needs_feedback else None
+    reads = static(rule.when, on_feedback) if rule.when or on_feedback else None
     return Compiled(rule.id, reads, evaluate)
 
 
