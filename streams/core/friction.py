@@ -50,6 +50,9 @@ class RuleSet:
         self.referenced = frozenset(after for rule in journey_map.friction_rules
                                     if (after := getattr(rule, "after_rule", None)) is not None)
         self._readers: dict[EventKind, tuple[int, ...]] = {}
+        # The longest window an absence rule waits on the customer clock for (0 without any).
+        self.clock_window_ms = max((span(r.within, limits).ms for r in journey_map.friction_rules
+                                    if isinstance(r, AbsenceRule)), default=0.0)
 
     def readers(self, kind: EventKind) -> tuple[int, ...]:
         known = self._readers.get(kind)
@@ -65,7 +68,8 @@ class RuleSet:
         subsets: list[list[Record]] = [events if rule.reads is None else [] for rule in self.rules]
         readers, known = self.readers, self._readers
         for r in events:
-            kind = (r[CHANNEL], r[EVENT_TYPE], r[TOUCHPOINT], r[FEEDBACK] is not None)  # a record's feedback: None or said something
+            # A record's feedback is None or says something (schemas.events.Feedback).
+            kind = (r[CHANNEL], r[EVENT_TYPE], r[TOUCHPOINT], r[FEEDBACK] is not None)
             slots = known.get(kind)
             for i in readers(kind) if slots is None else slots:
                 subsets[i].append(r)
@@ -100,7 +104,6 @@ def detect(journey: Journey, clock_ms: int, journey_map: JourneyMap) -> dict[str
 
 
 def clock_window_ms(journey_map: JourneyMap) -> float:
-    """The longest window a rule waits on the customer clock for (absence rules); 0 without any."""
-    limits = journey_map.friction.model_dump()
-    return max((span(r.within, limits).ms for r in journey_map.friction_rules if isinstance(r, AbsenceRule)),
-               default=0.0)
+    """The longest window a rule waits on the customer clock for (absence rules); 0 without any.
+    Asked for every layout the stitcher computes: worked out once, with the rules."""
+    return rules_of(journey_map).clock_window_ms
