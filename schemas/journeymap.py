@@ -20,6 +20,8 @@ from schemas.channelrefs import Reference, check_channel_references
 from schemas.channels import ChannelSpec, plugin_channels, safe_yaml, shipped_channel_specs, use_map_channels
 from schemas.errors import ConfigError
 from schemas.events import IdentifierKind, Name
+from schemas.rulecheck import check_rules, rule_path, vocabulary, with_rules_of
+from schemas.rules import FrictionRule, RuleError
 from schemas.scrub import DEFAULT_PATTERNS, Scrubber
 
 DEFAULT_MAP_PATH = Path(__file__).with_name("journey_map.yaml")
@@ -143,6 +145,7 @@ class JourneyMap(MapModel):
     friction: FrictionThresholds = FrictionThresholds()
     dimensions: tuple[Dimension, ...] = ()
     pii_scrubbing: PiiScrubbing = PiiScrubbing()
+    friction_rules: tuple[FrictionRule, ...] = ()  # absent from a file: the shipped map's (parse_journey_map)
 
     @model_validator(mode="after")
     def _consistent(self) -> JourneyMap:
@@ -168,6 +171,12 @@ class JourneyMap(MapModel):
     def channel_names(self) -> tuple[str, ...]:
         """The map's channels, then those registered from Python (plugins)."""
         return tuple(dict.fromkeys((*(c.name for c in self.channel_specs), *sorted(plugin_channels()))))
+
+    @model_validator(mode="after")
+    def _rules_consistent(self) -> JourneyMap:  # friction rules: schemas/rules.py, schemas/rulecheck.py
+        touchpoints = {t.id: t.channel for t in self.touchpoints}
+        check_rules(self.friction_rules, vocabulary(self.channel_specs, touchpoints, self.phase_ids, self.friction.model_dump()))
+        return self
 
     @cached_property
     def dimension_names(self) -> tuple[str, ...]:
@@ -242,10 +251,14 @@ def parse_journey_map(raw: Any, source: str = "<journey map>") -> JourneyMap:
     if not isinstance(raw, dict):
         raise ConfigError(source, "(root)", "expected a mapping of phases, touchpoints, phase_rules, ...")
     try:
-        journey_map = JourneyMap.model_validate(raw)
+        journey_map = JourneyMap.model_validate(with_rules_of(raw, DEFAULT_MAP_PATH))
     except ValidationError as err:
         first = err.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "(root)"
+        cause = (first.get("ctx") or {}).get("error")
+        if isinstance(cause, RuleError):
+            raise ConfigError(source, cause.path, cause.reason) from err
+        loc = first["loc"]
+        field = rule_path(loc) if loc[:1] == ("friction_rules",) else ".".join(str(p) for p in loc) or "(root)"
         raise ConfigError(source, field, first["msg"].removeprefix("Value error, ")) from err
     check_channel_references(journey_map.channel_specs, references(journey_map), source)
     use_map_channels(journey_map.channel_specs)

@@ -16,8 +16,8 @@ from typing import Any, NamedTuple
 
 from schemas.journeymap import JourneyMap
 from streams.core.boundaries import NO_PHASE, Journey, continue_journeys, cut_journeys, describe, segment_of
-from streams.core.friction import Friction, detect
-from streams.core.records import EVENT_ID, MS_PER_DAY, MS_PER_H, MS_PER_MIN, RECEIVED, SEGMENT, Record, T, order_key
+from streams.core.friction import Friction, clock_window_ms, detect
+from streams.core.records import EVENT_ID, MS_PER_DAY, MS_PER_H, RECEIVED, SEGMENT, Record, T, order_key
 
 
 class Placement(NamedTuple):
@@ -137,7 +137,7 @@ def _describe(result: Layout, journeys: list[Journey], previous: Layout | None, 
         else:
             result.journeys[jid] = journey
             result.described[jid] = describe(journey, result.clock_ms, journey_map)
-            for fid, friction in detect(journey, result.clock_ms, journey_map.friction).items():
+            for fid, friction in detect(journey, result.clock_ms, journey_map).items():
                 result.frictions[fid] = (jid, friction)
 
 
@@ -148,13 +148,13 @@ def _arrival_key(record: Record) -> tuple[int, int, str]:
 def clock_horizon_ms(journey_map: JourneyMap) -> int:
     """How far past a journey's last event the customer clock can still change its answers.
 
-    Every clock-dependent rule (status closed/stalled, abandoned checkout, unanswered e-mail) asks
+    Every clock-dependent rule (status closed/stalled, the map's absence rules) asks
     whether the clock passed some event time of the journey plus a window; past the largest
     window after the journey's last event, every answer is settled.
     """
     limits, policy = journey_map.friction, journey_map.journey
     return int(max(policy.inactivity_gap_days * MS_PER_DAY, limits.stalled_days * MS_PER_DAY,
-                   limits.checkout_abandon_min * MS_PER_MIN, limits.email_unanswered_h * MS_PER_H)) + 1
+                   clock_window_ms(journey_map))) + 1
 
 
 def _reusable(previous: Layout, journey: Journey, clock_ms: int, horizon_ms: int) -> bool:
