@@ -1,9 +1,9 @@
 """A new channel declared only in a map file, end to end through the real pipeline.
 
 The map in tmp declares a chat channel (its event types, a measure with a unit and a range), a
-context dimension and a touchpoint; no Python is written. Events published on `touchpoints.chat`
+context dimension, a touchpoint and a friction rule on the measure; no Python is written. Events published on `touchpoints.chat`
 are validated by the worker (a bad one is a dead letter naming the field), stitched into
-journeys, written to the warehouse by the sink, and the chat touchpoint is a row of the
+journeys with their friction, written to the warehouse by the sink, and the chat touchpoint is a row of the
 experience map drawn from it, also per value of the dimension, and the funnel breaks down by it.
 """
 
@@ -45,6 +45,9 @@ def chat_map(directory: Path) -> Path:
     raw["phase_rules"].insert(1, {"channel": "chat", "phase": "after_sales"})
     raw["dimensions"].append({"name": "chat_topic", "values": ["orders", "returns"],
                               "description": "What the conversation was about."})
+    raw["friction_rules"].append({"id": "chat_slow_agent", "kind": "threshold", "when": {"channel": "chat"},
+                                  "measure": "agent_wait_s", "above": 30,
+                                  "severity": {"default": "medium", "bands": [{"above": 300, "severity": "high"}]}})
     path = directory / "chat_map.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
@@ -103,7 +106,8 @@ def read_back() -> None:
                                 "FROM touchpoints FINAL WHERE channel = 'chat' ORDER BY event_time"),
             "steps": rows("SELECT customer_id, phase, touchpoint FROM journey_steps FINAL WHERE channel = 'chat'"),
             "journeys": rows("SELECT customer_id, furthest_phase FROM journeys FINAL WHERE NOT retracted"),
-            "dead_letters": rows("SELECT channel, reason FROM dead_letters FINAL ORDER BY reason")}
+            "dead_letters": rows("SELECT channel, reason FROM dead_letters FINAL ORDER BY reason"),
+            "frictions": rows("SELECT rule, severity, touchpoint FROM friction FINAL WHERE rule LIKE 'chat%'")}
         journey_map = load_journey_map(settings.journey_map)
         experience_map, _ = draw_from(client, journey_map, MapRequest())
         out["map_rows"] = [list(t) for t in experience_map.touchpoints]
@@ -142,6 +146,7 @@ def test_a_channel_declared_only_in_the_map_reaches_journeys_the_warehouse_and_t
     assert sorted(tuple(s[1:]) for s in seen["steps"]) == [("after_sales", "chat.support")] * 3
     assert len({s[0] for s in seen["steps"]}) == 2
     assert sorted(j[1] for j in seen["journeys"]) == ["after_sales", "after_sales"]
+    assert seen["frictions"] == [["chat_slow_agent", "medium", "chat.support"]]  # 45.5 s; 5 s is no friction
     assert [r[1].split(";")[0] for r in seen["dead_letters"]] == [
         "context.chat_topic: 'weather' is not an allowed value (allowed: orders, returns)",
         "measures.agent_wait_s: Input should be less than or equal to 3600"]
