@@ -3,10 +3,10 @@
 kafka-python builds each record in pure Python (about 22,000 events/s on two cores, measured in
 bench/producers_bench.py); aiokafka's batch builder is compiled, so appending to a batch costs
 about a microsecond, and the batches are built and compressed in the caller's thread
-(producers.batches: lz4's fast level). `BatchSender` runs an aiokafka producer on a private
+(foundation.batches: lz4's fast level). `BatchSender` runs an aiokafka producer on a private
 event-loop thread that only ships them, and offers a synchronous API: callers never see asyncio.
-Records are partitioned exactly as Kafka's default partitioner does (murmur2 of the key), so a
-customer's events land in the same partition whichever path published them; `send_hashed` takes
+Records are partitioned exactly as Kafka's default partitioner does (foundation.batches' murmur2
+of the key), so a customer's events land in the same partition whichever path published them; `send_hashed` takes
 records whose key hash is already known. aiokafka's idempotent producer fails on the local broker,
 so this path relies on acks=all and the pipeline's idempotent writes (event ids are deterministic).
 """
@@ -23,9 +23,9 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaTimeoutError
 
+from foundation.batches import BATCH_BYTES, BuiltBatch, OpenBatch, key_hash
 from foundation.kafka import PRODUCER_LINGER_MS, aiokafka_options
 from foundation.settings import Settings
-from producers.batches import BATCH_BYTES, BuiltBatch, OpenBatch, key_hash
 from schemas.errors import BrokerError, DeliveryError
 
 MAX_PENDING_CALLS = 64  # submitted publish_many calls not yet confirmed before a call waits
@@ -35,12 +35,7 @@ START_TIMEOUT_S = 30.0
 ENQUEUE_DEADLINE_S = 120.0
 
 Record = tuple[str, bytes, bytes]  # (topic, key, value)
-HashedRecord = tuple[str, int, bytes, bytes]  # (topic, producers.batches.key_hash(key), key, value)
-
-
-def partition_for(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner picks (murmur2)."""
-    return key_hash(key) % partitions
+HashedRecord = tuple[str, int, bytes, bytes]  # (topic, foundation.batches.key_hash(key), key, value)
 
 
 class BatchSender:

@@ -8,7 +8,7 @@ batch over once. It uses the producer Faust itself runs. A producer's flush only
 deliveries, it does not report failed ones: `confirm()` awaits every batch handed over (and any
 other send's future given to `track`) and raises the first delivery error, so a stage never
 writes state or lets an offset be committed over work that did not arrive. Keys are partitioned
-as the default partitioner would (murmur2, like every other producer here).
+by foundation.batches' murmur2 (Kafka's default partitioner), the one every producer here uses.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
+
+from foundation.batches import partition_of
 
 log = logging.getLogger(__name__)
 MAX_REMEMBERED_KEYS = 200_000
@@ -36,8 +37,7 @@ class BatchSender:
 
     def __init__(self, producer: Callable[[], Any]) -> None:
         self._producer = producer  # the running aiokafka producer (the Faust app's own, in the worker)
-        self.partitioner = DefaultPartitioner()
-        self.partitions: dict[str, list[int]] = {}
+        self.partitions: dict[str, int] = {}
         self.batches: dict[tuple[str, int], Any] = {}
         self.known: dict[tuple[str, bytes], int] = {}
         self.unconfirmed: list[Any] = []  # delivery futures handed over and not yet seen delivered
@@ -125,11 +125,11 @@ class BatchSender:
         if known is None:
             if len(self.known) > MAX_REMEMBERED_KEYS:
                 self.known.clear()
-            partitions = await self._partitions(topic)
-            known = self.known[topic, key] = self.partitioner(key, partitions, partitions)
+            known = self.known[topic, key] = partition_of(key, await self._partitions(topic))
         return known
 
-    async def _partitions(self, topic: str) -> list[int]:
+    async def _partitions(self, topic: str) -> int:
+        """How many partitions the topic has (numbered from 0, as Kafka numbers them)."""
         if topic not in self.partitions:
-            self.partitions[topic] = sorted(await self._producer().partitions_for(topic))
+            self.partitions[topic] = len(await self._producer().partitions_for(topic))
         return self.partitions[topic]
