@@ -122,12 +122,13 @@ class OpenBatch:
         self.builder = DefaultRecordBatchBuilder(MAGIC, DefaultRecordBase.CODEC_NONE, 0, -1, -1, 0, BATCH_BYTES)
         self.records = 0
 
-    def add(self, key: bytes | None, value: bytes) -> bool:
-        """Append one record (timestamp: now); False when the batch is full (an empty one never is)."""
+    def append(self, *, timestamp: None, key: bytes | None, value: bytes | None) -> int | None:
+        """Append one record (timestamp: now, as aiokafka's builders' append); None when the batch
+        is full (an empty one never is), else how many records it holds."""
         if self.builder.append(self.records, None, key, value, NO_HEADERS) is None:
-            return False
+            return None
         self.records += 1
-        return True
+        return self.records
 
     def close(self) -> BuiltBatch:
         return BuiltBatch(compressed(self.builder.build()), self.records)

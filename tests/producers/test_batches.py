@@ -33,7 +33,7 @@ def read_back(buffer: bytearray) -> tuple[list[tuple[bytes | None, bytes | None]
 def filled(records: list[tuple[bytes, bytes]]) -> OpenBatch:
     batch = OpenBatch()
     for key, value in records:
-        assert batch.add(key, value)
+        assert batch.append(timestamp=None, key=key, value=value)
     return batch
 
 
@@ -53,9 +53,9 @@ def test_records_that_do_not_compress_are_sent_as_they_are() -> None:
 def test_a_full_batch_refuses_a_record_an_empty_one_takes_any() -> None:
     big = b"x" * (BATCH_BYTES // 3)
     batch = filled([(b"k", big), (b"k", big)])
-    assert not batch.add(b"k", big)
+    assert not batch.append(timestamp=None, key=b"k", value=big)
     huge = OpenBatch()
-    assert huge.add(b"k", b"y" * (BATCH_BYTES + 1))
+    assert huge.append(timestamp=None, key=b"k", value=b"y" * (BATCH_BYTES + 1))
     assert read_back(batch.close()._build())[0] == [(b"k", big), (b"k", big)]
 
 
