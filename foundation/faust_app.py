@@ -12,6 +12,7 @@ from typing import Any
 
 import faust
 
+from foundation.batches import partitioner
 from foundation.kafka import faust_credentials
 from foundation.settings import Settings
 
@@ -28,5 +29,6 @@ def faust_app(settings: Settings, app_id: str, **options: Any) -> faust.App:
         "broker_rebalance_timeout": 2 * session_s,
         "topic_partitions": settings.kafka.partitions,
         "topic_replication_factor": settings.kafka.replication_factor,
+        "producer_partitioner": partitioner,  # the project's one murmur2 (foundation.batches)
     }
     return faust.App(app_id, **(shared | options))

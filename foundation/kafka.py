@@ -21,6 +21,7 @@ from aiokafka.helpers import create_ssl_context
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
+from foundation.batches import partitioner
 from foundation.settings import KafkaSettings, Settings
 from schemas.erasure import ERASURE_TOPIC
 from schemas.errors import BrokerError
@@ -79,9 +80,11 @@ def common_options(settings: Settings) -> dict[str, Any]:
 
 
 def producer_options(settings: Settings) -> dict[str, Any]:
-    """kafka-python producer: every replica acknowledges, batched and compressed."""
+    """kafka-python producer: every replica acknowledges, batched and compressed, keys partitioned
+    by the project's one murmur2 (foundation.batches)."""
     return {**common_options(settings), "acks": "all", "linger_ms": PRODUCER_LINGER_MS,
-            "batch_size": PRODUCER_BATCH_BYTES, "compression_type": "lz4", "retries": 5}
+            "batch_size": PRODUCER_BATCH_BYTES, "compression_type": "lz4", "retries": 5,
+            "partitioner": partitioner}
 
 
 def consumer_options(settings: Settings, group_id: str | None) -> dict[str, Any]:

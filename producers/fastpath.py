@@ -3,11 +3,12 @@
 kafka-python builds each record in pure Python (about 22,000 events/s on two cores, measured in
 bench/producers_bench.py); aiokafka's batch builder is compiled, so appending to a batch costs
 about a microsecond, and the batches are built and compressed in the caller's thread
-(producers.batches: lz4's fast level). `BatchSender` runs an aiokafka producer on a private
-event-loop thread that only ships them, and offers a synchronous API: callers never see asyncio.
-Records are partitioned exactly as Kafka's default partitioner does (murmur2 of the key), so a
-customer's events land in the same partition whichever path published them; `send_hashed` takes
-records whose key hash is already known. aiokafka's idempotent producer fails on the local broker,
+(foundation.batches: lz4's fast level). `BatchSender` is the synchronous front of the project's one
+batch sender (foundation.batch_send: batches per partition, handed over, deliveries confirmed): it
+runs an aiokafka producer on a private event-loop thread that only ships the batches, and callers
+never see asyncio. Records are partitioned by foundation.batches' murmur2 (Kafka's default
+partitioner), so a customer's events land in the same partition whichever path published them;
+`send_hashed` takes records whose key hash is already known. aiokafka's idempotent producer fails on the local broker,
 so this path relies on acks=all and the pipeline's idempotent writes (event ids are deterministic).
 """
 
@@ -21,11 +22,11 @@ from concurrent.futures import Future
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaTimeoutError
 
+from foundation.batch_send import Deliveries, PartitionBatches
+from foundation.batches import BATCH_BYTES, BuiltBatch, OpenBatch, key_hash
 from foundation.kafka import PRODUCER_LINGER_MS, aiokafka_options
 from foundation.settings import Settings
-from producers.batches import BATCH_BYTES, BuiltBatch, OpenBatch, key_hash
 from schemas.errors import BrokerError, DeliveryError
 
 MAX_PENDING_CALLS = 64  # submitted publish_many calls not yet confirmed before a call waits
@@ -35,12 +36,7 @@ START_TIMEOUT_S = 30.0
 ENQUEUE_DEADLINE_S = 120.0
 
 Record = tuple[str, bytes, bytes]  # (topic, key, value)
-HashedRecord = tuple[str, int, bytes, bytes]  # (topic, producers.batches.key_hash(key), key, value)
-
-
-def partition_for(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner picks (murmur2)."""
-    return key_hash(key) % partitions
+HashedRecord = tuple[str, int, bytes, bytes]  # (topic, foundation.batches.key_hash(key), key, value)
 
 
 class BatchSender:
@@ -106,44 +102,29 @@ class BatchSender:
         return count, submitted
 
     def _build(self, records: Iterable[HashedRecord]) -> tuple[list[tuple[str, int, BuiltBatch]], int]:
-        open_batches: dict[tuple[str, int], OpenBatch] = {}
+        """The records' batches, built and compressed here in the caller's thread (the loop's
+        thread only ships them), in order per partition."""
+        batches = PartitionBatches(OpenBatch)
         full: list[tuple[str, int, BuiltBatch]] = []
         count = 0
         partitions = self._partitions
         for topic, hashed, key, value in records:
             count += 1
             where = (topic, hashed % (partitions[topic] if topic in partitions else self.partitions(topic)))
-            batch = open_batches.get(where)
-            if batch is None:
-                batch = open_batches[where] = OpenBatch()
-            if not batch.add(key, value):
-                full.append((*where, batch.close()))
-                batch = open_batches[where] = OpenBatch()
-                batch.add(key, value)
-        return full + [(*where, batch.close()) for where, batch in open_batches.items()], count
+            if (done := batches.add(where, key, value)) is not None:
+                full.append((*where, done.close()))
+        return full + [(*where, batch.close()) for where, batch in batches.take()], count
 
     async def _send(self, batches: list[tuple[str, int, BuiltBatch]]) -> int:
         """Queue in order, then await every ack. Calls queue one after another (the lock is fair,
         taken in call order): queueing waits while a partition's previous batch is unsent, and a
         later call's batch for that partition must not pass this one's meanwhile."""
+        deliveries = Deliveries()
         async with self._queueing:
-            deliveries = [await self._enqueue(b, topic, p) for topic, p, b in batches]
-        for (topic, partition, _), delivery in zip(batches, deliveries, strict=True):
-            try:
-                await delivery
-            except Exception as err:
-                raise DeliveryError(topic, partition, str(err) or type(err).__name__) from err
+            for topic, partition, batch in batches:
+                await deliveries.hand_over(self._producer, batch, topic, partition, ENQUEUE_DEADLINE_S)
+        await deliveries.confirm()
         return len(batches)
-
-    async def _enqueue(self, batch: BuiltBatch, topic: str, partition: int) -> Any:
-        """Queue one batch for sending, waiting out a broker outage for up to ENQUEUE_DEADLINE_S."""
-        deadline = self._loop.time() + ENQUEUE_DEADLINE_S
-        while True:
-            try:
-                return await self._producer.send_batch(batch, topic, partition=partition)
-            except KafkaTimeoutError:
-                if self._loop.time() > deadline:
-                    raise
 
     def flush(self, timeout_s: float) -> None:
         """Wait until every submitted batch is acknowledged; raises DeliveryError otherwise."""

@@ -154,7 +154,7 @@ class Publisher:
 
     def publish_encoded(self, records: Iterable[tuple[str, int, bytes, bytes]]) -> int:
         """Bulk path for events a trusted producer has encoded itself, as (channel, key hash, key,
-        value) with `producers.batches.key_hash(key)`: the simulator writes its events' contract
+        value) with `foundation.batches.key_hash(key)`: the simulator writes its events' contract
         JSON directly (its tests run every one through validation) and hashes keys in the processes
         that write them. Batched per partition, confirmed by `flush`. Returns how many."""
         rows = records if isinstance(records, list) else list(records)

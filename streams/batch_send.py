@@ -3,12 +3,14 @@
 Faust sends every record on its own (a future, a callback and several awaits each), and a table
 write goes one message at a time through its changelog buffer: at two or three records per
 event that cost more than the stitching. The stitch stage sends hundreds of records per batch,
-so this sender appends them to one aiokafka record batch per topic partition and hands each
-batch over once. It uses the producer Faust itself runs. A producer's flush only waits for
-deliveries, it does not report failed ones: `confirm()` awaits every batch handed over (and any
-other send's future given to `track`) and raises the first delivery error, so a stage never
-writes state or lets an offset be committed over work that did not arrive. Keys are partitioned
-as the default partitioner would (murmur2, like every other producer here).
+so this sender runs the project's one batch sender (foundation.batch_send) on the producer Faust
+itself runs: records appended to one aiokafka record batch per topic partition (the producer's
+codec), each batch handed over once. `confirm()` awaits every batch handed over (and any other
+send's future given to `track`) and raises the first failed delivery as a DeliveryError, so a
+stage never writes state or lets an offset be committed over work that did not arrive. Keys are
+partitioned by foundation.batches' murmur2, the one every producer here uses. What is the
+worker's own: several stages share the sender (a lock), and `send_whole`, changes that must land
+together in one record batch of their own.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
+
+from foundation.batch_send import Deliveries, PartitionBatches
+from foundation.batches import partition_of
 
 log = logging.getLogger(__name__)
 MAX_REMEMBERED_KEYS = 200_000
@@ -36,15 +40,19 @@ class BatchSender:
 
     def __init__(self, producer: Callable[[], Any]) -> None:
         self._producer = producer  # the running aiokafka producer (the Faust app's own, in the worker)
-        self.partitioner = DefaultPartitioner()
-        self.partitions: dict[str, list[int]] = {}
-        self.batches: dict[tuple[str, int], Any] = {}
+        self.partitions: dict[str, int] = {}
+        self.batches = PartitionBatches(lambda: self._producer().create_batch())
         self.known: dict[tuple[str, bytes], int] = {}
-        self.unconfirmed: list[Any] = []  # delivery futures handed over and not yet seen delivered
+        self.deliveries = Deliveries()
         # The worker's stages are tasks of one event loop and share this sender: one may flush while
         # another is in the middle of adding (a full batch is handed over there). Batches are only
         # built and handed over under the lock, so no record goes into a batch already handed over.
         self.lock = asyncio.Lock()
+
+    @property
+    def unconfirmed(self) -> list[Any]:
+        """The delivery futures handed over and not yet seen delivered."""
+        return [delivery for _, _, delivery in self.deliveries.unconfirmed]
 
     async def add_many(self, records: Iterable[tuple[str, bytes, bytes | None]], partition: int | None = None) -> None:
         """Append (topic, key, value) records, to `partition` or to their key's (one await for many:
@@ -55,20 +63,14 @@ class BatchSender:
                 target = partition if partition is not None else known.get((topic, key))
                 if target is None:
                     target = await self._partition_of(topic, key)
-                batch = batches.get((topic, target))
-                if batch is None:
-                    batch = batches[topic, target] = self._producer().create_batch()
-                if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
-                    self.unconfirmed.append(await self._producer().send_batch(batch, topic, partition=target))
-                    batch = batches[topic, target] = self._producer().create_batch()
-                    batch.append(key=key, value=value, timestamp=None)
+                if (full := batches.add((topic, target), key, value)) is not None:
+                    await self.deliveries.hand_over(self._producer(), full, topic, target)
 
     async def flush(self) -> None:
         """Hand every open batch to the producer; `confirm()` waits for them to be delivered."""
         async with self.lock:
-            batches, self.batches = self.batches, {}
-            for (topic, partition), batch in batches.items():
-                self.unconfirmed.append(await self._producer().send_batch(batch, topic, partition=partition))
+            for (topic, partition), batch in self.batches.take():
+                await self.deliveries.hand_over(self._producer(), batch, topic, partition)
 
     async def send_whole(self, topic: str, partition: int, records: list[tuple[bytes, bytes | None]]) -> None:
         """Send records as one record batch of their own, appended by the broker whole or not at all.
@@ -88,36 +90,28 @@ class BatchSender:
         whole = BatchBuilder(WHOLE_BATCH_RAW_BYTES, compression)
         if (all(whole.append(key=key, value=value, timestamp=None) is not None for key, value in records)
                 and len(whole._build()) <= MAX_MESSAGE_BYTES):  # built (compressed) once, sent as it is
-            self.unconfirmed.append(await producer.send_batch(whole, topic, partition=partition))
+            await self.deliveries.hand_over(producer, whole, topic, partition)
             return
         log.warning("%d records for %s/%s exceed one batch of %d bytes: sent in several", len(records),
                     topic, partition, MAX_MESSAGE_BYTES)
-        batch = BatchBuilder(MAX_MESSAGE_BYTES, compression)  # raw size capped: packed, it fits too
+        # raw size capped: packed, it fits too
+        pieces = PartitionBatches(lambda: BatchBuilder(MAX_MESSAGE_BYTES, compression))
         for key, value in records:
-            if batch.append(key=key, value=value, timestamp=None) is None:
-                self.unconfirmed.append(await producer.send_batch(batch, topic, partition=partition))
-                batch = BatchBuilder(MAX_MESSAGE_BYTES, compression)
-                batch.append(key=key, value=value, timestamp=None)
-        self.unconfirmed.append(await producer.send_batch(batch, topic, partition=partition))
+            if (full := pieces.add((topic, partition), key, value)) is not None:
+                await self.deliveries.hand_over(producer, full, topic, partition)
+        for _, batch in pieces.take():
+            await self.deliveries.hand_over(producer, batch, topic, partition)
 
-    def track(self, delivery: Any) -> None:
+    def track(self, delivery: Any, topic: str = "(record)", partition: int | None = None) -> None:
         """Also confirm this delivery future (a record sent on the producer directly)."""
-        self.unconfirmed.append(delivery)
+        self.deliveries.track(delivery, topic, partition)
 
     async def confirm(self) -> None:
-        """Flush, then wait until everything handed over is delivered; raises the first delivery error.
-
-        Another task may be confirming at the same time: each waits for all that was handed over
-        before it was called, including what the other is already waiting for. A failed delivery
-        stays unconfirmed, so every later confirm raises it too.
-        """
+        """Flush, then wait until everything handed over is delivered; raises the first failed
+        delivery as a DeliveryError (foundation.batch_send.Deliveries.confirm: concurrent confirms
+        each wait for all handed over before them; a failure is raised by every later confirm)."""
         await self.flush()
-        pending = list(self.unconfirmed)
-        for delivery in pending:
-            await delivery  # raises KafkaError when the broker did not take the batch
-        # only what this call saw delivered: a delivery handed over meanwhile may have failed already
-        confirmed = set(map(id, pending))
-        self.unconfirmed = [delivery for delivery in self.unconfirmed if id(delivery) not in confirmed]
+        await self.deliveries.confirm()
 
     async def _partition_of(self, topic: str, key: bytes) -> int:
         """murmur2 in pure Python costs more than the send itself: remembered per key (a cache)."""
@@ -125,11 +119,11 @@ class BatchSender:
         if known is None:
             if len(self.known) > MAX_REMEMBERED_KEYS:
                 self.known.clear()
-            partitions = await self._partitions(topic)
-            known = self.known[topic, key] = self.partitioner(key, partitions, partitions)
+            known = self.known[topic, key] = partition_of(key, await self._partitions(topic))
         return known
 
-    async def _partitions(self, topic: str) -> list[int]:
+    async def _partitions(self, topic: str) -> int:
+        """How many partitions the topic has (numbered from 0, as Kafka numbers them)."""
         if topic not in self.partitions:
-            self.partitions[topic] = sorted(await self._producer().partitions_for(topic))
+            self.partitions[topic] = len(await self._producer().partitions_for(topic))
         return self.partitions[topic]

@@ -224,7 +224,7 @@ class Stages:
                         None)
 
     async def send(self, name: str, key: bytes, value: bytes, partition: int | None) -> None:
-        self.batch.track(await self.app.producer.send(name, key, value, partition, None, None))
+        self.batch.track(await self.app.producer.send(name, key, value, partition, None, None), name, partition)
 
 
 def channel_of(raw_topic: str) -> str:

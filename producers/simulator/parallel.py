@@ -28,7 +28,7 @@ from multiprocessing.connection import Connection
 
 from pydantic import TypeAdapter
 
-from producers.batches import key_hash
+from foundation.batches import key_hash
 from producers.simulator.core import Plan, gc_paused, ground_truth, plan
 from producers.simulator.history import History
 from producers.simulator.incidents import Scenario, incident_truth

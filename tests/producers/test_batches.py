@@ -11,10 +11,13 @@ from aiokafka.record.default_records import DefaultRecordBase
 from aiokafka.record.memory_records import MemoryRecords
 from hypothesis import given
 from hypothesis import strategies as st
+from kafka import KafkaProducer
 from kafka.partitioner.default import murmur2 as kafka_murmur2
 
+from foundation.batches import BATCH_BYTES, BuiltBatch, OpenBatch, key_hash, murmur2, partition_of, partitioner
+from foundation.faust_app import faust_app
+from foundation.kafka import TopicSpec, ensure_topics, producer_options, topic
 from foundation.settings import Settings
-from producers.batches import BATCH_BYTES, BuiltBatch, OpenBatch, key_hash, murmur2
 from producers.fastpath import BatchSender
 
 
@@ -30,7 +33,7 @@ def read_back(buffer: bytearray) -> tuple[list[tuple[bytes | None, bytes | None]
 def filled(records: list[tuple[bytes, bytes]]) -> OpenBatch:
     batch = OpenBatch()
     for key, value in records:
-        assert batch.add(key, value)
+        assert batch.append(timestamp=None, key=key, value=value)
     return batch
 
 
@@ -50,16 +53,37 @@ def test_records_that_do_not_compress_are_sent_as_they_are() -> None:
 def test_a_full_batch_refuses_a_record_an_empty_one_takes_any() -> None:
     big = b"x" * (BATCH_BYTES // 3)
     batch = filled([(b"k", big), (b"k", big)])
-    assert not batch.add(b"k", big)
+    assert not batch.append(timestamp=None, key=b"k", value=big)
     huge = OpenBatch()
-    assert huge.add(b"k", b"y" * (BATCH_BYTES + 1))
+    assert huge.append(timestamp=None, key=b"k", value=b"y" * (BATCH_BYTES + 1))
     assert read_back(batch.close()._build())[0] == [(b"k", big), (b"k", big)]
 
 
 def test_the_key_hash_picks_the_default_partitioners_partition() -> None:
+    """One murmur2 for every path: the bulk path's `key_hash`, `partition_of` and the `partitioner`
+    given to kafka-python and Faust all pick the clients' default partitioners' partition."""
     keys = [f"anonymous_id:a-{n:016x}".encode() for n in range(200)]
     partitions = list(range(4))
-    assert [key_hash(k) % 4 for k in keys] == [DefaultPartitioner()(k, partitions, partitions) for k in keys]
+    expected = [DefaultPartitioner()(k, partitions, partitions) for k in keys]
+    assert [key_hash(k) % 4 for k in keys] == expected
+    assert [partition_of(k, 4) for k in keys] == expected
+    assert [partitioner(k, partitions, partitions[:1]) for k in keys] == expected
+    assert partitioner(None, partitions, [2]) == 2  # no key: a partition that is up
+
+
+def test_single_sends_and_the_worker_partition_by_the_one_murmur2(settings: Settings) -> None:
+    """kafka-python's producer (single sends, tombstones) puts each key where `partition_of` says;
+    the worker's Faust producer is given the same partitioner."""
+    name = topic(settings, "one-murmur2")
+    ensure_topics(settings, [TopicSpec(name, 4)])
+    keys = [f"email_hash:{n:064x}".encode() for n in range(40)]
+    producer = KafkaProducer(**producer_options(settings))
+    try:
+        sent = [producer.send(name, key=key, value=b"v").get(timeout=30).partition for key in keys]
+    finally:
+        producer.close()
+    assert sent == [partition_of(key, 4) for key in keys] and len(set(sent)) == 4
+    assert faust_app(settings, "partitioner-check").conf.producer_partitioner is partitioner
 
 
 @given(st.binary(max_size=200))

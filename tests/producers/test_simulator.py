@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from producers.batches import key_hash
+from foundation.batches import key_hash
 from producers.core import event_key, event_value
 from producers.simulator import Simulation, simulate, wire
 from producers.simulator.arrival import to_event

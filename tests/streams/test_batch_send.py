@@ -19,6 +19,7 @@ from aiokafka.errors import KafkaError
 
 from foundation.kafka import TopicSpec, aiokafka_options, ensure_topics, topic
 from foundation.settings import Settings
+from schemas.errors import DeliveryError
 from streams.batch_send import MAX_MESSAGE_BYTES as WHOLE_BATCH_BYTES
 from streams.batch_send import BatchSender
 from tests.producers.readback import read_topic
@@ -90,7 +91,7 @@ def test_a_confirm_waits_for_deliveries_another_confirm_is_already_waiting_for(s
     assert undelivered == 0
 
 
-async def _a_failure_during_another_confirm(settings: Settings, name: str) -> BaseException | None:
+async def _a_failure_during_another_confirm(settings: Settings, name: str) -> DeliveryError | None:
     async with _sender(settings) as sender:
         await sender.add_many(_records(name))
         await sender.flush()
@@ -98,11 +99,11 @@ async def _a_failure_during_another_confirm(settings: Settings, name: str) -> Ba
         await asyncio.sleep(0)
         refused = asyncio.get_running_loop().create_future()  # ...while another's send is refused
         refused.set_exception(KafkaError("the broker refused the batch"))
-        sender.track(refused)
+        sender.track(refused, name, 0)
         await first
         try:
             await sender.confirm()  # the other stage's
-        except KafkaError as error:
+        except DeliveryError as error:
             return error
         return None
 
@@ -112,6 +113,7 @@ def test_a_delivery_that_failed_while_another_confirm_waited_is_raised_by_the_ne
     ensure_topics(settings, [TopicSpec(name, 1)])
     error = asyncio.run(_a_failure_during_another_confirm(settings, name))
     assert error is not None and "refused" in str(error)
+    assert (error.topic, error.partition) == (name, 0)  # named where it failed
 
 
 async def _send_whole(settings: Settings, name: str, records: list[tuple[bytes, bytes | None]]) -> int:

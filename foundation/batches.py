@@ -1,4 +1,4 @@
-"""Producers stage, bulk adapter's core: Kafka record batches, built and compressed here.
+"""Foundation: Kafka record batches built and compressed here, and the one murmur2 partitioner.
 
 aiokafka compresses a batch with lz4 at level 9 (high compression) when it sends it: about 7 us
 per 700-byte simulated event, more than every other step of the bulk path. lz4's fast level
@@ -8,19 +8,25 @@ builder, uncompressed, and `close()` compresses the records section and rewrites
 header (length, attributes, CRC-32C), as aiokafka's own builder does; the resulting `BuiltBatch`
 goes to `AIOKafkaProducer.send_batch` like aiokafka's batch builders. `key_hash` is the murmur2
 hash that Kafka's default partitioner takes modulo the partition count (kafka-python's algorithm,
-unpacked faster), so a key's partition is the same whichever path publishes it, and the
-simulator's children can hash while the publishing process only takes the modulo. No network
-here: bytes in, bytes out.
+unpacked faster); `partition_of` is that partition, and `partitioner` the same in the shape
+kafka-python's and aiokafka's (so Faust's) producers take. Every keyed record this project sends
+is partitioned by it (the bulk path, single sends, the worker's outputs, erasure tombstones), so a
+key's partition is the same whichever path publishes it, and the simulator's children can hash while the publishing process
+only takes the modulo. No network here: bytes in, bytes out.
 """
 
 from __future__ import annotations
 
 import functools
+import random
 import struct
+from collections.abc import Sequence
+from typing import Any
 
 from aiokafka.codec import lz4_encode
 from aiokafka.record.default_records import DefaultRecordBase, DefaultRecordBatchBuilder
 from aiokafka.record.util import calc_crc32c
+from kafka.partitioner import Partitioner
 
 BATCH_BYTES = 512 * 1024  # uncompressed records per batch
 LZ4_LEVEL = 0  # lz4 frame's fast default; >= 3 is the slow high-compression mode
@@ -36,6 +42,32 @@ MURMUR_SEED, MURMUR_M, MASK32 = 0x9747B28C, 0x5BD1E995, 0xFFFFFFFF
 def key_hash(key: bytes) -> int:
     """Kafka's default partitioner's hash of a key: its partition is this modulo the count."""
     return murmur2(key) & 0x7FFFFFFF
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition of a key among `partitions`, as Kafka's default partitioner picks it."""
+    return key_hash(key) % partitions
+
+
+class Murmur2Partitioner(Partitioner):
+    """`partition_of` as both clients' `partitioner` option: aiokafka's producers (so Faust's) call
+    it with the partitions, kafka-python's call `partition` with their view of the cluster. A
+    record without a key goes to any partition that is up, as the clients' defaults send it."""
+
+    def __call__(self, key: bytes | None, all_partitions: Sequence[int], available: Sequence[int]) -> int:
+        if key is None:
+            return random.choice(available or all_partitions)
+        return all_partitions[partition_of(key, len(all_partitions))]
+
+    def partition(self, topic: str, key: object, serialized_key: bytes | None, value: object,
+                  serialized_value: bytes | None, cluster: Any) -> int:
+        all_partitions = sorted(cluster.partitions_for_topic(topic) or ())
+        if not all_partitions:
+            raise ValueError(f"topic {topic} is not in the cluster's metadata")
+        return self(serialized_key, all_partitions, sorted(cluster.available_partitions_for_topic(topic) or ()))
+
+
+partitioner = Murmur2Partitioner()
 
 
 def murmur2(data: bytes) -> int:
@@ -90,12 +122,13 @@ class OpenBatch:
         self.builder = DefaultRecordBatchBuilder(MAGIC, DefaultRecordBase.CODEC_NONE, 0, -1, -1, 0, BATCH_BYTES)
         self.records = 0
 
-    def add(self, key: bytes | None, value: bytes) -> bool:
-        """Append one record (timestamp: now); False when the batch is full (an empty one never is)."""
+    def append(self, *, timestamp: None, key: bytes | None, value: bytes | None) -> int | None:
+        """Append one record (timestamp: now, as aiokafka's builders' append); None when the batch
+        is full (an empty one never is), else how many records it holds."""
         if self.builder.append(self.records, None, key, value, NO_HEADERS) is None:
-            return False
+            return None
         self.records += 1
-        return True
+        return self.records
 
     def close(self) -> BuiltBatch:
         return BuiltBatch(compressed(self.builder.build()), self.records)
