@@ -3,7 +3,7 @@
 kafka-python builds each record in pure Python (about 22,000 events/s on two cores, measured in
 bench/producers_bench.py); aiokafka's batch builder is compiled, so appending to a batch costs
 about a microsecond, and the batches are built and compressed in the caller's thread
-(foundation.batches: lz4's fast level). `BatchSender` is the synchronous front of the project's one
+(foundation.batches: lz4's fast level). `SyncBatchSender` is the synchronous front of the project's one
 batch sender (foundation.batch_send: batches per partition, handed over, deliveries confirmed): it
 runs an aiokafka producer on a private event-loop thread that only ships the batches, and callers
 never see asyncio. Records are partitioned by foundation.batches' murmur2 (Kafka's default
@@ -39,7 +39,7 @@ Record = tuple[str, bytes, bytes]  # (topic, key, value)
 HashedRecord = tuple[str, int, bytes, bytes]  # (topic, foundation.batches.key_hash(key), key, value)
 
 
-class BatchSender:
+class SyncBatchSender:
     """A synchronous front to an aiokafka producer that sends whole batches per partition."""
 
     def __init__(self, settings: Settings) -> None:
@@ -53,7 +53,7 @@ class BatchSender:
         self._queueing = asyncio.Lock()  # one call's batches are all queued before the next call's
 
     @classmethod
-    def start(cls, settings: Settings) -> BatchSender:
+    def start(cls, settings: Settings) -> SyncBatchSender:
         sender = cls(settings)
         sender._thread.start()
         try:

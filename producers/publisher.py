@@ -33,7 +33,7 @@ from producers.core import (
     event_value,
     hash_identifiers,
 )
-from producers.fastpath import BatchSender
+from producers.fastpath import SyncBatchSender
 from schemas.deadletters import dead_letter_of
 from schemas.errors import BrokerError, DeliveryError
 from schemas.events import Identifiers, TouchpointEventBase
@@ -67,7 +67,7 @@ class Publisher:
         self._failures: list[DeliveryError] = []
         self._lock = threading.Lock()
         self._topics_sent: set[str] = set()
-        self._bulk: BatchSender | None = None
+        self._bulk: SyncBatchSender | None = None
         self._raw_names: dict[str, str] = {}  # channel -> its raw topic
         self._deadletter_topic = topic(settings, DEADLETTER_TOPIC)
         self.edge = Edge(max_skew_s=settings.received_skew_s)  # the skew a sender's clock may have
@@ -167,9 +167,9 @@ class Publisher:
         self._raw_names[channel] = name = topic(self.settings, raw_topic(channel))
         return name
 
-    def _bulk_sender(self) -> BatchSender:
+    def _bulk_sender(self) -> SyncBatchSender:
         if self._bulk is None:
-            self._bulk = BatchSender.start(self.settings)
+            self._bulk = SyncBatchSender.start(self.settings)
         return self._bulk
 
     def _records(self, events: Iterable[TouchpointEventBase]) -> Iterator[tuple[str, bytes, bytes]]:

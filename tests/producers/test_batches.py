@@ -18,7 +18,7 @@ from foundation.batches import BATCH_BYTES, BuiltBatch, OpenBatch, key_hash, mur
 from foundation.faust_app import faust_app
 from foundation.kafka import TopicSpec, ensure_topics, producer_options, topic
 from foundation.settings import Settings
-from producers.fastpath import BatchSender
+from producers.fastpath import SyncBatchSender
 
 
 def read_back(buffer: bytearray) -> tuple[list[tuple[bytes | None, bytes | None]], int]:
@@ -110,7 +110,7 @@ class HeldPartitionProducer:
 def test_a_later_call_never_queues_a_partitions_batch_before_an_earlier_calls() -> None:
     """The first call waits on partition 1 before queueing its partition-0 batch; the second
     call's partition-0 batch must still go after it (one customer's events stay in order)."""
-    sender = BatchSender(Settings())
+    sender = SyncBatchSender(Settings())
     sender._thread.start()
     fake = sender._producer = HeldPartitionProducer()
     first = asyncio.run_coroutine_threadsafe(sender._send([("t", 1, BuiltBatch(bytearray(), 1)),
