@@ -15,12 +15,12 @@ from clickhouse_connect.driver.client import Client
 from clickhouse.analyses.funnels import MAX_STEPS, funnel_sql
 from clickhouse.analyses.incidents import COUNTS_SQL
 from clickhouse.analyses.paths import LOOPS_SQL, MAX_DEPTH, PATHS_SQL
-from clickhouse.analyses.sqlparts import PERIODS
+from clickhouse.analyses.sqlparts import PERIODS, step_touchpoints
 from clickhouse.queries import Filters, QueryResult, parameters
 from schemas.errors import UnknownQueryError
 
 ANALYSES = {
-    "step_funnel": funnel_sql("any"),
+    "step_funnel": funnel_sql("any", step_rows=True),
     "step_funnel_strict": funnel_sql("strict"),
     "paths": PATHS_SQL,
     "loops": LOOPS_SQL,
@@ -58,7 +58,13 @@ def bound(filters: Filters, extra: Extra) -> dict[str, Any]:
     return parameters(filters, ()) | {
         "steps": list(extra.steps), "within_ms": extra.within_s * 1000, "period": extra.period, "by": extra.by,
         "anchor": extra.anchor, "direction": extra.direction, "depth": extra.depth, "dims": list(extra.dims),
-        "families": list(extra.families), "scan_start": parameters(filters, ())["start"]}
+        "families": list(extra.families), "scan_start": parameters(filters, ())["start"],
+        "step_touchpoints": step_touchpoints(extra.steps), "anchor_touchpoint": _touchpoint_of(extra.anchor)}
+
+
+def _touchpoint_of(step: str) -> str:
+    """The touchpoint a path anchor names ('' for an event type anywhere)."""
+    return "" if step.startswith("phase:") else step.partition(":")[0].strip("*")
 
 
 def run_analysis(client: Client, name: str, filters: Filters, extra: Extra) -> QueryResult:
