@@ -77,9 +77,11 @@ FROM (
            maxIf(numerator, family = 'step' AND what = '') OVER (PARTITION BY period, touchpoint, who) AS present,
            if(family = 'volume', 0, present) AS denominator
     FROM (
-        SELECT period, 'step' AS family, touchpoint, what, who, journeys AS numerator FROM at_touchpoint
-        UNION ALL
-        SELECT period, 'volume', touchpoint, 'events', who, events FROM at_touchpoint WHERE what = ''
+        -- one reference to at_touchpoint (a CTE is computed again at each): a totals row also yields volume
+        SELECT a.period AS period, kind AS family, a.touchpoint AS touchpoint,
+               if(kind = 'volume', 'events', a.what) AS what, a.who AS who,
+               if(kind = 'volume', a.events, a.journeys) AS numerator
+        FROM at_touchpoint AS a ARRAY JOIN if(a.what = '', ['step', 'volume'], ['step']) AS kind
         UNION ALL
         SELECT period, 'friction', touchpoint, what, who, journeys FROM frictions
     )
