@@ -21,7 +21,7 @@ from pathlib import Path
 from bench.common import run_module
 
 MODULES = ("raw_limits", "contract_bench", "producers_bench", "core_bench", "streams_bench", "clickhouse_bench", "queries_bench",
-           "latency_bench", "memory_bench", "scaling_bench")
+           "analyses_bench", "latency_bench", "memory_bench", "scaling_bench")
 TARGETS = {
     "simulate_and_publish_events_per_s": (">=", 30_000),
     "contract_parse_validate_events_per_s": (">=", 50_000),
@@ -35,6 +35,12 @@ TARGETS = {
     "state_bytes_per_customer": ("<=", 2048),
     "sink_rows_per_s": (">=", 100_000),
     "funnel_ms_10m": ("<=", 500),
+    "analysis_ms_step_funnel_13w_10m": ("<=", 500),
+    "analysis_ms_paths_13w_10m": ("<=", 500),
+    "analysis_ms_incidents_13w_10m": ("<=", 2000),
+    "analysis_ms_step_funnel_year_10m": ("<=", 500),
+    "analysis_ms_paths_year_10m": ("<=", 500),
+    "analysis_ms_incidents_year_10m": ("<=", 2000),
 }
 RESULTS = Path(__file__).with_name("RESULTS.md")
 

@@ -3,7 +3,8 @@
 The warehouse is filled by ClickHouse itself (INSERT ... SELECT from numbers() into the real,
 migrated tables), with shapes like the simulator's: 13 touchpoints with skewed volumes over the
 four channels, their phases as the journey map's rules place them, four segments, a year of event
-time, feedback on ~3 % of events (some about another touchpoint), one journey per 10 touchpoints
+time, feedback on ~3 % of events (some about another touchpoint), context dimensions (a web
+journey's device_type, a call's agent_team), one journey per 10 touchpoints
 (a tenth of them re-sent as version 2, 1 % retracted, so FINAL has work), one friction per 40
 touchpoints over the rules and places they occur, dead letters and a month of health samples.
 `query_ms_<name>_<size>` is the median latency of RUNS runs after one warm-up run, no filters
@@ -68,7 +69,7 @@ def touchpoints_sql() -> str:
     return f"""
 INSERT INTO touchpoints (event_id, event_time, received_time, channel, touchpoint, event_type, customer_id,
     journey_id, phase, segment, late, version, dwell_s, navigation_ease, wait_s, transfers, resolved, response_s,
-    queue_wait_s, csat, nps, feedback_touchpoint, measures_json)
+    queue_wait_s, csat, nps, feedback_touchpoint, measures_json, context)
 SELECT concat('e-', toString(n)), toDateTime64('2024-01-01 00:00:00', 3, 'UTC') + toIntervalSecond(cityHash64(n, 2) % {YEAR_S}) AS event_time,
        event_time + toIntervalSecond(1 + cityHash64(n, 3) % 30), {_array(ch)}[i] AS channel, {_array(tp)}[i], {_array(et)}[i] AS event_type,
        concat('cust-', toString(j % {{customers:UInt64}})), concat('j-', lower(hex(cityHash64(j)))), {_array(ph)}[i],
@@ -80,7 +81,9 @@ SELECT concat('e-', toString(n)), toDateTime64('2024-01-01 00:00:00', 3, 'UTC') 
        if(channel = 'store', toFloat64(cityHash64(n, 11) % 900), NULL),
        if(event_type = 'feedback' OR cityHash64(n, 12) % 100 < 2, toUInt8(1 + cityHash64(n, 13) % 5), NULL) AS csat,
        if(csat IS NOT NULL, toUInt8(cityHash64(n, 14) % 11), NULL),
-       if(event_type = 'feedback', ['call_centre.support', 'web.checkout', 'store.service_desk'][1 + n % 3], NULL), '{{}}'
+       if(event_type = 'feedback', ['call_centre.support', 'web.checkout', 'store.service_desk'][1 + n % 3], NULL), '{{}}',
+       multiIf(channel = 'web', map('device_type', ['desktop', 'mobile', 'tablet'][1 + j % 3]),
+               channel = 'call_centre', map('agent_team', ['team-sales', 'team-support'][1 + n % 2]), map())
 FROM (SELECT number AS n, intDiv(number, {TOUCHPOINTS_PER_JOURNEY}) AS j, {_pick(w, 1)} AS i
       FROM numbers({{first:UInt64}}, {{count:UInt64}}))
 """
@@ -117,7 +120,8 @@ FROM (SELECT number AS n, intDiv(number * {TOUCHPOINTS_PER_FRICTION}, {TOUCHPOIN
 EXTRAS_SQL = (f"""INSERT INTO pipeline_health SELECT toDateTime('2024-06-01 00:00:00', 'UTC') + toIntervalMinute(n),
     'worker', ['web', 'email', 'call_centre', 'store'][1 + n % 4], '', 50 + n % 30, n % 3, 0, 0, 0, 40 + n % 20,
     200 + n % 300, '' FROM (SELECT number AS n FROM numbers({HEALTH_MINUTES}))""",
-              """INSERT INTO dead_letters SELECT concat('d-', toString(n)), 'simulator', 'invalid event', 'invalid',
+              """INSERT INTO dead_letters (dead_letter_id, source, reason, kind, problems, payload, payload_encoding,
+    channel, rejected_at) SELECT concat('d-', toString(n)), 'simulator', 'invalid event', 'invalid',
     ['event_time: missing'], '{}', 'utf-8', ['web', 'email', 'call_centre', 'store'][1 + n % 4],
     toDateTime64('2024-01-01 00:00:00', 3, 'UTC') + toIntervalSecond(cityHash64(n) % 31536000)
     FROM (SELECT number AS n FROM numbers({first:UInt64}, {count:UInt64}))""")

@@ -7,7 +7,10 @@ z-test with continuity correction; a volume (events per period) by a Poisson tes
 mean. Small counts are honest twice over: the continuity correction shrinks z, and a period is
 only flagged with at least `min_count` events and a minimum effect. Consecutive flagged periods
 of one (touchpoint, what, who) join into one incident; a flagged period stays out of the
-baseline of the periods after it, so a long incident does not become its own normal.
+baseline of the periods after it, so a long incident does not become its own normal. Once a cell
+is flagged, the period right after it continues the incident on weaker evidence (|z| >=
+`z_continue`, any count, the same minimum effect): an incident that strikes fewer customers in
+one of its weeks is neither cut in two nor let into the baseline, where it would hide its own end.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from datetime import datetime
 
 EVERYONE = "*"
 DEFAULT_Z = 4.0  # many cells are tested at once: |z| >= 4 is p < 1e-4 per cell
+DEFAULT_Z_CONTINUE = 2.0  # one cell, right after its flagged period: p < 0.05 continues the incident
 DEFAULT_MIN_COUNT = 5
 DEFAULT_MIN_RATIO = 1.5  # a rate must move by half again (or halve) to be an incident
 DEFAULT_BASELINE_PERIODS = 4
@@ -69,6 +73,7 @@ class Incident:
 @dataclass(frozen=True)
 class Thresholds:
     z: float = DEFAULT_Z
+    z_continue: float = DEFAULT_Z_CONTINUE
     min_count: int = DEFAULT_MIN_COUNT
     min_ratio: float = DEFAULT_MIN_RATIO
     baseline_periods: int = DEFAULT_BASELINE_PERIODS
@@ -111,16 +116,22 @@ def judge(counts: Iterable[Count], periods: list[datetime], limits: Thresholds) 
     flagged: list[Verdict] = []
     for series in cells.values():
         normal = list(range(limits.warm_up))  # indexes of periods; a flagged one does not join the baseline
+        running: Verdict | None = None  # the flagged verdict of the period before, if any
         for i in range(limits.warm_up, len(periods)):
             current = series.get(periods[i])
             alike = [periods[j] for j in normal if (i - j) % limits.season == 0][-limits.baseline_periods:]
-            verdict = current and _verdict(current, [series.get(p) or _nothing(current, p, present) for p in alike],
-                                           limits)
-            if verdict:
-                flagged.append(verdict)
+            trailing = [series.get(p) or _nothing(current, p, present) for p in alike] if current else []
+            running = _verdict(current, trailing, _continuing(limits, running)) if current else None
+            if running:
+                flagged.append(running)
             else:
                 normal.append(i)
     return flagged
+
+
+def _continuing(limits: Thresholds, running: Verdict | None) -> Thresholds:
+    """The thresholds of a period right after a flagged one: weaker evidence continues an incident."""
+    return limits if running is None else replace(limits, z=min(limits.z, limits.z_continue), min_count=1)
 
 
 def _nothing(like: Count, period: datetime, present: dict[tuple[datetime, str, str], int]) -> Count:

@@ -13,7 +13,7 @@ beyond the array's length never match, so one constant text serves every funnel.
 
 from __future__ import annotations
 
-from clickhouse.analyses.sqlparts import BREAKDOWN, SCOPE, period_of, step_match
+from clickhouse.analyses.sqlparts import BREAKDOWN, SCOPE, STEP_ROWS, period_of, step_match
 
 MAX_STEPS = 8
 ORDERS = ("any", "strict")  # 'any': other events may come between steps; 'strict': none may
@@ -24,10 +24,13 @@ _MODE = {"any": "", "strict": ", 'strict_order'"}
 ENTERED_IN_WINDOW = "entered >= {start:DateTime64(3, 'UTC')} AND entered < {end:DateTime64(3, 'UTC')}"
 
 
-def funnel_sql(order: str, entered_in_window: str = ENTERED_IN_WINDOW) -> str:
+def funnel_sql(order: str, entered_in_window: str = ENTERED_IN_WINDOW, step_rows: bool = False) -> str:
     """The step funnel in `order` (a key of ORDERS, never user text); Grafana passes its own
-    time filter on `entered` (the first step's time) as `entered_in_window`."""
+    time filter on `entered` (the first step's time) as `entered_in_window`. With `step_rows`
+    (any order only: strict order must see the events between steps) only the rows at the steps'
+    touchpoints are read (bound `step_touchpoints`), and the breakdown is that of the steps' events."""
     mode = _MODE[order]
+    rows = STEP_ROWS if step_rows and order == "any" else "1"
     return f"""
 WITH {{steps:Array(String)}} AS steps
 SELECT period, breakdown, k AS step_no, steps[k] AS step, journeys,
@@ -47,6 +50,7 @@ FROM (
         FROM touchpoints FINAL
         WHERE event_time >= {{start:DateTime64(3, 'UTC')}}
           AND event_time < {{end:DateTime64(3, 'UTC')}} + toIntervalMillisecond({{within_ms:UInt64}}) AND {SCOPE}
+          AND {rows}
         GROUP BY journey_id
         HAVING level > 0 AND {entered_in_window}
     )

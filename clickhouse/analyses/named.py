@@ -12,19 +12,21 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from clickhouse.analyses.conformance import CONFORMANCE_SQL
 from clickhouse.analyses.funnels import MAX_STEPS, funnel_sql
 from clickhouse.analyses.incidents import COUNTS_SQL
 from clickhouse.analyses.paths import LOOPS_SQL, MAX_DEPTH, PATHS_SQL
-from clickhouse.analyses.sqlparts import PERIODS
+from clickhouse.analyses.sqlparts import PERIODS, step_touchpoints
 from clickhouse.queries import Filters, QueryResult, parameters
 from schemas.errors import UnknownQueryError
 
 ANALYSES = {
-    "step_funnel": funnel_sql("any"),
+    "step_funnel": funnel_sql("any", step_rows=True),
     "step_funnel_strict": funnel_sql("strict"),
     "paths": PATHS_SQL,
     "loops": LOOPS_SQL,
     "incident_counts": COUNTS_SQL,
+    "conformance": CONFORMANCE_SQL,
 }
 
 
@@ -41,6 +43,8 @@ class Extra:
     depth: int = 3
     dims: tuple[str, ...] = field(default=())
     families: tuple[str, ...] = ("step", "friction")
+    phases: tuple[str, ...] = ()  # conformance: the journey map's phases in order
+    max_phase_s: tuple[int, ...] = ()  # conformance: the longest stay per phase (0 = no limit)
 
     def check(self) -> None:
         if len(self.steps) > MAX_STEPS:
@@ -51,6 +55,8 @@ class Extra:
             raise ValueError(f"depth must be between 1 and {MAX_DEPTH} (got {self.depth})")
         if self.within_s <= 0:
             raise ValueError("the conversion window must be positive")
+        if self.max_phase_s and len(self.max_phase_s) != len(self.phases):
+            raise ValueError(f"one stay limit per phase ({len(self.phases)}), got {len(self.max_phase_s)}")
 
 
 def bound(filters: Filters, extra: Extra) -> dict[str, Any]:
@@ -58,7 +64,14 @@ def bound(filters: Filters, extra: Extra) -> dict[str, Any]:
     return parameters(filters, ()) | {
         "steps": list(extra.steps), "within_ms": extra.within_s * 1000, "period": extra.period, "by": extra.by,
         "anchor": extra.anchor, "direction": extra.direction, "depth": extra.depth, "dims": list(extra.dims),
-        "families": list(extra.families), "scan_start": parameters(filters, ())["start"]}
+        "families": list(extra.families), "scan_start": parameters(filters, ())["start"],
+        "step_touchpoints": step_touchpoints(extra.steps), "anchor_touchpoint": _touchpoint_of(extra.anchor),
+        "phases": list(extra.phases), "max_phase_s": list(extra.max_phase_s) or [0] * len(extra.phases)}
+
+
+def _touchpoint_of(step: str) -> str:
+    """The touchpoint a path anchor names ('' for an event type anywhere)."""
+    return "" if step.startswith("phase:") else step.partition(":")[0].strip("*")
 
 
 def run_analysis(client: Client, name: str, filters: Filters, extra: Extra) -> QueryResult:

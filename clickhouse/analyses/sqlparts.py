@@ -34,6 +34,21 @@ BREAKDOWN = ("multiIf({by:String} = '', 'all', {by:String} = 'segment', any(segm
              "toString(argMin(channel, event_time)), argMinIf(context[{by:String}], event_time, "
              "mapContains(context, {by:String})))")
 EVENT_WINDOW = ("event_time >= {start:DateTime64(3, 'UTC')} AND event_time < {end:DateTime64(3, 'UTC')}")
+# The subquery's own `where_dim != ''` makes it read nothing without a `where` filter: ClickHouse
+# builds an IN set even when the OR before it is already true, and context[''] = '' holds everywhere.
 SCOPE = ("({channel:String} = '' OR channel = {channel:String}) AND ({segment:String} = '' OR segment = "
          "{segment:String}) AND ({where_dim:String} = '' OR journey_id IN (SELECT journey_id FROM touchpoints "
-         "WHERE context[{where_dim:String}] = {where_value:String}))")
+         "WHERE {where_dim:String} != '' AND context[{where_dim:String}] = {where_value:String}))")
+
+# Only the rows at the steps' touchpoints (the primary key's first column: ClickHouse reads just their
+# granules), unless a step can match anywhere (a phase, an event type at any touchpoint): then
+# `step_touchpoints` is empty and every row is read.
+STEP_ROWS = "(empty({step_touchpoints:Array(String)}) OR touchpoint IN {step_touchpoints:Array(String)})"
+
+
+def step_touchpoints(steps: tuple[str, ...]) -> list[str]:
+    """The touchpoints the steps name, or [] when one of them can match at any touchpoint."""
+    named = [step.partition(":")[0] for step in steps]
+    if any(step.startswith("phase:") for step in steps) or any(t in ("", "*") for t in named):
+        return []
+    return sorted(set(named))

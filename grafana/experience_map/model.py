@@ -3,17 +3,24 @@
 The map is a presentation of the warehouse, like the dashboards: phases across, touchpoints down,
 one cell per (phase, touchpoint) with its volume, share of customers, friction rate, top friction
 rule and average CSAT; an emotion score per phase; the moments of truth; and, for two periods, the
-change of every cell. Query rows arrive as plain dicts (see grafana/experience_map/queries.py);
-every figure shown on the map is computed here, so rendering and tests read the same numbers.
+change of every cell, judged by tests honest about small counts: its frictions per step (all
+rules, and each rule) by a conditional rate-ratio binomial test, its events per customer by the
+incidents' Poisson test (clickhouse/analyses/baseline.py). A doubled help-centre volume, or a
+friction rate that moved a little on many steps, is not "same" because its raw delta is small; a
+few events on a quiet cell are not "worse" because their delta is large. Query rows arrive as
+plain dicts (see grafana/experience_map/queries.py); every figure shown on the map is computed
+here, so rendering and tests read the same numbers.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from clickhouse.analyses.baseline import poisson_z
 from schemas.journeymap import JourneyMap
 
 Row = Mapping[str, Any]
@@ -26,8 +33,8 @@ NPS_HALF_RANGE = 5.0
 FRICTION_WEIGHT = 0.5  # emotion = half satisfaction, half absence of friction
 MOMENTS_OF_TRUTH = 3  # cells marked per map
 MIN_GROUP_JOURNEYS = 2  # a lift needs this many journeys with and without friction
-CHANGE_EPSILON = 0.02  # friction-rate change (absolute) below this is "same"
-CSAT_EPSILON = 0.1
+MAP_Z = 3.0  # |z| of a cell's change to colour it (a map tests tens of cells: p < 0.003 each)
+MIN_CHANGE_COUNT = 5  # fewest frictions (or events) of difference behind a coloured cell
 NO_DATA = "no data"
 EMOTIONS = ((0.5, "happy"), (0.1, "satisfied"), (-0.1, "indifferent"), (-0.5, "frustrated"))
 
@@ -80,6 +87,7 @@ class ExperienceMap:
     emotion: tuple[EmotionPoint, ...]
     moments: tuple[MomentOfTruth, ...]
     off_grid: tuple[tuple[str, str, str, int], ...] = ()  # (phase, touchpoint, rule, frictions) without steps
+    rules: Mapping[CellKey, Mapping[str, int]] = field(default_factory=dict)  # frictions per cell and rule
 
     def moment_keys(self) -> set[CellKey]:
         return {(m.phase, m.touchpoint) for m in self.moments}
@@ -92,7 +100,10 @@ class CellChange:
     volume: int
     friction_rate: float
     csat: float | None
-    verdict: str  # better, worse, same
+    verdict: str  # better, worse (friction rate), busier, quieter (events per customer), same
+    friction_z: float = 0.0
+    volume_z: float = 0.0
+    concentrated_in: str = ""  # the dimension value behind the change at this touchpoint, if one is
 
 
 @dataclass(frozen=True)
@@ -124,7 +135,7 @@ def build_map(rows: MapRows, journey_map: JourneyMap, segment: str | None, perio
                          customers=rows.customers, cells=cells,
                          emotion=tuple(emotion_curve(rows.phases, journey_map.phase_ids)),
                          moments=tuple(moments_of_truth(rows.outcomes, journey_map.phase_ids)),
-                         off_grid=off_grid(rows.frictions, cells))
+                         off_grid=off_grid(rows.frictions, cells), rules=rule_counts(rows.frictions))
 
 
 def build_cells(rows: MapRows) -> dict[CellKey, Cell]:
@@ -143,6 +154,13 @@ def off_grid(frictions: Iterable[Row], cells: Mapping[CellKey, Cell]) -> tuple[t
     """Frictions placed at a (phase, touchpoint) that has no step in the period: not drawn in a cell."""
     return tuple((r["phase"], r["touchpoint"], r["rule"], int(r["frictions"])) for r in frictions
                  if (r["phase"], r["touchpoint"]) not in cells)
+
+
+def rule_counts(frictions: Iterable[Row]) -> dict[CellKey, dict[str, int]]:
+    counts: dict[CellKey, dict[str, int]] = defaultdict(dict)
+    for r in frictions:
+        counts[(r["phase"], r["touchpoint"])][r["rule"]] = int(r["frictions"])
+    return dict(counts)
 
 
 def emotion_curve(phase_rows: Iterable[Row], phase_ids: tuple[str, ...]) -> list[EmotionPoint]:
@@ -205,28 +223,67 @@ def _moment(key: CellKey, groups: dict[bool, list[int]]) -> MomentOfTruth | None
                          lift=round(conv_without - conv_with, 4))
 
 
-def compare(after: ExperienceMap, before: ExperienceMap) -> Comparison:
-    """Every cell of either period with its change; better/worse by friction rate, then CSAT."""
+def compare(after: ExperienceMap, before: ExperienceMap, concentration: Mapping[str, str] | None = None) -> Comparison:
+    """Every cell of either period with its change and verdict; `concentration` names, per
+    touchpoint, the dimension value that holds its change (from `journeys explain`)."""
     keys = set(after.cells) | set(before.cells)
-    changes = {key: _change(after.cells.get(key), before.cells.get(key), key) for key in keys}
+    scale = after.customers / before.customers if before.customers else 1.0  # events per customer
+    changes = {key: _change(after.cells.get(key), before.cells.get(key), key, scale, concentration or {},
+                            _rules_z(after.rules.get(key, {}), before.rules.get(key, {}), after.cells.get(key),
+                                     before.cells.get(key)))
+               for key in keys}
     previous = {p.phase: p.score for p in before.emotion}
     emotion = {p.phase: round(p.score - previous.get(p.phase, 0.0), 3) for p in after.emotion}
     return Comparison(after=after, before=before, changes=changes, emotion_change=emotion)
 
 
-def _change(now: Cell | None, then: Cell | None, key: CellKey) -> CellChange:
+def _rules_z(now: Mapping[str, int], then: Mapping[str, int], cell: Cell | None, earlier: Cell | None) -> float:
+    """The z of the rule whose rate per step moved most (0 when none moved by MIN_CHANGE_COUNT):
+    a rule that appears hides in the cell's total when another one recedes."""
+    n1, n0 = (cell.volume if cell else 0), (earlier.volume if earlier else 0)
+    zs = [rate_ratio_z(now.get(r, 0), n1, then.get(r, 0), n0) for r in set(now) | set(then)
+          if abs(now.get(r, 0) - (n1 * then.get(r, 0) / n0 if n0 else 0.0)) >= MIN_CHANGE_COUNT]
+    return max(zs, key=abs, default=0.0)
+
+
+def _change(now: Cell | None, then: Cell | None, key: CellKey, scale: float,
+            concentration: Mapping[str, str], rule_z: float = 0.0) -> CellChange:
     rate = (now.friction_rate if now else 0.0) - (then.friction_rate if then else 0.0)
     csat = now.csat - then.csat if now and then and now.csat is not None and then.csat is not None else None
-    volume = (now.volume if now else 0) - (then.volume if then else 0)
-    return CellChange(phase=key[0], touchpoint=key[1], volume=volume, friction_rate=round(rate, 4),
-                      csat=round(csat, 3) if csat is not None else None, verdict=verdict(rate, csat))
+    x1, n1 = (now.frictions, now.volume) if now else (0, 0)
+    x0, n0 = (then.frictions, then.volume) if then else (0, 0)
+    excess = x1 - (n1 * x0 / n0 if n0 else 0.0)  # frictions beyond what the earlier rate expects
+    total_z = rate_ratio_z(x1, n1, x0, n0) if abs(excess) >= MIN_CHANGE_COUNT else 0.0
+    friction_z = max(total_z, rule_z, key=abs)
+    expected = n0 * scale
+    volume_z = poisson_z(n1, expected) if abs(n1 - expected) >= MIN_CHANGE_COUNT else 0.0
+    judged = verdict(friction_z, volume_z)
+    return CellChange(phase=key[0], touchpoint=key[1], volume=n1 - n0, friction_rate=round(rate, 4),
+                      csat=round(csat, 3) if csat is not None else None, verdict=judged,
+                      friction_z=round(friction_z, 2), volume_z=round(volume_z, 2),
+                      concentrated_in=concentration.get(key[1], "") if judged != "same" else "")
 
 
-def verdict(friction_change: float, csat_change: float | None) -> str:
-    if abs(friction_change) >= CHANGE_EPSILON:
-        return "worse" if friction_change > 0 else "better"
-    if csat_change is not None and abs(csat_change) >= CSAT_EPSILON:
-        return "better" if csat_change > 0 else "worse"
+def rate_ratio_z(x1: int, n1: int, x0: int, n0: int) -> float:
+    """Signed z of x1 events on n1 steps against x0 on n0 (a cell can have more frictions than steps,
+    so rates, not shares): given x1 + x0 frictions, x1 is binomial with p = n1 / (n1 + n0) when
+    the rate did not change; continuity-corrected, 0 when undefined."""
+    total = x1 + x0
+    if n1 <= 0 or n0 <= 0 or total == 0:
+        return 0.0
+    p = n1 / (n1 + n0)
+    diff = x1 - total * p
+    return math.copysign(max(0.0, abs(diff) - 0.5) / math.sqrt(total * p * (1 - p)), diff)
+
+
+def verdict(friction_z: float, volume_z: float) -> str:
+    """A significant friction-rate change first, then a significant change of events per customer;
+    else "same". CSAT's change is shown but colours nothing: the cell has its mean, not its
+    answers, and a mean of a handful of answers moves by chance."""
+    if abs(friction_z) >= MAP_Z:
+        return "worse" if friction_z > 0 else "better"
+    if abs(volume_z) >= MAP_Z:
+        return "busier" if volume_z > 0 else "quieter"
     return "same"
 
 

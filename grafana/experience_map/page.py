@@ -14,7 +14,7 @@ from __future__ import annotations
 from html import escape
 
 from grafana.experience_map.model import NO_DATA, Cell, CellChange, Comparison, ExperienceMap
-from grafana.experience_map.render import VERDICT_FILL, fill_of, period_text
+from grafana.experience_map.render import VERDICT_FILL, fill_of, period_text, verdict_text
 
 PAIN_POINTS = 8  # cells listed under "Pain points", by frictions
 CURVE_W, CURVE_H = 100, 60  # the emotion curve's viewBox per phase column
@@ -68,12 +68,16 @@ def _cell(m: ExperienceMap, cell: Cell | None, moment_lift: float | None) -> str
 def _change(change: CellChange | None, now: Cell | None) -> str:
     if change is None:
         return '<td class="cell empty"></td>'
-    lines = [f"{change.verdict} · events {change.volume:+,}",
+    lines = [f"{verdict_text(change)} · events {change.volume:+,}",
              f"friction {pct(now.friction_rate if now else 0.0)} ({points(change.friction_rate)})"]
     if now is not None and now.csat is not None:
         lines.append(f"CSAT {now.csat:.1f}" + (f" ({change.csat:+.1f})" if change.csat is not None else ""))
+    if change.concentrated_in:
+        lines.append(f"mostly {change.concentrated_in}")
     data = (f'data-phase="{change.phase}" data-touchpoint="{change.touchpoint}" data-verdict="{change.verdict}" '
-            f'data-volume-change="{change.volume}" data-friction-change="{change.friction_rate}"')
+            f'data-volume-change="{change.volume}" data-friction-change="{change.friction_rate}" '
+            f'data-friction-z="{change.friction_z}" data-volume-z="{change.volume_z}" '
+            f'data-concentrated-in="{escape(change.concentrated_in)}"')
     body = "".join(f"<div>{escape(line)}</div>" for line in lines)
     return f'<td class="cell change" style="background:{VERDICT_FILL[change.verdict]}" {data}>{body}</td>'
 

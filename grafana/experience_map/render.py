@@ -22,7 +22,13 @@ CURVE_H_PX = 170
 MARGIN_PX = 12
 CELL_TEXT_CHARS = 28  # characters of 12 px system-ui text that fit a cell's width
 EMPTY_FILL = "#f1f1f1"
-VERDICT_FILL = {"better": "#cdeccd", "worse": "#f6c8c3", "same": "#ececec"}
+VERDICT_FILL = {"better": "#cdeccd", "worse": "#f6c8c3", "busier": "#fbe3b5", "quieter": "#d6e6f5", "same": "#ececec"}
+
+
+def verdict_text(change: CellChange) -> str:
+    """The verdict with the z of the test that decided it: "worse (z 5.1)"."""
+    z = change.friction_z if change.verdict in ("better", "worse") and change.friction_z else change.volume_z
+    return f"{change.verdict} (z {z:+.1f})" if change.verdict != "same" and z else change.verdict
 
 
 def period_text(period: tuple[str, str]) -> str:
@@ -108,13 +114,15 @@ def _change_svg(change: CellChange | None, now: Cell | None, phase: str, tp: str
     if change is None:
         return f'<g class="cell empty" data-phase="{phase}" data-touchpoint="{tp}">{rect}</g>'
     csat = "n/a" if change.csat is None else signed(change.csat, 2)
-    lines = [_text(x + 10, y + 20, f"{change.verdict} · events {change.volume:+d}", "v"),
+    lines = [_text(x + 10, y + 20, f"{verdict_text(change)} · events {change.volume:+d}", "v"),
              _text(x + 10, y + 37, f"friction {pct(now.friction_rate if now else 0.0)} "
                                    f"({signed(change.friction_rate, 1, 100)} pts)", "f"),
-             _text(x + 10, y + 54, f"CSAT {csat_text(now.csat if now else None)} ({csat})", "c")]
+             _text(x + 10, y + 54, f"CSAT {csat_text(now.csat if now else None)} ({csat})"
+                                   + (f" · mostly {change.concentrated_in}" if change.concentrated_in else ""), "c")]
     data = (f'data-phase="{phase}" data-touchpoint="{tp}" data-verdict="{change.verdict}" '
             f'data-volume-change="{change.volume}" data-friction-change="{change.friction_rate}" '
-            f'data-csat-change="{"" if change.csat is None else change.csat}"')
+            f'data-csat-change="{"" if change.csat is None else change.csat}" data-friction-z="{change.friction_z}" '
+            f'data-volume-z="{change.volume_z}" data-concentrated-in="{escape(change.concentrated_in)}"')
     return f'<g class="cell change {change.verdict}" {data}>{rect}{"".join(lines)}</g>'
 
 

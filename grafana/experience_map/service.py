@@ -15,6 +15,8 @@ from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
 
+from clickhouse.analyses.baseline import EVERYONE
+from clickhouse.analyses.explain import explain
 from clickhouse.queries import Filters
 from grafana.experience_map import browser
 from grafana.experience_map.live import render_html
@@ -25,6 +27,7 @@ from schemas.errors import RenderError
 from schemas.journeymap import JourneyMap
 
 FORMATS = (".html", ".svg", ".png")
+CONCENTRATED = 0.5  # a value behind at least half of a change names it
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,20 @@ def draw_from(client: Client, journey_map: JourneyMap, request: MapRequest) -> t
     baseline = request.baseline()
     if baseline is None:
         return current, None
-    return current, compare(current, _map(client, baseline, request.segment, journey_map))
+    before = _map(client, baseline, request.segment, journey_map)
+    return current, compare(current, before, concentration(client, request.current(), baseline, journey_map))
+
+
+def concentration(client: Client, current: Filters, baseline: Filters, journey_map: JourneyMap) -> dict[str, str]:
+    """Per touchpoint, the dimension value holding most of its largest change (`journeys explain`:
+    at least half of the change of everyone's rate), when the baseline comes before the period."""
+    if not journey_map.dimension_names or baseline.end > current.start:
+        return {}
+    named: dict[str, str] = {}
+    for row in explain(client, current, baseline.start, baseline.end, journey_map.dimension_names):
+        if row.who != EVERYONE and row.touchpoint not in named and row.share_of_change >= CONCENTRATED:
+            named[row.touchpoint] = row.who
+    return named
 
 
 def _map(client: Client, filters: Filters, segment: str | None, journey_map: JourneyMap) -> ExperienceMap:

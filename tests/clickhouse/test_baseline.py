@@ -100,3 +100,18 @@ def test_a_seasonal_baseline_compares_a_day_with_the_same_weekdays() -> None:
     counts = [Count(d, "step", "web.checkout", "error", EVERYONE, x, 100) for d, x in zip(days, numerators, strict=True)]
     assert judge(counts, days, Thresholds(season=1))  # every Saturday looks like an incident against Fridays
     assert judge(counts, days, Thresholds(season=7)) == []
+
+
+def test_a_weaker_week_in_the_middle_continues_the_incident_instead_of_splitting_it() -> None:
+    """A loop that struck fewer customers in its second week: too few to start an incident, enough
+    to continue one; left in the baseline it would hide the third week."""
+    journeys = [12, 11, 12, 13, 12, 10, 12, 19, 18, 18]
+    loops = cells("back_step", "device_type=desktop", [0, 0, 0, 0, 0, 8, 4, 9, 0, 0], journeys)
+    found = incidents(judge(loops, WEEKS, LIMITS), WEEKS)
+    assert [(i.start, i.end, i.periods) for i in found] == [(WEEKS[5], WEEKS[7], 3)]
+
+
+def test_a_continued_incident_still_ends_when_the_rate_is_back() -> None:
+    orders = cells("error", EVERYONE, [1, 0, 1, 0, 30, 2, 1, 0, 1, 0], [100] * 10)
+    found = incidents(judge(orders, WEEKS, LIMITS), WEEKS)
+    assert [(i.start, i.end) for i in found] == [(WEEKS[4], WEEKS[4])]

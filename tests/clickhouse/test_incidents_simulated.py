@@ -4,7 +4,8 @@ Twelve weeks of a steady simulated shop (weekly cohorts, tests/clickhouse/simula
 with two incidents of different kinds: payment errors at checkout for mobile customers (a step
 that appears) and long call waits at the support team (a friction rule that rises). `journeys
 incidents` must name both, with their weeks (+/- 1) and their dimension value; the same shop
-without the scenario must yield at most one incident.
+without the scenario must yield at most one incident. The acceptance matrix, 26 weeks with three
+incidents of three kinds over three seeds, is tests/clickhouse/test_incidents_soak.py (`-m soak`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,16 @@ from clickhouse.client import connect
 from clickhouse.migrate import migrate
 from foundation.settings import ClickHouseSettings, Settings
 from journeys.cli import main
-from tests.clickhouse.simulated_incidents import DAYS, START, TWO_INCIDENTS, Shop, load, matches, steady_shop
+from tests.clickhouse.simulated_incidents import (
+    DAYS,
+    JUDGED_FROM_WEEK,
+    START,
+    TWO_INCIDENTS,
+    Shop,
+    load,
+    matches,
+    steady_shop,
+)
 
 SEED = 1
 
@@ -52,8 +62,8 @@ def env(settings: Settings) -> dict[str, str]:
             "JOURNEYS_CLICKHOUSE__DATABASE": settings.clickhouse.database}
 
 
-def incidents(settings: Settings) -> list[Incident]:
-    start, end = START + timedelta(weeks=4), START + timedelta(days=DAYS)
+def incidents(settings: Settings, days: int = DAYS) -> list[Incident]:
+    start, end = START + timedelta(weeks=JUDGED_FROM_WEEK), START + timedelta(days=days)
     result = CliRunner().invoke(main, ["incidents", "--from", f"{start:%Y-%m-%d}", "--to", f"{end:%Y-%m-%d}",
                                        "--by", "device_type", "--by", "agent_team", "--format", "json"],
                                 env=env(settings), catch_exceptions=False)

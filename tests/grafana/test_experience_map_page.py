@@ -39,7 +39,7 @@ def test_figures_read_as_people_say_them() -> None:
 
 
 def test_comparison_cells_and_page_pickers() -> None:
-    comparison = compare(hand_made(support_frictions=0, csat=4.5), hand_made())
+    comparison = compare(hand_made(support_frictions=0, csat=4.5, support_steps=40), hand_made(40, support_steps=40))
     fragment = map_fragment(comparison.after, comparison)
     assert 'data-verdict="better"' in fragment and "friction 0% (-100 pt)" in fragment
     assert "CSAT 4.5 (+2.5)" in fragment and "compared with 2026-03-01 to 2026-04-01" in fragment

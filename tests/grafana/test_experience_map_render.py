@@ -38,14 +38,14 @@ def outcome(phase: str, touchpoint: str, with_friction: bool, furthest: str, jou
             "journeys": journeys}
 
 
-def hand_made(support_frictions: int = 8, csat: float = 2.0) -> ExperienceMap:
+def hand_made(support_frictions: int = 8, csat: float = 2.0, support_steps: int = 8) -> ExperienceMap:
     rows = MapRows(
         customers=10,
         cells=[cell_row("research", "web.search", 12, 10),
                cell_row("compare", "call_centre.sales", 10, 10, 4, "transfers"),
-               cell_row("after_sales", "call_centre.support", 8, 8, support_frictions, "long_wait", csat)],
+               cell_row("after_sales", "call_centre.support", support_steps, 8, support_frictions, "long_wait", csat)],
         phases=[{"phase": "research", "steps": 12, "frictions": 0, "csat": None, "nps": None},
-                {"phase": "after_sales", "steps": 8, "frictions": support_frictions, "csat": csat, "nps": 2.0}],
+                {"phase": "after_sales", "steps": support_steps, "frictions": support_frictions, "csat": csat, "nps": 2.0}],
         outcomes=[outcome("compare", "call_centre.sales", True, "compare", 4),
                   outcome("compare", "call_centre.sales", False, "purchase", 6),
                   outcome("research", "web.search", False, "purchase", 6),
@@ -85,11 +85,12 @@ def test_moment_of_truth_needs_both_groups_and_ranks_by_lift() -> None:
 
 
 def test_comparison_verdicts() -> None:
-    comparison = compare(hand_made(support_frictions=0, csat=4.5), hand_made())
+    comparison = compare(hand_made(support_frictions=0, csat=4.5, support_steps=40), hand_made(40, support_steps=40))
     support = comparison.changes[("after_sales", "call_centre.support")]
     assert (support.verdict, support.friction_rate, support.csat) == ("better", -1.0, 2.5)
     assert comparison.changes[("research", "web.search")].verdict == "same"
-    assert verdict(0.1, None) == "worse" and verdict(0.0, -0.5) == "worse" and verdict(0.0, 0.5) == "better"
+    assert verdict(4.0, 0.0) == "worse" and verdict(2.9, 0.0) == "same" and verdict(-3.1, 9.0) == "better"
+    assert verdict(1.0, -3.5) == "quieter" and verdict(0.0, 3.0) == "busier"
 
 
 def test_svg_draws_labels_cells_curve_and_moments() -> None:
@@ -136,7 +137,7 @@ def test_html_is_self_contained() -> None:
 
 
 def test_comparison_page_colours_better_and_worse() -> None:
-    comparison: Comparison = compare(hand_made(support_frictions=0, csat=4.5), hand_made())
+    comparison: Comparison = compare(hand_made(support_frictions=0, csat=4.5, support_steps=40), hand_made(40, support_steps=40))
     page = render_html(comparison.after, comparison)
     assert 'data-verdict="better"' in page and "friction 0% (-100 pt)" in page and "CSAT 4.5 (+2.5)" in page
     assert "compared with 2026-03-01 to 2026-04-01" in page
@@ -196,3 +197,34 @@ def test_pixel_colours_decodes_a_png() -> None:
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def shop(steps: int, frictions: int, customers: int = 100, help_events: int = 40) -> ExperienceMap:
+    rows = MapRows(customers=customers, phases=[], outcomes=[],
+                   cells=[cell_row("purchase", "web.checkout", steps, customers, frictions, "abandoned_checkout",
+                                   total=customers),
+                          cell_row("after_sales", "web.help", help_events, customers // 2, total=customers)])
+    return build_map(rows, JOURNEY_MAP, None, ("2026-03-01", "2026-04-01"))
+
+
+def test_a_small_rise_of_the_friction_rate_on_many_steps_is_worse_a_large_one_on_few_is_not() -> None:
+    many = compare(shop(4000, 160), shop(4000, 80)).changes[("purchase", "web.checkout")]
+    assert (many.friction_rate, many.verdict) == (0.02, "worse") and many.friction_z > 3
+    few = compare(shop(8, 3), shop(8, 1)).changes[("purchase", "web.checkout")]
+    assert few.friction_rate == 0.25 and few.verdict == "same"
+
+
+def test_doubled_help_centre_events_per_customer_are_busier_not_same() -> None:
+    change = compare(shop(400, 8, help_events=84), shop(400, 8, help_events=40)).changes[("after_sales", "web.help")]
+    assert (change.verdict, change.friction_rate) == ("busier", 0.0) and change.volume_z > 3
+    more_customers = compare(shop(800, 16, customers=200, help_events=80), shop(400, 8, help_events=40))
+    assert more_customers.changes[("after_sales", "web.help")].verdict == "same"
+
+
+def test_the_dimension_behind_a_change_is_named_on_its_cell() -> None:
+    comparison = compare(shop(4000, 160), shop(4000, 80), {"web.checkout": "device_type=mobile"})
+    assert comparison.changes[("purchase", "web.checkout")].concentrated_in == "device_type=mobile"
+    assert comparison.changes[("after_sales", "web.help")].concentrated_in == ""  # no change there
+    svg, html = render_svg(comparison.after, comparison), render_html(comparison.after, comparison)
+    assert "mostly device_type=mobile" in svg and "mostly device_type=mobile" in html
+    assert 'data-verdict="worse"' in html and "worse (z +" in html
