@@ -29,6 +29,8 @@ AREAS = "journeys.commands."
 COMMANDS: dict[str, tuple[str, str]] = {
     "broker": ("ingest:broker_command", "Run the local Kafka-protocol broker (in memory) until Ctrl-C or SIGTERM."),
     "collect": ("ingest:collect_command", "Serve the web beacon collector: POST /v1/events, GET /healthz."),
+    "conformance": ("analyses:conformance_command", "Conformance: per touchpoint, journeys that go back a phase, skip "
+                                                    "one, or stay longer than allowed."),
     "demo": ("runtime:demo", "Run the whole pipeline embedded on a simulation, then print the funnel, friction "
                              "and scorecard."),
     "explain": ("analyses:explain_command", "What explains a change: per changed step share or friction rate, each "

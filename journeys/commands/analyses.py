@@ -1,4 +1,4 @@
-"""Commands of the analyses: `journeys funnel`, `paths`, `incidents` and `explain`.
+"""Commands of the analyses: `journeys funnel`, `paths`, `conformance`, `incidents` and `explain`.
 
 Thin entry points over clickhouse/analyses: they check the options against the journey map
 (steps' touchpoints, dimensions), bind them, run the analysis and print it as a table, CSV or JSON
@@ -82,6 +82,26 @@ def paths_command(ctx: click.Context, from_step: str, to_step: str, depth: int, 
     extra = Extra(anchor=from_step or to_step, direction="to" if to_step else "from", depth=depth,
                   by=_breakdown(by, journey_map_of(ctx)))
     _run(ctx, "loops" if loops else "paths", extra, common, limit)
+
+
+@click.command("conformance")
+@click.option("--max-stay", "stays", multiple=True, metavar="PHASE=DURATION",
+              help="The longest stay the design allows in a phase, e.g. research=2d (repeatable; default: no limit).")
+@_common
+def conformance_command(ctx: click.Context, stays: tuple[str, ...], **common: Any) -> None:
+    """Conformance: per touchpoint, journeys that go back a phase, skip one, or stay longer than allowed."""
+    journey_map = journey_map_of(ctx)
+    limits = dict(_stay(text, journey_map) for text in stays)
+    extra = Extra(phases=journey_map.phase_ids,
+                  max_phase_s=tuple(limits.get(phase, 0) for phase in journey_map.phase_ids) if limits else ())
+    _run(ctx, "conformance", extra, common, 100)
+
+
+def _stay(text: str, journey_map: JourneyMap) -> tuple[str, int]:
+    phase, _, duration = text.partition("=")
+    if phase not in journey_map.phase_ids:
+        raise click.UsageError(f"--max-stay {text!r}: no phase {phase!r} (phases: {', '.join(journey_map.phase_ids)})")
+    return phase, _seconds(duration, "--max-stay")
 
 
 @click.command("incidents")
@@ -181,8 +201,8 @@ def _check_step(step: str, journey_map: JourneyMap) -> None:
                                f"phase:NAME, with a touchpoint of the journey map")
 
 
-def _seconds(text: str) -> int:
+def _seconds(text: str, option: str = "--within") -> int:
     match = DURATION.match(text.strip())
     if not match or int(match.group(1)) == 0:
-        raise click.UsageError(f"--within takes a positive duration such as 30m, 2h, 1d or 1w (got {text!r})")
+        raise click.UsageError(f"{option} takes a positive duration such as 30m, 2h, 1d or 1w (got {text!r})")
     return int(match.group(1)) * UNIT_S[match.group(2)]

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from click.testing import CliRunner
 from clickhouse_connect.driver.client import Client
 
 from clickhouse.analyses.named import Extra, run_analysis
 from clickhouse.queries import Filters
 from clickhouse.sink import WarehouseWriter
+from foundation.settings import Settings
+from journeys.cli import main
 from schemas.journeymap import load_journey_map
 from streams.core.pipeline import Pipeline
-from tests.clickhouse.test_analyses import CS, PV, WEEK1, visit
+from tests.clickhouse.test_analyses import CS, PV, WEEK1, env, run, visit
 
 COMPARE = "web.compare:compare"
 HOUR_S = 3600
@@ -49,3 +52,14 @@ def test_a_stay_longer_than_the_phase_allows(warehouse: Client) -> None:
     research_limit = tuple(HOUR_S if p == "research" else 0 for p in load_journey_map().phase_ids)
     found = conformance(told(warehouse), research_limit)
     assert found["web.product"] == (4, 1, 0, 1)
+
+
+def test_the_command_counts_per_touchpoint_with_a_stay_limit_and_names_a_wrong_phase(
+        settings: Settings, warehouse: Client) -> None:
+    told(warehouse)
+    window = ["--from", f"{WEEK1 - timedelta(days=1):%Y-%m-%d}", "--to", f"{WEEK1 + timedelta(days=1):%Y-%m-%d}"]
+    rows = {r["touchpoint"]: r for r in run(settings, "conformance", "--max-stay", "research=1h", *window)}
+    assert (rows["web.product"]["reversed"], rows["web.product"]["overstayed"]) == (1, 1)
+    assert rows["web.checkout"]["skipped"] == 1
+    wrong = CliRunner().invoke(main, ["conformance", "--max-stay", "reserch=1h"], env=env(settings))
+    assert wrong.exit_code == 2 and "no phase 'reserch'" in wrong.output
