@@ -36,6 +36,7 @@ from streams.core.devices import (
     timeline_of,
 )
 from streams.core.records import from_ms, short_hash
+from streams.core.replay import component_spec, newer_in_component, replay
 
 __all__ = ["IdentityGraph", "Resolution", "Sighting", "customer_id_for"]
 
@@ -182,7 +183,8 @@ class IdentityGraph:
         self.evidence: MutableMapping[str, Any] = {} if evidence is None else evidence
         self.fold = Fold(self.policy, owner, members, devices)
         self.window_ms = int(self.policy.sign_in_window_hours * MS_PER_HOUR)
-        self.rules: dict[tuple[str, str], tuple[tuple[str, str, str], ...]] = {}  # links per (channel, type)
+        # per (channel, type): the links of its evidence rules, as ("kind:", "kind:", rule name)
+        self.rules: dict[tuple[str, str], tuple[tuple[str, str, str], ...]] = {}
 
     def resolve(self, sighting: Sighting) -> Resolution:
         """Apply the event's evidence in event time, then attribute the event."""
@@ -227,19 +229,18 @@ class IdentityGraph:
         key = (sighting.channel, sighting.event_type)
         pairs = self.rules.get(key)
         if pairs is None:
-            pairs = self.rules[key] = tuple((a, b, rule.name) for rule in self.map.evidence_for(*key)
+            pairs = self.rules[key] = tuple((a + ":", b + ":", rule.name) for rule in self.map.evidence_for(*key)
                                             for a, b in rule.links)
         if not pairs:
             return []
         ids = sighting.identifiers
-        by_kind = {i.split(":", 1)[0]: i for i in reversed(ids)}  # the strongest of a kind, as _find did
         edges = []
-        for kind_a, kind_b, name in pairs:
-            a, b = by_kind.get(kind_a), by_kind.get(kind_b)
-            if a and b:
-                first, second = (a, b) if ids.index(a) < ids.index(b) else (b, a)
+        for prefix_a, prefix_b, name in pairs:
+            at_a, at_b = _strongest(ids, prefix_a), _strongest(ids, prefix_b)
+            if at_a >= 0 and at_b >= 0:
+                first, second = (ids[at_a], ids[at_b]) if at_a < at_b else (ids[at_b], ids[at_a])
                 edges.append([sighting.event_ms, sighting.event_id, first, second, name])
-        return sorted(edges)
+        return sorted(edges) if len(edges) > 1 else edges
 
     def _remember(self, edge: Edge) -> bool:
         """Keep the edge with both its identifiers; False when it is known already (a duplicate)."""
@@ -252,31 +253,35 @@ class IdentityGraph:
 
     def _apply(self, edge: Edge, result: Resolution) -> None:
         clock = self.evidence.get(CLOCK_KEY)
-        if clock is not None and edge[:4] < clock:
-            from streams.core.replay import component, replay  # the late path: it needs this module
-
-            _, edges = component(self, edge)
-            if edges[-1][:4] > edge[:4]:  # older than the newest evidence of its own component
-                replay(self, edge, result)
-                return
-        else:
+        if clock is None or edge[:4] >= clock:
             self.evidence[CLOCK_KEY] = edge[:4]
-        pair = device_edge(edge)
-        if pair is None:
-            self.fold.step(edge, result)
+        elif newer_in_component(self, edge):  # older than the newest evidence of its own component
+            replay(self, edge, result)
             return
-        device = pair[0]
-        before = timeline_of(device, [e for e in self.evidence.get(device, []) if e != edge])
+        pair = device_edge(edge)
         self.fold.step(edge, result)
+        if pair is not None:
+            self._device_moves(*pair, edge, result)
+
+    def _device_moves(self, device: str, person: str, edge: Edge, result: Resolution) -> None:
+        """A sign-in applied in order may still precede events of the device read already."""
         after = timeline_of(device, self.evidence.get(device, []))
         if len({self.owner_of(row[2]) for row in after} | {self.owner_of(device)}) == 1:
             return  # one customer behind every sign-in and the device: nothing can move
+        before = list(after)
+        before.remove([edge[0], edge[1], person])  # the device as it was without this sign-in
         moved = changed_holders(device, before, after, self.window_ms, self.owner_of, self.owner_of)
         if moved:
-            from streams.core.replay import component_spec
-
             for old, new in sorted(moved):
                 result.links.append(record("move", new, old, (device,), edge[4], edge))
             spec = component_spec(self, edge)
             for old in sorted({old for old, _ in moved}):
                 result.moves.append((old, spec))
+
+
+def _strongest(identifiers: tuple[str, ...], prefix: str) -> int:
+    """The position of the first (strongest) identifier of a kind, -1 when there is none."""
+    for n, identifier in enumerate(identifiers):
+        if identifier.startswith(prefix):
+            return n
+    return -1

@@ -67,6 +67,23 @@ def _spec(graph: IdentityGraph, identifiers: list[str], gone: dict[str, str]) ->
     return {"o": owners, "d": devices, "w": graph.window_ms, "r": gone, "s": graph.next_seq()}
 
 
+def newer_in_component(graph: IdentityGraph, late: Edge) -> bool:
+    """Is any evidence reachable from the edge newer than it? (`component`'s walk, stopping at the
+    first such edge: most late edges are late only against other components.)"""
+    key = late[:4]
+    seen = {late[2], late[3]}
+    stack = [late[2], late[3]]
+    while stack:
+        for edge in graph.evidence.get(stack.pop(), []):
+            if edge[:4] > key:
+                return True
+            for identifier in edge[2:4]:
+                if identifier not in seen:
+                    seen.add(identifier)
+                    stack.append(identifier)
+    return False
+
+
 def component(graph: IdentityGraph, late: Edge) -> tuple[list[str], list[Edge]]:
     """Every identifier reachable from the edge through evidence, and their edges in event time."""
     seen = {late[2], late[3]}
