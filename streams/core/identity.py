@@ -265,9 +265,11 @@ class IdentityGraph:
 
     def _device_moves(self, device: str, person: str, edge: Edge, result: Resolution) -> None:
         """A sign-in applied in order may still precede events of the device read already."""
-        after = timeline_of(device, self.evidence.get(device, []))
-        if len({self.owner_of(row[2]) for row in after} | {self.owner_of(device)}) == 1:
+        edges = self.evidence.get(device, [])
+        people = {edge[3] if edge[2] == device else edge[2] for edge in edges}
+        if len({self.owner_of(p) for p in people if not is_device(p)} | {self.owner_of(device)}) == 1:
             return  # one customer behind every sign-in and the device: nothing can move
+        after = timeline_of(device, edges)
         before = list(after)
         before.remove([edge[0], edge[1], person])  # the device as it was without this sign-in
         moved = changed_holders(device, before, after, self.window_ms, self.owner_of, self.owner_of)

@@ -16,7 +16,16 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from streams.core.devices import Edge, Spec, changed_holders, customer_id_for, is_device, timeline_of
+from streams.core.devices import (
+    Edge,
+    Spec,
+    Timeline,
+    changed_holders,
+    customer_id_for,
+    device_edge,
+    is_device,
+    timeline_of,
+)
 
 if TYPE_CHECKING:
     from streams.core.identity import IdentityGraph, Resolution
@@ -30,6 +39,7 @@ def replay(graph: IdentityGraph, late: Edge, result: Resolution) -> None:
     from streams.core.identity import Fold, Resolution, record
 
     identifiers, edges = component(graph, late)
+    timelines = {i: timeline_of(i, graph.evidence.get(i, [])) for i in identifiers if is_device(i)}
     old: Grouping = {i: graph.owner.get(i) for i in identifiers}
     scratch = Fold(graph.policy, {}, {}, {})
     decisions = Resolution()
@@ -39,17 +49,17 @@ def replay(graph: IdentityGraph, late: Edge, result: Resolution) -> None:
     decisions.links = [link for link in decisions.links
                        if link.evidence_event_id == late[1] or link.kind in REFUSALS]
     new = _labelled(graph, identifiers, scratch.owner, scratch.members, old, late)
-    _own_attributed(graph, identifiers, new)
+    _own_attributed(graph, timelines, new)
     names = {customer_id_for(i): new[i] for i in identifiers} | {scratch.owner[i]: new[i] for i in scratch.owner}
     for link in decisions.links:
         customer = names.get(link.customer_id) or link.customer_id
         merged = names.get(link.merged_customer_id or "") or link.merged_customer_id
         result.links.append(link.model_copy(update={"customer_id": customer, "merged_customer_id": merged}))
-    moves = _moves(graph, identifiers, old, new, late)
+    moves = _moves(graph, timelines, old, new, late)
     for old_customer, new_customer, identifier in moves:
         result.links.append(record("move", new_customer, old_customer, (identifier,), late[4], late))
     _store(graph, identifiers, old, new, scratch.devices)
-    spec = _spec(graph, identifiers, successors(old, new))
+    spec = _spec(graph, identifiers, successors(old, new), timelines)
     result.moves += [(customer, spec) for customer in sorted({m[0] for m in moves})]
 
 
@@ -61,10 +71,12 @@ def component_spec(graph: IdentityGraph, edge: Edge) -> Spec:
     return _spec(graph, identifiers, {})
 
 
-def _spec(graph: IdentityGraph, identifiers: list[str], gone: dict[str, str]) -> Spec:
+def _spec(graph: IdentityGraph, identifiers: list[str], gone: dict[str, str],
+          timelines: dict[str, Timeline] | None = None) -> Spec:
     owners = {i: c for i in identifiers if (c := graph.owner.get(i)) is not None}
-    devices = {i: timeline_of(i, graph.evidence.get(i, [])) for i in identifiers if is_device(i)}
-    return {"o": owners, "d": devices, "w": graph.window_ms, "r": gone, "s": graph.next_seq()}
+    if timelines is None:
+        timelines = {i: timeline_of(i, graph.evidence.get(i, [])) for i in identifiers if is_device(i)}
+    return {"o": owners, "d": timelines, "w": graph.window_ms, "r": gone, "s": graph.next_seq()}
 
 
 def newer_in_component(graph: IdentityGraph, late: Edge) -> bool:
@@ -141,10 +153,9 @@ def successors(old: Grouping, new: Grouping) -> dict[str, str]:
     return {c: min(to, key=lambda t: (-to[t], t)) for c, to in went.items()}
 
 
-def _own_attributed(graph: IdentityGraph, identifiers: list[str], new: Grouping) -> None:
+def _own_attributed(graph: IdentityGraph, timelines: dict[str, Timeline], new: Grouping) -> None:
     """Devices and the people signed in on them get a customer: anonymous events go to one."""
-    needed = {i for i in identifiers if is_device(i)}
-    needed |= {row[2] for i in list(needed) for row in timeline_of(i, graph.evidence.get(i, []))}
+    needed = set(timelines) | {row[2] for timeline in timelines.values() for row in timeline}
     used = {c for c in new.values() if c is not None}
     for identifier in sorted(needed):
         if new.get(identifier) is None:
@@ -165,7 +176,7 @@ def _fresh(graph: IdentityGraph, identifier: str, taken: set[str], late: Edge) -
     return customer
 
 
-def _moves(graph: IdentityGraph, identifiers: list[str], old: Grouping, new: Grouping,
+def _moves(graph: IdentityGraph, timelines: dict[str, Timeline], old: Grouping, new: Grouping,
            late: Edge) -> list[tuple[str, str, str]]:
     """(from, to, what): identifiers that changed customer, and devices whose sign-ins now
     attribute some moment to another customer."""
@@ -177,10 +188,12 @@ def _moves(graph: IdentityGraph, identifiers: list[str], old: Grouping, new: Gro
     def after_owner(identifier: str) -> str:
         return new.get(identifier) or customer_id_for(identifier)
 
-    for device in (i for i in identifiers if is_device(i)):
-        edges = graph.evidence.get(device, [])
-        before = timeline_of(device, [e for e in edges if e != late])
-        after = timeline_of(device, edges)
+    late_sign_in = device_edge(late)
+    for device, after in timelines.items():
+        before = after
+        if late_sign_in is not None and late_sign_in[0] == device:
+            before = list(after)
+            before.remove([late[0], late[1], late_sign_in[1]])  # the device as it was without the late sign-in
         for old_c, new_c in changed_holders(device, before, after, graph.window_ms, before_owner, after_owner):
             if old_c:
                 moves.append((old_c, new_c, device))
