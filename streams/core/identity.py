@@ -47,6 +47,7 @@ CLOCK_KEY = "~clock"  # in the evidence mapping: [ms, event id, a, b] of the new
 SEQ_KEY = "~seq"  # in the evidence mapping: how many moves were given out (each spec's "s")
 MS_PER_HOUR = 3_600_000
 DEVICE_PREFIX = "anonymous_id:"
+REFUSALS = ("shared_device", "cap_reached")  # decisions a replay records again after the late edge
 
 
 @dataclass(frozen=True)
@@ -87,11 +88,14 @@ class Fold:
                  members: MutableMapping[str, list[str]], devices: MutableMapping[str, list[str]]) -> None:
         self.policy, self.owner, self.members, self.devices = policy, owner, members, devices
         self.quiet = False  # a replay folds the edges before the late one again without recording them
+        # a replay records, of the edges from the late one on, only the late event's decisions and refusals
+        self.late_event: str | None = None
 
     def _note(self, result: Resolution, kind: str, customer: str, merged: str | None, identifiers: tuple[str, ...],
               rule: str, edge: Edge) -> None:
-        if not self.quiet:
-            result.links.append(record(kind, customer, merged, identifiers, rule, edge))
+        if self.quiet or (self.late_event is not None and edge[1] != self.late_event and kind not in REFUSALS):
+            return
+        result.links.append(record(kind, customer, merged, identifiers, rule, edge))
 
     def step(self, edge: Edge, result: Resolution) -> None:
         _, _, a, b, rule = edge
@@ -189,9 +193,11 @@ class IdentityGraph:
     def resolve(self, sighting: Sighting) -> Resolution:
         """Apply the event's evidence in event time, then attribute the event."""
         result = Resolution()
-        for edge in self._edges(sighting):
-            if self._remember(edge):
-                self._apply(edge, result)
+        pairs = self.rules.get((sighting.channel, sighting.event_type))
+        if pairs is None or pairs:  # most events are evidence of nothing: no call for them
+            for edge in self._edges(sighting):
+                if self._remember(edge):
+                    self._apply(edge, result)
         result.customer_id = self.customer_for(sighting.identifiers[0], sighting.event_ms)
         return result
 
@@ -200,18 +206,24 @@ class IdentityGraph:
         if strongest.startswith(DEVICE_PREFIX):
             edges = self.evidence.get(strongest)
             if edges:
-                return self.owner_of(self._signed_in(strongest, edges, at_ms) or strongest)
-        return self.owner_of(strongest)
+                strongest = self._signed_in(strongest, edges, at_ms) or strongest
+        return self.owner.get(strongest) or self.fold.create(strongest)
 
     def _signed_in(self, device: str, edges: list[Edge], at_ms: int) -> str | None:
-        """streams.core.devices.signed_in over the device's own edges (a few), without sorting them."""
+        """streams.core.devices.signed_in over the device's own edges (a few), without sorting them:
+        the partner of the latest sign-in (by event time, then event id) at or before `at_ms`."""
         latest: Edge | None = None
+        person: str | None = None
         for edge in edges:
-            if edge[0] <= at_ms and (latest is None or edge[:2] > latest[:2]) and device_edge(edge) is not None:
-                latest = edge
+            when = edge[0]
+            if when > at_ms or (latest is not None and (when, edge[1]) <= (latest[0], latest[1])):
+                continue
+            partner: str = edge[3] if edge[2] == device else edge[2]
+            if not partner.startswith(DEVICE_PREFIX):  # a person: the edge is a sign-in
+                latest, person = edge, partner
         if latest is None or at_ms - latest[0] > self.window_ms:
             return None
-        return str(latest[3] if latest[2] == device else latest[2])
+        return person
 
     def owner_of(self, identifier: str) -> str:
         return self.owner.get(identifier) or self.fold.create(identifier)

@@ -21,6 +21,7 @@ from streams.core.devices import (
     Spec,
     Timeline,
     changed_holders,
+    changed_owners,
     customer_id_for,
     device_edge,
     is_device,
@@ -30,8 +31,7 @@ from streams.core.devices import (
 if TYPE_CHECKING:
     from streams.core.identity import IdentityGraph, Resolution
 
-Grouping = dict[str, str | None]
-REFUSALS = ("shared_device", "cap_reached")  # identifier -> customer (None: not owned)
+Grouping = dict[str, str | None]  # identifier -> customer (None: not owned)
 
 
 def replay(graph: IdentityGraph, late: Edge, result: Resolution) -> None:
@@ -42,12 +42,11 @@ def replay(graph: IdentityGraph, late: Edge, result: Resolution) -> None:
     timelines = {i: timeline_of(i, graph.evidence.get(i, [])) for i in identifiers if is_device(i)}
     old: Grouping = {i: graph.owner.get(i) for i in identifiers}
     scratch = Fold(graph.policy, {}, {}, {})
+    scratch.late_event = late[1]
     decisions = Resolution()
     for edge in edges:  # recorded again: the late edge's decision, and the refusals after it
         scratch.quiet = edge[:4] < late[:4]
         scratch.step(edge, decisions)
-    decisions.links = [link for link in decisions.links
-                       if link.evidence_event_id == late[1] or link.kind in REFUSALS]
     new = _labelled(graph, identifiers, scratch.owner, scratch.members, old, late)
     _own_attributed(graph, timelines, new)
     names = {customer_id_for(i): new[i] for i in identifiers} | {scratch.owner[i]: new[i] for i in scratch.owner}
@@ -82,12 +81,12 @@ def _spec(graph: IdentityGraph, identifiers: list[str], gone: dict[str, str],
 def newer_in_component(graph: IdentityGraph, late: Edge) -> bool:
     """Is any evidence reachable from the edge newer than it? (`component`'s walk, stopping at the
     first such edge: most late edges are late only against other components.)"""
-    key = late[:4]
+    when, key = late[0], late[:4]
     seen = {late[2], late[3]}
     stack = [late[2], late[3]]
     while stack:
         for edge in graph.evidence.get(stack.pop(), []):
-            if edge[:4] > key:
+            if edge[0] > when or (edge[0] == when and edge[:4] > key):
                 return True
             for identifier in edge[2:4]:
                 if identifier not in seen:
@@ -190,11 +189,13 @@ def _moves(graph: IdentityGraph, timelines: dict[str, Timeline], old: Grouping, 
 
     late_sign_in = device_edge(late)
     for device, after in timelines.items():
-        before = after
         if late_sign_in is not None and late_sign_in[0] == device:
             before = list(after)
             before.remove([late[0], late[1], late_sign_in[1]])  # the device as it was without the late sign-in
-        for old_c, new_c in changed_holders(device, before, after, graph.window_ms, before_owner, after_owner):
+            changed = changed_holders(device, before, after, graph.window_ms, before_owner, after_owner)
+        else:
+            changed = changed_owners(device, after, graph.window_ms, before_owner, after_owner)
+        for old_c, new_c in changed:
             if old_c:
                 moves.append((old_c, new_c, device))
     return sorted(set(moves))
@@ -202,20 +203,26 @@ def _moves(graph: IdentityGraph, timelines: dict[str, Timeline], old: Grouping, 
 
 def _store(graph: IdentityGraph, identifiers: list[str], old: Grouping, new: Grouping,
            devices: Mapping[str, list[str]]) -> None:
+    """The new grouping into the graph; what did not change is not written (in the worker every
+    write is a changelog record)."""
     groups: dict[str, list[str]] = {}
     for identifier in identifiers:
         customer = new[identifier]
         if customer is None:
-            graph.owner.pop(identifier, None)
+            if old[identifier] is not None:
+                graph.owner.pop(identifier, None)
         else:
-            graph.owner[identifier] = customer
+            if old[identifier] != customer:
+                graph.owner[identifier] = customer
             groups.setdefault(customer, []).append(identifier)
     for customer in {c for c in old.values() if c is not None} - set(groups):
         graph.members[customer] = []  # retired: its events moved, its id is not given out again
     for customer, ids in groups.items():
-        graph.members[customer] = ids
+        if graph.members.get(customer) != ids:
+            graph.members[customer] = ids
     for identifier in identifiers:
         if identifier in devices:
-            graph.devices[identifier] = devices[identifier]
-        elif is_device(identifier):
-            graph.devices.pop(identifier, None)
+            if graph.devices.get(identifier) != devices[identifier]:
+                graph.devices[identifier] = devices[identifier]
+        elif is_device(identifier) and identifier in graph.devices:
+            del graph.devices[identifier]
