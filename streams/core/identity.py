@@ -20,7 +20,7 @@ newest edge applied).
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,7 +102,8 @@ class Fold:
         owner_a, owner_b = self.owner.get(a), self.owner.get(b)
         if owner_a is not None and owner_a == owner_b:
             return
-        if self._shared_device(a, b) or self._shared_device(b, a):
+        sign_in = a.startswith(DEVICE_PREFIX) != b.startswith(DEVICE_PREFIX)  # a device and a person
+        if sign_in and (self._shared_device(a, b) or self._shared_device(b, a)):
             self._note(result, "shared_device", owner_a or owner_b or "", None, (a, b), rule, edge)
             return
         refused = self._refusal(a, b)
@@ -116,11 +117,13 @@ class Fold:
             self._join(owner_a or owner_b or "", a if owner_a is None else b, rule, edge, result)
         else:
             self._merge(owner_a, owner_b, (a, b), rule, edge, result)
-        self._remember_device(a, b)
+        if sign_in:
+            self._remember_device(a, b)
 
-    def group(self, identifier: str) -> list[str]:
+    def _group(self, identifier: str) -> Sequence[str]:
+        """The identifiers of its customer, not copied: only to read."""
         customer = self.owner.get(identifier)
-        return list(self.members.get(customer, [])) if customer is not None else [identifier]
+        return self.members.get(customer, ()) if customer is not None else (identifier,)
 
     def create(self, identifier: str) -> str:
         customer, n = customer_id_for(identifier), 0
@@ -132,7 +135,7 @@ class Fold:
         return customer
 
     def _join(self, customer: str, identifier: str, rule: str, edge: Edge, result: Resolution) -> None:
-        members = list(self.members.get(customer, []))
+        members = self.members.get(customer, [])
         self.owner[identifier] = customer
         self.members[customer] = [*members, identifier]
         self._note(result, "link", customer, None, (*tuple(members[:1]), identifier), rule, edge)
@@ -149,7 +152,7 @@ class Fold:
         self._note(result, "merge", survivor, absorbed, pair, rule, edge)
 
     def _refusal(self, a: str, b: str) -> str:
-        ids_one, ids_other = self.group(a), self.group(b)
+        ids_one, ids_other = self._group(a), self._group(b)
         if len(ids_one) + len(ids_other) <= 2 and not (a.startswith(CRM_KIND) and b.startswith(CRM_KIND)):
             return ""  # two identifiers alone: at most one CRM id between them unless both are
         crm_one = {i for i in ids_one if i.startswith(CRM_KIND + ":")}
