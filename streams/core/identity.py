@@ -281,6 +281,8 @@ class IdentityGraph:
     def _device_moves(self, device: str, person: str, edge: Edge, result: Resolution) -> None:
         """A sign-in applied in order may still precede events of the device read already."""
         edges = self.evidence.get(device, [])
+        if len(edges) == 1 and self.owner.get(device) == self.owner.get(person) is not None:
+            return  # its first sign-in, linked: the device and its one person are one customer
         people = {edge[3] if edge[2] == device else edge[2] for edge in edges}
         if len({self.owner_of(p) for p in people if not is_device(p)} | {self.owner_of(device)}) == 1:
             return  # one customer behind every sign-in and the device: nothing can move

@@ -85,13 +85,14 @@ def newer_in_component(graph: IdentityGraph, late: Edge) -> bool:
     seen = {late[2], late[3]}
     stack = [late[2], late[3]]
     while stack:
-        for edge in graph.evidence.get(stack.pop(), []):
+        current = stack.pop()
+        for edge in graph.evidence.get(current, ()):
             if edge[0] > when or (edge[0] == when and edge[:4] > key):
                 return True
-            for identifier in edge[2:4]:
-                if identifier not in seen:
-                    seen.add(identifier)
-                    stack.append(identifier)
+            other = edge[3] if edge[2] == current else edge[2]  # an edge is kept under both its identifiers
+            if other not in seen:
+                seen.add(other)
+                stack.append(other)
     return False
 
 
@@ -101,12 +102,13 @@ def component(graph: IdentityGraph, late: Edge) -> tuple[list[str], list[Edge]]:
     stack = [late[2], late[3]]
     edges: dict[tuple[object, ...], Edge] = {}
     while stack:
-        for edge in graph.evidence.get(stack.pop(), []):
+        current = stack.pop()
+        for edge in graph.evidence.get(current, ()):
             edges[tuple(edge[:4])] = edge
-            for identifier in edge[2:4]:
-                if identifier not in seen:
-                    seen.add(identifier)
-                    stack.append(identifier)
+            other = edge[3] if edge[2] == current else edge[2]
+            if other not in seen:
+                seen.add(other)
+                stack.append(other)
     return sorted(seen), [edges[key] for key in sorted(edges)]
 
 
