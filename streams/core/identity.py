@@ -156,9 +156,10 @@ class Fold:
         if len(ids_one) + len(ids_other) <= 2 and not (a.startswith(CRM_KIND) and b.startswith(CRM_KIND)):
             return ""  # two identifiers alone: at most one CRM id between them unless both are
         crm_one = {i for i in ids_one if i.startswith(CRM_KIND + ":")}
-        crm_other = {i for i in ids_other if i.startswith(CRM_KIND + ":")}
-        if crm_one and crm_other and crm_one != crm_other:
-            return DISTINCT_CRM_RULE
+        if crm_one:  # the other side's CRM ids matter only when this side has one
+            crm_other = {i for i in ids_other if i.startswith(CRM_KIND + ":")}
+            if crm_other and crm_one != crm_other:
+                return DISTINCT_CRM_RULE
         if len(ids_one) + len(ids_other) > self.policy.max_identifiers_per_customer:
             return IDENTIFIER_CAP_RULE
         return ""

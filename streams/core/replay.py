@@ -195,6 +195,8 @@ def _moves(graph: IdentityGraph, timelines: dict[str, Timeline], old: Grouping, 
             before = list(after)
             before.remove([late[0], late[1], late_sign_in[1]])  # the device as it was without the late sign-in
             changed = changed_holders(device, before, after, graph.window_ms, before_owner, after_owner)
+        elif all(not old.get(i) or old[i] == after_owner(i) for i in (device, *(row[2] for row in after))):
+            continue  # the same sign-ins, and no one who may hold its events changed customer
         else:
             changed = changed_owners(device, after, graph.window_ms, before_owner, after_owner)
         for old_c, new_c in changed:
