@@ -47,9 +47,10 @@ def replay(graph: IdentityGraph, late: Edge, result: Resolution) -> None:
     for edge in edges:  # recorded again: the late edge's decision, and the refusals after it
         scratch.quiet = edge[:4] < late[:4]
         scratch.step(edge, decisions)
-    new = _labelled(graph, identifiers, scratch.owner, scratch.members, old, late)
+    founders = {i: customer_id_for(i) for i in identifiers}  # the id each identifier would found
+    new = _labelled(graph, identifiers, scratch.owner, scratch.members, old, late, founders)
     _own_attributed(graph, timelines, new)
-    names = {customer_id_for(i): new[i] for i in identifiers} | {scratch.owner[i]: new[i] for i in scratch.owner}
+    names = {founders[i]: new[i] for i in identifiers} | {scratch.owner[i]: new[i] for i in scratch.owner}
     for link in decisions.links:
         customer = names.get(link.customer_id) or link.customer_id
         merged = names.get(link.merged_customer_id or "") or link.merged_customer_id
@@ -113,7 +114,7 @@ def component(graph: IdentityGraph, late: Edge) -> tuple[list[str], list[Edge]]:
 
 
 def _labelled(graph: IdentityGraph, identifiers: list[str], owner: Mapping[str, str], members: Mapping[str, list[str]],
-              old: Grouping, late: Edge) -> Grouping:
+              old: Grouping, late: Edge, founders: Mapping[str, str]) -> Grouping:
     """Customer ids for the new groups, keeping the old ones where possible (work in flight for
     them still lands right): first the id a group's own identifier founded, then the id most of
     the group had, then the fold's own id when it was never given out, else a new one; an
@@ -124,7 +125,7 @@ def _labelled(graph: IdentityGraph, identifiers: list[str], owner: Mapping[str, 
     taken: set[str] = set()
     chosen: dict[int, str | None] = {}
     for n, (_, ids) in enumerate(groups):
-        founded = sorted({customer_id_for(i) for i in ids} & {old[i] for i in ids if old[i]} - taken)
+        founded = sorted({founders[i] for i in ids} & {old[i] for i in ids if old[i]} - taken)
         if founded:
             chosen[n] = founded[0]
             taken.add(founded[0])
