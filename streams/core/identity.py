@@ -238,9 +238,6 @@ class IdentityGraph:
         self.evidence[SEQ_KEY] = seq
         return seq
 
-    def customer_of(self, identifier: str) -> str | None:
-        return self.owner.get(identifier)
-
     def _edges(self, sighting: Sighting) -> list[Edge]:
         key = (sighting.channel, sighting.event_type)
         pairs = self.rules.get(key)
