@@ -229,5 +229,5 @@ def _store(graph: IdentityGraph, identifiers: list[str], old: Grouping, new: Gro
         if identifier in devices:
             if graph.devices.get(identifier) != devices[identifier]:
                 graph.devices[identifier] = devices[identifier]
-        elif is_device(identifier) and identifier in graph.devices:
+        elif is_device(identifier) and graph.devices.get(identifier) is not None:  # a get: tables too
             del graph.devices[identifier]
