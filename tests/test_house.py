@@ -27,14 +27,9 @@ GRAFANA_READS = ("clickhouse.queries", "clickhouse.sql", "clickhouse.analyses")
 IN_FUNCTION = "no import of a project module inside a function (it hides a cycle; put it at the top)"
 CYCLE = "no import cycle between files"
 
-# Violations in files another change is restructuring (streams/, clickhouse/{agents,sink,rows}.py):
-# (file, imported module, rule) or ("cycle", files...). THIS LIST MUST BE EMPTY: it is emptied when
-# that change lands, and an entry that no longer happens fails the test so it cannot linger.
-PENDING: set[tuple[str, ...]] = {
-    ("streams/core/identity.py", "streams.core.replay", IN_FUNCTION),
-    ("streams/core/replay.py", "streams.core.identity", IN_FUNCTION),
-    ("cycle", "streams/core/identity.py", "streams/core/replay.py"),
-}
+# Known violations while a restructuring is under way, as (file, imported module, rule) or
+# ("cycle", files...): none. An entry that no longer happens fails the test, so none can linger.
+PENDING: set[tuple[str, ...]] = set()
 
 
 @dataclass(frozen=True)
@@ -48,11 +43,9 @@ class Import:
     def where(self) -> str:
         return f"{self.file}:{self.line}: `{self.text}`"
 
-
 def module_of(path: Path, root: Path) -> str:
     parts = path.relative_to(root).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
 
 def file_of(module: str, root: Path) -> Path | None:
     base = root.joinpath(*module.split("."))
@@ -60,7 +53,6 @@ def file_of(module: str, root: Path) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
-
 
 def targets(node: ast.Import | ast.ImportFrom, module: str, is_package: bool, root: Path) -> Iterator[str]:
     """The project modules a statement imports (`from a import b` is a.b when b is a module)."""
@@ -73,7 +65,6 @@ def targets(node: ast.Import | ast.ImportFrom, module: str, is_package: bool, ro
         base = ".".join([*package, *([base] if base else [])])
     for alias in node.names:
         yield f"{base}.{alias.name}" if file_of(f"{base}.{alias.name}", root) else base
-
 
 def imports_of(path: Path, root: Path) -> list[Import]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
@@ -88,10 +79,8 @@ def imports_of(path: Path, root: Path) -> list[Import]:
                                         ast.unparse(node), id(node) in inside))
     return found
 
-
 def all_imports(root: Path) -> list[Import]:
     return [i for package in PACKAGES for path in sorted((root / package).rglob("*.py")) for i in imports_of(path, root)]
-
 
 def layer_rule(imp: Import) -> str | None:
     """The rule of the house this import breaks, or None."""
@@ -109,7 +98,6 @@ def layer_rule(imp: Import) -> str | None:
     if home == "grafana" and away == "clickhouse":
         return f"grafana may import of clickhouse only its named queries ({', '.join(GRAFANA_READS)})"
     return "a stage imports only schemas, foundation and itself"
-
 
 def cycles(imports: list[Import], root: Path) -> list[list[str]]:
     """Groups of files that import each other, directly or around a circle (Tarjan's algorithm)."""
@@ -145,7 +133,6 @@ def cycles(imports: list[Import], root: Path) -> list[list[str]]:
             visit(node)
     return found
 
-
 def violations(root: Path = ROOT) -> dict[tuple[str, ...], str]:
     """Every broken rule: its key (as PENDING spells it) -> the message that names it."""
     imports = all_imports(root)
@@ -159,17 +146,14 @@ def violations(root: Path = ROOT) -> dict[tuple[str, ...], str]:
         found[("cycle", *group)] = f"{CYCLE}: {' <-> '.join(group)}, through " + "; ".join(dict.fromkeys(lines))
     return found
 
-
 def test_the_import_graph_keeps_the_rules_of_the_house() -> None:
     found = violations()
     broken = [message for key, message in sorted(found.items()) if key not in PENDING]
     assert not broken, "the house's rules are broken (docs/architecture.md):\n" + "\n".join(broken)
 
-
 def test_pending_lists_only_what_still_happens() -> None:
     gone = sorted(PENDING - set(violations()))
     assert not gone, f"remove these from PENDING in tests/test_house.py, they no longer happen: {gone}"
-
 
 @pytest.mark.parametrize(("file", "source", "rule"), [
     ("grafana/a.py", "from grafana import b\n", CYCLE),

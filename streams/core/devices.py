@@ -83,6 +83,18 @@ def changed_holders(device: str, before: Timeline, after: Timeline, window_ms: i
     return pairs
 
 
+def changed_owners(device: str, timeline: Timeline, window_ms: int, owner_before: Owner,
+                   owner_after: Owner) -> set[tuple[str, str]]:
+    """`changed_holders` when the sign-ins stayed the same and only their owners may differ: who
+    holds each moment is the same identifier before and after, so each is looked up once."""
+    moments = {0}
+    for when, _, _ in timeline:
+        moments |= {when, when + window_ms + 1}
+    holders = {signed_in(timeline, moment, window_ms) or device for moment in moments} if timeline else {device}
+    pairs = {(owner_before(h), owner_after(h)) for h in holders}
+    return {(old, new) for old, new in pairs if old != new}
+
+
 def spec_owner(spec: Spec) -> Owner:
     owners: dict[str, str] = spec["o"]
     return lambda identifier: owners.get(identifier) or customer_id_for(identifier)

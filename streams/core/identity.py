@@ -21,176 +21,49 @@ newest edge applied).
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.ids import short_hash
-from schemas.journeymap import IdentityPolicy, JourneyMap
-from schemas.outputs import IdentityLink
+from schemas.journeymap import JourneyMap
 from streams.core.devices import (
     Edge,
-    Spec,
     changed_holders,
     customer_id_for,
     device_edge,
     is_device,
     timeline_of,
 )
-from streams.core.records import from_ms
+from streams.core.identity_fold import (
+    CLOCK_KEY,
+    DEVICE_PREFIX,
+    GraphState,
+    Resolution,
+    Sighting,
+    record,
+)
+from streams.core.replay import component_spec, newer_in_component, replay
 
-__all__ = ["IdentityGraph", "Resolution", "Sighting", "customer_id_for"]
-
-CRM_KIND = "crm_id"
-DISTINCT_CRM_RULE = "distinct_crm_ids"
-IDENTIFIER_CAP_RULE = "max_identifiers_per_customer"
-CLOCK_KEY = "~clock"  # in the evidence mapping: [ms, event id, a, b] of the newest edge applied
-SEQ_KEY = "~seq"  # in the evidence mapping: how many moves were given out (each spec's "s")
-MS_PER_HOUR = 3_600_000
-DEVICE_PREFIX = "anonymous_id:"
-
-
-@dataclass(frozen=True)
-class Sighting:
-    """What the graph needs to know about one event."""
-
-    event_id: str
-    channel: str
-    event_type: str
-    identifiers: tuple[str, ...]  # strongest first
-    event_ms: int  # event time in epoch ms: a datetime is made only for the few events that link
+__all__ = ["CLOCK_KEY", "IdentityGraph", "Resolution", "Sighting", "customer_id_for"]
 
 
-@dataclass
-class Resolution:
-    """The customer an event belongs to, the audit records, merges as (absorbed, survivor), and
-    moves as (customer, spec): that customer's events are attributed again by the spec."""
-
-    customer_id: str = ""
-    links: list[IdentityLink] = field(default_factory=list)
-    merges: list[tuple[str, str]] = field(default_factory=list)
-    moves: list[tuple[str, Spec]] = field(default_factory=list)
-
-
-def record(kind: str, customer: str, merged: str | None, identifiers: tuple[str, ...], rule: str,
-           edge: Edge) -> IdentityLink:
-    link_id = "l-" + short_hash(f"{kind}/{rule}/{edge[1]}/{','.join(identifiers)}")
-    event_time = from_ms(edge[0])
-    return IdentityLink(link_id=link_id, kind=kind, customer_id=customer, merged_customer_id=merged,
-                        identifiers=identifiers, rule=rule, evidence_event_id=edge[1], event_time=event_time,
-                        recorded_at=event_time)
-
-
-class Fold:
-    """One step of the guarded union-find per edge, over owner/members/devices mappings."""
-
-    def __init__(self, policy: IdentityPolicy, owner: MutableMapping[str, str],
-                 members: MutableMapping[str, list[str]], devices: MutableMapping[str, list[str]]) -> None:
-        self.policy, self.owner, self.members, self.devices = policy, owner, members, devices
-        self.quiet = False  # a replay folds the edges before the late one again without recording them
-
-    def _note(self, result: Resolution, kind: str, customer: str, merged: str | None, identifiers: tuple[str, ...],
-              rule: str, edge: Edge) -> None:
-        if not self.quiet:
-            result.links.append(record(kind, customer, merged, identifiers, rule, edge))
-
-    def step(self, edge: Edge, result: Resolution) -> None:
-        _, _, a, b, rule = edge
-        owner_a, owner_b = self.owner.get(a), self.owner.get(b)
-        if owner_a is not None and owner_a == owner_b:
-            return
-        if self._shared_device(a, b) or self._shared_device(b, a):
-            self._note(result, "shared_device", owner_a or owner_b or "", None, (a, b), rule, edge)
-            return
-        refused = self._refusal(a, b)
-        if refused:
-            self._note(result, "cap_reached", owner_a or owner_b or "", owner_b if owner_a else None,
-                       (a, b), refused, edge)
-            return
-        if owner_a is None and owner_b is None:
-            self._join(self.create(a), b, rule, edge, result)
-        elif owner_a is None or owner_b is None:
-            self._join(owner_a or owner_b or "", a if owner_a is None else b, rule, edge, result)
-        else:
-            self._merge(owner_a, owner_b, (a, b), rule, edge, result)
-        self._remember_device(a, b)
-
-    def group(self, identifier: str) -> list[str]:
-        customer = self.owner.get(identifier)
-        return list(self.members.get(customer, [])) if customer is not None else [identifier]
-
-    def create(self, identifier: str) -> str:
-        customer, n = customer_id_for(identifier), 0
-        while customer in self.members:  # held by another group, or absorbed once: ids are not given out twice
-            n += 1
-            customer = customer_id_for(f"{identifier}/{n}")
-        self.owner[identifier] = customer
-        self.members[customer] = [identifier]
-        return customer
-
-    def _join(self, customer: str, identifier: str, rule: str, edge: Edge, result: Resolution) -> None:
-        members = list(self.members.get(customer, []))
-        self.owner[identifier] = customer
-        self.members[customer] = [*members, identifier]
-        self._note(result, "link", customer, None, (*tuple(members[:1]), identifier), rule, edge)
-
-    def _merge(self, one: str, other: str, pair: tuple[str, str], rule: str, edge: Edge,
-               result: Resolution) -> None:
-        survivor, absorbed = min(one, other), max(one, other)
-        moved = list(self.members.get(absorbed, []))
-        for identifier in moved:
-            self.owner[identifier] = survivor
-        self.members[survivor] = [*self.members.get(survivor, []), *moved]
-        self.members[absorbed] = []
-        result.merges.append((absorbed, survivor))
-        self._note(result, "merge", survivor, absorbed, pair, rule, edge)
-
-    def _refusal(self, a: str, b: str) -> str:
-        ids_one, ids_other = self.group(a), self.group(b)
-        if len(ids_one) + len(ids_other) <= 2 and not (a.startswith(CRM_KIND) and b.startswith(CRM_KIND)):
-            return ""  # two identifiers alone: at most one CRM id between them unless both are
-        crm_one = {i for i in ids_one if i.startswith(CRM_KIND + ":")}
-        crm_other = {i for i in ids_other if i.startswith(CRM_KIND + ":")}
-        if crm_one and crm_other and crm_one != crm_other:
-            return DISTINCT_CRM_RULE
-        if len(ids_one) + len(ids_other) > self.policy.max_identifiers_per_customer:
-            return IDENTIFIER_CAP_RULE
-        return ""
-
-    def _shared_device(self, device: str, partner: str) -> bool:
-        """Would linking `partner` to this device make it serve more customers than allowed?"""
-        if not is_device(device) or is_device(partner):
-            return False
-        partner_owner = self.owner.get(partner)
-        known = {self.owner.get(p) for p in self.devices.get(device, [])} - {partner_owner, None}
-        return len(known) >= self.policy.max_customers_per_device
-
-    def _remember_device(self, a: str, b: str) -> None:
-        for device, partner in ((a, b), (b, a)):
-            if is_device(device) and not is_device(partner):
-                partners = list(self.devices.get(device, []))
-                if partner not in partners:
-                    self.devices[device] = [*partners, partner]
-
-
-class IdentityGraph:
+class IdentityGraph(GraphState):
     """The evidence in event time, its fold, and the attribution of each event."""
 
     def __init__(self, journey_map: JourneyMap, owner: MutableMapping[str, str],
                  members: MutableMapping[str, list[str]], devices: MutableMapping[str, list[str]],
                  evidence: MutableMapping[str, Any] | None = None) -> None:
-        self.map, self.policy = journey_map, journey_map.identity
-        self.owner, self.members, self.devices = owner, members, devices
-        self.evidence: MutableMapping[str, Any] = {} if evidence is None else evidence
-        self.fold = Fold(self.policy, owner, members, devices)
-        self.window_ms = int(self.policy.sign_in_window_hours * MS_PER_HOUR)
-        self.rules: dict[tuple[str, str], tuple[tuple[str, str, str], ...]] = {}  # links per (channel, type)
+        super().__init__(journey_map.identity, owner, members, devices, evidence)
+        self.map = journey_map
+        # per (channel, type): the links of its evidence rules, as ("kind:", "kind:", rule name)
+        self.rules: dict[tuple[str, str], tuple[tuple[str, str, str], ...]] = {}
 
     def resolve(self, sighting: Sighting) -> Resolution:
         """Apply the event's evidence in event time, then attribute the event."""
         result = Resolution()
-        for edge in self._edges(sighting):
-            if self._remember(edge):
-                self._apply(edge, result)
+        pairs = self.rules.get((sighting.channel, sighting.event_type))
+        if pairs is None or pairs:  # most events are evidence of nothing: no call for them
+            for edge in self._edges(sighting):
+                if self._remember(edge):
+                    self._apply(edge, result)
         result.customer_id = self.customer_for(sighting.identifiers[0], sighting.event_ms)
         return result
 
@@ -199,48 +72,44 @@ class IdentityGraph:
         if strongest.startswith(DEVICE_PREFIX):
             edges = self.evidence.get(strongest)
             if edges:
-                return self.owner_of(self._signed_in(strongest, edges, at_ms) or strongest)
-        return self.owner_of(strongest)
+                strongest = self._signed_in(strongest, edges, at_ms) or strongest
+        return self.owner.get(strongest) or self.fold.create(strongest)
 
     def _signed_in(self, device: str, edges: list[Edge], at_ms: int) -> str | None:
-        """streams.core.devices.signed_in over the device's own edges (a few), without sorting them."""
+        """streams.core.devices.signed_in over the device's own edges (a few), without sorting them:
+        the partner of the latest sign-in (by event time, then event id) at or before `at_ms`."""
         latest: Edge | None = None
+        person: str | None = None
         for edge in edges:
-            if edge[0] <= at_ms and (latest is None or edge[:2] > latest[:2]) and device_edge(edge) is not None:
-                latest = edge
+            when = edge[0]
+            if when > at_ms or (latest is not None and (when, edge[1]) <= (latest[0], latest[1])):
+                continue
+            partner: str = edge[3] if edge[2] == device else edge[2]
+            if not partner.startswith(DEVICE_PREFIX):  # a person: the edge is a sign-in
+                latest, person = edge, partner
         if latest is None or at_ms - latest[0] > self.window_ms:
             return None
-        return str(latest[3] if latest[2] == device else latest[2])
+        return person
 
     def owner_of(self, identifier: str) -> str:
         return self.owner.get(identifier) or self.fold.create(identifier)
-
-    def next_seq(self) -> int:
-        """The number of the next move: stage 3 tells newer moves from older ones by it."""
-        seq = int(self.evidence.get(SEQ_KEY, 0)) + 1
-        self.evidence[SEQ_KEY] = seq
-        return seq
-
-    def customer_of(self, identifier: str) -> str | None:
-        return self.owner.get(identifier)
 
     def _edges(self, sighting: Sighting) -> list[Edge]:
         key = (sighting.channel, sighting.event_type)
         pairs = self.rules.get(key)
         if pairs is None:
-            pairs = self.rules[key] = tuple((a, b, rule.name) for rule in self.map.evidence_for(*key)
+            pairs = self.rules[key] = tuple((a + ":", b + ":", rule.name) for rule in self.map.evidence_for(*key)
                                             for a, b in rule.links)
         if not pairs:
             return []
         ids = sighting.identifiers
-        by_kind = {i.split(":", 1)[0]: i for i in reversed(ids)}  # the strongest of a kind, as _find did
         edges = []
-        for kind_a, kind_b, name in pairs:
-            a, b = by_kind.get(kind_a), by_kind.get(kind_b)
-            if a and b:
-                first, second = (a, b) if ids.index(a) < ids.index(b) else (b, a)
+        for prefix_a, prefix_b, name in pairs:
+            at_a, at_b = _strongest(ids, prefix_a), _strongest(ids, prefix_b)
+            if at_a >= 0 and at_b >= 0:
+                first, second = (ids[at_a], ids[at_b]) if at_a < at_b else (ids[at_b], ids[at_a])
                 edges.append([sighting.event_ms, sighting.event_id, first, second, name])
-        return sorted(edges)
+        return sorted(edges) if len(edges) > 1 else edges
 
     def _remember(self, edge: Edge) -> bool:
         """Keep the edge with both its identifiers; False when it is known already (a duplicate)."""
@@ -253,31 +122,39 @@ class IdentityGraph:
 
     def _apply(self, edge: Edge, result: Resolution) -> None:
         clock = self.evidence.get(CLOCK_KEY)
-        if clock is not None and edge[:4] < clock:
-            from streams.core.replay import component, replay  # the late path: it needs this module
-
-            _, edges = component(self, edge)
-            if edges[-1][:4] > edge[:4]:  # older than the newest evidence of its own component
-                replay(self, edge, result)
-                return
-        else:
+        if clock is None or edge[:4] >= clock:
             self.evidence[CLOCK_KEY] = edge[:4]
-        pair = device_edge(edge)
-        if pair is None:
-            self.fold.step(edge, result)
+        elif newer_in_component(self, edge):  # older than the newest evidence of its own component
+            replay(self, edge, result)
             return
-        device = pair[0]
-        before = timeline_of(device, [e for e in self.evidence.get(device, []) if e != edge])
+        pair = device_edge(edge)
         self.fold.step(edge, result)
-        after = timeline_of(device, self.evidence.get(device, []))
-        if len({self.owner_of(row[2]) for row in after} | {self.owner_of(device)}) == 1:
+        if pair is not None:
+            self._device_moves(*pair, edge, result)
+
+    def _device_moves(self, device: str, person: str, edge: Edge, result: Resolution) -> None:
+        """A sign-in applied in order may still precede events of the device read already."""
+        edges = self.evidence.get(device, [])
+        if len(edges) == 1 and self.owner.get(device) == self.owner.get(person) is not None:
+            return  # its first sign-in, linked: the device and its one person are one customer
+        people = {edge[3] if edge[2] == device else edge[2] for edge in edges}
+        if len({self.owner_of(p) for p in people if not is_device(p)} | {self.owner_of(device)}) == 1:
             return  # one customer behind every sign-in and the device: nothing can move
+        after = timeline_of(device, edges)
+        before = list(after)
+        before.remove([edge[0], edge[1], person])  # the device as it was without this sign-in
         moved = changed_holders(device, before, after, self.window_ms, self.owner_of, self.owner_of)
         if moved:
-            from streams.core.replay import component_spec
-
             for old, new in sorted(moved):
                 result.links.append(record("move", new, old, (device,), edge[4], edge))
             spec = component_spec(self, edge)
             for old in sorted({old for old, _ in moved}):
                 result.moves.append((old, spec))
+
+
+def _strongest(identifiers: tuple[str, ...], prefix: str) -> int:
+    """The position of the first (strongest) identifier of a kind, -1 when there is none."""
+    for n, identifier in enumerate(identifiers):
+        if identifier.startswith(prefix):
+            return n
+    return -1

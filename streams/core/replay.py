@@ -14,46 +14,51 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
-from streams.core.devices import Edge, Spec, changed_holders, customer_id_for, is_device, timeline_of
+from streams.core.devices import (
+    Edge,
+    Spec,
+    Timeline,
+    changed_holders,
+    changed_owners,
+    customer_id_for,
+    device_edge,
+    is_device,
+    timeline_of,
+)
+from streams.core.identity_fold import Fold, GraphState, Resolution, record
 
-if TYPE_CHECKING:
-    from streams.core.identity import IdentityGraph, Resolution
-
-Grouping = dict[str, str | None]
-REFUSALS = ("shared_device", "cap_reached")  # identifier -> customer (None: not owned)
+Grouping = dict[str, str | None]  # identifier -> customer (None: not owned)
 
 
-def replay(graph: IdentityGraph, late: Edge, result: Resolution) -> None:
+def replay(graph: GraphState, late: Edge, result: Resolution) -> None:
     """Fold the late edge's component again and move what now belongs elsewhere."""
-    from streams.core.identity import Fold, Resolution, record
-
     identifiers, edges = component(graph, late)
+    timelines = {i: timeline_of(i, graph.evidence.get(i, [])) for i in identifiers if is_device(i)}
     old: Grouping = {i: graph.owner.get(i) for i in identifiers}
     scratch = Fold(graph.policy, {}, {}, {})
+    scratch.late_event = late[1]
     decisions = Resolution()
     for edge in edges:  # recorded again: the late edge's decision, and the refusals after it
         scratch.quiet = edge[:4] < late[:4]
         scratch.step(edge, decisions)
-    decisions.links = [link for link in decisions.links
-                       if link.evidence_event_id == late[1] or link.kind in REFUSALS]
-    new = _labelled(graph, identifiers, scratch.owner, scratch.members, old, late)
-    _own_attributed(graph, identifiers, new)
-    names = {customer_id_for(i): new[i] for i in identifiers} | {scratch.owner[i]: new[i] for i in scratch.owner}
+    founders = {i: customer_id_for(i) for i in identifiers}  # the id each identifier would found
+    new = _labelled(graph, identifiers, scratch.owner, scratch.members, old, late, founders)
+    _own_attributed(graph, timelines, new)
+    names = {founders[i]: new[i] for i in identifiers} | {scratch.owner[i]: new[i] for i in scratch.owner}
     for link in decisions.links:
         customer = names.get(link.customer_id) or link.customer_id
         merged = names.get(link.merged_customer_id or "") or link.merged_customer_id
         result.links.append(link.model_copy(update={"customer_id": customer, "merged_customer_id": merged}))
-    moves = _moves(graph, identifiers, old, new, late)
+    moves = _moves(graph, timelines, old, new, late)
     for old_customer, new_customer, identifier in moves:
         result.links.append(record("move", new_customer, old_customer, (identifier,), late[4], late))
     _store(graph, identifiers, old, new, scratch.devices)
-    spec = _spec(graph, identifiers, successors(old, new))
+    spec = _spec(graph, identifiers, successors(old, new), timelines)
     result.moves += [(customer, spec) for customer in sorted({m[0] for m in moves})]
 
 
-def component_spec(graph: IdentityGraph, edge: Edge) -> Spec:
+def component_spec(graph: GraphState, edge: Edge) -> Spec:
     """The attribution of the whole component of the edge, as it stands: a newer move's spec
     always covers every identifier an older one of the same component did (components only grow),
     so stage 3 can keep the newest alone."""
@@ -61,29 +66,50 @@ def component_spec(graph: IdentityGraph, edge: Edge) -> Spec:
     return _spec(graph, identifiers, {})
 
 
-def _spec(graph: IdentityGraph, identifiers: list[str], gone: dict[str, str]) -> Spec:
+def _spec(graph: GraphState, identifiers: list[str], gone: dict[str, str],
+          timelines: dict[str, Timeline] | None = None) -> Spec:
     owners = {i: c for i in identifiers if (c := graph.owner.get(i)) is not None}
-    devices = {i: timeline_of(i, graph.evidence.get(i, [])) for i in identifiers if is_device(i)}
-    return {"o": owners, "d": devices, "w": graph.window_ms, "r": gone, "s": graph.next_seq()}
+    if timelines is None:
+        timelines = {i: timeline_of(i, graph.evidence.get(i, [])) for i in identifiers if is_device(i)}
+    return {"o": owners, "d": timelines, "w": graph.window_ms, "r": gone, "s": graph.next_seq()}
 
 
-def component(graph: IdentityGraph, late: Edge) -> tuple[list[str], list[Edge]]:
+def newer_in_component(graph: GraphState, late: Edge) -> bool:
+    """Is any evidence reachable from the edge newer than it? (`component`'s walk, stopping at the
+    first such edge: most late edges are late only against other components.)"""
+    when, key = late[0], late[:4]
+    seen = {late[2], late[3]}
+    stack = [late[2], late[3]]
+    while stack:
+        current = stack.pop()
+        for edge in graph.evidence.get(current, ()):
+            if edge[0] > when or (edge[0] == when and edge[:4] > key):
+                return True
+            other = edge[3] if edge[2] == current else edge[2]  # an edge is kept under both its identifiers
+            if other not in seen:
+                seen.add(other)
+                stack.append(other)
+    return False
+
+
+def component(graph: GraphState, late: Edge) -> tuple[list[str], list[Edge]]:
     """Every identifier reachable from the edge through evidence, and their edges in event time."""
     seen = {late[2], late[3]}
     stack = [late[2], late[3]]
     edges: dict[tuple[object, ...], Edge] = {}
     while stack:
-        for edge in graph.evidence.get(stack.pop(), []):
+        current = stack.pop()
+        for edge in graph.evidence.get(current, ()):
             edges[tuple(edge[:4])] = edge
-            for identifier in edge[2:4]:
-                if identifier not in seen:
-                    seen.add(identifier)
-                    stack.append(identifier)
+            other = edge[3] if edge[2] == current else edge[2]
+            if other not in seen:
+                seen.add(other)
+                stack.append(other)
     return sorted(seen), [edges[key] for key in sorted(edges)]
 
 
-def _labelled(graph: IdentityGraph, identifiers: list[str], owner: Mapping[str, str], members: Mapping[str, list[str]],
-              old: Grouping, late: Edge) -> Grouping:
+def _labelled(graph: GraphState, identifiers: list[str], owner: Mapping[str, str], members: Mapping[str, list[str]],
+              old: Grouping, late: Edge, founders: Mapping[str, str]) -> Grouping:
     """Customer ids for the new groups, keeping the old ones where possible (work in flight for
     them still lands right): first the id a group's own identifier founded, then the id most of
     the group had, then the fold's own id when it was never given out, else a new one; an
@@ -94,7 +120,7 @@ def _labelled(graph: IdentityGraph, identifiers: list[str], owner: Mapping[str, 
     taken: set[str] = set()
     chosen: dict[int, str | None] = {}
     for n, (_, ids) in enumerate(groups):
-        founded = sorted({customer_id_for(i) for i in ids} & {old[i] for i in ids if old[i]} - taken)
+        founded = sorted({founders[i] for i in ids} & {old[i] for i in ids if old[i]} - taken)
         if founded:
             chosen[n] = founded[0]
             taken.add(founded[0])
@@ -124,10 +150,9 @@ def successors(old: Grouping, new: Grouping) -> dict[str, str]:
     return {c: min(to, key=lambda t: (-to[t], t)) for c, to in went.items()}
 
 
-def _own_attributed(graph: IdentityGraph, identifiers: list[str], new: Grouping) -> None:
+def _own_attributed(graph: GraphState, timelines: dict[str, Timeline], new: Grouping) -> None:
     """Devices and the people signed in on them get a customer: anonymous events go to one."""
-    needed = {i for i in identifiers if is_device(i)}
-    needed |= {row[2] for i in list(needed) for row in timeline_of(i, graph.evidence.get(i, []))}
+    needed = set(timelines) | {row[2] for timeline in timelines.values() for row in timeline}
     used = {c for c in new.values() if c is not None}
     for identifier in sorted(needed):
         if new.get(identifier) is None:
@@ -139,7 +164,7 @@ def _own_attributed(graph: IdentityGraph, identifiers: list[str], new: Grouping)
             used.add(customer)
 
 
-def _fresh(graph: IdentityGraph, identifier: str, taken: set[str], late: Edge) -> str:
+def _fresh(graph: GraphState, identifier: str, taken: set[str], late: Edge) -> str:
     n = 0
     customer = customer_id_for(f"{identifier}/{late[1]}")
     while customer in graph.members or customer in taken:
@@ -148,7 +173,7 @@ def _fresh(graph: IdentityGraph, identifier: str, taken: set[str], late: Edge) -
     return customer
 
 
-def _moves(graph: IdentityGraph, identifiers: list[str], old: Grouping, new: Grouping,
+def _moves(graph: GraphState, timelines: dict[str, Timeline], old: Grouping, new: Grouping,
            late: Edge) -> list[tuple[str, str, str]]:
     """(from, to, what): identifiers that changed customer, and devices whose sign-ins now
     attribute some moment to another customer."""
@@ -160,32 +185,44 @@ def _moves(graph: IdentityGraph, identifiers: list[str], old: Grouping, new: Gro
     def after_owner(identifier: str) -> str:
         return new.get(identifier) or customer_id_for(identifier)
 
-    for device in (i for i in identifiers if is_device(i)):
-        edges = graph.evidence.get(device, [])
-        before = timeline_of(device, [e for e in edges if e != late])
-        after = timeline_of(device, edges)
-        for old_c, new_c in changed_holders(device, before, after, graph.window_ms, before_owner, after_owner):
+    late_sign_in = device_edge(late)
+    for device, after in timelines.items():
+        if late_sign_in is not None and late_sign_in[0] == device:
+            before = list(after)
+            before.remove([late[0], late[1], late_sign_in[1]])  # the device as it was without the late sign-in
+            changed = changed_holders(device, before, after, graph.window_ms, before_owner, after_owner)
+        elif all(not old.get(i) or old[i] == after_owner(i) for i in (device, *(row[2] for row in after))):
+            continue  # the same sign-ins, and no one who may hold its events changed customer
+        else:
+            changed = changed_owners(device, after, graph.window_ms, before_owner, after_owner)
+        for old_c, new_c in changed:
             if old_c:
                 moves.append((old_c, new_c, device))
     return sorted(set(moves))
 
 
-def _store(graph: IdentityGraph, identifiers: list[str], old: Grouping, new: Grouping,
+def _store(graph: GraphState, identifiers: list[str], old: Grouping, new: Grouping,
            devices: Mapping[str, list[str]]) -> None:
+    """The new grouping into the graph; what did not change is not written (in the worker every
+    write is a changelog record)."""
     groups: dict[str, list[str]] = {}
     for identifier in identifiers:
         customer = new[identifier]
         if customer is None:
-            graph.owner.pop(identifier, None)
+            if old[identifier] is not None:
+                graph.owner.pop(identifier, None)
         else:
-            graph.owner[identifier] = customer
+            if old[identifier] != customer:
+                graph.owner[identifier] = customer
             groups.setdefault(customer, []).append(identifier)
     for customer in {c for c in old.values() if c is not None} - set(groups):
         graph.members[customer] = []  # retired: its events moved, its id is not given out again
     for customer, ids in groups.items():
-        graph.members[customer] = ids
+        if graph.members.get(customer) != ids:
+            graph.members[customer] = ids
     for identifier in identifiers:
         if identifier in devices:
-            graph.devices[identifier] = devices[identifier]
-        elif is_device(identifier):
-            graph.devices.pop(identifier, None)
+            if graph.devices.get(identifier) != devices[identifier]:
+                graph.devices[identifier] = devices[identifier]
+        elif is_device(identifier) and graph.devices.get(identifier) is not None:  # a get: tables too
+            del graph.devices[identifier]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from schemas.ids import customer_id_for, friction_id_for, journey_id_for, link_id_for, short_hash, step_id_for
 from streams.core import devices
 from streams.core.friction import Friction
-from streams.core.identity import record
+from streams.core.identity_fold import record
 from tests.streams.story import Story, at, event
 
 
