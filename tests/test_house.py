@@ -43,9 +43,11 @@ class Import:
     def where(self) -> str:
         return f"{self.file}:{self.line}: `{self.text}`"
 
+
 def module_of(path: Path, root: Path) -> str:
     parts = path.relative_to(root).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
 
 def file_of(module: str, root: Path) -> Path | None:
     base = root.joinpath(*module.split("."))
@@ -53,6 +55,7 @@ def file_of(module: str, root: Path) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
 
 def targets(node: ast.Import | ast.ImportFrom, module: str, is_package: bool, root: Path) -> Iterator[str]:
     """The project modules a statement imports (`from a import b` is a.b when b is a module)."""
@@ -65,6 +68,7 @@ def targets(node: ast.Import | ast.ImportFrom, module: str, is_package: bool, ro
         base = ".".join([*package, *([base] if base else [])])
     for alias in node.names:
         yield f"{base}.{alias.name}" if file_of(f"{base}.{alias.name}", root) else base
+
 
 def imports_of(path: Path, root: Path) -> list[Import]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
@@ -79,8 +83,10 @@ def imports_of(path: Path, root: Path) -> list[Import]:
                                         ast.unparse(node), id(node) in inside))
     return found
 
+
 def all_imports(root: Path) -> list[Import]:
     return [i for package in PACKAGES for path in sorted((root / package).rglob("*.py")) for i in imports_of(path, root)]
+
 
 def layer_rule(imp: Import) -> str | None:
     """The rule of the house this import breaks, or None."""
@@ -98,6 +104,7 @@ def layer_rule(imp: Import) -> str | None:
     if home == "grafana" and away == "clickhouse":
         return f"grafana may import of clickhouse only its named queries ({', '.join(GRAFANA_READS)})"
     return "a stage imports only schemas, foundation and itself"
+
 
 def cycles(imports: list[Import], root: Path) -> list[list[str]]:
     """Groups of files that import each other, directly or around a circle (Tarjan's algorithm)."""
@@ -133,6 +140,7 @@ def cycles(imports: list[Import], root: Path) -> list[list[str]]:
             visit(node)
     return found
 
+
 def violations(root: Path = ROOT) -> dict[tuple[str, ...], str]:
     """Every broken rule: its key (as PENDING spells it) -> the message that names it."""
     imports = all_imports(root)
@@ -146,14 +154,17 @@ def violations(root: Path = ROOT) -> dict[tuple[str, ...], str]:
         found[("cycle", *group)] = f"{CYCLE}: {' <-> '.join(group)}, through " + "; ".join(dict.fromkeys(lines))
     return found
 
+
 def test_the_import_graph_keeps_the_rules_of_the_house() -> None:
     found = violations()
     broken = [message for key, message in sorted(found.items()) if key not in PENDING]
     assert not broken, "the house's rules are broken (docs/architecture.md):\n" + "\n".join(broken)
 
+
 def test_pending_lists_only_what_still_happens() -> None:
     gone = sorted(PENDING - set(violations()))
     assert not gone, f"remove these from PENDING in tests/test_house.py, they no longer happen: {gone}"
+
 
 @pytest.mark.parametrize(("file", "source", "rule"), [
     ("grafana/a.py", "from grafana import b\n", CYCLE),
