@@ -160,15 +160,15 @@ class DeadLetter(Output):
 
 
 @functools.cache
-def _wire_step_model(channel_names: tuple[str, ...]) -> type[JourneyStep]:
-    models = tuple(channel.model for channel in channels().values())
+def _wire_step_model(models: tuple[type[Any], ...]) -> type[JourneyStep]:
+    """Cached by the channels' models: a channel declared again with other measures gets a new reader."""
     event: Any = models[0] if len(models) == 1 else Annotated[Union[models], Field(discriminator="channel")]  # noqa: UP007
     return create_model("WireJourneyStep", __base__=JourneyStep, event=(event, ...))
 
 
 def wire_step_model() -> type[JourneyStep]:
     """JourneyStep whose event is read as its channel's own model (measures included), in one pass."""
-    return _wire_step_model(tuple(channels()))
+    return _wire_step_model(tuple(channel.model for channel in channels().values()))
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from schemas.channelrefs import declared_event_types
 from schemas.channels import ChannelSpec, channels, plugin_channels
 from schemas.events import Feedback
 from schemas.rules import (
@@ -58,8 +59,7 @@ def vocabulary(specs: Sequence[ChannelSpec], touchpoints: Mapping[str, str], pha
     from the map being loaded, not the registry of the previous one) and of plugins, and the map's own."""
     plugins = {name: c for name, c in channels().items() if name in plugin_channels()}
     return Vocabulary(
-        event_types={**{s.name: tuple(t.name for t in s.event_types) for s in specs},
-                     **{name: c.event_types for name, c in plugins.items()}},
+        event_types={name: tuple(sorted(types)) for name, types in declared_event_types(specs).items()},
         measures={**{s.name: {m.name: is_numeric(m.annotation()) for m in s.measures} for s in specs},
                   **{name: {k: is_numeric(f.annotation) for k, f in c.measures.model_fields.items()}
                      for name, c in plugins.items()}},

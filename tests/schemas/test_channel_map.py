@@ -22,6 +22,7 @@ from schemas.channels import channels
 from schemas.errors import ConfigError
 from schemas.export import channel_schemas
 from schemas.journeymap import DEFAULT_MAP_PATH, load_journey_map
+from schemas.outputs import wire_step_model
 from schemas.validation import Rejection, validate
 
 CHAT = {"name": "chat", "description": "A chat platform's conversations.",
@@ -154,3 +155,15 @@ def test_the_export_command_writes_the_schemas_of_the_settings_map(tmp_path: Pat
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "call_centre.schema.json", "chat.schema.json", "email.schema.json", "feedback.schema.json",
         "pii_hash.json", "store.schema.json", "web.schema.json"]
+
+
+def test_a_channel_declared_again_with_other_measures_gets_a_step_reader_with_them(tmp_path: Path) -> None:
+    """The sink's reader of steps follows the map's channels, not only their names."""
+    load_journey_map(a_map(tmp_path))
+    first = wire_step_model().model_fields["event"].annotation
+    again = tmp_path / "again"
+    again.mkdir()
+    load_journey_map(a_map(again, lambda raw: _chat(raw)["measures"].append({"name": "rating", "type": "integer"})))
+    second = wire_step_model().model_fields["event"].annotation
+    assert first != second
+    assert "rating" in channels()["chat"].measures.model_fields

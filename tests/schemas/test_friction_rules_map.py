@@ -85,3 +85,9 @@ def test_the_examples_in_the_docs_are_valid_rules() -> None:
     raw["friction_rules"] = yaml.safe_load(block)["friction_rules"]
     assert [r.kind for r in parse_journey_map(raw).friction_rules] == [
         "threshold", "occurrence", "absence", "sequence", "loop", "repetition", "gap"]
+
+
+def test_a_rule_may_read_feedback_as_phase_rules_do(tmp_path: Path) -> None:
+    path, _ = _with_rule(tmp_path, {"id": "sad_web_feedback", "kind": "occurrence",
+                                    "when": {"channel": "web", "event_types": ["feedback"]}})
+    assert "sad_web_feedback" in {rule.id for rule in load_journey_map(path).friction_rules}
