@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
+from schemas.ids import short_hash
 from schemas.outputs import (
     DeadLetter,
     FrictionEvent,
@@ -139,7 +140,7 @@ def _fields(record: BaseModel, columns: tuple[str, ...]) -> Row:
 def dead_letter_id(letter: DeadLetter) -> str:
     """Deterministic id of a dead letter: the same rejection re-delivered is the same row."""
     content = "\x1f".join((letter.source, letter.reason, letter.payload, utc(letter.rejected_at).isoformat()))
-    return "d-" + hashlib.sha256(content.encode("utf-8")).hexdigest()[:16]
+    return "d-" + short_hash(content)
 
 
 def dead_letter_row(letter: DeadLetter) -> Row:

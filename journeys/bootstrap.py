@@ -16,7 +16,7 @@ from clickhouse.agents import sink_app as bare_sink_app
 from foundation.marks import LogReset
 from foundation.settings import Settings
 from journeys.reads import attach_reads
-from schemas.journeymap import JourneyMap
+from schemas.journeymap import JourneyMap, load_journey_map
 from streams.worker import build_stages
 
 
@@ -33,6 +33,7 @@ def worker_app(settings: Settings, sink: bool = False, exit_when_idle_s: float =
 
 def sink_app(settings: Settings) -> tuple[faust.App, WarehousePort]:
     """The warehouse sink alone (`journeys sink`); it owns the embedded warehouse, so it answers reads too."""
+    load_journey_map(settings.journey_map)  # registers the map's channels: the sink reads their steps
     app, port = bare_sink_app(settings)
     attach_reads(app, settings)
     return app, port

@@ -2,5 +2,5 @@
 
 Each analysis is SQL with bound parameters over the warehouse tables (`funnels`, `paths`, the
 counting half of `incidents`) plus, for incidents, a pure statistics module (`baseline`) that
-judges the counts against trailing periods. The CLI (`cli`), Grafana panels and tests share them.
+judges the counts against trailing periods. The commands (journeys/commands/analyses.py), Grafana panels and tests share them.
 """

@@ -9,7 +9,6 @@ The stream processor's output is compared against this.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from datetime import datetime
 from operator import attrgetter, ne
@@ -20,6 +19,7 @@ from producers.simulator.history import History
 from producers.simulator.timeline import Injection, Touch
 from producers.simulator.wire import defaults
 from schemas.channels import channels
+from schemas.ids import friction_id_for
 from schemas.journeymap import CURRENT, JourneyMap
 
 
@@ -110,7 +110,8 @@ BY_TIME_THEN_ID = attrgetter("time", "event_id")  # a journey's touches in the o
 
 
 def friction_id(rule: str, evidence: list[str] | tuple[str, ...]) -> str:
-    return "f-" + hashlib.sha256(f"{rule}/{','.join(sorted(evidence))}".encode()).hexdigest()[:16]
+    """The id the contract gives a friction (schemas.ids), so the truth can be compared row by row."""
+    return friction_id_for(rule, evidence)
 
 
 class PhaseLookup:
