@@ -4,8 +4,9 @@ docs/architecture.md draws the house: `schemas` (the contract) imports no other 
 `foundation` imports only the contract; the stages (producers, streams, clickhouse, grafana) import
 only the contract, the foundation and themselves (grafana also reads clickhouse's named queries);
 only `journeys` (the entry layer) wires several stages together. No file imports a project module
-inside a function (that is how an import cycle hides), and there is no cycle between files. Each
-failure names the file, the line, the import and the rule it breaks.
+inside a function (that is how an import cycle hides), and there is no cycle between files. The
+stream core (`streams/core/`) is pure: no Kafka, Faust, ClickHouse nor codec, only what the stream
+adapters around it hand over. Each failure names the file, the line, the import and the rule it breaks.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ STAGES = ("producers", "streams", "clickhouse", "grafana")
 GRAFANA_READS = ("clickhouse.queries", "clickhouse.sql", "clickhouse.analyses")
 IN_FUNCTION = "no import of a project module inside a function (it hides a cycle; put it at the top)"
 CYCLE = "no import cycle between files"
+# What the pure stream core never imports: clients, the stream framework, codecs and the adapters that hold them.
+NOT_IN_CORE = ("faust", "aiokafka", "kafka", "clickhouse_connect", "chdb", "cramjam", "zlib", "zstandard", "lz4",
+               "snappy", "streams.codecs", "streams.work", "streams.customer_states")
 
 # Known violations while a restructuring is under way, as (file, imported module, rule) or
 # ("cycle", files...): none. An entry that no longer happens fails the test, so none can linger.
@@ -159,6 +163,17 @@ def test_the_import_graph_keeps_the_rules_of_the_house() -> None:
     found = violations()
     broken = [message for key, message in sorted(found.items()) if key not in PENDING]
     assert not broken, "the house's rules are broken (docs/architecture.md):\n" + "\n".join(broken)
+
+
+def test_the_stream_core_imports_no_client_framework_nor_codec() -> None:
+    impure = []
+    for path in sorted((ROOT / "streams" / "core").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            impure += [f"{path.relative_to(ROOT)}:{node.lineno}: imports {name} (the core is pure)"
+                       for name in names if any(name == n or name.startswith(n + ".") for n in NOT_IN_CORE)]
+    assert not impure, "\n".join(impure)
 
 
 def test_pending_lists_only_what_still_happens() -> None:
