@@ -1,22 +1,15 @@
 """Producers stage: the seeded simulator of omnichannel traffic, with its ground truth.
 
 `simulate(...)` (pure, in `core`) writes personas' journeys across web, call centre, e-mail and
-store with injected friction, late batches, duplicates and malformed payloads; `run` publishes
-them through the producer library; `cli` adds `journeys simulate`. Exports load lazily so that
-registering the command costs the `journeys` entry point nothing.
+store with injected friction, incidents, late batches, duplicates and malformed payloads; `run`
+publishes them through the producer library; `journeys simulate` (journeys/commands/simulate.py)
+is its command.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from producers.simulator.arrival import Delivery
+from producers.simulator.core import FRICTION_RATES, Simulation, simulate
+from producers.simulator.truth import GroundTruth
 
-_EXPORTS = {"Delivery": "arrival", "FRICTION_RATES": "core", "Simulation": "core", "simulate": "core",
-            "GroundTruth": "truth"}
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+__all__ = ["FRICTION_RATES", "Delivery", "GroundTruth", "Simulation", "simulate"]
