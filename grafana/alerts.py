@@ -23,6 +23,7 @@ from grafana_foundation_sdk.builders import alerting, expr
 from grafana_foundation_sdk.models import alerting as alerting_models
 from grafana_foundation_sdk.models import dashboard as models
 
+from grafana.boards.common import INGEST_STAGES
 from grafana.boards.incidents import BASELINE_PERIODS, PERIOD_S, incidents_sql
 from grafana.boards.incidents import UID as INCIDENTS_UID
 from grafana.model import DATASOURCE_UID, Format, Target, plain
@@ -43,7 +44,6 @@ LAG_WINDOW_S = 300
 LAG_MAX_MESSAGES = 10_000
 DEAD_LETTER_WINDOW_S = 600
 DEAD_LETTER_MAX_PCT = 1.0
-INGEST_STAGES = "('collector', 'importer', 'simulator')"
 INCIDENT_PERIOD = "week"
 # The range holds the baseline and the two newest periods: the one going on and the one just ended.
 INCIDENT_RANGE_S = (BASELINE_PERIODS + 2) * PERIOD_S[INCIDENT_PERIOD]

@@ -16,7 +16,7 @@ import yaml
 
 from grafana.alerts import FOLDER_TITLE, alert_rules, provisioning_document
 from grafana.boards import all_dashboards
-from grafana.model import DATASOURCE_TYPE, DATASOURCE_UID, Dashboard
+from grafana.model import DATASOURCE_TYPE, DATASOURCE_UID
 from schemas.journeymap import JourneyMap
 
 GRAFANA_DIR = Path(__file__).parent
@@ -86,6 +86,3 @@ def build(journey_map: JourneyMap, out_dir: Path = GRAFANA_DIR) -> list[Path]:
         written.append(path)
     return written
 
-
-def dashboards_by_uid(journey_map: JourneyMap) -> dict[str, Dashboard]:
-    return {d.uid: d for d in all_dashboards(journey_map)}

@@ -27,11 +27,13 @@ from foundation.settings import Settings
 from schemas.errors import DeliveryError
 from schemas.outputs import FRICTION_TOPIC, IDENTITY_TOPIC, STATE_TOPIC
 from streams.core.identity import CLOCK_KEY
+from streams.stages import GRAPH_PREFIXES
 from streams.topology import GRAPH_TABLE, STATE_TABLE, app_id
 
 ACK_TIMEOUT_S = 30.0
-# The graph's entries keyed by identifier: its owner, the devices it signed in on, its evidence in event time.
-IDENTIFIER_PREFIXES = ("o:", "d:", "v:")
+# The graph's entries keyed by identifier (its owner, the devices it signed in on, its evidence in
+# event time): every prefix but the members', which are keyed by customer.
+IDENTIFIER_PREFIXES = tuple(prefix for prefix in GRAPH_PREFIXES if prefix != "m:")
 
 
 def changelog(settings: Settings, table: str) -> str:

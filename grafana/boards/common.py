@@ -13,6 +13,7 @@ from __future__ import annotations
 from grafana.model import Variable
 from schemas.journeymap import JourneyMap
 
+INGEST_STAGES = "('collector', 'importer', 'simulator')"  # the stages whose health samples count events in
 CHANNEL = "$__conditionalAll(channel IN (${channel:singlequote}), $channel)"
 TOUCHPOINT = "$__conditionalAll(touchpoint IN (${touchpoint:singlequote}), $touchpoint)"
 SEGMENT = "$__conditionalAll(segment IN (${segment:singlequote}), $segment)"

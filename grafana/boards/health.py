@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from grafana.boards.common import (
     CHANNEL,
+    INGEST_STAGES,
     JOURNEY_CHANNEL,
     JOURNEYS,
     SEGMENT,
@@ -25,7 +26,6 @@ from schemas.journeymap import JourneyMap
 UID = "journeys-health"
 HEALTH = "pipeline_health FINAL"
 BUCKET_S = "greatest($__interval_s, 60)"
-INGEST_STAGES = "('collector', 'importer', 'simulator')"
 CONSUMER_STAGES = "('worker', 'sink')"
 # Consumer stages report for all channels at once (channel 'all'): keep them under any selection.
 STAGE_CHANNEL = "$__conditionalAll(channel IN ('all', ${channel:singlequote}), $channel)"
