@@ -247,6 +247,10 @@ def load_journey_map(path: Path | None = None) -> JourneyMap:
     return parse_journey_map(raw, source)
 
 
+INHERITED_RULES = (" (a rule of the shipped map, which this map inherits because it declares no friction_rules: "
+                   "declare its own, or friction_rules: [] for none)")
+
+
 def parse_journey_map(raw: Any, source: str = "<journey map>") -> JourneyMap:
     if not isinstance(raw, dict):
         raise ConfigError(source, "(root)", "expected a mapping of phases, touchpoints, phase_rules, ...")
@@ -256,7 +260,8 @@ def parse_journey_map(raw: Any, source: str = "<journey map>") -> JourneyMap:
         first = err.errors()[0]
         cause = (first.get("ctx") or {}).get("error")
         if isinstance(cause, RuleError):
-            raise ConfigError(source, cause.path, cause.reason) from err
+            inherited = "" if "friction_rules" in raw else INHERITED_RULES
+            raise ConfigError(source, cause.path, cause.reason + inherited) from err
         loc = first["loc"]
         field = rule_path(loc) if loc[:1] == ("friction_rules",) else ".".join(str(p) for p in loc) or "(root)"
         raise ConfigError(source, field, first["msg"].removeprefix("Value error, ")) from err

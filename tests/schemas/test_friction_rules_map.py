@@ -91,3 +91,17 @@ def test_a_rule_may_read_feedback_as_phase_rules_do(tmp_path: Path) -> None:
     path, _ = _with_rule(tmp_path, {"id": "sad_web_feedback", "kind": "occurrence",
                                     "when": {"channel": "web", "event_types": ["feedback"]}})
     assert "sad_web_feedback" in {rule.id for rule in load_journey_map(path).friction_rules}
+
+
+def test_a_map_without_rules_that_drops_a_channel_the_shipped_rules_name_says_where_they_came_from(
+        tmp_path: Path) -> None:
+    raw = yaml.safe_load(DEFAULT_MAP_PATH.read_text())
+    del raw["friction_rules"]
+    raw["channels"] = [c for c in raw["channels"] if c["name"] != "store"]
+    raw["touchpoints"] = [t for t in raw["touchpoints"] if t["channel"] != "store"]
+    raw["phase_rules"] = [r for r in raw["phase_rules"] if r.get("channel") != "store"]
+    raw["identity"]["rules"] = [r for r in raw["identity"]["rules"] if r.get("channel") != "store"]
+    path = tmp_path / "no_store.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match="inherits because it declares no friction_rules"):
+        load_journey_map(path)
