@@ -97,12 +97,17 @@ def subject_of(identifier: str | None, customer_id: str | None = None) -> Subjec
 
 
 def find(client: Client, subject: Subject) -> Subject:
-    """Follow links and merges until nothing new appears; then collect the customer's ids and dead letters."""
+    """Follow links and merges until nothing new appears; then collect the customer's ids and dead letters.
+
+    Each identifier found brings the customer it founds on its own (`customer_id_for` its key): in
+    event time, her device's events before she signed in stay with the device's customer, which no
+    link or merge row names."""
     for _ in range(MAX_CLOSURE_ROUNDS):
         before = (len(subject.identifiers), len(subject.customers))
         for customer, merged, identifiers in client.query(CLOSURE, parameters=_bound(subject)).result_rows:
             subject.customers |= {customer, merged} - {""}
             subject.identifiers |= set(identifiers)
+        subject.customers |= {customer_id_for(identifier) for identifier in subject.identifiers}
         if (len(subject.identifiers), len(subject.customers)) == before:
             break
     subject.events = _column(client, EVENTS, subject)

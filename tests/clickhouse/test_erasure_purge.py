@@ -19,6 +19,7 @@ from clickhouse import erasure as purge
 from clickhouse.client import is_embedded
 from clickhouse.sink import WarehouseWriter
 from foundation.settings import Settings
+from schemas.ids import customer_id_for
 from schemas.outputs import DeadLetter, IdentityLink
 from tests.clickhouse.scenario import T0, event, friction, journey, step
 
@@ -95,3 +96,21 @@ def test_the_purge_leaves_no_identifier_in_mutations_or_files(warehouse: Client,
     if embedded:
         assert files_naming(root, needles) == {}
 
+
+
+def test_the_customer_her_device_made_before_she_signed_in_is_hers_too(warehouse: Client) -> None:
+    """In event time a view before the sign-in stays with the device's own customer (customer_id_for the
+    device's key), which no link or merge row names: forgetting her finds it through her device."""
+    email_hash, device = secrets.token_hex(32), f"dev-{secrets.token_hex(6)}"
+    customer = f"cust-{secrets.token_hex(8)}"
+    device_customer = customer_id_for(f"anonymous_id:{device}")
+    earlier = event(f"ev-early-{device}", "web", "web.product", "product_view", T0, device)
+    WarehouseWriter(warehouse).write([  # type: ignore[list-item]
+        *ann_records(email_hash, device, customer),
+        step(earlier, device_customer, f"j-{device_customer}", 0, "research", 0),
+        journey(f"j-{device_customer}", device_customer, 0, T0, T0, 1, ("web",), {"research": T0})])
+
+    subject = purge.find(warehouse, purge.subject_of(f"email_hash:{email_hash}"))
+    assert device_customer in subject.customers and f"j-{device_customer}" in subject.journeys
+    purge.erase(warehouse, subject)
+    assert not any(purge.remaining(warehouse, subject).values())
