@@ -73,13 +73,19 @@ def start_broker(host: str = "127.0.0.1", port: int | None = None,
 
 
 def wait_until_ready(broker: LocalBroker, timeout_s: float = READY_TIMEOUT_S) -> None:
-    """Poll with a Kafka ApiVersions request until the broker answers (not just a TCP accept)."""
+    """Poll with a Kafka ApiVersions request until the broker answers (not just a TCP accept).
+
+    The port is waited for first, without a Kafka client: a client refused a connection logs it
+    as an ERROR, which a user starting `journeys demo` would read as a failure."""
     deadline = time.monotonic() + timeout_s
     last_error = "no answer"
     while time.monotonic() < deadline:
         if broker.process.poll() is not None:
             raise BrokerError(f"local broker exited with code {broker.process.returncode}; "
                               f"see {broker.log_path}")
+        if not _accepts(broker):
+            time.sleep(0.02)
+            continue
         try:
             admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers,
                                      request_timeout_ms=2000, client_id="journeys-ready")
@@ -91,6 +97,14 @@ def wait_until_ready(broker: LocalBroker, timeout_s: float = READY_TIMEOUT_S) ->
             time.sleep(0.05)
     raise BrokerError(f"local broker on {broker.bootstrap_servers} not ready after "
                       f"{timeout_s:.0f} s: {last_error}; see {broker.log_path}")
+
+
+def _accepts(broker: LocalBroker) -> bool:
+    try:
+        with socket.create_connection((broker.host, broker.port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def stop_broker(broker: LocalBroker) -> None:
