@@ -111,15 +111,23 @@ def run_until_idle(settings: Settings, sink: bool = True) -> None:
 def backlog(settings: Settings) -> int:
     """Messages not committed yet: by the worker's group on its work topics, by its sink's on the outputs.
 
-    End offsets come from Fetch responses (the local broker's ListOffsets is wrong); the sink
-    commits a batch only after writing it, so 0 means everything produced is in the warehouse.
     The raw topics are left out (stage 1 reads them with a consumer of its own), so progress there
     is judged by the steps produced (see `drain`).
     """
+    outputs = {topic(settings, kind) for kind in SINK_TOPICS}
+    work = {t.name for t in worker_topics(settings)}
+    return uncommitted(settings, {app_id(settings): work, sink_group(app_id(settings)): outputs})
+
+
+def uncommitted(settings: Settings, groups: dict[str, set[str]]) -> int:
+    """Messages each consumer group (-> the topics it reads) has not committed yet, summed.
+
+    End offsets come from Fetch responses (the local broker's ListOffsets is wrong); the sink
+    commits a batch only after writing it, so 0 for its group means everything produced is in the
+    warehouse."""
     from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
-    outputs = {topic(settings, kind) for kind in SINK_TOPICS}
-    names = [*(t.name for t in worker_topics(settings)), *outputs]
+    names = sorted(set().union(*groups.values()))
     consumer = KafkaConsumer(**common_options(settings), group_id=None)
     try:
         partitions = [TopicPartition(n, p) for n in names for p in sorted(consumer.partitions_for_topic(n) or [])]
@@ -129,7 +137,7 @@ def backlog(settings: Settings) -> int:
     admin = KafkaAdminClient(**common_options(settings))
     try:
         committed = {}
-        for group, read in ((app_id(settings), set(names) - outputs), (sink_group(app_id(settings)), outputs)):
+        for group, read in groups.items():
             committed |= {tp: meta.offset for tp, meta in admin.list_group_offsets(group).get(group, {}).items()
                           if tp.topic in read}
     finally:

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import orjson
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 
 from clickhouse.agents import SINK_APP_NAME
 from clickhouse.sink import SINK_TOPICS
 from foundation.erasure_list import secret_of
-from foundation.kafka import common_options, producer_options, topic
+from foundation.kafka import producer_options, topic
 from foundation.settings import Settings
 from journeys.embedded import child_env
 from journeys.erasure import identifier_key
@@ -39,7 +39,6 @@ from schemas.events import TouchpointEventBase
 from schemas.ids import customer_id_for
 from schemas.outputs import IDENTITY_TOPIC, STATE_TOPIC, raw_topic
 from schemas.pii import normalise_phone
-from streams.tansu_fixes import fetch_highwaters
 from streams.topology import app_id
 from tests.reliability import harness as h
 from tests.reliability.traces import file_traces, topic_traces
@@ -111,19 +110,7 @@ def replay_with_sink_command(settings: Settings) -> None:
 
 
 def caught_up(settings: Settings, group: str) -> bool:
-    names = [topic(settings, kind) for kind in SINK_TOPICS]
-    consumer = KafkaConsumer(**common_options(settings), group_id=None)
-    try:
-        partitions = [TopicPartition(n, p) for n in names for p in sorted(consumer.partitions_for_topic(n) or [])]
-    finally:
-        consumer.close()
-    ends = fetch_highwaters(settings, partitions)
-    admin = KafkaAdminClient(**common_options(settings))
-    try:
-        committed = {tp: meta.offset for tp, meta in admin.list_group_offsets(group).get(group, {}).items()}
-    finally:
-        admin.close()
-    return all(committed.get(tp, -1) >= end for tp, end in ends.items())
+    return h.uncommitted(settings, {group: {topic(settings, kind) for kind in SINK_TOPICS}}) == 0
 
 
 def test_forget_leaves_nothing_and_nothing_brings_the_customer_back(settings: Settings, tmp_path: Path) -> None:
