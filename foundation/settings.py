@@ -152,6 +152,9 @@ class ReadsSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8089, ge=0, le=65535)  # 0, or 8089 taken: any free port (see <data_dir>/reads.json)
     token: SecretStr | None = None
+    # A read runs while the pipeline writes: one that runs longer is stopped (its caller gets a clear error)
+    # rather than holding the one warehouse client the other readers wait for.
+    max_query_s: float = Field(default=30.0, gt=0)
 
     @field_validator("token", mode="after")
     @classmethod

@@ -18,6 +18,8 @@ import hmac
 import ipaddress
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError
 
 from clickhouse.client import WarehouseBusyError, connect, embedded_path
 from clickhouse.queries import EARLIEST, LATEST, QUERIES, Filters, QueryResult, named_query, run, split_where
@@ -44,12 +47,21 @@ log = logging.getLogger(__name__)
 
 QUERY_PREFIX = "/v1/query/"
 BUSY_RETRY_S = 1.0
+TIMEOUT_EXCEEDED = "(TIMEOUT_EXCEEDED)"  # how ClickHouse names a query stopped at max_execution_time
 TEXT_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8", "html": "text/html; charset=utf-8",
               "svg": "image/svg+xml"}
 
 
 class BadRequest(JourneysError):
     """A request the endpoint cannot answer as asked (an unknown filter value, a bad date)."""
+
+
+class QueryTooLongError(WarehouseError):
+    """A read that ran past `reads.max_query_s`: the warehouse stopped it so the other readers go on."""
+
+    def __init__(self, what: str, limit_s: float) -> None:
+        super().__init__(f"{what} ran longer than {limit_s:g} s and was stopped (JOURNEYS_READS__MAX_QUERY_S): "
+                         "ask for a shorter range or a filter")
 
 
 class Reads:
@@ -62,13 +74,13 @@ class Reads:
 
     def query(self, name: str, params: dict[str, str]) -> QueryResult:
         query = named_query(name)
-        with self._lock:
+        with self._lock, self._bounded(f"the query {query.name}"):
             return run(self._connected(), query.name, filters_of(params), self.journey_map.phase_ids)
 
     def map_document(self, params: dict[str, str], kind: str) -> str:
         """The map as `kind`: "live" (the page), "fragment" (what it refreshes), "svg" or "html" (documents)."""
         request = map_request(params)
-        with self._lock:
+        with self._lock, self._bounded("the experience map"):
             experience_map, comparison = draw_from(self._connected(), self.journey_map, request)
             known = segments(self._connected()) if kind == "live" else []
         if kind == "live":
@@ -87,9 +99,19 @@ class Reads:
             if self._client is not None:
                 self._client.close()
 
+    @contextmanager
+    def _bounded(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except DatabaseError as err:
+            if TIMEOUT_EXCEEDED in str(err):
+                raise QueryTooLongError(what, self.settings.reads.max_query_s) from None
+            raise
+
     def _connected(self) -> Client:
         if self._client is None:
             self._client = connect(self.settings)
+            self._client.set_client_setting("max_execution_time", self.settings.reads.max_query_s)
         return self._client
 
 

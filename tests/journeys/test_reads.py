@@ -20,9 +20,11 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
+from clickhouse.migrate import migrate
 from foundation.settings import ReadsSettings, Settings
 from journeys.readclient import served_url
-from journeys.reads import start
+from journeys.reads import QueryTooLongError, Reads, start
+from schemas.journeymap import load_journey_map
 from tests.journeys.served import loaded, publish, serving_worker
 from tests.reliability import harness as h
 
@@ -125,3 +127,23 @@ def test_an_empty_token_is_no_token_and_a_foreign_host_is_refused(settings: Sett
         from journeys.reads import stop
 
         stop(server, embedded)
+
+
+def test_a_read_that_runs_too_long_is_stopped_and_the_endpoint_goes_on(settings: Settings) -> None:
+    """Left from a review: one slow read held the single warehouse client with no limit, so every other
+    reader (the live map, `journeys query`) waited behind it. The warehouse now stops a read at
+    reads.max_query_s, the caller is told which setting, and the next read is answered."""
+    limited = settings.model_copy(update={"reads": ReadsSettings(port=0, max_query_s=0.3)})
+    reads = Reads(limited, load_journey_map())
+    migrate(reads._connected(), settings.clickhouse.ttl_days)
+    try:
+        began = time.monotonic()
+        # No named query is this slow on a test warehouse: a plain one stands for it, on the endpoint's client.
+        with (pytest.raises(QueryTooLongError, match=r"longer than 0\.3 s.*JOURNEYS_READS__MAX_QUERY_S"),
+              reads._lock, reads._bounded("a slow read")):
+            reads._connected().query("SELECT sum(number) FROM numbers(100000000000)")
+        assert time.monotonic() - began < 30
+        assert reads.query("funnel", {}).rows == []  # answered (an empty warehouse): the client and lock are free
+    finally:
+        reads._connected().command(f"DROP DATABASE IF EXISTS `{settings.clickhouse.database}`")
+        reads.close()
