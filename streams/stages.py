@@ -37,7 +37,7 @@ from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 from pydantic import BaseModel
 
-from foundation.kafka import topic
+from foundation.kafka import crash, topic
 from foundation.marks import LogReset, mark_key, unapplied
 from foundation.settings import Settings
 from schemas.deadletters import MAX_REASON_CHARS, clip, dead_letter_of
@@ -109,7 +109,7 @@ class Stages:
                 os.kill(os.getpid(), signal.SIGTERM)
             except Exception as error:
                 log.error("stage %s failed, the worker stops: %r", stage, error)
-                await self.app.crash(error)
+                await crash(self.app, error)
                 raise
         agent.__doc__ = body.__doc__
         return agent
