@@ -80,6 +80,17 @@ def derived(figures: dict[str, float]) -> dict[str, float]:
     return {}
 
 
+GENERATED_LAST = "## Runs"  # the last section this command writes; the sections after it are people's
+
+
+def written_by_hand(previous: str) -> str:
+    """The sections of an earlier RESULTS.md that people wrote (interleaved comparisons, issue
+    figures), kept under the new run's tables: they used to be dropped by every `make bench`."""
+    sections = previous.split("\n## ")
+    kept = [section for section in sections[1:] if not ("## " + section).startswith(GENERATED_LAST)]
+    return "".join("\n## " + section.rstrip("\n") + "\n" for section in kept)
+
+
 def main(selected: list[str]) -> int:
     rows: list[str] = []
     failures: list[str] = []
@@ -97,8 +108,8 @@ def main(selected: list[str]) -> int:
     rows += [f"| (derived) | {key} | {value:,.3f} | {verdict(key, value)} |" for key, value in derived(everything).items()]
     loads = [f"- load average (1/5/15 min) at start {started_load}, at end {load_average()}"]
     text = "\n".join(["# Benchmark results", "", *machine(), *loads, "", "| benchmark | figure | value | target |",
-                      "|---|---|---|---|", *rows, "", "## Runs", "", *runs, "", *failures, ""])
-    RESULTS.write_text(text)
+                      "|---|---|---|---|", *rows, "", GENERATED_LAST, "", *runs, "", *failures, ""])
+    RESULTS.write_text(text + written_by_hand(RESULTS.read_text() if RESULTS.exists() else ""))
     print(text)
     return 1 if failures else 0
 
