@@ -130,7 +130,7 @@ def filters_of(params: dict[str, str]) -> Filters:
 def map_request(params: dict[str, str]) -> MapRequest:
     where = split_where(params.get("where", ""))
     return MapRequest(segment=params.get("segment") or None, where=where if where[1] else None,
-                      start=moment(params.get("from")),
+                      start=moment(params.get("from")), paths_from=params.get("paths_from", ""),
                       end=moment(params.get("to")), compare_start=moment(params.get("compare_from")),
                       compare_end=moment(params.get("compare_to")))
 

@@ -34,7 +34,8 @@ td.cell.moment div:last-child{{color:#6a1b9a;font-weight:700}} td.emotion{{text-
 svg.curve{{width:100%;height:70px;display:block}} .folded{{color:#666;font-size:13px}}
 .below{{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:0 32px}}
 table.moments{{border-collapse:collapse}} table.moments td,table.moments th{{border:1px solid #ddd;padding:4px 8px;
-text-align:left;overflow-wrap:anywhere}} ol.pains li{{margin:3px 0}}"""
+text-align:left;overflow-wrap:anywhere}} ol.pains li{{margin:3px 0}}
+svg.sankey{{width:100%;height:auto;display:block;font-family:inherit}} svg.sankey path.link:hover{{fill-opacity:.8}}"""
 
 SCRIPT = """(function () {
   var form = document.querySelector('form.pickers'), map = document.getElementById('map');
@@ -79,7 +80,9 @@ def _pickers(values: dict[str, str], segments: list[str]) -> str:
     segment = f'<label>Segment<select name="segment"><option value="">all</option>{options}</select></label>'
     where = (f'<label>Only<input type="text" name="where" placeholder="device_type=mobile" size="18" '
              f'value="{escape(values.get("where", ""))}"></label>')  # a context dimension and its value
-    return (f'<form class="pickers">{segment}{where}{dates}<button type="submit">Show</button>'
+    paths = (f'<label>Paths from<input type="text" name="paths_from" placeholder="web.checkout" size="16" '
+             f'value="{escape(values.get("paths_from", ""))}"></label>')  # a step, a touchpoint or :event_type
+    return (f'<form class="pickers">{segment}{where}{dates}{paths}<button type="submit">Show</button>'
             f'<span id="status">live · every {REFRESH_S} s</span></form>')
 
 

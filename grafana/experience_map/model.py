@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clickhouse.analyses.baseline import poisson_z
+from grafana.experience_map.sankey import Transition
 from schemas.journeymap import JourneyMap
 
 Row = Mapping[str, Any]
@@ -88,6 +89,8 @@ class ExperienceMap:
     moments: tuple[MomentOfTruth, ...]
     off_grid: tuple[tuple[str, str, str, int], ...] = ()  # (phase, touchpoint, rule, frictions) without steps
     rules: Mapping[CellKey, Mapping[str, int]] = field(default_factory=dict)  # frictions per cell and rule
+    paths: tuple[Transition, ...] = ()  # the paths analysis: from `paths_from`, or each journey's start
+    paths_from: str = ""
 
     def moment_keys(self) -> set[CellKey]:
         return {(m.phase, m.touchpoint) for m in self.moments}

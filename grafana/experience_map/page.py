@@ -4,7 +4,7 @@ The static document (render.py) draws the map as one SVG of fixed-size cells, wh
 name runs out of its box. The live page lays it out as an HTML table instead: text wraps inside its
 cell, nothing is clipped at 1280 or 1920 px, touchpoints without a step in the period are folded
 into one line under the grid, figures read as a person says them (34%, +12 pt, CSAT 3.4 of 5), and
-the emotion curve, pain points and moments of truth follow. `map_fragment` is what the page swaps
+the emotion curve, pain points, moments of truth and the paths (a Sankey, sankey.py) follow. `map_fragment` is what the page swaps
 in on every refresh (journeys/reads.py serves it); live.py wraps it with the pickers and script.
 Every cell carries its figures as data-* attributes, the query's numbers unrounded.
 """
@@ -15,6 +15,7 @@ from html import escape
 
 from grafana.experience_map.model import NO_DATA, Cell, CellChange, Comparison, ExperienceMap
 from grafana.experience_map.render import VERDICT_FILL, fill_of, period_text, verdict_text
+from grafana.experience_map.sankey import sankey_svg
 
 PAIN_POINTS = 8  # cells listed under "Pain points", by frictions
 CURVE_W, CURVE_H = 100, 60  # the emotion curve's viewBox per phase column
@@ -159,4 +160,14 @@ def map_fragment(m: ExperienceMap, comparison: Comparison | None = None) -> str:
     if comparison:
         meta += f" · compared with {period_text(comparison.before.period)} ({comparison.before.customers:,} customers)"
     return (f'<p class="meta">{escape(meta)}</p>{_grid(m, comparison)}'
-            f'<div class="below">{_pain_points(m)}{_moments(m)}</div>')
+            f'<div class="below">{_pain_points(m)}{_moments(m)}</div>{_paths(m)}')
+
+
+def _paths(m: ExperienceMap) -> str:
+    """Which step follows which (the paths analysis) as a Sankey; red bands go back to an earlier step."""
+    start = f"from {escape(m.paths_from)}" if m.paths_from else "from each journey's start"
+    drawn = sankey_svg(list(m.paths))
+    body = drawn or "<p>No paths in this period.</p>"
+    return (f'<section class="paths"><h2>Paths {start}</h2><p class="folded">The busiest next steps, three deep; '
+            f"a red band goes back to a step already taken. <code>journeys paths</code> gives the figures.</p>"
+            f"{body}</section>")

@@ -9,15 +9,18 @@ parameters (`{name:Type}`), never formatted into SQL. The rows go unchanged to t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
 from clickhouse import queries
+from clickhouse.analyses.named import Extra, run_analysis
 from clickhouse.queries import Filters
 from clickhouse.sql import FRICTION_WHERE, TOUCHPOINT_WHERE
 from grafana.experience_map.model import MapRows
+from grafana.experience_map.sankey import Transition
 
 _STEPS = f"SELECT * FROM touchpoints FINAL WHERE {TOUCHPOINT_WHERE} AND phase != ''"
 _FRICTION = f"SELECT * FROM friction FINAL WHERE {FRICTION_WHERE}"
@@ -94,3 +97,15 @@ def fetch(client: Client, filters: Filters, phases: tuple[str, ...]) -> MapRows:
                    cells=run(client, "experience_map", filters, phases),
                    phases=run(client, "phases", filters, phases), outcomes=run(client, "outcomes", filters, phases),
                    frictions=run(client, "frictions", filters, phases))
+
+
+PATHS_DEPTH, PATHS_PER_POSITION = 3, 6
+
+
+def fetch_paths(client: Client, filters: Filters, paths_from: str = "") -> tuple[Transition, ...]:
+    """The paths analysis (`journeys paths`) of the map's window: `PATHS_DEPTH` transitions from the
+    step `paths_from` (or from each journey's start), the `PATHS_PER_POSITION` busiest at each position."""
+    result = run_analysis(client, "paths", replace(filters, limit=PATHS_PER_POSITION), Extra(anchor=paths_from, direction="from", depth=PATHS_DEPTH))
+    rows = [dict(zip(result.columns, row, strict=True)) for row in result.rows]
+    return tuple(Transition(int(r["position"]), str(r["from_step"]), str(r["to_step"]), int(r["transitions"]),
+                            int(r["journeys"]), float(r["share"]), float(r["median_s"] or 0.0)) for r in rows)

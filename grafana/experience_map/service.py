@@ -9,7 +9,7 @@ headless-Chromium screenshot of the HTML page).
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from clickhouse.queries import Filters
 from grafana.experience_map import browser
 from grafana.experience_map.live import render_html
 from grafana.experience_map.model import Comparison, ExperienceMap, build_map, compare
-from grafana.experience_map.queries import fetch, period_label, window
+from grafana.experience_map.queries import fetch, fetch_paths, period_label, window
 from grafana.experience_map.render import render_svg
 from schemas.errors import RenderError
 from schemas.journeymap import JourneyMap
@@ -38,6 +38,7 @@ class MapRequest:
     compare_start: datetime | None = None
     compare_end: datetime | None = None
     where: tuple[str, str] | None = None  # (dimension, value): only what carried it (device_type, mobile)
+    paths_from: str = ""  # the step the paths start from ('' = each journey's start)
 
     def current(self) -> Filters:
         return window(self.start, self.end, self.segment, self.where)
@@ -50,7 +51,8 @@ class MapRequest:
 
 def draw_from(client: Client, journey_map: JourneyMap, request: MapRequest) -> tuple[ExperienceMap, Comparison | None]:
     """The map of the requested window, and its comparison with the baseline window if one is asked."""
-    current = _map(client, request.current(), request.segment, journey_map)
+    current = replace(_map(client, request.current(), request.segment, journey_map),
+                      paths=fetch_paths(client, request.current(), request.paths_from), paths_from=request.paths_from)
     baseline = request.baseline()
     if baseline is None:
         return current, None

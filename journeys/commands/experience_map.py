@@ -32,15 +32,18 @@ DATE = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:
 @click.option("--to", "end", type=DATE, default=None, help="Period end (UTC, exclusive).")
 @click.option("--compare-from", "compare_start", type=DATE, default=None, help="Baseline period start.")
 @click.option("--compare-to", "compare_end", type=DATE, default=None, help="Baseline period end.")
+@click.option("--paths-from", "paths_from", default="", metavar="STEP",
+              help="The paths under the map start at this step (touchpoint:event_type, a touchpoint or "
+                   ":event_type); default each journey's start.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output file: .html (self-contained page), .svg or .png.")
 @click.pass_context
 def map_command(ctx: click.Context, segment: str | None, where: str, start: datetime | None, end: datetime | None,
-                compare_start: datetime | None, compare_end: datetime | None, out: Path) -> None:
+                compare_start: datetime | None, compare_end: datetime | None, paths_from: str, out: Path) -> None:
     """Draw the experience map (phases x touchpoints, emotion curve, moments of truth)."""
     settings = settings_of(ctx)
     request = MapRequest(segment=segment, start=utc(start), end=utc(end), where=_where(settings, where),
-                         compare_start=utc(compare_start), compare_end=utc(compare_end))
+                         compare_start=utc(compare_start), compare_end=utc(compare_end), paths_from=paths_from)
     try:
         experience_map, comparison = draw(settings, request)
     except WarehouseBusyError as busy:
@@ -59,7 +62,8 @@ def _ask_running_pipeline(settings: Settings, request: MapRequest, out: Path, bu
         raise WarehouseError(f"{busy}; it serves no read endpoint (JOURNEYS_READS__ENABLED is off, or it is older)")
     moments = {"from": request.start, "to": request.end, "compare_from": request.compare_start,
                "compare_to": request.compare_end}
-    params = {k: v.isoformat() for k, v in moments.items() if v is not None} | {"segment": request.segment or ""}
+    params = {k: v.isoformat() for k, v in moments.items() if v is not None} | {"segment": request.segment or "",
+                                                                                 "paths_from": request.paths_from}
     if request.where:
         params["where"] = "=".join(request.where)
     fmt = "svg" if out.suffix.lower() == ".svg" else "html"

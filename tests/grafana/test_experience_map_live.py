@@ -211,3 +211,38 @@ def test_a_map_without_a_period_shows_the_datas_own(map_warehouse: Client, map_s
     assert draw(map_settings, MapRequest())[0].period == (first, last)  # not 2000-01-01 to 2100-01-01
     assert draw(map_settings, MapRequest(start=APRIL))[0].period == ("2026-04-01", last)
     assert draw(map_settings, MapRequest(start=MAY))[0].period == ("no events from 2026-05-01", "")
+
+
+SANKEY_JS = """JSON.stringify({
+  links: Array.from(document.querySelectorAll('svg.sankey path.link')).map(p => Object.assign(
+      {back: p.classList.contains('back')}, p.dataset)),
+  starts: Array.from(document.querySelectorAll('svg.sankey g.node[data-column="0"]')).map(g => g.dataset.step),
+  heading: document.querySelector('section.paths h2').textContent,
+  box: document.querySelector('svg.sankey').getBoundingClientRect().toJSON(),
+  pageWidth: document.documentElement.scrollWidth, viewport: window.innerWidth})"""
+
+
+def test_the_page_draws_the_paths_journeys_paths_counts(map_warehouse: Client, map_settings: Settings,
+                                                          tmp_path: Path) -> None:
+    """Under the map, a Sankey of the paths from a chosen step: its bands are the rows of the paths
+    analysis (`journeys paths --from-step call_centre.sales --depth 3`), and the story reads in it:
+    of March's 12 customers, the 4 transferred three times on the sales call give up there; the
+    other 8 go on to the checkout, order, and call support the next day."""
+    from clickhouse.analyses.named import Extra, run_analysis
+
+    experience_map, _ = draw(map_settings, MapRequest(start=MARCH, end=APRIL, paths_from="call_centre.sales"))
+    page = tmp_path / "map.html"
+    page.write_text(render_html(experience_map), encoding="utf-8")
+    seen = browser.visit(page, SANKEY_JS)
+    assert seen.console_errors == []
+    shown = json.loads(seen.values)
+    rows = run_analysis(map_warehouse, "paths", window(MARCH, APRIL, None),
+                        Extra(anchor="call_centre.sales", depth=3)).rows
+    assert {(int(x["position"]), x["from"], x["to"], int(x["transitions"])) for x in shown["links"]} == {
+        (int(r[1]), r[2], r[3], int(r[4])) for r in rows}
+    first = [x for x in shown["links"] if x["position"] == "1"]
+    assert [(x["from"], x["to"], x["transitions"]) for x in first] == [
+        ("call_centre.sales:call_answered", "web.checkout:checkout_step", str(CUSTOMERS_PER_MONTH * 2 // 3))]
+    assert shown["starts"] == ["call_centre.sales:call_answered"] and not any(x["back"] for x in shown["links"])
+    assert shown["heading"] == "Paths from call_centre.sales"
+    assert 0 < shown["box"]["width"] <= shown["viewport"] and shown["pageWidth"] <= shown["viewport"]
