@@ -29,7 +29,6 @@ from streams.core.devices import (
     Edge,
     changed_holders,
     customer_id_for,
-    device_edge,
     is_device,
     timeline_of,
 )
@@ -130,10 +129,11 @@ class IdentityGraph(GraphState):
         elif newer_in_component(self, edge):  # older than the newest evidence of its own component
             replay(self, edge, result)
             return
-        pair = device_edge(edge)
         self.fold.step(edge, result)
-        if pair is not None:
-            self._device_moves(*pair, edge, result)
+        a, b = edge[2], edge[3]
+        a_is_device = a.startswith(DEVICE_PREFIX)
+        if a_is_device != b.startswith(DEVICE_PREFIX):  # a sign-in: device and person
+            self._device_moves(*((a, b) if a_is_device else (b, a)), edge, result)
 
     def _device_moves(self, device: str, person: str, edge: Edge, result: Resolution) -> None:
         """A sign-in applied in order may still precede events of the device read already."""

@@ -11,12 +11,12 @@ graph: the four mappings, the policy and the sign-in window.
 from __future__ import annotations
 
 from collections.abc import MutableMapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from schemas.ids import link_id_for
 from schemas.journeymap import IdentityPolicy
 from schemas.outputs import IdentityLink
+from schemas.trusted import built
 from streams.core.devices import DEVICE_PREFIX, Edge, Spec, customer_id_for
 from streams.core.records import MS_PER_H, from_ms
 
@@ -31,9 +31,8 @@ REFUSALS = ("shared_device", "cap_reached")  # decisions a replay records again 
 Note = tuple[str, str, str | None, tuple[str, ...], str, Edge]
 
 
-@dataclass(frozen=True)
-class Sighting:
-    """What the graph needs to know about one event."""
+class Sighting(NamedTuple):
+    """What the graph needs to know about one event (a tuple: one is made per event)."""
 
     event_id: str
     channel: str
@@ -42,24 +41,29 @@ class Sighting:
     event_ms: int  # event time in epoch ms: a datetime is made only for the few events that link
 
 
-@dataclass
 class Resolution:
     """The customer an event belongs to, the audit records, merges as (absorbed, survivor), and
     moves as (customer, spec): that customer's events are attributed again by the spec."""
 
-    customer_id: str = ""
-    links: list[IdentityLink] = field(default_factory=list)
-    merges: list[tuple[str, str]] = field(default_factory=list)
-    moves: list[tuple[str, Spec]] = field(default_factory=list)
+    __slots__ = ("customer_id", "links", "merges", "moves")  # one per event: made as cheaply as can be
+
+    def __init__(self) -> None:
+        self.customer_id = ""
+        self.links: list[IdentityLink] = []
+        self.merges: list[tuple[str, str]] = []
+        self.moves: list[tuple[str, Spec]] = []
 
 
 def record(kind: str, customer: str, merged: str | None, identifiers: tuple[str, ...], rule: str,
            edge: Edge) -> IdentityLink:
-    link_id = link_id_for(kind, rule, edge[1], identifiers)
+    """The audit record of a decision. Built without validation (schemas.trusted): every value is
+    the graph's own and of its field's type, and validating them cost the identity step more than
+    finding them (tests/streams/test_identity_records.py validates what it builds)."""
     event_time = from_ms(edge[0])
-    return IdentityLink(link_id=link_id, kind=kind, customer_id=customer, merged_customer_id=merged,
-                        identifiers=identifiers, rule=rule, evidence_event_id=edge[1], event_time=event_time,
-                        recorded_at=event_time)
+    return built(IdentityLink, {
+        "link_id": link_id_for(kind, rule, edge[1], identifiers), "kind": kind, "customer_id": customer,
+        "merged_customer_id": merged, "identifiers": identifiers, "rule": rule, "evidence_event_id": edge[1],
+        "event_time": event_time, "recorded_at": event_time})
 
 
 class Fold:
