@@ -63,8 +63,11 @@ def resolve(graph: IdentityGraph, records: list[Record]) -> tuple[list[Command],
     for record in records:
         resolution = graph.resolve(Sighting(record[EVENT_ID], record[CHANNEL], record[EVENT_TYPE],
                                             tuple(record[IDS]), record[T]))
-        links += resolution.links
-        commands += [Merge(absorbed, survivor) for absorbed, survivor in resolution.merges]
-        commands += [Move(customer_id, spec) for customer_id, spec in resolution.moves]
+        if resolution.links:  # most events link, merge and move nothing: no list made for them
+            links += resolution.links
+        if resolution.merges:
+            commands += [Merge(absorbed, survivor) for absorbed, survivor in resolution.merges]
+        if resolution.moves:
+            commands += [Move(customer_id, spec) for customer_id, spec in resolution.moves]
         commands.append(Stitch(resolution.customer_id, record))
     return commands, links

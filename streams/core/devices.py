@@ -19,6 +19,7 @@ from schemas.ids import customer_id_for
 from streams.core.records import IDS, Record, T
 
 DEVICE_KIND = "anonymous_id"
+DEVICE_PREFIX = DEVICE_KIND + ":"
 Edge = list[Any]  # [event ms, event id, identifier a (stronger), identifier b, rule]
 Timeline = list[list[Any]]  # [[event ms, event id, person identifier], ...] in event-time order
 # {"o": {identifier: customer}, "d": {device: Timeline}, "w": window ms, "r": {gone customer: successor},
@@ -28,7 +29,7 @@ Owner = Callable[[str], str]
 
 
 def is_device(identifier: str) -> bool:
-    return identifier.startswith(DEVICE_KIND + ":")
+    return identifier.startswith(DEVICE_PREFIX)
 
 
 def device_edge(edge: Edge) -> tuple[str, str] | None:
@@ -41,12 +42,20 @@ def device_edge(edge: Edge) -> tuple[str, str] | None:
 
 def timeline_of(device: str, edges: Iterable[Edge]) -> Timeline:
     """The device's sign-ins (every one, flagged or linked) in event-time order."""
+    if not device.startswith(DEVICE_PREFIX):
+        return []
     rows = []
-    for edge in edges:
-        pair = device_edge(edge)
-        if pair is not None and pair[0] == device:
-            rows.append([edge[0], edge[1], pair[1]])
-    return sorted(rows)
+    for edge in edges:  # the edges with the device on one side and a person on the other
+        if edge[2] == device:
+            person = edge[3]
+        elif edge[3] == device:
+            person = edge[2]
+        else:
+            continue
+        if not person.startswith(DEVICE_PREFIX):
+            rows.append([edge[0], edge[1], person])
+    rows.sort()
+    return rows
 
 
 def signed_in(timeline: Timeline, at_ms: int, window_ms: int) -> str | None:

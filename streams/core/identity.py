@@ -25,16 +25,15 @@ from typing import Any
 
 from schemas.journeymap import JourneyMap
 from streams.core.devices import (
+    DEVICE_PREFIX,
     Edge,
     changed_holders,
     customer_id_for,
-    device_edge,
     is_device,
     timeline_of,
 )
 from streams.core.identity_fold import (
     CLOCK_KEY,
-    DEVICE_PREFIX,
     GraphState,
     Resolution,
     Sighting,
@@ -59,12 +58,20 @@ class IdentityGraph(GraphState):
     def resolve(self, sighting: Sighting) -> Resolution:
         """Apply the event's evidence in event time, then attribute the event."""
         result = Resolution()
-        pairs = self.rules.get((sighting.channel, sighting.event_type))
-        if pairs is None or pairs:  # most events are evidence of nothing: no call for them
-            for edge in self._edges(sighting):
+        key = (sighting.channel, sighting.event_type)
+        pairs = self.rules.get(key)
+        if pairs is None:
+            pairs = self.rules[key] = tuple((a + ":", b + ":", rule.name) for rule in self.map.evidence_for(*key)
+                                            for a, b in rule.links)
+        if pairs:  # most events are evidence of nothing: no call for them
+            for edge in self._edges(sighting, pairs):
                 if self._remember(edge):
                     self._apply(edge, result)
-        result.customer_id = self.customer_for(sighting.identifiers[0], sighting.event_ms)
+        strongest = sighting.identifiers[0]
+        if strongest.startswith(DEVICE_PREFIX):
+            result.customer_id = self.customer_for(strongest, sighting.event_ms)
+        else:  # customer_for's answer for a person's identifier, without the call
+            result.customer_id = self.owner.get(strongest) or self.fold.create(strongest)
         return result
 
     def customer_for(self, strongest: str, at_ms: int) -> str:
@@ -94,14 +101,8 @@ class IdentityGraph(GraphState):
     def owner_of(self, identifier: str) -> str:
         return self.owner.get(identifier) or self.fold.create(identifier)
 
-    def _edges(self, sighting: Sighting) -> list[Edge]:
-        key = (sighting.channel, sighting.event_type)
-        pairs = self.rules.get(key)
-        if pairs is None:
-            pairs = self.rules[key] = tuple((a + ":", b + ":", rule.name) for rule in self.map.evidence_for(*key)
-                                            for a, b in rule.links)
-        if not pairs:
-            return []
+    def _edges(self, sighting: Sighting, pairs: tuple[tuple[str, str, str], ...]) -> list[Edge]:
+        """The event's evidence edges, by its (channel, type)'s rule links ("kind:", "kind:", rule)."""
         ids = sighting.identifiers
         edges = []
         for prefix_a, prefix_b, name in pairs:
@@ -122,15 +123,17 @@ class IdentityGraph(GraphState):
 
     def _apply(self, edge: Edge, result: Resolution) -> None:
         clock = self.evidence.get(CLOCK_KEY)
-        if clock is None or edge[:4] >= clock:
-            self.evidence[CLOCK_KEY] = edge[:4]
+        key = edge[:4]
+        if clock is None or key >= clock:
+            self.evidence[CLOCK_KEY] = key
         elif newer_in_component(self, edge):  # older than the newest evidence of its own component
             replay(self, edge, result)
             return
-        pair = device_edge(edge)
         self.fold.step(edge, result)
-        if pair is not None:
-            self._device_moves(*pair, edge, result)
+        a, b = edge[2], edge[3]
+        a_is_device = a.startswith(DEVICE_PREFIX)
+        if a_is_device != b.startswith(DEVICE_PREFIX):  # a sign-in: device and person
+            self._device_moves(*((a, b) if a_is_device else (b, a)), edge, result)
 
     def _device_moves(self, device: str, person: str, edge: Edge, result: Resolution) -> None:
         """A sign-in applied in order may still precede events of the device read already."""

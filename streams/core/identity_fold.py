@@ -11,27 +11,28 @@ graph: the four mappings, the policy and the sign-in window.
 from __future__ import annotations
 
 from collections.abc import MutableMapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from schemas.ids import link_id_for
 from schemas.journeymap import IdentityPolicy
 from schemas.outputs import IdentityLink
-from streams.core.devices import Edge, Spec, customer_id_for, is_device
+from schemas.trusted import built
+from streams.core.devices import DEVICE_PREFIX, Edge, Spec, customer_id_for
 from streams.core.records import MS_PER_H, from_ms
 
 CRM_KIND = "crm_id"
+CRM_PREFIX = CRM_KIND + ":"
 DISTINCT_CRM_RULE = "distinct_crm_ids"
 IDENTIFIER_CAP_RULE = "max_identifiers_per_customer"
 CLOCK_KEY = "~clock"  # in the evidence mapping: [ms, event id, a, b] of the newest edge applied
 SEQ_KEY = "~seq"  # in the evidence mapping: how many moves were given out (each spec's "s")
-DEVICE_PREFIX = "anonymous_id:"
 REFUSALS = ("shared_device", "cap_reached")  # decisions a replay records again after the late edge
+# a decision not yet made a record: kind, customer, merged customer, identifiers, rule, edge
+Note = tuple[str, str, str | None, tuple[str, ...], str, Edge]
 
 
-@dataclass(frozen=True)
-class Sighting:
-    """What the graph needs to know about one event."""
+class Sighting(NamedTuple):
+    """What the graph needs to know about one event (a tuple: one is made per event)."""
 
     event_id: str
     channel: str
@@ -40,24 +41,29 @@ class Sighting:
     event_ms: int  # event time in epoch ms: a datetime is made only for the few events that link
 
 
-@dataclass
 class Resolution:
     """The customer an event belongs to, the audit records, merges as (absorbed, survivor), and
     moves as (customer, spec): that customer's events are attributed again by the spec."""
 
-    customer_id: str = ""
-    links: list[IdentityLink] = field(default_factory=list)
-    merges: list[tuple[str, str]] = field(default_factory=list)
-    moves: list[tuple[str, Spec]] = field(default_factory=list)
+    __slots__ = ("customer_id", "links", "merges", "moves")  # one per event: made as cheaply as can be
+
+    def __init__(self) -> None:
+        self.customer_id = ""
+        self.links: list[IdentityLink] = []
+        self.merges: list[tuple[str, str]] = []
+        self.moves: list[tuple[str, Spec]] = []
 
 
 def record(kind: str, customer: str, merged: str | None, identifiers: tuple[str, ...], rule: str,
            edge: Edge) -> IdentityLink:
-    link_id = link_id_for(kind, rule, edge[1], identifiers)
+    """The audit record of a decision. Built without validation (schemas.trusted): every value is
+    the graph's own and of its field's type, and validating them cost the identity step more than
+    finding them (tests/streams/test_identity_records.py validates what it builds)."""
     event_time = from_ms(edge[0])
-    return IdentityLink(link_id=link_id, kind=kind, customer_id=customer, merged_customer_id=merged,
-                        identifiers=identifiers, rule=rule, evidence_event_id=edge[1], event_time=event_time,
-                        recorded_at=event_time)
+    return built(IdentityLink, {
+        "link_id": link_id_for(kind, rule, edge[1], identifiers), "kind": kind, "customer_id": customer,
+        "merged_customer_id": merged, "identifiers": identifiers, "rule": rule, "evidence_event_id": edge[1],
+        "event_time": event_time, "recorded_at": event_time})
 
 
 class Fold:
@@ -69,23 +75,32 @@ class Fold:
         self.quiet = False  # a replay folds the edges before the late one again without recording them
         # a replay records, of the edges from the late one on, only the late event's decisions and refusals
         self.late_event: str | None = None
+        # a replay keeps its decisions unmade (`Note`s) until it knows the customer ids they will name
+        self.notes: list[Note] | None = None
 
     def _note(self, result: Resolution, kind: str, customer: str, merged: str | None, identifiers: tuple[str, ...],
               rule: str, edge: Edge) -> None:
         if self.quiet or (self.late_event is not None and edge[1] != self.late_event and kind not in REFUSALS):
             return
-        result.links.append(record(kind, customer, merged, identifiers, rule, edge))
+        if self.notes is not None:
+            self.notes.append((kind, customer, merged, identifiers, rule, edge))
+        else:
+            result.links.append(record(kind, customer, merged, identifiers, rule, edge))
 
     def step(self, edge: Edge, result: Resolution) -> None:
-        _, _, a, b, rule = edge
+        a, b = edge[2], edge[3]
         owner_a, owner_b = self.owner.get(a), self.owner.get(b)
         if owner_a is not None and owner_a == owner_b:
             return
-        sign_in = a.startswith(DEVICE_PREFIX) != b.startswith(DEVICE_PREFIX)  # a device and a person
-        if sign_in and (self._shared_device(a, b) or self._shared_device(b, a)):
-            self._note(result, "shared_device", owner_a or owner_b or "", None, (a, b), rule, edge)
-            return
-        refused = self._refusal(a, b)
+        rule = edge[4]
+        a_is_device = a.startswith(DEVICE_PREFIX)
+        sign_in = a_is_device != b.startswith(DEVICE_PREFIX)  # a device and a person
+        if sign_in:
+            device, person = (a, b) if a_is_device else (b, a)
+            if self._shared_device(device, person, owner_b if a_is_device else owner_a):
+                self._note(result, "shared_device", owner_a or owner_b or "", None, (a, b), rule, edge)
+                return
+        refused = self._refusal(a, b, owner_a, owner_b)
         if refused:
             self._note(result, "cap_reached", owner_a or owner_b or "", owner_b if owner_a else None,
                        (a, b), refused, edge)
@@ -97,12 +112,7 @@ class Fold:
         else:
             self._merge(owner_a, owner_b, (a, b), rule, edge, result)
         if sign_in:
-            self._remember_device(a, b)
-
-    def _group(self, identifier: str) -> Sequence[str]:
-        """The identifiers of its customer, not copied: only to read."""
-        customer = self.owner.get(identifier)
-        return self.members.get(customer, ()) if customer is not None else (identifier,)
+            self._remember_device(device, person)
 
     def create(self, identifier: str) -> str:
         customer, n = customer_id_for(identifier), 0
@@ -117,7 +127,7 @@ class Fold:
         members = self.members.get(customer, [])
         self.owner[identifier] = customer
         self.members[customer] = [*members, identifier]
-        self._note(result, "link", customer, None, (*tuple(members[:1]), identifier), rule, edge)
+        self._note(result, "link", customer, None, (members[0], identifier) if members else (identifier,), rule, edge)
 
     def _merge(self, one: str, other: str, pair: tuple[str, str], rule: str, edge: Edge,
                result: Resolution) -> None:
@@ -130,33 +140,31 @@ class Fold:
         result.merges.append((absorbed, survivor))
         self._note(result, "merge", survivor, absorbed, pair, rule, edge)
 
-    def _refusal(self, a: str, b: str) -> str:
-        ids_one, ids_other = self._group(a), self._group(b)
+    def _refusal(self, a: str, b: str, owner_a: str | None, owner_b: str | None) -> str:
+        # the identifiers of each side's customer, not copied: only read
+        ids_one: Sequence[str] = self.members.get(owner_a, ()) if owner_a is not None else (a,)
+        ids_other: Sequence[str] = self.members.get(owner_b, ()) if owner_b is not None else (b,)
         if len(ids_one) + len(ids_other) <= 2 and not (a.startswith(CRM_KIND) and b.startswith(CRM_KIND)):
             return ""  # two identifiers alone: at most one CRM id between them unless both are
-        crm_one = {i for i in ids_one if i.startswith(CRM_KIND + ":")}
+        crm_one = {i for i in ids_one if i.startswith(CRM_PREFIX)}
         if crm_one:  # the other side's CRM ids matter only when this side has one
-            crm_other = {i for i in ids_other if i.startswith(CRM_KIND + ":")}
+            crm_other = {i for i in ids_other if i.startswith(CRM_PREFIX)}
             if crm_other and crm_one != crm_other:
                 return DISTINCT_CRM_RULE
         if len(ids_one) + len(ids_other) > self.policy.max_identifiers_per_customer:
             return IDENTIFIER_CAP_RULE
         return ""
 
-    def _shared_device(self, device: str, partner: str) -> bool:
-        """Would linking `partner` to this device make it serve more customers than allowed?"""
-        if not is_device(device) or is_device(partner):
-            return False
-        partner_owner = self.owner.get(partner)
-        known = {self.owner.get(p) for p in self.devices.get(device, [])} - {partner_owner, None}
+    def _shared_device(self, device: str, person: str, person_owner: str | None) -> bool:
+        """Would linking `person` (owned by `person_owner`) to this device make it serve more
+        customers than allowed?"""
+        known = {self.owner.get(p) for p in self.devices.get(device, [])} - {person_owner, None}
         return len(known) >= self.policy.max_customers_per_device
 
-    def _remember_device(self, a: str, b: str) -> None:
-        for device, partner in ((a, b), (b, a)):
-            if is_device(device) and not is_device(partner):
-                partners = list(self.devices.get(device, []))
-                if partner not in partners:
-                    self.devices[device] = [*partners, partner]
+    def _remember_device(self, device: str, person: str) -> None:
+        partners = self.devices.get(device, [])
+        if person not in partners:
+            self.devices[device] = [*partners, person]
 
 
 class GraphState:

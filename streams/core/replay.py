@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Mapping
 
 from streams.core.devices import (
+    DEVICE_PREFIX,
     Edge,
     Spec,
     Timeline,
@@ -34,28 +35,32 @@ Grouping = dict[str, str | None]  # identifier -> customer (None: not owned)
 def replay(graph: GraphState, late: Edge, result: Resolution) -> None:
     """Fold the late edge's component again and move what now belongs elsewhere."""
     identifiers, edges = component(graph, late)
-    timelines = {i: timeline_of(i, graph.evidence.get(i, [])) for i in identifiers if is_device(i)}
+    timelines = {i: timeline_of(i, graph.evidence.get(i, [])) for i in identifiers if i.startswith(DEVICE_PREFIX)}
     old: Grouping = {i: graph.owner.get(i) for i in identifiers}
     scratch = Fold(graph.policy, {}, {}, {})
     scratch.late_event = late[1]
+    scratch.notes = []  # made records below, once the customer ids they name are known
     decisions = Resolution()
+    late_key = late[:4]
     for edge in edges:  # recorded again: the late edge's decision, and the refusals after it
-        scratch.quiet = edge[:4] < late[:4]
+        scratch.quiet = edge[:4] < late_key
         scratch.step(edge, decisions)
     founders = {i: customer_id_for(i) for i in identifiers}  # the id each identifier would found
     new = _labelled(graph, identifiers, scratch.owner, scratch.members, old, late, founders)
     _own_attributed(graph, timelines, new)
     names = {founders[i]: new[i] for i in identifiers} | {scratch.owner[i]: new[i] for i in scratch.owner}
-    for link in decisions.links:
-        customer = names.get(link.customer_id) or link.customer_id
-        merged = names.get(link.merged_customer_id or "") or link.merged_customer_id
-        result.links.append(link.model_copy(update={"customer_id": customer, "merged_customer_id": merged}))
+    for kind, customer, merged, keys, rule, edge in scratch.notes:
+        result.links.append(record(kind, names.get(customer) or customer, names.get(merged or "") or merged,
+                                   keys, rule, edge))
     moves = _moves(graph, timelines, old, new, late)
     for old_customer, new_customer, identifier in moves:
         result.links.append(record("move", new_customer, old_customer, (identifier,), late[4], late))
     _store(graph, identifiers, old, new, scratch.devices)
-    spec = _spec(graph, identifiers, successors(old, new), timelines)
-    result.moves += [(customer, spec) for customer in sorted({m[0] for m in moves})]
+    if moves:
+        spec = _spec(graph, identifiers, successors(old, new), timelines)
+        result.moves += [(customer, spec) for customer in sorted({m[0] for m in moves})]
+    else:
+        graph.next_seq()  # its number is used up all the same: later moves keep the numbers they always had
 
 
 def component_spec(graph: GraphState, edge: Edge) -> Spec:
@@ -100,7 +105,7 @@ def component(graph: GraphState, late: Edge) -> tuple[list[str], list[Edge]]:
     while stack:
         current = stack.pop()
         for edge in graph.evidence.get(current, ()):
-            edges[tuple(edge[:4])] = edge
+            edges[edge[0], edge[1], edge[2], edge[3]] = edge
             other = edge[3] if edge[2] == current else edge[2]
             if other not in seen:
                 seen.add(other)
@@ -127,7 +132,11 @@ def _labelled(graph: GraphState, identifiers: list[str], owner: Mapping[str, str
     for n, (label, ids) in enumerate(groups):
         if n in chosen:
             continue
-        had = Counter(old[i] for i in ids if old[i] is not None and old[i] not in taken)
+        had: dict[str, int] = {}  # a plain count: groups are small, a Counter costs more than it counts
+        for i in ids:
+            customer = old[i]
+            if customer is not None and customer not in taken:
+                had[customer] = had.get(customer, 0) + 1
         choice = min(had, key=lambda c: (-had[c], c)) if had else None
         if choice is None and label is not None and label not in taken and label not in graph.members:
             choice = label
