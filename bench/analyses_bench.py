@@ -7,7 +7,8 @@ parameters, and for incidents the counting SQL plus the pure judging in Python (
 and the baseline's four weeks of warm-up before the window, everyone plus device_type and
 agent_team), over the whole year and over a quarter (13 weeks). `analysis_ms_<name>_<window>_<size>`
 is the median latency of RUNS runs after one warm-up run; targets at 10M: step funnel and paths
-<= 500 ms, incidents <= 2 s. Run: python -m bench.analyses_bench [--sizes 1m]
+<= 500 ms, incidents <= 2 s. Run: python -m bench.analyses_bench [--sizes 1m] [--keep DIR]
+(--keep: generate the warehouse in DIR once and reuse it on later runs)
 """
 
 from __future__ import annotations
