@@ -7,7 +7,8 @@ parameters, and for incidents the counting SQL plus the pure judging in Python (
 and the baseline's four weeks of warm-up before the window, everyone plus device_type and
 agent_team), over the whole year and over a quarter (13 weeks). `analysis_ms_<name>_<window>_<size>`
 is the median latency of RUNS runs after one warm-up run; targets at 10M: step funnel and paths
-<= 500 ms, incidents <= 2 s. Run: python -m bench.analyses_bench [--sizes 1m]
+<= 500 ms, incidents <= 2 s. Run: python -m bench.analyses_bench [--sizes 1m] [--keep DIR]
+(--keep: generate the warehouse in DIR once and reuse it on later runs)
 """
 
 from __future__ import annotations
@@ -69,16 +70,18 @@ def analysis_ms(call: Callable[[], Any], name: str) -> float:
     return statistics.median(timings[1:])
 
 
-def run(sizes: tuple[int, ...] = DEFAULT_SIZES) -> dict[str, float]:
+def run(sizes: tuple[int, ...] = DEFAULT_SIZES, keep: Path | None = None) -> dict[str, float]:
+    """Each analysis's median latency at each size; a warehouse kept in `keep` is reused (grown as needed)."""
     figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="journeys-analyses-") as directory:
-        client = connect(Settings(data_dir=Path(directory), clickhouse=ClickHouseSettings(database="analyses")))
+        client = connect(Settings(data_dir=keep or Path(directory), clickhouse=ClickHouseSettings(database="analyses")))
         migrate(client)
-        loaded = 0
+        loaded = int(client.query("SELECT count() FROM touchpoints").result_rows[0][0])
         for size in sorted(sizes):
             started = time.perf_counter()
-            grow(client, size, loaded)
-            loaded = size
+            if size > loaded:
+                grow(client, size, loaded)
+                loaded = size
             figures[f"analyses_load_s_{label(size)}"] = round(time.perf_counter() - started, 1)
             for window in WINDOWS:
                 for name, call in analyses(client, window).items():
@@ -89,9 +92,11 @@ def run(sizes: tuple[int, ...] = DEFAULT_SIZES) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10m", help="touchpoint counts, e.g. 1m or 1m,10m")
+    parser.add_argument("--keep", type=Path, help="a data dir to keep the warehouse in and reuse (generating 10M takes minutes)")
+    args = parser.parse_args()
     sizes = tuple(int(float(s.strip()[:-1]) * 1_000_000) if s.strip().endswith("m") else int(s)
-                  for s in parser.parse_args().sizes.split(","))
-    for name, value in run(sizes).items():
+                  for s in args.sizes.split(","))
+    for name, value in run(sizes, args.keep).items():
         print(f"{name:48} {value:12,.1f}")
 
 

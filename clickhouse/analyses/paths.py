@@ -44,13 +44,21 @@ def journey_paths(event_window: str = EVENT_WINDOW, only_anchored: bool = False)
     FROM (
         SELECT journey_id, {BREAKDOWN} AS breakdown,
                arraySort(x -> x.1, groupArray((event_time, {LABEL}))) AS raw,
-               arrayFilter((x, i) -> i = 1 OR x.2 != raw[i - 1].2, raw, arrayEnumerate(raw)) AS runs,
+               arrayFilter((x, previous, i) -> i = 1 OR x.2 != previous, raw,
+                           arrayPushFront(arrayPopBack(arrayMap(x -> x.2, raw)), ''), arrayEnumerate(raw)) AS runs,
                arrayMap(x -> x.2, runs) AS labels, arrayMap(x -> x.1, runs) AS times
         FROM touchpoints FINAL WHERE {event_window} AND {SCOPE} AND {only}
         GROUP BY journey_id
     )
     WHERE at > 0
 """
+
+
+# The transitions of a path that paths count, as the first index `lo` and their number `n`: `depth` from
+# the anchor onwards ('from') or leading to it ('to'). Slices of the path, not an ARRAY JOIN over its
+# indexes that would copy the whole path once per transition.
+FIRST = "toUInt64(if({direction:String} = 'from', at, greatest(toInt64(at) - {depth:UInt8}, 1)))"
+LAST = "toInt64(if({direction:String} = 'from', least(at + {depth:UInt8} - 1, length(labels) - 1), at - 1))"
 
 
 def paths_sql(event_window: str = EVENT_WINDOW, only_anchored: bool = False) -> str:
@@ -60,11 +68,13 @@ SELECT breakdown, position, from_step, to_step, count() AS transitions, uniqExac
        round(quantile(0.5)(seconds), 1) AS median_s
 FROM (
     SELECT journey_id, breakdown, if({{direction:String}} = 'from', i - at + 1, i - at) AS position,
-           labels[i] AS from_step, labels[i + 1] AS to_step,
-           dateDiff('millisecond', times[i], times[i + 1]) / 1000 AS seconds
-    FROM ({journey_paths(event_window, only_anchored)})
-    ARRAY JOIN range(1, toUInt64(length(labels))) AS i
-    WHERE if({{direction:String}} = 'from', i >= at AND i < at + {{depth:UInt8}}, i < at AND i + {{depth:UInt8}} >= at)
+           from_step, to_step, dateDiff('millisecond', t0, t1) / 1000 AS seconds
+    FROM (
+        SELECT journey_id, breakdown, labels, times, at, {FIRST} AS lo, toUInt64(greatest({LAST} - lo + 1, 0)) AS n
+        FROM ({journey_paths(event_window, only_anchored)})
+    )
+    ARRAY JOIN range(lo, lo + n) AS i, arraySlice(labels, lo, n) AS from_step, arraySlice(labels, lo + 1, n) AS to_step,
+               arraySlice(times, lo, n) AS t0, arraySlice(times, lo + 1, n) AS t1
 )
 GROUP BY breakdown, position, from_step, to_step
 ORDER BY breakdown, abs(position), transitions DESC, from_step, to_step
@@ -78,11 +88,11 @@ SELECT breakdown, step, via, count() AS loops, uniqExact(journey_id) AS journeys
        round(journeys / any(with_step), 4) AS share_of_journeys_at_step,
        round(quantile(0.5)(seconds), 1) AS median_loop_s
 FROM (
-    SELECT journey_id, breakdown, labels[i] AS step, labels[i + 1] AS via,
-           dateDiff('millisecond', times[i], times[i + 2]) / 1000 AS seconds
-    FROM ({journey_paths()})
-    ARRAY JOIN range(1, toUInt64(greatest(length(labels), 2) - 1)) AS i
-    WHERE labels[i] = labels[i + 2]
+    SELECT journey_id, breakdown, step, via, dateDiff('millisecond', t0, t2) / 1000 AS seconds
+    FROM (SELECT journey_id, breakdown, labels, times, greatest(length(labels), 2) - 2 AS n FROM ({journey_paths()}))
+    ARRAY JOIN arraySlice(labels, 1, n) AS step, arraySlice(labels, 2, n) AS via, arraySlice(labels, 3, n) AS back,
+               arraySlice(times, 1, n) AS t0, arraySlice(times, 3, n) AS t2
+    WHERE step = back
 ) AS l
 LEFT JOIN (
     SELECT breakdown, step, uniqExact(journey_id) AS with_step
