@@ -19,10 +19,12 @@ from rich.live import Live
 from foundation.kafka import consumer_options, topic
 from foundation.settings import Settings
 from journeys.commands.options import settings_of
+from journeys.commands.simulate import parse_start, scenario_of
 from journeys.embedded import PREVIOUS_DIR, EmbeddedStack, embedded_stack, reset_warehouse
 from journeys.live import LiveView, decode, render
 from journeys.readclient import live_map_line
 from journeys.report import print_report
+from producers.simulator.incidents import Scenario
 from schemas.errors import JourneysError
 from schemas.journeymap import load_journey_map
 from schemas.outputs import FRICTION_TOPIC, HEALTH_TOPIC, STATE_TOPIC
@@ -30,6 +32,8 @@ from schemas.outputs import FRICTION_TOPIC, HEALTH_TOPIC, STATE_TOPIC
 IDLE_EXIT_S = 12
 LIVE_HISTORY_DAYS = 30  # live traffic spans the last month, so dashboards on recent ranges fill
 LIVE_REFRESH_S = 1.0
+INCIDENT_LOG = "incidents.jsonl"
+LIVE_INCIDENTS = "--period hour --last 12h"  # what docs/operations.md recommends in live mode
 REPORT_MIN_WIDTH = 120
 console = Console()
 if not console.is_terminal:  # logs and CI: wide enough for the report tables
@@ -78,10 +82,15 @@ def _report(stack: EmbeddedStack, truth: Path) -> None:
 @click.option("--rate", default=300, show_default=True, help="Simulated events per second.")
 @click.option("--simulate/--no-simulate", default=True, help="Generate traffic (else only the collector).")
 @click.option("--collector/--no-collector", default=True, help="Also run the web collector.")
+@click.option("--incidents", "scenario_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Inject this scenario's incidents (YAML; start_day counts from the first of the "
+                   f"{LIVE_HISTORY_DAYS} simulated days).")
 @click.pass_context
-def up(ctx: click.Context, customers: int, rate: int, simulate: bool, collector: bool) -> None:
+def up(ctx: click.Context, customers: int, rate: int, simulate: bool, collector: bool,
+       scenario_path: Path | None) -> None:
     """Run the embedded stack live with a terminal view until Ctrl-C; the warehouse is kept."""
     settings = settings_of(ctx)
+    scenario = scenario_of(scenario_path, load_journey_map(settings.journey_map))
     with embedded_stack(settings) as stack:
         _announce_previous(stack)
         _say(f"Local broker on {stack.settings.kafka.bootstrap_servers}; data in {stack.settings.data_dir}")
@@ -91,8 +100,11 @@ def up(ctx: click.Context, customers: int, rate: int, simulate: bool, collector:
             stack.start("collect")
         if simulate:
             start = (datetime.now(UTC) - timedelta(days=LIVE_HISTORY_DAYS)).date().isoformat()
+            injected = ("--incidents", str(scenario_path), "--incident-log", str(incident_log(stack.settings)))
             stack.start("simulate", "--customers", str(customers), "--seed", str(int(time.time())),
-                        "--rate", str(rate), "--days", str(LIVE_HISTORY_DAYS), "--start", start, "--no-progress")
+                        "--rate", str(rate), "--days", str(LIVE_HISTORY_DAYS), "--start", start, "--no-progress",
+                        *(injected if scenario_path else ()))
+            _announce_incidents(scenario, start, stack.settings)
         _say(live_map_line(stack.settings))  # from journeys.readclient: waits until the worker serves it
         try:
             _live(stack.settings)
@@ -100,6 +112,20 @@ def up(ctx: click.Context, customers: int, rate: int, simulate: bool, collector:
             _say("Stopping…")
     _say(f"Stopped. The warehouse is kept in {stack.settings.data_dir / 'warehouse'}: journeys query --list "
          f"(the next embedded start moves it to {stack.settings.data_dir / PREVIOUS_DIR})")
+
+
+def incident_log(settings: Settings) -> Path:
+    """Where the simulator of `up` notes each incident's first published event (switched_on.watch)."""
+    return settings.data_dir / "logs" / INCIDENT_LOG
+
+
+def _announce_incidents(scenario: Scenario | None, start: str, settings: Settings) -> None:
+    for spec in scenario.incidents if scenario else ():
+        begin, _ = spec.window(parse_start(start))
+        (dim, value), = spec.where.items()
+        _say(f"incident {spec.name} ({spec.kind}, {dim}={value}) switches on at simulated {begin:%Y-%m-%d %H:%M}; "
+             f"when it is published: {incident_log(settings)}; see it: journeys incidents {LIVE_INCIDENTS}",
+             soft_wrap=True)
 
 
 def _live(settings: Settings) -> None:
