@@ -11,6 +11,9 @@ baseline of the periods after it, so a long incident does not become its own nor
 is flagged, the period right after it continues the incident on weaker evidence (|z| >=
 `z_continue`, any count, the same minimum effect): an incident that strikes fewer customers in
 one of its weeks is neither cut in two nor let into the baseline, where it would hide its own end.
+Short periods (live use, clickhouse/analyses/recent.py) turn on `overdispersed`: a rate that
+already swings between its baseline periods more than chance allows has its z shrunk by that
+excess (a quasi-binomial test), so a share that moves with the periods' boundaries is no incident.
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ class Thresholds:
     min_ratio: float = DEFAULT_MIN_RATIO
     baseline_periods: int = DEFAULT_BASELINE_PERIODS
     season: int = 1  # compare with the periods this many before (7: days with the same weekday)
+    overdispersed: bool = False  # shrink z by how much more the baseline periods vary than chance allows
 
     @property
     def warm_up(self) -> int:
@@ -103,6 +107,20 @@ def poisson_z(observed: int, expected: float) -> float:
     if expected <= 0:
         return 0.0 if observed == 0 else 2 * math.sqrt(observed + 3 / 8)
     return 2 * (math.sqrt(observed + 3 / 8) - math.sqrt(expected + 3 / 8))
+
+
+def dispersion(trailing: list[Count]) -> float:
+    """How much more a rate varies between the baseline periods than a binomial count would
+    (Pearson's chi-square over its degrees of freedom, at least 1): a share that swings from
+    period to period by itself (a step split over short periods' boundaries, a trend) needs a
+    larger departure to be news. 1 with fewer than two periods or a rate of 0 or 1."""
+    seen = [c for c in trailing if c.denominator > 0]
+    x, n = sum(c.numerator for c in seen), sum(c.denominator for c in seen)
+    if len(seen) < 2 or x in (0, n):
+        return 1.0
+    rate = x / n
+    chi2 = sum((c.numerator - c.denominator * rate) ** 2 / (c.denominator * rate * (1 - rate)) for c in seen)
+    return max(1.0, chi2 / (len(seen) - 1))
 
 
 def judge(counts: Iterable[Count], periods: list[datetime], limits: Thresholds) -> list[Verdict]:
@@ -148,6 +166,8 @@ def _verdict(current: Count, trailing: list[Count], limits: Thresholds) -> Verdi
     else:
         n0 = sum(c.denominator for c in trailing)
         z = two_proportion_z(current.numerator, current.denominator, x0, n0)
+        if limits.overdispersed:
+            z /= math.sqrt(dispersion(trailing))
         rate = current.numerator / current.denominator if current.denominator else 0.0
         base = x0 / n0 if n0 else 0.0
     rises = z > 0 and current.numerator >= limits.min_count and rate >= base * limits.min_ratio

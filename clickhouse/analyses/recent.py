@@ -31,7 +31,10 @@ NEWEST_EVENT_SQL = "SELECT max(event_time), count() FROM touchpoints WHERE event
 
 
 def data_now(client: Client) -> datetime | None:
-    """The newest event time at or before the wall clock (UTC); None when no event is there yet."""
+    """The newest event time at or before the wall clock (UTC); None when no event is there yet
+    (nor its table: a pipeline that is still starting)."""
+    if not client.command("EXISTS TABLE touchpoints"):
+        return None
     newest, events = client.query(NEWEST_EVENT_SQL).result_rows[0]
     if not events:
         return None

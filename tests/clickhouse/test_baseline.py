@@ -16,6 +16,7 @@ from clickhouse.analyses.baseline import (
     Count,
     Thresholds,
     concentrate,
+    dispersion,
     incidents,
     judge,
     poisson_z,
@@ -115,3 +116,26 @@ def test_a_continued_incident_still_ends_when_the_rate_is_back() -> None:
     orders = cells("error", EVERYONE, [1, 0, 1, 0, 30, 2, 1, 0, 1, 0], [100] * 10)
     found = incidents(judge(orders, WEEKS, LIMITS), WEEKS)
     assert [(i.start, i.end) for i in found] == [(WEEKS[4], WEEKS[4])]
+
+
+def test_a_share_that_swings_by_itself_needs_more_to_be_news_in_short_periods() -> None:
+    """Live periods: an e-mail 'opened' share swinging 30-70 % between its baseline periods (opens
+    land in the period after their sends) reaching 93 % is no incident once z allows for the swing;
+    a share steady at 0 that reaches 40 % still is."""
+    swinging = few("opened", [15, 35, 16, 34, 44], [50, 50, 50, 50, 47])
+    steady = few("error", [0, 0, 0, 0, 12], [50, 50, 50, 50, 30])
+    plain, adjusted = LIMITS, Thresholds(overdispersed=True)
+    assert [v.count.what for v in judge(swinging + steady, WEEKS[:5], plain)] == ["opened", "error"]
+    assert [v.count.what for v in judge(swinging + steady, WEEKS[:5], adjusted)] == ["error"]
+
+
+def test_dispersion_is_one_for_binomial_looking_periods() -> None:
+    assert dispersion(few("error", [10, 11, 9, 10], [100, 100, 100, 100])) == 1.0
+    assert dispersion(few("error", [0, 0, 0], [50, 50, 50])) == 1.0
+    assert dispersion(few("opened", [15, 35, 16, 34], [50, 50, 50, 50])) > 4
+
+
+def few(what: str, numerators: list[int], denominators: list[int]) -> list[Count]:
+    """`cells` of the first periods only."""
+    return [Count(week, "step", "web.checkout", what, EVERYONE, x, n)
+            for week, x, n in zip(WEEKS, numerators, denominators, strict=False)]

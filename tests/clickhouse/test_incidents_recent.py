@@ -15,12 +15,14 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 
 import pytest
+from click.testing import CliRunner
 
 from clickhouse.analyses.baseline import Incident
 from clickhouse.analyses.incidents import IncidentQuery
 from clickhouse.analyses.recent import RecentQuery, data_now, recent_incidents
 from clickhouse.client import connect
 from foundation.settings import Settings
+from journeys.cli import main
 from producers.simulator import simulate
 from producers.simulator.incidents import IncidentSpec, Scenario
 from tests.clickhouse.simulated_incidents import JOURNEY_MAP, START, Shop
@@ -71,3 +73,11 @@ def test_periods_end_at_the_present_and_are_all_complete() -> None:
 
 def test_the_data_present_is_its_newest_event(recent_warehouse: Settings, shop: Shop) -> None:
     assert data_now(connect(recent_warehouse)) == max(e.event_time for e in shop.events)
+
+
+def test_a_duration_as_period_needs_last_and_last_excludes_from() -> None:
+    for args, said in ((["--period", "6h"], "with --last a duration"),
+                       (["--last", "1d", "--from", "2026-01-01"], "--last or --from/--to"),
+                       (["--last", "soon"], "--last takes a positive duration")):
+        result = CliRunner().invoke(main, ["incidents", *args])
+        assert result.exit_code == 2 and said in result.output, result.output
