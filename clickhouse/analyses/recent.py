@@ -28,6 +28,7 @@ from clickhouse.analyses.incidents import IncidentQuery, counts_sql
 from clickhouse.queries import parameters
 
 NEWEST_EVENT_SQL = "SELECT max(event_time), count() FROM touchpoints WHERE event_time <= now64(3)"
+OLDEST_EVENT_SQL = "SELECT min(event_time) FROM touchpoints"
 
 
 def data_now(client: Client) -> datetime | None:
@@ -81,9 +82,13 @@ def recent_counts(client: Client, recent: RecentQuery) -> list[Count]:
 
 
 def recent_incidents(client: Client, recent: RecentQuery) -> list[Incident]:
-    """Incidents touching the window, each period judged against the periods before it."""
+    """Incidents touching the window, each period judged against the periods before it, once
+    they all lie within the data: a baseline that began before the first event would judge the
+    data's first hours against nothing (a feed, or a simulation, that has just begun)."""
     periods, cells = recent.periods(), recent_counts(client, recent)
-    flagged = baseline.judge(cells, periods, recent.query.limits)
+    first = client.query(OLDEST_EVENT_SQL).result_rows[0][0]
+    judged_from = _utc(first) + recent.length * recent.query.limits.warm_up
+    flagged = [v for v in baseline.judge(cells, periods, recent.query.limits) if v.count.period >= judged_from]
     window_start = recent.end - recent.window
     found = [i for i in baseline.incidents(flagged, periods) if i.end + recent.length > window_start]
     return baseline.concentrate(found, cells)

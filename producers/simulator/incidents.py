@@ -87,17 +87,16 @@ def _checkout(spec: IncidentSpec, ctx: Context, story: History, start: datetime,
     for journey in story.journeys:
         for step in [t for t in journey if t.event_type == "checkout_step" and t.measures.get("checkout_step") == LOOP_STEP
                      and _in_scope(spec, t, start)]:
-            scenes = _error_scene if spec.kind == "checkout_errors" else _loop_scene
-            _insert_after(ctx, journey, step, scenes(step, own), marker(spec.name))
+            _insert_after(ctx, journey, step, SCENES[spec.kind](own), marker(spec.name))
 
 
-def _error_scene(step: Touch, own: random.Random) -> list[tuple[str, dict[str, object]]]:
+def _error_scene(own: random.Random) -> list[tuple[str, dict[str, object]]]:
     """A declined payment, then the step again."""
     return [("error", {"error_kind": "payment", "error_code": "card_declined", "path": "/checkout/payment"}),
             ("checkout_step", {"checkout_step": LOOP_STEP, "path": f"/checkout/{LOOP_STEP}"})]
 
 
-def _loop_scene(step: Touch, own: random.Random) -> list[tuple[str, dict[str, object]]]:
+def _loop_scene(own: random.Random) -> list[tuple[str, dict[str, object]]]:
     """Back to the previous step and forward again, one to three times."""
     scene: list[tuple[str, dict[str, object]]] = []
     for _ in range(own.randint(1, 3)):
@@ -105,6 +104,10 @@ def _loop_scene(step: Touch, own: random.Random) -> list[tuple[str, dict[str, ob
                   ("checkout_step", {"checkout_step": LOOP_STEP - 1, "path": f"/checkout/{LOOP_STEP - 1}"}),
                   ("checkout_step", {"checkout_step": LOOP_STEP, "path": f"/checkout/{LOOP_STEP}"})]
     return scene
+
+
+# What follows a checkout step in scope (producers.simulator.switch injects the same on the wire).
+SCENES = {"checkout_errors": _error_scene, "checkout_loop": _loop_scene}
 
 
 def _insert_after(ctx: Context, journey: list[Touch], step: Touch, scene: list[tuple[str, dict[str, object]]],

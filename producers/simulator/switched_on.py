@@ -11,27 +11,31 @@ Injected events carry the source id prefix the scenario gives them (producers.si
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 
-from producers.simulator.incidents import Scenario, marker
+from producers.simulator.incidents import marker
 from producers.simulator.parallel import Encoded
 
 
-def watch(chunks: Iterable[Sequence[Encoded]], scenario: Scenario | None, log: Path | None) -> Iterator[Sequence[Encoded]]:
-    """The chunks, unchanged; each incident's first published injected event noted in `log`."""
-    waiting = {marker(spec.name).encode(): spec.name for spec in (scenario.incidents if scenario else ())}
-    if log is None or not waiting:
+def watch(chunks: Iterable[Sequence[Encoded]], names: Callable[[], Iterable[str]],
+          log: Path | None) -> Iterator[Sequence[Encoded]]:
+    """The chunks, unchanged; the first published injected event of each incident `names()` gives
+    (asked before each chunk: incidents switched on while publishing join) noted in `log`."""
+    if log is None:
         yield from chunks
         return
     log.parent.mkdir(parents=True, exist_ok=True)
+    done: set[str] = set()
     for chunk in chunks:
+        waiting = {marker(name).encode(): name for name in names() if name not in done}
         found = _first_injected(chunk, waiting) if waiting else []
         yield chunk  # resumed once the publisher asks for the next one: this chunk is published
         if found:
+            done.update(name for name, _ in found)
             _note(log, found)
 
 

@@ -28,9 +28,11 @@ from producers.simulator.switched_on import switched_on
 from tests.journeys.test_runtime import JOURNEYS, UP_STOP_TIMEOUT_S, env_for
 
 CUSTOMERS, RATE = 5000, 500
+DEFAULT_CUSTOMERS = 20_000
 DETECT_WITHIN_S = 60.0
 START_WITHIN_S = 180.0  # the stack starts and the simulator reaches the incident's first day
 POLL_S = 2.0
+SWITCH_AFTER_S = 40.0  # after the stack's start: the simulator is a few simulated days in
 CLEAN_RUN_S = 600.0
 SCENARIO = """incidents:
   - name: mobile_pay_errors
@@ -54,32 +56,58 @@ class Watch:
 
 
 def test_an_incident_switched_on_mid_run_is_named_within_a_minute(tmp_path: Path) -> None:
+    _incident_named_within_a_minute(tmp_path, CUSTOMERS, SCENARIO)
+
+
+@pytest.mark.soak
+def test_with_the_default_customers_too(tmp_path: Path) -> None:
+    """`journeys up`'s own default of 20,000 customers: four times the traffic per simulated hour,
+    so the simulator takes about a minute to reach the incident's (earlier) first day."""
+    _incident_named_within_a_minute(tmp_path, DEFAULT_CUSTOMERS, SCENARIO.replace("start_day: 4", "start_day: 3"))
+
+
+def test_an_incident_switched_on_in_a_running_up_is_named_within_a_minute(tmp_path: Path) -> None:
+    """`journeys switch-on FILE` while `up` runs a clean month: the incident starts where the
+    simulator has got to when it picks the file up."""
+    _incident_named_within_a_minute(tmp_path, CUSTOMERS, SCENARIO.replace("start_day: 4", "start_day: 0"),
+                                    switch_after_s=SWITCH_AFTER_S)
+
+
+def _incident_named_within_a_minute(tmp_path: Path, customers: int, scenario_text: str,
+                                    switch_after_s: float | None = None) -> None:
     scenario = tmp_path / "scenario.yaml"
-    scenario.write_text(SCENARIO)
+    scenario.write_text(scenario_text)
     env = env_for(tmp_path) | {"JOURNEYS_READS__PORT": "0"}
     log = tmp_path / "up.out"
+    planned = () if switch_after_s else ("--incidents", str(scenario))
     with log.open("wb") as out:
-        up = subprocess.Popen([*JOURNEYS, "up", "--customers", str(CUSTOMERS), "--rate", str(RATE), "--no-collector",
-                               "--incidents", str(scenario)], env=env, stdout=out, stderr=subprocess.STDOUT)
+        up = subprocess.Popen([*JOURNEYS, "up", "--customers", str(customers), "--rate", str(RATE), "--no-collector",
+                               *planned], env=env, stdout=out, stderr=subprocess.STDOUT)
+    switch = None if switch_after_s is None else (time.monotonic() + switch_after_s, scenario)
     try:
-        watch = _watch(tmp_path, env, up)
+        watch = _watch(tmp_path, env, up, switch)
     finally:
         up.send_signal(signal.SIGINT)
         up.wait(UP_STOP_TIMEOUT_S)
     assert watch.switched_on is not None, f"the incident was never published: {log.read_text()[-3000:]}"
     assert watch.named_at is not None, f"not named within {DETECT_WITHIN_S} s of {watch.switched_on}"
     latency = (watch.named_at - watch.switched_on).total_seconds()
-    print(f"\nlive incident named {latency:.1f} s after its first event was published "
+    print(f"\nlive incident ({customers} customers) named {latency:.1f} s after its first event was published "
           f"({watch.polls} polls; {len(watch.before)} incidents named before it)")
     assert latency <= DETECT_WITHIN_S
-    assert watch.before == []  # the clean part of the run named nothing
+    assert watch.before == [], [(r["start"], r["touchpoint"], r["what"], r["who"], r["score"]) for r in watch.before]
 
 
-def _watch(data_dir: Path, env: dict[str, str], up: subprocess.Popen[bytes]) -> Watch:
+def _watch(data_dir: Path, env: dict[str, str], up: subprocess.Popen[bytes],
+           switch: tuple[float, Path] | None = None) -> Watch:
+    """Poll like an operator; at `switch` (a monotonic time, a scenario) switch the scenario on."""
     watch = Watch()
     deadline = time.monotonic() + START_WITHIN_S
     while time.monotonic() < deadline:
         assert up.poll() is None, (data_dir / "up.out").read_text()[-3000:]
+        if switch is not None and time.monotonic() >= switch[0]:
+            subprocess.run([*JOURNEYS, "switch-on", str(switch[1])], env=env, check=True, capture_output=True)
+            switch = None
         on = switched_on(incident_log(Settings(data_dir=data_dir))).get("mobile_pay_errors")
         if on is not None and watch.switched_on is None:
             watch.switched_on, deadline = on, time.monotonic() + DETECT_WITHIN_S
