@@ -26,6 +26,7 @@ from schemas.journeymap import JourneyMap
 
 DURATION = re.compile(r"^([1-9]\d*)([smhdw])$")
 UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+MAX_RECENT_PERIODS = 2000  # the judge walks every period of every cell: a month in minutes would stall it
 SEASONS = {"hour": 168, "day": 7, "week": 1}  # periods in a week
 COLUMNS = ("start", "end", "family", "touchpoint", "what", "who")  # of an empty answer
 LIVE_END_SLACK = timedelta(milliseconds=1)  # the window ends just after the newest event (end is exclusive)
@@ -91,6 +92,10 @@ class IncidentOptions:
                                        f"(declared: {', '.join(journey_map.dimension_names) or 'none'})")
         if self.last_s and (self.start or self.end):
             raise IncidentRequestError("give --last or --from/--to, not both")
+        length_s = PERIOD_LENGTH[self.period].total_seconds() if self.period in PERIOD_LENGTH else duration_s(self.period)
+        if self.last_s and self.last_s / length_s > MAX_RECENT_PERIODS:
+            raise IncidentRequestError(f"--last {self.last_s} s in periods of {self.period} is more than "
+                                       f"{MAX_RECENT_PERIODS} periods: give a longer --period or a shorter --last")
 
 
 def _parsed(name: str, text: str) -> Any:

@@ -36,7 +36,7 @@ LIVE_HISTORY_DAYS = 30  # live traffic spans the last month, so dashboards on re
 LIVE_REFRESH_S = 1.0
 INCIDENT_LOG = "incidents.jsonl"
 SWITCH_FILE = "switch-on.yaml"
-LIVE_INCIDENTS = "--period hour --last 12h"  # what docs/operations.md recommends in live mode
+LIVE_INCIDENTS = "--last 1d --period 6h"  # what docs/operations.md recommends in live mode
 REPORT_MIN_WIDTH = 120
 console = Console()
 if not console.is_terminal:  # logs and CI: wide enough for the report tables

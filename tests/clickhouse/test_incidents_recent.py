@@ -78,6 +78,7 @@ def test_the_data_present_is_its_newest_event(recent_warehouse: Settings, shop: 
 def test_a_duration_as_period_needs_last_and_last_excludes_from() -> None:
     for args, said in ((["--period", "6h"], "with --last a duration"),
                        (["--last", "1d", "--from", "2026-01-01"], "--last or --from/--to"),
-                       (["--last", "soon"], "--last takes a positive duration")):
+                       (["--last", "soon"], "--last takes a positive duration"),
+                       (["--last", "30d", "--period", "1m"], "more than 2000 periods")):
         result = CliRunner().invoke(main, ["incidents", *args])
         assert result.exit_code == 2 and said in result.output, result.output
