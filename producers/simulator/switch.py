@@ -55,7 +55,8 @@ class Switch:
             changed = self.path.stat().st_mtime
         except FileNotFoundError:
             return
-        if changed == self.seen or not chunk:
+        keyed = [value for _, _, key, value in chunk if key is not None]
+        if changed == self.seen or not keyed:
             return
         self.seen = changed
         try:
@@ -64,12 +65,13 @@ class Switch:
             log.error("switch-on ignored: %s", err)
             return
         # Records go out in arrival order: the last one's arrival is the simulated present.
-        now = _time(orjson.loads(next(value for _, _, key, value in reversed(chunk) if key is not None))["received_time"])
+        now = _time(orjson.loads(keyed[-1])["received_time"])
         for spec in scenario.incidents:
             if spec.kind not in SWITCHABLE:
                 log.error("switch-on ignored for %s: %s can only be planned (--incidents)", spec.name, spec.kind)
                 continue
             begin = now + timedelta(days=spec.start_day)
+            self.active = [a for a in self.active if a.spec.name != spec.name]  # switched on again: from now
             self.active.append(Active(spec, begin, begin + timedelta(days=spec.days)))
             log.warning("incident %s switched on from simulated %s to %s", spec.name, begin, begin + timedelta(days=spec.days))
 
