@@ -68,3 +68,13 @@ def _trigger_of(records: list[Encoded], injected: bytes) -> Encoded:
 
 def _time(value: bytes) -> datetime:
     return datetime.fromisoformat(str(orjson.loads(value)["event_time"]).replace("Z", "+00:00"))
+
+
+def test_a_chunk_of_malformed_payloads_only_waits_for_a_real_record_to_date_the_switch(tmp_path: Path) -> None:
+    clean, path = records(), tmp_path / "switch-on.yaml"
+    path.write_text(SCENARIO)
+    malformed: list[Encoded] = [("web", 0, None, b"{not json")]
+    switch = Switch(path)
+    assert list(switchable([malformed], switch)) == [malformed] and switch.names() == []
+    list(switchable([clean[:CHUNK]], switch))
+    assert switch.names() == ["mobile_pay_errors"]
