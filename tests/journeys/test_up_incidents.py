@@ -139,6 +139,7 @@ def _names_the_incident(row: dict[str, object]) -> bool:
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(CLEAN_RUN_S + 300)
 @pytest.mark.parametrize("customers", [CUSTOMERS, DEFAULT_CUSTOMERS])
 def test_a_clean_live_run_names_no_incident(tmp_path: Path, customers: int) -> None:
     """The whole month of a clean `up` (2.5 or 10 minutes at 500 events/s), polled as above."""
@@ -165,6 +166,8 @@ def _poll_until_idle(data_dir: Path, env: dict[str, str], up: subprocess.Popen[b
         done = "published" in (data_dir / "logs" / "simulate.log").read_text(errors="replace") \
             if (data_dir / "logs" / "simulate.log").exists() else False
         for row in _ask(env) if served_url(Settings(data_dir=data_dir)) else []:
+            if (row["touchpoint"], row["what"], row["who"], row["start"]) not in named:
+                print(f"named: {row}", flush=True)  # as it happens: a long run may not get to its end
             named[(row["touchpoint"], row["what"], row["who"], row["start"])] = row
         polls += 1
         if done:
