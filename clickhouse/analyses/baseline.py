@@ -13,7 +13,9 @@ is flagged, the period right after it continues the incident on weaker evidence 
 one of its weeks is neither cut in two nor let into the baseline, where it would hide its own end.
 Short periods (live use, clickhouse/analyses/recent.py) turn on `overdispersed`: a rate that
 already swings between its baseline periods more than chance allows has its z shrunk by that
-excess (a quasi-binomial test), so a share that moves with the periods' boundaries is no incident.
+excess (a quasi-binomial test), so a share that moves with the periods' boundaries is no incident;
+and a share above 1 (frictions detected in a period its late journeys have not reached yet) is
+not judged.
 """
 
 from __future__ import annotations
@@ -159,6 +161,8 @@ def _nothing(like: Count, period: datetime, present: dict[tuple[datetime, str, s
 
 
 def _verdict(current: Count, trailing: list[Count], limits: Thresholds) -> Verdict | None:
+    if limits.overdispersed and current.family != "volume" and current.numerator > current.denominator:
+        return None  # more frictions than journeys: a short period holds the late channel's frictions, not its journeys
     x0 = sum(c.numerator for c in trailing)
     if current.family == "volume":
         expected = x0 / limits.baseline_periods

@@ -139,3 +139,10 @@ def few(what: str, numerators: list[int], denominators: list[int]) -> list[Count
     """`cells` of the first periods only."""
     return [Count(week, "step", "web.checkout", what, EVERYONE, x, n)
             for week, x, n in zip(WEEKS, numerators, denominators, strict=False)]
+
+
+def test_a_share_above_one_is_not_judged_in_short_periods() -> None:
+    """Five frictions of two journeys: the call centre's late batch brought the frictions first."""
+    late = [Count(week, "friction", "call_centre.support", "low_csat", EVERYONE, x, n)
+            for week, x, n in zip(WEEKS, [3, 4, 3, 4, 5], [40, 41, 39, 40, 2], strict=False)]
+    assert judge(late, WEEKS[:5], Thresholds(overdispersed=True)) == []
