@@ -125,7 +125,7 @@ def incident_query(options: IncidentOptions, journey_map: JourneyMap) -> Inciden
                       where_dim=where_dim, where_value=where_value)
     limits = Thresholds(z=options.z, min_count=options.min_count, baseline_periods=options.baseline_periods,
                         season=SEASONS[options.period] if options.seasonal else 1,
-                        overdispersed=bool(options.last_s))  # short periods: see clickhouse/analyses/baseline.py
+                        live=bool(options.last_s))  # short periods: see clickhouse/analyses/baseline.py
     return IncidentQuery(start=start, end=end, period=options.period if options.period in PERIOD_LENGTH else "hour",
                          dimensions=options.dims or journey_map.dimension_names, families=options.families,
                          filters=filters, limits=limits)

@@ -11,11 +11,12 @@ baseline of the periods after it, so a long incident does not become its own nor
 is flagged, the period right after it continues the incident on weaker evidence (|z| >=
 `z_continue`, any count, the same minimum effect): an incident that strikes fewer customers in
 one of its weeks is neither cut in two nor let into the baseline, where it would hide its own end.
-Short periods (live use, clickhouse/analyses/recent.py) turn on `overdispersed`: a rate that
-already swings between its baseline periods more than chance allows has its z shrunk by that
-excess (a quasi-binomial test), so a share that moves with the periods' boundaries is no incident;
-and a share above 1 (frictions detected in a period its late journeys have not reached yet) is
-not judged.
+Short periods that end at the data's present (live use, clickhouse/analyses/recent.py) turn on
+`live`, three rules: a rate that already swings between its baseline periods more than chance
+allows has its z shrunk by that excess (a quasi-binomial test), so a share that moves with the
+periods' boundaries is no incident; a period with fewer than half its baseline's journeys at the
+touchpoint is not judged yet (a late channel's batch has not arrived: its frictions, found from
+feedback that arrives as it happens, would outnumber its calls); nor is a share above 1.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ DEFAULT_Z_CONTINUE = 2.0  # one cell, right after its flagged period: p < 0.05 c
 DEFAULT_MIN_COUNT = 5
 DEFAULT_MIN_RATIO = 1.5  # a rate must move by half again (or halve) to be an incident
 DEFAULT_BASELINE_PERIODS = 4
+SETTLED_SHARE = 0.5  # live: a period with fewer of its touchpoint's journeys than this share of usual is incomplete
 CONCENTRATED_SHARE = 0.8  # a value holding this share of an incident's events...
 OVER_REPRESENTED = 0.6  # ...with at most this share of its journeys is where the change concentrates
 
@@ -83,7 +85,7 @@ class Thresholds:
     min_ratio: float = DEFAULT_MIN_RATIO
     baseline_periods: int = DEFAULT_BASELINE_PERIODS
     season: int = 1  # compare with the periods this many before (7: days with the same weekday)
-    overdispersed: bool = False  # shrink z by how much more the baseline periods vary than chance allows
+    live: bool = False  # short periods ending at the data's present: the three rules of the module's doc
 
     @property
     def warm_up(self) -> int:
@@ -161,8 +163,8 @@ def _nothing(like: Count, period: datetime, present: dict[tuple[datetime, str, s
 
 
 def _verdict(current: Count, trailing: list[Count], limits: Thresholds) -> Verdict | None:
-    if limits.overdispersed and current.family != "volume" and current.numerator > current.denominator:
-        return None  # more frictions than journeys: a short period holds the late channel's frictions, not its journeys
+    if limits.live and current.family != "volume" and not _settled(current, trailing):
+        return None
     x0 = sum(c.numerator for c in trailing)
     if current.family == "volume":
         expected = x0 / limits.baseline_periods
@@ -170,7 +172,7 @@ def _verdict(current: Count, trailing: list[Count], limits: Thresholds) -> Verdi
     else:
         n0 = sum(c.denominator for c in trailing)
         z = two_proportion_z(current.numerator, current.denominator, x0, n0)
-        if limits.overdispersed:
+        if limits.live:
             z /= math.sqrt(dispersion(trailing))
         rate = current.numerator / current.denominator if current.denominator else 0.0
         base = x0 / n0 if n0 else 0.0
@@ -180,6 +182,13 @@ def _verdict(current: Count, trailing: list[Count], limits: Thresholds) -> Verdi
     if abs(z) < limits.z or not (rises or falls):
         return None
     return Verdict(current, base, rate, z)
+
+
+def _settled(current: Count, trailing: list[Count]) -> bool:
+    """Whether a live period holds its touchpoint's journeys: at least half its baseline's mean, and
+    no more frictions or steps than journeys."""
+    usual = sum(c.denominator for c in trailing) / len(trailing) if trailing else 0.0
+    return current.numerator <= current.denominator and current.denominator >= SETTLED_SHARE * usual
 
 
 def _weight(current: Count, limits: Thresholds) -> float:
