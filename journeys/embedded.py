@@ -17,6 +17,7 @@ the process.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -76,7 +77,7 @@ class EmbeddedStack:
         log = self.log_path(command[0])
         with log.open("ab") as out:
             result = subprocess.run(journeys_command(*command), env=child_env(self.settings),
-                                    stdout=out if quiet else None, stderr=out if quiet else None, check=False)
+                                    preexec_fn=dies_with_parent, stdout=out if quiet else None, stderr=out if quiet else None, check=False)
         if result.returncode != 0:
             raise StageFailed(list(command), result.returncode, log if quiet else None)
 
@@ -85,7 +86,7 @@ class EmbeddedStack:
         log = self.log_path(command[0])
         with log.open("ab") as out:
             process = subprocess.Popen(journeys_command(*command), env=child_env(self.settings),
-                                       stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                                       preexec_fn=dies_with_parent, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         self.processes.append((list(command), process, log))
         return process
 
@@ -100,14 +101,31 @@ class EmbeddedStack:
         return logs / f"{name}.log"
 
     def stop_all(self) -> None:
+        """SIGTERM to every stage, then one shared deadline: a stage still running after
+        STOP_TIMEOUT_S is killed (the worker restarts from its changelogs), so stopping takes at
+        most that long however many stages hang."""
         for _, process, _ in reversed(self.processes):
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
         for _, process, _ in self.processes:
             try:
-                process.wait(STOP_TIMEOUT_S)
+                process.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def dies_with_parent() -> None:
+    """Run in a stage's process before it starts: on Linux it gets SIGTERM when the `journeys`
+    process that started it dies, even killed outright, so no stray worker keeps the embedded
+    warehouse open (chDB allows one process per data path) or consumes from a broker that is gone.
+    Elsewhere the stages are only stopped by stop_all."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def journeys_command(*args: str) -> list[str]:

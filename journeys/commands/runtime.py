@@ -7,7 +7,10 @@ and reports; `up` keeps traffic flowing with a live view until Ctrl-C.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +22,7 @@ from rich.live import Live
 from foundation.kafka import consumer_options, topic
 from foundation.settings import Settings
 from journeys.commands.options import settings_of
-from journeys.embedded import PREVIOUS_DIR, EmbeddedStack, embedded_stack, reset_warehouse
+from journeys.embedded import PREVIOUS_DIR, STOP_TIMEOUT_S, EmbeddedStack, embedded_stack, reset_warehouse
 from journeys.live import LiveView, decode, render
 from journeys.readclient import live_map_line
 from journeys.report import print_report
@@ -82,7 +85,7 @@ def _report(stack: EmbeddedStack, truth: Path) -> None:
 def up(ctx: click.Context, customers: int, rate: int, simulate: bool, collector: bool) -> None:
     """Run the embedded stack live with a terminal view until Ctrl-C; the warehouse is kept."""
     settings = settings_of(ctx)
-    with embedded_stack(settings) as stack:
+    with stopped_by_signals(), embedded_stack(settings) as stack:
         _announce_previous(stack)
         _say(f"Local broker on {stack.settings.kafka.bootstrap_servers}; data in {stack.settings.data_dir}")
         stack.run("migrate", quiet=True)
@@ -97,9 +100,38 @@ def up(ctx: click.Context, customers: int, rate: int, simulate: bool, collector:
         try:
             _live(stack.settings)
         except KeyboardInterrupt:
-            _say("Stopping…")
+            _ignore_signals()  # the stages get SIGTERM and a deadline (STOP_TIMEOUT_S); don't cut that short
+            _say(f"Stopping (at most {STOP_TIMEOUT_S:.0f} s)…")
     _say(f"Stopped. The warehouse is kept in {stack.settings.data_dir / 'warehouse'}: journeys query --list "
          f"(the next embedded start moves it to {stack.settings.data_dir / PREVIOUS_DIR})")
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def stopped_by_signals() -> Iterator[None]:
+    """Ctrl-C (SIGINT) and SIGTERM stop `up` in order, whatever the process inherited.
+
+    A shell without job control starts a background command (`journeys up &` in a script, CI, a
+    Makefile) with SIGINT ignored, and Python keeps it ignored: Ctrl-C or `kill -INT` then did
+    nothing. A service manager stops with SIGTERM, which would have killed `up` without stopping
+    its stages."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _ignore_signals() -> None:
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def _live(settings: Settings) -> None:

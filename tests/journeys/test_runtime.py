@@ -80,19 +80,26 @@ def test_demo_prints_the_three_tables_and_writes_the_map_and_runs_again_alike(tm
     assert (previous / "experience-map.html").exists() and (previous / "ground-truth.json").exists()
 
 
-def run_up(data_dir: Path, output: Path) -> str:
-    """`journeys up` until its first journeys were published (and a moment for the sink), then Ctrl-C.
+def ignoring_sigint() -> None:
+    """What a shell without job control does to a background command (`make test &`, a CI script)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
+
+def run_up(data_dir: Path, output: Path, stop: signal.Signals = signal.SIGINT) -> str:
+    """`journeys up` until its first journeys were published (and a moment for the sink), then `stop`.
+
+    Started with SIGINT ignored, as from a background job: Ctrl-C must stop it all the same.
     Waiting for the pipeline's own output, not a fixed time: on a busy machine the worker's start
     takes a while, and a run stopped before it worked would say nothing about a restart."""
     with output.open("wb") as out:
         up = subprocess.Popen([*JOURNEYS, "up", "--customers", "200", "--rate", "400", "--no-collector"],
-                              env=env_for(data_dir), stdout=out, stderr=subprocess.STDOUT)
+                              env=env_for(data_dir), stdout=out, stderr=subprocess.STDOUT,
+                              preexec_fn=ignoring_sigint)
         try:
             wait_for_journeys(up, output)
             time.sleep(SINK_GRACE_S)
             assert up.poll() is None, output.read_text()[-3000:]
-            up.send_signal(signal.SIGINT)
+            up.send_signal(stop)
             up.wait(UP_STOP_TIMEOUT_S)
         finally:
             if up.poll() is None:
@@ -136,7 +143,7 @@ def test_up_runs_until_interrupted_keeps_the_warehouse_and_starts_clean_when_sta
     first = journeys_in_warehouse(data)
     assert first > 0
 
-    again = run_up(data, tmp_path / "second.out")  # a new embedded log: its events must be processed, not skipped
+    again = run_up(data, tmp_path / "second.out", stop=signal.SIGTERM)  # as a service manager stops it; a new embedded log: its events must be processed, not skipped
     previous = kept_aside(again, data)
     assert journeys_in_warehouse(data) > 0  # a fresh warehouse: every journey in it is the second run's
     assert journeys_in_warehouse(previous) == first  # the first run's warehouse, kept aside whole, not mixed
