@@ -57,6 +57,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("simulate:simulate_command", "Publish simulated customer journeys (with known friction) and write "
                                               "their ground truth."),
     "sink": ("worker:sink_command", "Run the warehouse sink alone: output topics -> ClickHouse, until stopped."),
+    "switch-on": ("runtime:switch_on", "Switch on the incidents of a scenario FILE in a running `journeys up`, "
+                                       "from its present simulated moment."),
     "topics": ("ingest:topics_group", "The pipeline's Kafka topics."),
     "up": ("runtime:up", "Run the embedded stack live with a terminal view until Ctrl-C; the warehouse is kept."),
     "validate": ("contract:validate_command", "Check a JSON Lines FILE (or - for standard input) against the contract "

@@ -5,6 +5,7 @@ chDB opens a data path in one process at a time, so while `journeys up` or `jour
 reads itself, on a thread of its own with a client of its own (stdlib http.server, loopback by
 default, a bearer token required for any other host): the named queries as JSON or CSV
 (`GET /v1/query/<name>?from=&to=&channel=&segment=&touchpoint=&limit=&format=json|csv`), the
+incidents of `journeys incidents` (`GET /v1/incidents?last_s=&period=&dims=...`, journeys/incident_reads.py), the
 experience map (`GET /map`, the live page, which refreshes from `GET /v1/map/fragment`; `GET
 /v1/map/document?format=html|svg`, the static document) and `GET /healthz`. Only the SELECTs of the named queries and the map run here: no SQL
 arrives from outside. The address is written to `<data_dir>/reads.json` (journeys/readclient.py
@@ -38,6 +39,7 @@ from grafana.experience_map.page import map_fragment
 from grafana.experience_map.queries import segments
 from grafana.experience_map.render import render_svg
 from grafana.experience_map.service import MapRequest, draw_from
+from journeys.incident_reads import IncidentOptions, run_incidents
 from journeys.readclient import forget_address, remember_address
 from journeys.tables import render
 from schemas.errors import JourneysError, WarehouseError
@@ -76,6 +78,12 @@ class Reads:
         query = named_query(name)
         with self._lock, self._bounded(f"the query {query.name}"):
             return run(self._connected(), query.name, filters_of(params), self.journey_map.phase_ids)
+
+    def incidents(self, params: dict[str, str]) -> QueryResult:
+        """`journeys incidents` run here (journeys/incident_reads.py), for the command beside a running pipeline."""
+        options = IncidentOptions.from_params(params)
+        with self._lock:
+            return run_incidents(self._connected(), options, self.journey_map)
 
     def map_document(self, params: dict[str, str], kind: str) -> str:
         """The map as `kind`: "live" (the page), "fragment" (what it refreshes), "svg" or "html" (documents)."""
@@ -182,6 +190,10 @@ class Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.OK, "json", orjson.dumps(listing))
         elif path.startswith(QUERY_PREFIX):
             result = reads.query(path.removeprefix(QUERY_PREFIX), params)
+            body = render(result, "csv").encode() if fmt == "csv" else as_json(result)
+            self._send(HTTPStatus.OK, "csv" if fmt == "csv" else "json", body)
+        elif path == "/v1/incidents":
+            result = reads.incidents(params)
             body = render(result, "csv").encode() if fmt == "csv" else as_json(result)
             self._send(HTTPStatus.OK, "csv" if fmt == "csv" else "json", body)
         elif path in ("/", "/map"):

@@ -11,6 +11,12 @@ baseline of the periods after it, so a long incident does not become its own nor
 is flagged, the period right after it continues the incident on weaker evidence (|z| >=
 `z_continue`, any count, the same minimum effect): an incident that strikes fewer customers in
 one of its weeks is neither cut in two nor let into the baseline, where it would hide its own end.
+Short periods that end at the data's present (live use, clickhouse/analyses/recent.py) turn on
+`live`, three rules: a rate that already swings between its baseline periods more than chance
+allows has its z shrunk by that excess (a quasi-binomial test), so a share that moves with the
+periods' boundaries is no incident; a period with fewer than half its baseline's journeys at the
+touchpoint is not judged yet (a late channel's batch has not arrived: its frictions, found from
+feedback that arrives as it happens, would outnumber its calls); nor is a share above 1.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ DEFAULT_Z_CONTINUE = 2.0  # one cell, right after its flagged period: p < 0.05 c
 DEFAULT_MIN_COUNT = 5
 DEFAULT_MIN_RATIO = 1.5  # a rate must move by half again (or halve) to be an incident
 DEFAULT_BASELINE_PERIODS = 4
+SETTLED_SHARE = 0.5  # live: a period with fewer of its touchpoint's journeys than this share of usual is incomplete
 CONCENTRATED_SHARE = 0.8  # a value holding this share of an incident's events...
 OVER_REPRESENTED = 0.6  # ...with at most this share of its journeys is where the change concentrates
 
@@ -78,6 +85,7 @@ class Thresholds:
     min_ratio: float = DEFAULT_MIN_RATIO
     baseline_periods: int = DEFAULT_BASELINE_PERIODS
     season: int = 1  # compare with the periods this many before (7: days with the same weekday)
+    live: bool = False  # short periods ending at the data's present: the three rules of the module's doc
 
     @property
     def warm_up(self) -> int:
@@ -103,6 +111,20 @@ def poisson_z(observed: int, expected: float) -> float:
     if expected <= 0:
         return 0.0 if observed == 0 else 2 * math.sqrt(observed + 3 / 8)
     return 2 * (math.sqrt(observed + 3 / 8) - math.sqrt(expected + 3 / 8))
+
+
+def dispersion(trailing: list[Count]) -> float:
+    """How much more a rate varies between the baseline periods than a binomial count would
+    (Pearson's chi-square over its degrees of freedom, at least 1): a share that swings from
+    period to period by itself (a step split over short periods' boundaries, a trend) needs a
+    larger departure to be news. 1 with fewer than two periods or a rate of 0 or 1."""
+    seen = [c for c in trailing if c.denominator > 0]
+    x, n = sum(c.numerator for c in seen), sum(c.denominator for c in seen)
+    if len(seen) < 2 or x in (0, n):
+        return 1.0
+    rate = x / n
+    chi2 = sum((c.numerator - c.denominator * rate) ** 2 / (c.denominator * rate * (1 - rate)) for c in seen)
+    return max(1.0, chi2 / (len(seen) - 1))
 
 
 def judge(counts: Iterable[Count], periods: list[datetime], limits: Thresholds) -> list[Verdict]:
@@ -141,6 +163,8 @@ def _nothing(like: Count, period: datetime, present: dict[tuple[datetime, str, s
 
 
 def _verdict(current: Count, trailing: list[Count], limits: Thresholds) -> Verdict | None:
+    if limits.live and current.family != "volume" and not _settled(current, trailing):
+        return None
     x0 = sum(c.numerator for c in trailing)
     if current.family == "volume":
         expected = x0 / limits.baseline_periods
@@ -148,6 +172,8 @@ def _verdict(current: Count, trailing: list[Count], limits: Thresholds) -> Verdi
     else:
         n0 = sum(c.denominator for c in trailing)
         z = two_proportion_z(current.numerator, current.denominator, x0, n0)
+        if limits.live:
+            z /= math.sqrt(dispersion(trailing))
         rate = current.numerator / current.denominator if current.denominator else 0.0
         base = x0 / n0 if n0 else 0.0
     rises = z > 0 and current.numerator >= limits.min_count and rate >= base * limits.min_ratio
@@ -156,6 +182,13 @@ def _verdict(current: Count, trailing: list[Count], limits: Thresholds) -> Verdi
     if abs(z) < limits.z or not (rises or falls):
         return None
     return Verdict(current, base, rate, z)
+
+
+def _settled(current: Count, trailing: list[Count]) -> bool:
+    """Whether a live period holds its touchpoint's journeys: at least half its baseline's mean, and
+    no more frictions or steps than journeys."""
+    usual = sum(c.denominator for c in trailing) / len(trailing) if trailing else 0.0
+    return current.numerator <= current.denominator and current.denominator >= SETTLED_SHARE * usual
 
 
 def _weight(current: Count, limits: Thresholds) -> float:

@@ -14,19 +14,21 @@ from datetime import datetime
 from typing import Any
 
 import click
+import orjson
 
-from clickhouse.analyses.baseline import Thresholds
 from clickhouse.analyses.explain import explain
-from clickhouse.analyses.incidents import FAMILIES, IncidentQuery, find_incidents
 from clickhouse.analyses.named import Extra, run_analysis
-from clickhouse.client import connect
+from clickhouse.client import WarehouseBusyError, connect
 from clickhouse.queries import EARLIEST, LATEST, Filters, QueryResult
+from foundation.settings import Settings
 from journeys.commands.options import dimension_filter, journey_map_of, settings_of, utc
+from journeys.incident_reads import IncidentOptions, IncidentRequestError, run_incidents
+from journeys.readclient import get, served_url
 from journeys.tables import FORMATS, render
+from schemas.errors import WarehouseError
 from schemas.journeymap import JourneyMap
 
 DURATION = re.compile(r"^(\d+)([smhdw])$")
-SEASONS = {"hour": 168, "day": 7, "week": 1}  # periods in a week
 UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
 
@@ -105,7 +107,8 @@ def _stay(text: str, journey_map: JourneyMap) -> tuple[str, int]:
 
 
 @click.command("incidents")
-@click.option("--period", type=click.Choice(("hour", "day", "week")), default="week", show_default=True)
+@click.option("--period", default="week", show_default=True,
+              help="hour, day or week; with --last also a duration (30m, 6h): periods ending at the newest event.")
 @click.option("--by", "dims", multiple=True, metavar="DIM",
               help="Dimensions to look for incidents in (default: all the journey map declares).")
 @click.option("--what", "families", default="step,friction", show_default=True,
@@ -116,25 +119,37 @@ def _stay(text: str, journey_map: JourneyMap) -> tuple[str, int]:
               help="Baseline of the same weekday (--period day) or hour of the week (--period hour).")
 @click.option("--z", "z", default=4.0, show_default=True, type=click.FloatRange(1.0), help="|z| to flag a period.")
 @click.option("--min-count", default=5, show_default=True, type=click.IntRange(1), help="Fewest events to flag.")
+@click.option("--last", default="", metavar="DURATION",
+              help="The window is the last DURATION of the data (12h, 2d), up to its newest event: live use.")
 @_common
 def incidents_command(ctx: click.Context, period: str, dims: tuple[str, ...], families: str, baseline_periods: int,
-                      seasonal: bool, z: float, min_count: int, **common: Any) -> None:
+                      seasonal: bool, z: float, min_count: int, last: str, **common: Any) -> None:
     """Incidents: cells worse (or better) than their baseline of trailing periods, joined over periods."""
     journey_map = journey_map_of(ctx)
-    for dim in dims:
-        _breakdown(dim, journey_map, context_only=True)
-    what = tuple(f.strip() for f in families.split(",") if f.strip())
-    if not what or set(what) - set(FAMILIES):
-        raise click.UsageError(f"--what takes {', '.join(FAMILIES)} (got {families!r})")
-    filters = _filters(common, journey_map)
-    query = IncidentQuery(start=filters.start, end=filters.end, period=period,
-                          dimensions=dims or journey_map.dimension_names, families=what, filters=filters,
-                          limits=Thresholds(z=z, min_count=min_count, baseline_periods=baseline_periods,
-                                            season=SEASONS[period] if seasonal else 1))
-    found = find_incidents(connect(settings_of(ctx)), query)
-    rows = [asdict(i) for i in found]
-    columns = tuple(rows[0]) if rows else ("start", "end", "family", "touchpoint", "what", "who")
-    click.echo(render(QueryResult(columns, [tuple(r.values()) for r in rows]), common["fmt"]), nl=False)
+    options = IncidentOptions(
+        start=utc(common["start"]), end=utc(common["end"]), last_s=_seconds(last, "--last") if last else 0,
+        period=period, dims=dims, families=tuple(f.strip() for f in families.split(",") if f.strip()),
+        baseline_periods=baseline_periods, seasonal=seasonal, z=z, min_count=min_count, channel=common["channel"],
+        segment=common["segment"], where=common["where"])
+    try:
+        options.check(journey_map)
+        client = connect(settings_of(ctx))
+    except IncidentRequestError as err:
+        raise click.UsageError(str(err)) from None
+    except WarehouseBusyError as busy:  # a running pipeline holds it: ask that process
+        result = ask_for_incidents(settings_of(ctx), options, busy)
+    else:
+        result = run_incidents(client, options, journey_map)
+    click.echo(render(result, common["fmt"]), nl=False)
+
+
+def ask_for_incidents(settings: Settings, options: IncidentOptions, busy: WarehouseBusyError) -> QueryResult:
+    """The incidents, found by the process holding the embedded warehouse (journeys/reads.py)."""
+    url = served_url(settings)
+    if url is None:
+        raise WarehouseError(f"{busy}; it serves no read endpoint (JOURNEYS_READS__ENABLED is off, or it is older)")
+    answer = orjson.loads(get(settings, url, "/v1/incidents", options.as_params()))
+    return QueryResult(tuple(answer["columns"]), [tuple(row) for row in answer["rows"]])
 
 
 @click.command("explain")

@@ -2,7 +2,8 @@
 
 Both start the embedded stack (journeys.embedded): a local broker unless Kafka is configured, the
 worker with the warehouse sink, and simulated traffic. `demo` runs a fixed simulation to the end
-and reports; `up` keeps traffic flowing with a live view until Ctrl-C.
+and reports; `up` keeps traffic flowing with a live view until Ctrl-C, and `switch-on` hands a
+running `up` a scenario of incidents to inject from then on.
 """
 
 from __future__ import annotations
@@ -22,10 +23,13 @@ from rich.live import Live
 from foundation.kafka import consumer_options, topic
 from foundation.settings import Settings
 from journeys.commands.options import settings_of
+from journeys.commands.simulate import parse_start, scenario_of
 from journeys.embedded import PREVIOUS_DIR, STOP_TIMEOUT_S, EmbeddedStack, embedded_stack, reset_warehouse
 from journeys.live import LiveView, decode, render
 from journeys.readclient import live_map_line
 from journeys.report import print_report
+from producers.simulator.incidents import Scenario
+from producers.simulator.switch import SWITCHABLE
 from schemas.errors import JourneysError
 from schemas.journeymap import load_journey_map
 from schemas.outputs import FRICTION_TOPIC, HEALTH_TOPIC, STATE_TOPIC
@@ -33,6 +37,9 @@ from schemas.outputs import FRICTION_TOPIC, HEALTH_TOPIC, STATE_TOPIC
 IDLE_EXIT_S = 12
 LIVE_HISTORY_DAYS = 30  # live traffic spans the last month, so dashboards on recent ranges fill
 LIVE_REFRESH_S = 1.0
+INCIDENT_LOG = "incidents.jsonl"
+SWITCH_FILE = "switch-on.yaml"
+LIVE_INCIDENTS = "--last 1d --period 6h"  # what docs/operations.md recommends in live mode
 REPORT_MIN_WIDTH = 120
 console = Console()
 if not console.is_terminal:  # logs and CI: wide enough for the report tables
@@ -81,10 +88,15 @@ def _report(stack: EmbeddedStack, truth: Path) -> None:
 @click.option("--rate", default=300, show_default=True, help="Simulated events per second.")
 @click.option("--simulate/--no-simulate", default=True, help="Generate traffic (else only the collector).")
 @click.option("--collector/--no-collector", default=True, help="Also run the web collector.")
+@click.option("--incidents", "scenario_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Inject this scenario's incidents (YAML; start_day counts from the first of the "
+                   f"{LIVE_HISTORY_DAYS} simulated days).")
 @click.pass_context
-def up(ctx: click.Context, customers: int, rate: int, simulate: bool, collector: bool) -> None:
+def up(ctx: click.Context, customers: int, rate: int, simulate: bool, collector: bool,
+       scenario_path: Path | None) -> None:
     """Run the embedded stack live with a terminal view until Ctrl-C; the warehouse is kept."""
     settings = settings_of(ctx)
+    scenario = scenario_of(scenario_path, load_journey_map(settings.journey_map))
     with stopped_by_signals(), embedded_stack(settings) as stack:
         _announce_previous(stack)
         _say(f"Local broker on {stack.settings.kafka.bootstrap_servers}; data in {stack.settings.data_dir}")
@@ -94,8 +106,13 @@ def up(ctx: click.Context, customers: int, rate: int, simulate: bool, collector:
             stack.start("collect")
         if simulate:
             start = (datetime.now(UTC) - timedelta(days=LIVE_HISTORY_DAYS)).date().isoformat()
+            switch_file(stack.settings).unlink(missing_ok=True)  # a switch of a previous run is not this one's
+            planned = ("--incidents", str(scenario_path)) if scenario_path else ()
             stack.start("simulate", "--customers", str(customers), "--seed", str(int(time.time())),
-                        "--rate", str(rate), "--days", str(LIVE_HISTORY_DAYS), "--start", start, "--no-progress")
+                        "--rate", str(rate), "--days", str(LIVE_HISTORY_DAYS), "--start", start, "--no-progress",
+                        *planned, "--incident-log", str(incident_log(stack.settings)),
+                        "--switch-file", str(switch_file(stack.settings)))
+            _announce_incidents(scenario, start, stack.settings)
         _say(live_map_line(stack.settings))  # from journeys.readclient: waits until the worker serves it
         try:
             _live(stack.settings)
@@ -104,6 +121,45 @@ def up(ctx: click.Context, customers: int, rate: int, simulate: bool, collector:
             _say(f"Stopping (at most {STOP_TIMEOUT_S:.0f} s)…")
     _say(f"Stopped. The warehouse is kept in {stack.settings.data_dir / 'warehouse'}: journeys query --list "
          f"(the next embedded start moves it to {stack.settings.data_dir / PREVIOUS_DIR})")
+
+
+@click.command("switch-on")
+@click.argument("scenario_path", metavar="FILE", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def switch_on(ctx: click.Context, scenario_path: Path) -> None:
+    """Switch on the incidents of a scenario FILE in a running `journeys up`, from its present simulated moment."""
+    settings = settings_of(ctx)
+    scenario = scenario_of(scenario_path, load_journey_map(settings.journey_map))
+    planned_only = [spec.name for spec in scenario.incidents if spec.kind not in SWITCHABLE] if scenario else []
+    if planned_only:
+        raise click.BadParameter(f"{', '.join(planned_only)}: only {', '.join(SWITCHABLE)} can be switched on while "
+                                 "`up` runs (give the others to `journeys up --incidents`)", param_hint="FILE")
+    target = switch_file(settings)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    written = target.with_suffix(".tmp")
+    written.write_bytes(scenario_path.read_bytes())
+    written.replace(target)  # whole, at once: the simulator never reads half a file
+    _say(f"written to {target}: a running `journeys up` injects it from its next chunk (start_day counts from "
+         f"that simulated moment); when it is published: {incident_log(settings)}", soft_wrap=True)
+
+
+def switch_file(settings: Settings) -> Path:
+    """The scenario `journeys switch-on` hands to the simulator of a running `up` (producers/simulator/switch.py)."""
+    return settings.data_dir / SWITCH_FILE
+
+
+def incident_log(settings: Settings) -> Path:
+    """Where the simulator of `up` notes each incident's first published event (switched_on.watch)."""
+    return settings.data_dir / "logs" / INCIDENT_LOG
+
+
+def _announce_incidents(scenario: Scenario | None, start: str, settings: Settings) -> None:
+    for spec in scenario.incidents if scenario else ():
+        begin, _ = spec.window(parse_start(start))
+        (dim, value), = spec.where.items()
+        _say(f"incident {spec.name} ({spec.kind}, {dim}={value}) switches on at simulated {begin:%Y-%m-%d %H:%M}; "
+             f"when it is published: {incident_log(settings)}; see it: journeys incidents {LIVE_INCIDENTS}",
+             soft_wrap=True)
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)

@@ -17,6 +17,8 @@ from producers.publisher import Publisher
 from producers.simulator.incidents import Scenario, ScenarioError, check_dimensions, load_scenario
 from producers.simulator.parallel import ENCODE_CHUNK, SimulationArgs, simulated_in_child
 from producers.simulator.run import RunSummary, chunk_size, publish_encoded
+from producers.simulator.switch import Switch, switchable
+from producers.simulator.switched_on import watch
 from producers.simulator.truth import GroundTruth
 from schemas.errors import ConfigError
 from schemas.journeymap import JourneyMap, load_journey_map
@@ -45,9 +47,14 @@ def parse_start(value: str) -> datetime:
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 @click.option("--incidents", "scenario_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Inject the incidents of this scenario (YAML, docs/analyst-guide.md).")
+@click.option("--switch-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Inject the incidents of a scenario written here while publishing (journeys switch-on).")
+@click.option("--incident-log", "incident_log", type=click.Path(dir_okay=False, path_type=Path),
+              help="Append a JSON line here when an incident's first injected event is published.")
 @click.pass_context
 def simulate_command(ctx: click.Context, customers: int, seed: int, rate: float | None, fast: bool, days: int,
-                     truth_path: Path | None, start: str, progress: bool, scenario_path: Path | None) -> None:
+                     truth_path: Path | None, start: str, progress: bool, scenario_path: Path | None,
+                     switch_file: Path | None, incident_log: Path | None) -> None:
     """Publish simulated customer journeys (with known friction) and write their ground truth."""
     if rate and fast:
         raise click.UsageError("--rate and --as-fast-as-possible exclude each other")
@@ -55,15 +62,19 @@ def simulate_command(ctx: click.Context, customers: int, seed: int, rate: float 
     journey_map = load_journey_map(settings.journey_map)
     secret = settings.pii_secret.get_secret_value().encode("utf-8")
     pace = None if fast else rate
-    args = SimulationArgs(customers, seed, days, parse_start(start), journey_map, secret,
-                          scenario_of(scenario_path, journey_map))
+    scenario = scenario_of(scenario_path, journey_map)
+    args = SimulationArgs(customers, seed, days, parse_start(start), journey_map, secret, scenario)
     # Paced runs last long: their truth is written before publishing, fast runs' once published.
     with simulated_in_child(args, min(chunk_size(pace), ENCODE_CHUNK), truth_first=pace is not None) as child:
         if pace is not None:
             write_truth(child.truth(), truth_path)
         ensure_topics(settings)
         with Publisher.connect(settings, source="simulator", journey_map=journey_map, bulk_only=True) as publisher:
-            summary = publish_encoded(child.chunks(), child.deliveries, publisher, pace, show_progress=progress)
+            switch = Switch(switch_file) if switch_file else None
+            planned = [spec.name for spec in scenario.incidents] if scenario else []
+            chunks = watch(switchable(child.chunks(), switch), lambda: planned + (switch.names() if switch else []),
+                           incident_log)
+            summary = publish_encoded(chunks, child.deliveries, publisher, pace, show_progress=progress)
         truth = child.truth()
     if pace is None:
         write_truth(truth, truth_path)

@@ -64,6 +64,11 @@ def load_scenario(path: Path) -> Scenario:
         raise ScenarioError(f"incident scenario {path}: {err}") from None
 
 
+def marker(name: str) -> str:
+    """The source-id prefix of the events an incident injects (the truth and live logs find them by it)."""
+    return f"ix{name[:6]}-"
+
+
 def inject(scenario: Scenario, ctx: Context, story: History, start: datetime) -> None:
     """Write the scenario's incidents into one person's history (in place)."""
     for spec in scenario.incidents:
@@ -82,17 +87,16 @@ def _checkout(spec: IncidentSpec, ctx: Context, story: History, start: datetime,
     for journey in story.journeys:
         for step in [t for t in journey if t.event_type == "checkout_step" and t.measures.get("checkout_step") == LOOP_STEP
                      and _in_scope(spec, t, start)]:
-            scenes = _error_scene if spec.kind == "checkout_errors" else _loop_scene
-            _insert_after(ctx, journey, step, scenes(step, own), spec.name)
+            _insert_after(ctx, journey, step, SCENES[spec.kind](own), marker(spec.name))
 
 
-def _error_scene(step: Touch, own: random.Random) -> list[tuple[str, dict[str, object]]]:
+def _error_scene(own: random.Random) -> list[tuple[str, dict[str, object]]]:
     """A declined payment, then the step again."""
     return [("error", {"error_kind": "payment", "error_code": "card_declined", "path": "/checkout/payment"}),
             ("checkout_step", {"checkout_step": LOOP_STEP, "path": f"/checkout/{LOOP_STEP}"})]
 
 
-def _loop_scene(step: Touch, own: random.Random) -> list[tuple[str, dict[str, object]]]:
+def _loop_scene(own: random.Random) -> list[tuple[str, dict[str, object]]]:
     """Back to the previous step and forward again, one to three times."""
     scene: list[tuple[str, dict[str, object]]] = []
     for _ in range(own.randint(1, 3)):
@@ -102,8 +106,12 @@ def _loop_scene(step: Touch, own: random.Random) -> list[tuple[str, dict[str, ob
     return scene
 
 
+# What follows a checkout step in scope (producers.simulator.switch injects the same on the wire).
+SCENES = {"checkout_errors": _error_scene, "checkout_loop": _loop_scene}
+
+
 def _insert_after(ctx: Context, journey: list[Touch], step: Touch, scene: list[tuple[str, dict[str, object]]],
-                  name: str) -> None:
+                  prefix: str) -> None:
     """The scene's events, evenly spaced between `step` and the journey's next event."""
     following = min((t.time for t in journey if t.time > step.time), default=step.time + timedelta(seconds=60))
     gap = min((following - step.time).total_seconds(), MAX_INSERT_GAP_S)
@@ -111,7 +119,7 @@ def _insert_after(ctx: Context, journey: list[Touch], step: Touch, scene: list[t
     for n, (event_type, measures) in enumerate(scene, start=1):
         at = to_ms(step.time + timedelta(seconds=gap * n / (len(scene) + 1)))
         journey.append(Touch(at, "web", step.touchpoint, event_type, dict(step.identifiers),
-                             ctx.uid(f"ix{name[:6]}-"), step.segment, {**session, **measures},
+                             ctx.uid(prefix), step.segment, {**session, **measures},
                              context=dict(step.context or {})))
 
 
@@ -121,7 +129,7 @@ def _call_waits(spec: IncidentSpec, ctx: Context, story: History, start: datetim
         for call in journey:
             if call.event_type == "call_answered" and _in_scope(spec, call, start) and call.measures["wait_s"] <= limit:
                 call.measures["wait_s"] = round(limit * own.uniform(1.15, 3.0), 1)
-                call.source_id = ctx.uid(f"ix{spec.name[:6]}-")  # marks it for the truth's count
+                call.source_id = ctx.uid(marker(spec.name))  # marks it for the truth's count
                 call._event_id = None
                 injected.append(Injection("long_wait", call, [call]))
 
@@ -134,8 +142,8 @@ def incident_truth(scenario: Scenario, start: datetime, histories: list[History]
     counted without the histories)."""
     out = []
     for spec in scenario.incidents:
-        marker = f"ix{spec.name[:6]}-"
-        hit = [sum(1 for j in h.journeys for t in j if t.source_id.startswith(marker)) for h in histories or []]
+        prefix = marker(spec.name)
+        hit = [sum(1 for j in h.journeys for t in j if t.source_id.startswith(prefix)) for h in histories or []]
         (dim, value), = spec.where.items()
         begin, end = spec.window(start)
         touchpoint, what = SIGNATURE[spec.kind]

@@ -189,7 +189,8 @@ def simulated_in_child(args: SimulationArgs, chunk_size: int, truth_first: bool 
     shares = [range(args.customers * n // workers, args.customers * (n + 1) // workers) for n in range(workers)]
     with ExitStack() as stack:
         stack.enter_context(_collector_paused())
-        children = [stack.enter_context(_child(args, who, truth_first)) for who in shares]
+        readers: list[Connection] = []  # every pipe's read end so far: a child closes those it inherits
+        children = [stack.enter_context(_child(args, who, truth_first, readers)) for who in shares]
         yield ChildWork(args, children, chunk_size)
 
 
@@ -216,11 +217,12 @@ def _collector_paused() -> Iterator[None]:
 
 
 @contextmanager
-def _child(args: SimulationArgs, who: range, truth_first: bool) -> Iterator[Child]:
+def _child(args: SimulationArgs, who: range, truth_first: bool, readers: list[Connection]) -> Iterator[Child]:
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     _widen(receiver)
-    child = context.Process(target=_simulate_and_send, args=(args, who, sender, truth_first),
+    readers.append(receiver)
+    child = context.Process(target=_simulate_and_send, args=(args, who, sender, truth_first, tuple(readers)),
                             name="journeys-simulate", daemon=True)
     child.start()
     sender.close()
@@ -246,16 +248,24 @@ def _widen(connection: Connection) -> None:
         pass
 
 
-def _simulate_and_send(args: SimulationArgs, who: range, sender: Connection, truth_first: bool) -> None:
+def _simulate_and_send(args: SimulationArgs, who: range, sender: Connection, truth_first: bool,
+                       inherited: tuple[Connection, ...] = ()) -> None:
+    # The read ends forked into this child: held open here, they would keep a write to a full pipe
+    # waiting forever once the reader is gone (an interrupted `journeys up` left children behind).
+    for reader in inherited:
+        reader.close()
     # No cyclic collection in this short-lived child (see `gc_paused`): not even the passes over
     # everything it planned that re-enabling it between its steps set off (~1 us per delivery).
     gc.disable()
     drawn = plan(args.customers, args.seed, args.days, args.start, args.journey_map, args.pii_secret, who=who,
                  scenario=args.scenario)
-    _send(sender, (len(drawn.arrivals), drawn.duplicates, drawn.malformed))
-    if truth_first:
-        sender.send_bytes(PERSONS.dump_json(drawn.person_truths()))
-    _stream(drawn, sender, [] if truth_first else drawn.histories)
+    try:
+        _send(sender, (len(drawn.arrivals), drawn.duplicates, drawn.malformed))
+        if truth_first:
+            sender.send_bytes(PERSONS.dump_json(drawn.person_truths()))
+        _stream(drawn, sender, [] if truth_first else drawn.histories)
+    except BrokenPipeError:  # the reader stopped (an interrupted run): nothing left to send to
+        return
     sender.close()
 
 

@@ -68,6 +68,11 @@ def defaults(model: type[BaseModel]) -> Template:
 _by_channel: dict[str, tuple[Template, Template]] = {}
 
 
+def measures_template(channel: str) -> Template:
+    """The channel's measures, every one at its default (a copy to fill)."""
+    return (_by_channel.get(channel) or _templates(channel))[1].copy()
+
+
 def _templates(channel: str) -> tuple[Template, Template]:
     found = _by_channel.get(channel)
     if found is None:

@@ -16,6 +16,7 @@ from clickhouse.analyses.baseline import (
     Count,
     Thresholds,
     concentrate,
+    dispersion,
     incidents,
     judge,
     poisson_z,
@@ -115,3 +116,37 @@ def test_a_continued_incident_still_ends_when_the_rate_is_back() -> None:
     orders = cells("error", EVERYONE, [1, 0, 1, 0, 30, 2, 1, 0, 1, 0], [100] * 10)
     found = incidents(judge(orders, WEEKS, LIMITS), WEEKS)
     assert [(i.start, i.end) for i in found] == [(WEEKS[4], WEEKS[4])]
+
+
+def test_a_share_that_swings_by_itself_needs_more_to_be_news_in_short_periods() -> None:
+    """Live periods: an e-mail 'opened' share swinging 30-70 % between its baseline periods (opens
+    land in the period after their sends) reaching 93 % is no incident once z allows for the swing;
+    a share steady at 0 that reaches 40 % still is."""
+    swinging = few("opened", [15, 35, 16, 34, 44], [50, 50, 50, 50, 47])
+    steady = few("error", [0, 0, 0, 0, 12], [50, 50, 50, 50, 30])
+    plain, adjusted = LIMITS, Thresholds(live=True)
+    assert [v.count.what for v in judge(swinging + steady, WEEKS[:5], plain)] == ["opened", "error"]
+    assert [v.count.what for v in judge(swinging + steady, WEEKS[:5], adjusted)] == ["error"]
+
+
+def test_dispersion_is_one_for_binomial_looking_periods() -> None:
+    assert dispersion(few("error", [10, 11, 9, 10], [100, 100, 100, 100])) == 1.0
+    assert dispersion(few("error", [0, 0, 0], [50, 50, 50])) == 1.0
+    assert dispersion(few("opened", [15, 35, 16, 34], [50, 50, 50, 50])) > 4
+
+
+def few(what: str, numerators: list[int], denominators: list[int]) -> list[Count]:
+    """`cells` of the first periods only."""
+    return [Count(week, "step", "web.checkout", what, EVERYONE, x, n)
+            for week, x, n in zip(WEEKS, numerators, denominators, strict=False)]
+
+
+def test_a_live_period_without_its_late_journeys_is_not_judged_yet() -> None:
+    """Five frictions of two journeys, six of sixteen: the call centre's batch has not brought the
+    calls the (earlier) feedback was about; once the period holds its usual journeys, it is judged."""
+    def late(x: int, n: int) -> list[Count]:
+        return [Count(week, "friction", "call_centre.support", "nps_detractor", EVERYONE, xi, ni)
+                for week, xi, ni in zip(WEEKS, [3, 4, 3, 4, x], [40, 41, 39, 40, n], strict=False)]
+    live = Thresholds(live=True)
+    assert judge(late(5, 2), WEEKS[:5], live) == [] and judge(late(6, 16), WEEKS[:5], live) == []
+    assert [v.count.numerator for v in judge(late(16, 40), WEEKS[:5], live)] == [16]
