@@ -68,6 +68,8 @@ def test_with_the_default_customers_too(tmp_path: Path) -> None:
     _incident_named_within_a_minute(tmp_path, DEFAULT_CUSTOMERS, SCENARIO.replace("start_day: 4", "start_day: 3"))
 
 
+# In `make soak`: one run of eleven took 51 s of its 60 (not yet explained), too near the limit for every CI run.
+@pytest.mark.soak
 def test_an_incident_switched_on_in_a_running_up_is_named_within_a_minute(tmp_path: Path) -> None:
     """`journeys switch-on FILE` while `up` runs a clean month: the incident starts where the
     simulator has got to when it picks the file up."""
