@@ -70,7 +70,7 @@ def simulate_command(ctx: click.Context, customers: int, seed: int, rate: float 
             write_truth(child.truth(), truth_path)
         ensure_topics(settings)
         with Publisher.connect(settings, source="simulator", journey_map=journey_map, bulk_only=True) as publisher:
-            switch = Switch(switch_file) if switch_file else None
+            switch = Switch(switch_file, journey_map.friction) if switch_file else None
             planned = [spec.name for spec in scenario.incidents] if scenario else []
             chunks = watch(switchable(child.chunks(), switch), lambda: planned + (switch.names() if switch else []),
                            incident_log)

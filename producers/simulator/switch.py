@@ -9,8 +9,9 @@ works on the wire records, with the planned injection's scenes (producers.simula
 after a checkout step in scope, a declined payment and the step again, or back-steps. Whether a
 customer is in the incident's share is drawn from their key, so a customer stays in or out.
 Injected events carry the incident's source-id marker, so `switched_on.watch` logs when the first
-one went out. Long call waits change planned events the wire has no room to judge (the journey
-map's limit per call): they can only be planned (`--incidents` at start).
+one went out. Long call waits rewrite the answered calls in scope instead: a wait within the
+journey map's limit (`friction.call_wait_s`) becomes 1.15 to 3 times that limit, as planned ones do,
+and the call takes the incident's marker (a new source id, so a new event id).
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ from producers.simulator.incidents import LOOP_STEP, SCENES, IncidentSpec, Scena
 from producers.simulator.parallel import Encoded
 from producers.simulator.timeline import event_id_of
 from producers.simulator.wire import measures_template
+from schemas.journeymap import FrictionThresholds
 
 log = logging.getLogger(__name__)
 SCENE_STEP_S = 8.0  # seconds between the injected events of one scene (the planned ones share the gap to the next event)
-SWITCHABLE = tuple(SCENES)
+SWITCHABLE = (*SCENES, "long_call_waits")
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,8 @@ class Active:
 class Switch:
     """The switch file, looked at between chunks: each new version's incidents become active."""
 
-    def __init__(self, path: Path) -> None:
-        self.path, self.seen, self.active = path, 0.0, list[Active]()
+    def __init__(self, path: Path, limits: FrictionThresholds) -> None:
+        self.path, self.limits, self.seen, self.active = path, limits, 0.0, list[Active]()
 
     def names(self) -> list[str]:
         return [incident.spec.name for incident in self.active]
@@ -80,10 +82,31 @@ class Switch:
             return chunk
         out: list[Encoded] = []
         for record in chunk:
+            if record[2] is not None and b'"call_answered"' in record[3]:
+                record = self._waited(record)
             out.append(record)
             if record[2] is not None and b'"checkout_step"' in record[3]:
                 out += self._scenes(record)
         return out
+
+    def _waited(self, record: Encoded) -> Encoded:
+        """An answered call in a long-waits incident's scope, its wait made longer than the limit."""
+        channel, hashed, key, value = record
+        event = orjson.loads(value)
+        measures = event.get("measures")
+        if event.get("event_type") != "call_answered" or not isinstance(measures, dict):
+            return record
+        limit = self.limits.call_wait_s
+        for incident in self.active:
+            wait = measures.get("wait_s")
+            if incident.spec.kind == "long_call_waits" and isinstance(wait, int | float) and wait <= limit \
+                    and _struck(incident, event, key):
+                own = random.Random(f"{incident.spec.name}/{event['source_id']}")
+                source_id = f"{marker(incident.spec.name)}{event['source_id']}"
+                event |= {"source_id": source_id, "event_id": event_id_of(str(event["channel"]), source_id),
+                          "measures": measures | {"wait_s": round(limit * own.uniform(1.15, 3.0), 1)}}
+                return channel, hashed, key, orjson.dumps(event)
+        return record
 
     def _scenes(self, record: Encoded) -> list[Encoded]:
         channel, hashed, key, value = record
@@ -92,7 +115,7 @@ class Switch:
             return []
         added: list[Encoded] = []
         for incident in self.active:
-            if _struck(incident, event, key):
+            if incident.spec.kind in SCENES and _struck(incident, event, key):
                 own = random.Random(f"{incident.spec.name}/{event['source_id']}")
                 scene = SCENES[incident.spec.kind](own)
                 added += [(channel, hashed, key, _scene_event(event, n, kind, measures, incident.spec.name))

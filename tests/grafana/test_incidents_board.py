@@ -118,3 +118,11 @@ def test_the_alert_fires_while_an_incident_goes_on(incident_warehouse: Client, i
 def test_the_alert_is_quiet_on_a_clean_shop(clean_warehouse: Client, injected: Shop) -> None:
     for truth in injected.incidents:
         assert alert_rows(clean_warehouse, truth.start + timedelta(weeks=1)) == []
+
+
+def test_the_alert_is_quiet_on_a_clean_shop_in_the_middle_of_a_week(clean_warehouse: Client, injected: Shop) -> None:
+    """The week going on holds its first hours or days only, many of its journeys too young to have
+    taken their next step yet: its rates must not read as a fall against whole weeks."""
+    for truth in injected.incidents:
+        for into_week in (timedelta(hours=7), timedelta(days=3, hours=13)):
+            assert alert_rows(clean_warehouse, truth.start + timedelta(weeks=1) + into_week) == []

@@ -37,21 +37,22 @@ def records() -> list[Encoded]:
 
 def test_nothing_changes_until_a_scenario_is_switched_on(tmp_path: Path) -> None:
     clean = records()
-    passed = [r for chunk in switchable([clean[:500], clean[500:]], Switch(tmp_path / "switch-on.yaml")) for r in chunk]
+    passed = [r for chunk in switchable([clean[:500], clean[500:]], Switch(tmp_path / "switch-on.yaml", JOURNEY_MAP.friction)) for r in chunk]
     assert passed == clean
 
 
 def test_a_switched_on_incident_strikes_mobile_checkouts_from_then_on(tmp_path: Path) -> None:
     clean, path = records(), tmp_path / "switch-on.yaml"
     half = len(clean) // 2
-    switch = Switch(path)
+    switch = Switch(path, JOURNEY_MAP.friction)
     before = [r for chunk in switchable([clean[:half]], switch) for r in chunk]
     path.write_text(SCENARIO)
     paced = [clean[n:n + CHUNK] for n in range(half, len(clean), CHUNK)]
     after = [r for chunk in switchable(paced, switch) for r in chunk]
-    assert before == clean[:half] and switch.names() == ["mobile_pay_errors"]  # waits: planned only
+    assert before == clean[:half] and switch.names() == ["mobile_pay_errors", "support_waits"]
     injected = [r for r in after if f'"source_id":"{marker("mobile_pay_errors")}'.encode() in r[3]]
-    assert injected and len(after) == len(clean) - half + len(injected)
+    rewritten = [r for r in after if f'"source_id":"{marker("support_waits")}'.encode() in r[3]]
+    assert injected and rewritten and len(after) == len(clean) - half + len(injected)
     for _, hashed, key, value in injected:
         event = validate(value, "test", JOURNEY_MAP)
         assert isinstance(event, TouchpointEventBase), event
@@ -74,7 +75,36 @@ def test_a_chunk_of_malformed_payloads_only_waits_for_a_real_record_to_date_the_
     clean, path = records(), tmp_path / "switch-on.yaml"
     path.write_text(SCENARIO)
     malformed: list[Encoded] = [("web", 0, None, b"{not json")]
-    switch = Switch(path)
+    switch = Switch(path, JOURNEY_MAP.friction)
     assert list(switchable([malformed], switch)) == [malformed] and switch.names() == []
     list(switchable([clean[:CHUNK]], switch))
-    assert switch.names() == ["mobile_pay_errors"]
+    assert switch.names() == ["mobile_pay_errors", "support_waits"]
+
+
+def test_switched_on_long_waits_lengthen_the_support_teams_answered_calls_from_then_on(tmp_path: Path) -> None:
+    clean, path = records(), tmp_path / "switch-on.yaml"
+    half, limit = len(clean) // 2, JOURNEY_MAP.friction.call_wait_s
+    switch = Switch(path, JOURNEY_MAP.friction)
+    assert [r for chunk in switchable([clean[:half]], switch) for r in chunk] == clean[:half]
+    path.write_text(SCENARIO.splitlines()[0] + "\n" + SCENARIO.splitlines()[2] + "\n")  # the waits only
+    after = [r for chunk in switchable([clean[n:n + CHUNK] for n in range(half, len(clean), CHUNK)], switch) for r in chunk]
+    assert switch.names() == ["support_waits"] and len(after) == len(clean) - half  # rewritten, none added
+    answered = [(orjson.loads(o[3]), orjson.loads(a[3])) for o, a in zip(clean[half:], after, strict=True)
+                if b'"call_answered"' in o[3]]
+    support = [(o, a) for o, a in answered if o["context"].get("agent_team") == "team-support"]
+    others = [(o, a) for o, a in answered if o["context"].get("agent_team") != "team-support"]
+    assert support and others
+    assert all(a == o for o, a in others)  # another team's calls pass unchanged
+    begin, end = switch.active[0].begin, switch.active[0].end
+    struck = [(o, a) for o, a in support if begin <= _time(orjson.dumps(o)) < end and o["measures"]["wait_s"] <= limit]
+    assert struck
+    for planned, sent in support:
+        if (planned, sent) not in struck:  # outside the incident's days, or already long: left as it was
+            assert sent == planned
+            continue
+        event = validate(orjson.dumps(sent), "test", JOURNEY_MAP)
+        assert isinstance(event, TouchpointEventBase), event
+        assert limit * 1.15 <= sent["measures"]["wait_s"] <= limit * 3
+        assert sent["source_id"] == marker("support_waits") + planned["source_id"]
+        assert sent["event_id"] != planned["event_id"] and sent["event_time"] == planned["event_time"]
+
