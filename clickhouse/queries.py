@@ -17,6 +17,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from clickhouse import sql
+from clickhouse.analyses.judge_sql import NAMED_INCIDENTS_SQL
 from schemas.errors import UnknownQueryError, WarehouseError
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -105,6 +106,12 @@ QUERIES: dict[str, NamedQuery] = {q.name: q for q in (
     NamedQuery("experience_map", "Experience-map cells per phase x touchpoint: steps, customers, share of "
                "customers, frictions, friction rate, top friction rule, average CSAT. Window on event time.",
                sql.EXPERIENCE_MAP, (*_WINDOW, "channel", "segment", "touchpoint", "where")),
+    NamedQuery("incidents", "Incidents by week (first_period, last_period, touchpoint, family, what, who, periods, "
+               "numerator, denominator, rate, baseline_rate, effect, score): each week of each touchpoint x rule or "
+               "step, for everyone and each dimension value, against its 4 trailing weeks (the window's first 4 "
+               "weeks are the first baseline), judged in SQL as on the Incidents dashboard. `journeys incidents` "
+               "judges the same counts with more options (hours, days, seasons, live). Window on event time.",
+               NAMED_INCIDENTS_SQL, (*_WINDOW, "channel", "segment", "where")),
 )}
 
 

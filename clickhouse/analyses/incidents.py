@@ -13,7 +13,6 @@ has a full baseline.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -21,76 +20,11 @@ from clickhouse_connect.driver.client import Client
 
 from clickhouse.analyses import baseline
 from clickhouse.analyses.baseline import Count, Incident, Thresholds
-from clickhouse.analyses.sqlparts import SCOPE, period_of
+from clickhouse.analyses.counting import COUNTS_SQL, DEFAULT_FAMILIES, FAMILIES, PERIOD_LENGTH, SCAN, counts_sql
 from clickhouse.queries import Filters, parameters
 
-FAMILIES = ("step", "friction", "volume")
-DEFAULT_FAMILIES = ("step", "friction")  # volume follows traffic's own trends: opt in with --what volume
-PERIOD_LENGTH = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
-WHO = ("arrayConcat(['*'], arrayMap(d -> concat(d, '=', context[d]), "
-       "arrayFilter(d -> mapContains(context, d), {dims:Array(String)})))")
-IN_WINDOW = "{t} >= {{scan_start:DateTime64(3, 'UTC')}} AND {t} < {{end:DateTime64(3, 'UTC')}}"
-SCAN = IN_WINDOW.format(t="event_time")
-# Frictions of the journeys in scope; the scan for them is skipped (a constant false) when no filter is set.
-FILTERED = "({channel:String} != '' OR {segment:String} != '' OR {where_dim:String} != '')"
-FRICTION_SCOPE = (f"(NOT {FILTERED} OR journey_id IN (SELECT journey_id FROM touchpoints "
-                  f"WHERE {FILTERED} AND {SCAN} AND {SCOPE}))")
-
-
-def counts_sql(period_of: Callable[[str], str] = period_of) -> str:
-    """The counting SQL, with `period_of(column)` giving the period of a moment (explain passes
-    'baseline' / 'current' windows). One pass over the touchpoints: GROUPING SETS count each event
-    type's journeys and (event type '') all the touchpoint's journeys and events at once; the
-    frictions read only their evidence events; a window over the cells hands each one its
-    touchpoint's journeys as denominator."""
-    return f"""
-WITH at_touchpoint AS (
-    SELECT period, toString(touchpoint) AS touchpoint, toString(event_type) AS what, who,
-           uniqExact(journey_id) AS journeys, count() AS events
-    FROM (
-        SELECT {period_of('event_time')} AS period, touchpoint, event_type, journey_id, arrayJoin({WHO}) AS who
-        FROM touchpoints FINAL WHERE {SCAN} AND {SCOPE}
-    )
-    GROUP BY GROUPING SETS ((period, touchpoint, who, event_type), (period, touchpoint, who))
-),
-frictions AS (
-    SELECT {period_of('detected_at')} AS period, touchpoint, rule AS what, arrayJoin(whos) AS who,
-           uniqExact(journey_id) AS journeys
-    FROM (
-        SELECT f.friction_id, any(f.detected_at) AS detected_at, any(toString(f.touchpoint)) AS touchpoint,
-               any(f.rule) AS rule, any(f.journey_id) AS journey_id,
-               arrayDistinct(arrayConcat(['*'], groupArrayArray(t.who))) AS whos
-        FROM (SELECT * FROM friction FINAL WHERE NOT retracted AND has({{families:Array(String)}}, 'friction')
-              AND {IN_WINDOW.format(t='detected_at')} AND {FRICTION_SCOPE}) AS f
-        ARRAY JOIN f.evidence AS evidence_id
-        LEFT JOIN (SELECT event_id, {WHO} AS who FROM touchpoints WHERE {SCAN} AND event_id IN (
-                       SELECT arrayJoin(evidence) FROM friction WHERE {IN_WINDOW.format(t='detected_at')}
-                       AND has({{families:Array(String)}}, 'friction'))) AS t
-            ON t.event_id = evidence_id
-        GROUP BY f.friction_id
-    )
-    GROUP BY period, touchpoint, what, who
-)
-SELECT period, family, touchpoint, what, who, numerator, denominator
-FROM (
-    SELECT period, family, touchpoint, what, who, numerator,
-           maxIf(numerator, family = 'step' AND what = '') OVER (PARTITION BY period, touchpoint, who) AS present,
-           if(family = 'volume', 0, present) AS denominator
-    FROM (
-        -- one reference to at_touchpoint (a CTE is computed again at each): a totals row also yields volume
-        SELECT a.period AS period, kind AS family, a.touchpoint AS touchpoint,
-               if(kind = 'volume', 'events', a.what) AS what, a.who AS who,
-               if(kind = 'volume', a.events, a.journeys) AS numerator
-        FROM at_touchpoint AS a ARRAY JOIN if(a.what = '', ['step', 'volume'], ['step']) AS kind
-        UNION ALL
-        SELECT period, 'friction', touchpoint, what, who, journeys FROM frictions
-    )
-)
-WHERE present > 0 AND if(family = 'step', what != '', true) AND has({{families:Array(String)}}, family)
-"""
-
-
-COUNTS_SQL = counts_sql()
+__all__ = ["COUNTS_SQL", "DEFAULT_FAMILIES", "FAMILIES", "PERIOD_LENGTH", "SCAN", "IncidentQuery", "align", "counts",
+           "counts_sql", "find_incidents"]
 
 
 @dataclass(frozen=True)
