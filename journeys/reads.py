@@ -39,6 +39,8 @@ from grafana.experience_map.page import map_fragment
 from grafana.experience_map.queries import segments
 from grafana.experience_map.render import render_svg
 from grafana.experience_map.service import MapRequest, draw_from
+from journeys.analysis_reads import FILTER_PARAMS, extra_of, run_named_analysis
+from journeys.analysis_reads import listing as analyses_listing
 from journeys.incident_reads import IncidentOptions, run_incidents
 from journeys.readclient import forget_address, remember_address
 from journeys.tables import render
@@ -48,6 +50,7 @@ from schemas.journeymap import JourneyMap, load_journey_map
 log = logging.getLogger(__name__)
 
 QUERY_PREFIX = "/v1/query/"
+ANALYSIS_PREFIX = "/v1/analyses/"
 BUSY_RETRY_S = 1.0
 TIMEOUT_EXCEEDED = "(TIMEOUT_EXCEEDED)"  # how ClickHouse names a query stopped at max_execution_time
 TEXT_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8", "html": "text/html; charset=utf-8",
@@ -78,6 +81,13 @@ class Reads:
         query = named_query(name)
         with self._lock, self._bounded(f"the query {query.name}"):
             return run(self._connected(), query.name, filters_of(params), self.journey_map.phase_ids)
+
+    def analysis(self, name: str, params: dict[str, str]) -> QueryResult:
+        """`journeys funnel`, `paths` or `conformance` run here (journeys/analysis_reads.py)."""
+        extra = extra_of(params)
+        filters = filters_of({k: v for k, v in params.items() if k in FILTER_PARAMS})
+        with self._lock, self._bounded(f"the analysis {name}"):
+            return run_named_analysis(self._connected(), name, filters, extra, self.journey_map)
 
     def incidents(self, params: dict[str, str]) -> QueryResult:
         """`journeys incidents` run here (journeys/incident_reads.py), for the command beside a running pipeline."""
@@ -173,7 +183,7 @@ class Handler(BaseHTTPRequestHandler):
             self._route(url.path, params)
         except (BadRequest, ValueError, JourneysError) as err:
             status = HTTPStatus.SERVICE_UNAVAILABLE if isinstance(err, WarehouseError) else HTTPStatus.BAD_REQUEST
-            if "no query named" in str(err):
+            if "no query named" in str(err) or "no analysis named" in str(err):
                 status = HTTPStatus.NOT_FOUND
             self._send(status, "json", _error(str(err)))
         except Exception as err:  # the endpoint must outlive any one request; the pipeline goes on
@@ -190,6 +200,12 @@ class Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.OK, "json", orjson.dumps(listing))
         elif path.startswith(QUERY_PREFIX):
             result = reads.query(path.removeprefix(QUERY_PREFIX), params)
+            body = render(result, "csv").encode() if fmt == "csv" else as_json(result)
+            self._send(HTTPStatus.OK, "csv" if fmt == "csv" else "json", body)
+        elif path in ("/v1/analyses", "/v1/analyses/"):
+            self._send(HTTPStatus.OK, "json", orjson.dumps(analyses_listing()))
+        elif path.startswith(ANALYSIS_PREFIX):
+            result = reads.analysis(path.removeprefix(ANALYSIS_PREFIX), params)
             body = render(result, "csv").encode() if fmt == "csv" else as_json(result)
             self._send(HTTPStatus.OK, "csv" if fmt == "csv" else "json", body)
         elif path == "/v1/incidents":

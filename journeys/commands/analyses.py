@@ -21,6 +21,7 @@ from clickhouse.analyses.named import Extra, run_analysis
 from clickhouse.client import WarehouseBusyError, connect
 from clickhouse.queries import EARLIEST, LATEST, Filters, QueryResult
 from foundation.settings import Settings
+from journeys.analysis_reads import AnalysisRequestError, analysis_params, check_breakdown, check_step
 from journeys.commands.options import dimension_filter, journey_map_of, settings_of, utc
 from journeys.incident_reads import IncidentOptions, IncidentRequestError, run_incidents
 from journeys.readclient import get, served_url
@@ -180,13 +181,26 @@ def explain_command(ctx: click.Context, baseline_from: datetime | None, baseline
     click.echo(render(QueryResult(columns, [tuple(r.values()) for r in rows]), common["fmt"]), nl=False)
 
 
-def _run(ctx: click.Context, name: str, extra: Any, common: dict[str, Any], limit: int = 20) -> None:
+def _run(ctx: click.Context, name: str, extra: Extra, common: dict[str, Any], limit: int = 20) -> None:
     filters = _filters(common, journey_map_of(ctx), limit)
     try:
+        extra.check()
         result = run_analysis(connect(settings_of(ctx)), name, filters, extra)
     except ValueError as err:
         raise click.UsageError(str(err)) from None
+    except WarehouseBusyError as busy:  # a running pipeline holds it: ask that process
+        result = ask_for_analysis(settings_of(ctx), name, filters, extra, busy)
     click.echo(render(result, common["fmt"]), nl=False)
+
+
+def ask_for_analysis(settings: Settings, name: str, filters: Filters, extra: Extra,
+                     busy: WarehouseBusyError) -> QueryResult:
+    """The analysis, run by the process holding the embedded warehouse (journeys/reads.py)."""
+    url = served_url(settings)
+    if url is None:
+        raise WarehouseError(f"{busy}; it serves no read endpoint (JOURNEYS_READS__ENABLED is off, or it is older)")
+    answer = orjson.loads(get(settings, url, f"/v1/analyses/{name}", analysis_params(filters, extra)))
+    return QueryResult(tuple(answer["columns"]), [tuple(row) for row in answer["rows"]])
 
 
 def _filters(common: dict[str, Any], journey_map: JourneyMap, limit: int = 20) -> Filters:
@@ -197,23 +211,17 @@ def _filters(common: dict[str, Any], journey_map: JourneyMap, limit: int = 20) -
 
 
 def _breakdown(by: str, journey_map: JourneyMap, context_only: bool = False) -> str:
-    allowed = journey_map.dimension_names if context_only else ("segment", "channel", *journey_map.dimension_names)
-    if by and by not in allowed:
-        raise click.UsageError(f"--by: {by!r} is not {'a dimension of the journey map' if context_only else 'segment, channel or a dimension'} "
-                               f"(declared: {', '.join(journey_map.dimension_names) or 'none'})")
-    return by
+    try:
+        return check_breakdown(by, journey_map, "--by", context_only)
+    except AnalysisRequestError as err:
+        raise click.UsageError(str(err)) from None
 
 
 def _check_step(step: str, journey_map: JourneyMap) -> None:
-    """A step names a declared touchpoint or phase (typos would silently count nothing)."""
-    kind, _, rest = step.partition(":")
-    if kind == "phase":
-        if rest not in journey_map.phase_ids:
-            raise click.UsageError(f"--step {step!r}: no phase {rest!r} (phases: {', '.join(journey_map.phase_ids)})")
-        return
-    if not step or ":" in rest or (kind and kind not in journey_map.touchpoint_ids()):
-        raise click.UsageError(f"--step {step!r}: write touchpoint:event_type, touchpoint, :event_type or "
-                               f"phase:NAME, with a touchpoint of the journey map")
+    try:
+        check_step(step, journey_map, "--step")
+    except AnalysisRequestError as err:
+        raise click.UsageError(str(err)) from None
 
 
 def _seconds(text: str, option: str = "--within") -> int:

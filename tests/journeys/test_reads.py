@@ -53,8 +53,27 @@ def funnel_rows(settings: Settings) -> list[dict[str, object]]:
     return rows
 
 
+ANALYSES = (("funnel", "--step", "web.product:product_view", "--step", "web.checkout", "--within", "7d", "--by",
+             "device_type"),
+            ("paths", "--from-step", "web.product", "--depth", "2"),
+            ("conformance",))
+
+
+def analysis_rows(settings: Settings) -> list[object]:
+    """`journeys funnel`, `paths` and `conformance`, as JSON."""
+    return [orjson.loads(h.journeys(settings, *args, "--format", "json").stdout) for args in ANALYSES]
+
+
 def test_query_answers_while_the_worker_holds_the_warehouse(running: tuple[Settings, str]) -> None:
     local, url = running
+    analyses_while_running = analysis_rows(local)  # they failed with "the warehouse is in use" before
+    assert all(analyses_while_running), analyses_while_running
+    status, listing = get(f"{url}/v1/analyses")
+    assert status == 200 and "step_funnel" in {a["name"] for a in orjson.loads(listing)}
+    status, answer = get(f"{url}/v1/analyses/step_funnel?steps=web.product,web.chekout")
+    assert status == 400 and b"web.chekout" in answer
+    assert get(f"{url}/v1/analyses/paths?depth=2&anchor=web.product&sql=1")[0] == 400
+    assert get(f"{url}/v1/analyses/nope")[0] == 404
     while_running = funnel_rows(local)
     assert while_running and int(str(while_running[0]["journeys"])) > 0
     status, csv_body = get(f"{url}/v1/query/friction_top?limit=3&format=csv")
@@ -67,6 +86,7 @@ def test_query_answers_while_the_worker_holds_the_warehouse(running: tuple[Setti
     assert (local.data_dir / "while-running.svg").read_text().startswith("<svg")
     stop_worker(local)
     assert funnel_rows(local) == while_running  # now read directly: the same rows
+    assert analysis_rows(local) == analyses_while_running
 
 
 def stop_worker(settings: Settings) -> None:
