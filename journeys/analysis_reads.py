@@ -10,15 +10,19 @@ parsed and checked against the journey map here, and reach the SQL bound, never 
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
 from typing import Any
 
+from clickhouse.analyses.explain import MIN_Z, explain
 from clickhouse.analyses.named import ANALYSES, Extra, run_analysis
 from clickhouse.queries import EARLIEST, LATEST, Filters, QueryResult
 from schemas.errors import JourneysError
 from schemas.journeymap import JourneyMap
 
 FILTER_PARAMS = ("from", "to", "channel", "segment", "where", "limit")
+EXPLAIN_PARAMS = ("baseline_from", "baseline_to", "dims", "z")
+EXPLAIN_COLUMNS = ("family", "touchpoint", "what", "who", "share_of_change")  # of an empty answer
 TUPLES = ("steps", "dims", "families", "phases", "max_phase_s")
 INTEGERS = ("within_s", "depth")
 EXTRA_PARAMS = tuple(f.name for f in fields(Extra))
@@ -127,3 +131,56 @@ def run_named_analysis(client: Any, name: str, filters: Filters, extra: Extra, j
 
 def listing() -> list[dict[str, str]]:
     return [{"name": name, "parameters": ANALYSIS_NOTES.get(name, "")} for name in sorted(ANALYSES)]
+
+
+@dataclass(frozen=True)
+class ExplainRequest:
+    """`journeys explain`: the window of `filters` against the baseline window before it."""
+
+    filters: Filters
+    baseline_start: datetime
+    baseline_end: datetime
+    dims: tuple[str, ...]
+    z: float = MIN_Z
+
+    def params(self) -> dict[str, str]:
+        out = {k: v for k, v in analysis_params(self.filters, Extra()).items() if k in FILTER_PARAMS}
+        return out | {"baseline_from": self.baseline_start.isoformat(), "baseline_to": self.baseline_end.isoformat(),
+                      "dims": ",".join(self.dims), "z": str(self.z)}
+
+    def check(self, journey_map: JourneyMap) -> None:
+        if self.filters.start == EARLIEST or self.filters.end == LATEST:
+            raise AnalysisRequestError("explain needs from and to (the window to explain)")
+        if not self.baseline_start < self.baseline_end <= self.filters.start:
+            raise AnalysisRequestError("the baseline must be a non-empty window ending at or before from")
+        for dim in self.dims:
+            check_breakdown(dim, journey_map, "dims", context_only=True)
+        if self.z < 1:
+            raise AnalysisRequestError(f"z must be at least 1 (got {self.z:g})")
+
+
+def explained(client: Any, request: ExplainRequest, journey_map: JourneyMap) -> QueryResult:
+    """What explains the change, as a table: per changed cell, each dimension value's part of it."""
+    request.check(journey_map)
+    found = explain(client, request.filters, request.baseline_start, request.baseline_end,
+                    request.dims or journey_map.dimension_names, min_z=request.z)
+    rows = [asdict(c) for c in found]
+    return QueryResult(tuple(rows[0]) if rows else EXPLAIN_COLUMNS, [tuple(r.values()) for r in rows])
+
+
+def explain_of(params: dict[str, str], filters: Filters, moment: Any) -> ExplainRequest:
+    """The explain request of an HTTP query (`moment` parses a time as the endpoint does)."""
+    unknown = sorted(set(params) - set(FILTER_PARAMS) - set(EXPLAIN_PARAMS))
+    if unknown:
+        raise AnalysisRequestError(f"explain takes no {', '.join(unknown)} (parameters: "
+                                   f"{', '.join((*FILTER_PARAMS, *EXPLAIN_PARAMS))})")
+    if filters.start == EARLIEST or filters.end == LATEST:
+        raise AnalysisRequestError("explain needs from and to (the window to explain)")
+    base_end = moment(params.get("baseline_to")) or filters.start
+    base_start = moment(params.get("baseline_from")) or base_end - (filters.end - filters.start)
+    try:
+        z = float(params.get("z", str(MIN_Z)))
+    except ValueError:
+        raise AnalysisRequestError(f"z must be a number, not {params['z']!r}") from None
+    dims = tuple(part.strip() for part in params.get("dims", "").split(",") if part.strip())
+    return ExplainRequest(filters, base_start, base_end, dims, z)

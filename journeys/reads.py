@@ -39,7 +39,7 @@ from grafana.experience_map.page import map_fragment
 from grafana.experience_map.queries import segments
 from grafana.experience_map.render import render_svg
 from grafana.experience_map.service import MapRequest, draw_from
-from journeys.analysis_reads import FILTER_PARAMS, extra_of, run_named_analysis
+from journeys.analysis_reads import FILTER_PARAMS, explain_of, explained, extra_of, run_named_analysis
 from journeys.analysis_reads import listing as analyses_listing
 from journeys.incident_reads import IncidentOptions, run_incidents
 from journeys.readclient import forget_address, remember_address
@@ -88,6 +88,12 @@ class Reads:
         filters = filters_of({k: v for k, v in params.items() if k in FILTER_PARAMS})
         with self._lock, self._bounded(f"the analysis {name}"):
             return run_named_analysis(self._connected(), name, filters, extra, self.journey_map)
+
+    def explain(self, params: dict[str, str]) -> QueryResult:
+        """`journeys explain` run here."""
+        request = explain_of(params, filters_of({k: v for k, v in params.items() if k in FILTER_PARAMS}), moment)
+        with self._lock, self._bounded("explain"):
+            return explained(self._connected(), request, self.journey_map)
 
     def incidents(self, params: dict[str, str]) -> QueryResult:
         """`journeys incidents` run here (journeys/incident_reads.py), for the command beside a running pipeline."""
@@ -206,6 +212,10 @@ class Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.OK, "json", orjson.dumps(analyses_listing()))
         elif path.startswith(ANALYSIS_PREFIX):
             result = reads.analysis(path.removeprefix(ANALYSIS_PREFIX), params)
+            body = render(result, "csv").encode() if fmt == "csv" else as_json(result)
+            self._send(HTTPStatus.OK, "csv" if fmt == "csv" else "json", body)
+        elif path == "/v1/explain":
+            result = reads.explain(params)
             body = render(result, "csv").encode() if fmt == "csv" else as_json(result)
             self._send(HTTPStatus.OK, "csv" if fmt == "csv" else "json", body)
         elif path == "/v1/incidents":

@@ -9,19 +9,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 import click
 import orjson
 
-from clickhouse.analyses.explain import explain
 from clickhouse.analyses.named import Extra, run_analysis
 from clickhouse.client import WarehouseBusyError, connect
 from clickhouse.queries import EARLIEST, LATEST, Filters, QueryResult
 from foundation.settings import Settings
-from journeys.analysis_reads import AnalysisRequestError, analysis_params, check_breakdown, check_step
+from journeys.analysis_reads import (
+    AnalysisRequestError,
+    ExplainRequest,
+    analysis_params,
+    check_breakdown,
+    check_step,
+    explained,
+)
 from journeys.commands.options import dimension_filter, journey_map_of, settings_of, utc
 from journeys.incident_reads import IncidentOptions, IncidentRequestError, run_incidents
 from journeys.readclient import get, served_url
@@ -146,11 +151,7 @@ def incidents_command(ctx: click.Context, period: str, dims: tuple[str, ...], fa
 
 def ask_for_incidents(settings: Settings, options: IncidentOptions, busy: WarehouseBusyError) -> QueryResult:
     """The incidents, found by the process holding the embedded warehouse (journeys/reads.py)."""
-    url = served_url(settings)
-    if url is None:
-        raise WarehouseError(f"{busy}; it serves no read endpoint (JOURNEYS_READS__ENABLED is off, or it is older)")
-    answer = orjson.loads(get(settings, url, "/v1/incidents", options.as_params()))
-    return QueryResult(tuple(answer["columns"]), [tuple(row) for row in answer["rows"]])
+    return _ask(settings, "/v1/incidents", options.as_params(), busy)
 
 
 @click.command("explain")
@@ -171,14 +172,15 @@ def explain_command(ctx: click.Context, baseline_from: datetime | None, baseline
         _breakdown(dim, journey_map, context_only=True)
     filters = _filters(common, journey_map)
     base_end = utc(baseline_to) or filters.start
-    base_start = utc(baseline_from) or base_end - (filters.end - filters.start)
-    if not base_start < base_end <= filters.start:
-        raise click.UsageError("the baseline must be a non-empty window ending at or before --from")
-    found = explain(connect(settings_of(ctx)), filters, base_start, base_end, dims or journey_map.dimension_names,
-                    min_z=z)
-    rows = [asdict(c) for c in found]
-    columns = tuple(rows[0]) if rows else ("family", "touchpoint", "what", "who", "share_of_change")
-    click.echo(render(QueryResult(columns, [tuple(r.values()) for r in rows]), common["fmt"]), nl=False)
+    request = ExplainRequest(filters, utc(baseline_from) or base_end - (filters.end - filters.start), base_end, dims, z)
+    try:
+        request.check(journey_map)
+        result = explained(connect(settings_of(ctx)), request, journey_map)
+    except AnalysisRequestError as err:
+        raise click.UsageError(str(err).replace("ending at or before from", "ending at or before --from")) from None
+    except WarehouseBusyError as busy:  # a running pipeline holds it: ask that process
+        result = _ask(settings_of(ctx), "/v1/explain", request.params(), busy)
+    click.echo(render(result, common["fmt"]), nl=False)
 
 
 def _run(ctx: click.Context, name: str, extra: Extra, common: dict[str, Any], limit: int = 20) -> None:
@@ -189,17 +191,16 @@ def _run(ctx: click.Context, name: str, extra: Extra, common: dict[str, Any], li
     except ValueError as err:
         raise click.UsageError(str(err)) from None
     except WarehouseBusyError as busy:  # a running pipeline holds it: ask that process
-        result = ask_for_analysis(settings_of(ctx), name, filters, extra, busy)
+        result = _ask(settings_of(ctx), f"/v1/analyses/{name}", analysis_params(filters, extra), busy)
     click.echo(render(result, common["fmt"]), nl=False)
 
 
-def ask_for_analysis(settings: Settings, name: str, filters: Filters, extra: Extra,
-                     busy: WarehouseBusyError) -> QueryResult:
-    """The analysis, run by the process holding the embedded warehouse (journeys/reads.py)."""
+def _ask(settings: Settings, path: str, params: dict[str, str], busy: WarehouseBusyError) -> QueryResult:
+    """The answer of the process holding the embedded warehouse (journeys/reads.py)."""
     url = served_url(settings)
     if url is None:
         raise WarehouseError(f"{busy}; it serves no read endpoint (JOURNEYS_READS__ENABLED is off, or it is older)")
-    answer = orjson.loads(get(settings, url, f"/v1/analyses/{name}", analysis_params(filters, extra)))
+    answer = orjson.loads(get(settings, url, path, params))
     return QueryResult(tuple(answer["columns"]), [tuple(row) for row in answer["rows"]])
 
 

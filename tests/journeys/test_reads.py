@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import signal
 import time
+from datetime import timedelta
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -59,21 +60,31 @@ ANALYSES = (("funnel", "--step", "web.product:product_view", "--step", "web.chec
             ("conformance",))
 
 
+HALF = (h.START + timedelta(days=h.DAYS / 2)).strftime("%Y-%m-%dT%H:%M:%S")
+WHOLE = (h.START + timedelta(days=h.DAYS)).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def analysis_rows(settings: Settings) -> list[object]:
-    """`journeys funnel`, `paths` and `conformance`, as JSON."""
-    return [orjson.loads(h.journeys(settings, *args, "--format", "json").stdout) for args in ANALYSES]
+    """`journeys funnel`, `paths` and `conformance`, as JSON; and `explain` (second half against the first)."""
+    found = [orjson.loads(h.journeys(settings, *args, "--format", "json").stdout) for args in ANALYSES]
+    explained = orjson.loads(h.journeys(settings, "explain", "--from", HALF, "--to", WHOLE, "--z", "1",
+                                        "--format", "json").stdout)
+    assert isinstance(explained, list)
+    return [*found, explained]
 
 
 def test_query_answers_while_the_worker_holds_the_warehouse(running: tuple[Settings, str]) -> None:
     local, url = running
     analyses_while_running = analysis_rows(local)  # they failed with "the warehouse is in use" before
-    assert all(analyses_while_running), analyses_while_running
+    assert all(analyses_while_running[:len(ANALYSES)]), analyses_while_running
     status, listing = get(f"{url}/v1/analyses")
     assert status == 200 and "step_funnel" in {a["name"] for a in orjson.loads(listing)}
     status, answer = get(f"{url}/v1/analyses/step_funnel?steps=web.product,web.chekout")
     assert status == 400 and b"web.chekout" in answer
     assert get(f"{url}/v1/analyses/paths?depth=2&anchor=web.product&sql=1")[0] == 400
     assert get(f"{url}/v1/analyses/nope")[0] == 404
+    status, answer = get(f"{url}/v1/explain?from={HALF}&to={WHOLE}&dims=shoe_size")
+    assert status == 400 and b"shoe_size" in answer
     while_running = funnel_rows(local)
     assert while_running and int(str(while_running[0]["journeys"])) > 0
     status, csv_body = get(f"{url}/v1/query/friction_top?limit=3&format=csv")
