@@ -18,12 +18,27 @@ from clickhouse_connect.driver.client import Client
 
 from clickhouse import sql
 from clickhouse.analyses.judge_sql import NAMED_INCIDENTS_SQL
-from schemas.errors import UnknownQueryError, WarehouseError
+from schemas.errors import JourneysError, UnknownQueryError, WarehouseError
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100_000
+# What a DateTime64 holds: a moment outside reached ClickHouse unpadded ("1-01-01") and failed there.
+FIRST_MOMENT = datetime(1900, 1, 1, tzinfo=UTC)
+LAST_MOMENT = datetime(2299, 12, 31, tzinfo=UTC)
+
+
+class WindowError(JourneysError, ValueError):
+    """A window the warehouse cannot hold (a year before 1900 or after 2299)."""
+
+
+def check_window(*moments: datetime) -> None:
+    for moment in moments:
+        aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        if not FIRST_MOMENT <= aware <= LAST_MOMENT:
+            raise WindowError(f"{moment.isoformat()} is outside the times the warehouse holds "
+                              f"({FIRST_MOMENT:%Y-%m-%d} to {LAST_MOMENT:%Y-%m-%d})")
 UNKNOWN_TABLE = "(UNKNOWN_TABLE)"  # how ClickHouse names a missing table in its errors
 FILTERS = ("start", "end", "channel", "segment", "touchpoint", "where", "limit")
 # Queries that break down by a context dimension (`--by DIM`): NAME -> the query that does it.
@@ -132,6 +147,7 @@ def parameters(filters: Filters, phases: tuple[str, ...]) -> dict[str, Any]:
     """The bound parameters of every query (times as naive UTC, the columns' zone)."""
     if not 0 < filters.limit <= MAX_LIMIT:
         raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
+    check_window(filters.start, filters.end)
     return {"start": _naive_utc(filters.start), "end": _naive_utc(filters.end), "channel": filters.channel,
             "segment": filters.segment, "touchpoint": filters.touchpoint, "limit": filters.limit,
             "where_dim": filters.where_dim, "where_value": filters.where_value, "dim": filters.dim,

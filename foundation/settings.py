@@ -155,6 +155,8 @@ class ReadsSettings(BaseModel):
     # A read runs while the pipeline writes: one that runs longer is stopped (its caller gets a clear error)
     # rather than holding the one warehouse client the other readers wait for.
     max_query_s: float = Field(default=30.0, gt=0)
+    # ... and one that needs more memory than this is stopped too: the worker shares the process.
+    max_query_memory_mb: int = Field(default=4096, gt=0)
 
     @field_validator("token", mode="after")
     @classmethod

@@ -10,13 +10,14 @@ parsed and checked against the journey map here, and reach the SQL bound, never 
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
 
 from clickhouse.analyses.explain import MIN_Z, explain
 from clickhouse.analyses.named import ANALYSES, Extra, run_analysis
-from clickhouse.queries import EARLIEST, LATEST, Filters, QueryResult
+from clickhouse.queries import EARLIEST, LATEST, Filters, QueryResult, check_window
 from schemas.errors import JourneysError
 from schemas.journeymap import JourneyMap
 
@@ -84,6 +85,8 @@ def extra_of(params: dict[str, str]) -> Extra:
 
 def check_step(step: str, journey_map: JourneyMap, option: str = "step") -> None:
     """A step names a declared touchpoint or phase (typos would silently count nothing)."""
+    if "," in step:  # the endpoint's lists are comma-separated: one step would travel as two
+        raise AnalysisRequestError(f"{option} {step!r}: a step has no comma (give each step on its own)")
     kind, _, rest = step.partition(":")
     if kind == "phase":
         if rest not in journey_map.phase_ids:
@@ -149,14 +152,17 @@ class ExplainRequest:
                       "dims": ",".join(self.dims), "z": str(self.z)}
 
     def check(self, journey_map: JourneyMap) -> None:
+        check_window(self.baseline_start)
+        if len(set(self.dims)) != len(self.dims):
+            raise AnalysisRequestError("a dimension is given twice (it would be counted once per mention)")
         if self.filters.start == EARLIEST or self.filters.end == LATEST:
             raise AnalysisRequestError("explain needs from and to (the window to explain)")
         if not self.baseline_start < self.baseline_end <= self.filters.start:
             raise AnalysisRequestError("the baseline must be a non-empty window ending at or before from")
         for dim in self.dims:
             check_breakdown(dim, journey_map, "dims", context_only=True)
-        if self.z < 1:
-            raise AnalysisRequestError(f"z must be at least 1 (got {self.z:g})")
+        if not (math.isfinite(self.z) and self.z >= 1):
+            raise AnalysisRequestError(f"z must be a number of at least 1 (got {self.z:g})")
 
 
 def explained(client: Any, request: ExplainRequest, journey_map: JourneyMap) -> QueryResult:

@@ -10,6 +10,7 @@ request runs, not when it was written: the endpoint resolves it against its own 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
@@ -90,6 +91,10 @@ class IncidentOptions:
         if undeclared:
             raise IncidentRequestError(f"{', '.join(undeclared)}: not a dimension of the journey map "
                                        f"(declared: {', '.join(journey_map.dimension_names) or 'none'})")
+        if len(set(self.dims)) != len(self.dims) or len(set(self.families)) != len(self.families):
+            raise IncidentRequestError("a dimension or family is given twice (each would be counted once per mention)")
+        if self.last_s < 0 or not math.isfinite(self.z) or self.baseline_periods < 1 or self.min_count < 1:
+            raise IncidentRequestError("last_s, z, baseline_periods and min_count must be positive numbers")
         if self.last_s and (self.start or self.end):
             raise IncidentRequestError("give --last or --from/--to, not both")
         length_s = PERIOD_LENGTH[self.period].total_seconds() if self.period in PERIOD_LENGTH else duration_s(self.period)

@@ -32,7 +32,17 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
 
 from clickhouse.client import WarehouseBusyError, connect, embedded_path
-from clickhouse.queries import EARLIEST, LATEST, QUERIES, Filters, QueryResult, named_query, run, split_where
+from clickhouse.queries import (
+    EARLIEST,
+    LATEST,
+    QUERIES,
+    Filters,
+    QueryResult,
+    check_window,
+    named_query,
+    run,
+    split_where,
+)
 from foundation.settings import Settings
 from grafana.experience_map.live import live_page, render_html
 from grafana.experience_map.page import map_fragment
@@ -51,8 +61,10 @@ log = logging.getLogger(__name__)
 
 QUERY_PREFIX = "/v1/query/"
 ANALYSIS_PREFIX = "/v1/analyses/"
+HTTP_NAMES = {"start": "from", "end": "to"}  # a named query's filter -> its query-string name
 BUSY_RETRY_S = 1.0
 TIMEOUT_EXCEEDED = "(TIMEOUT_EXCEEDED)"  # how ClickHouse names a query stopped at max_execution_time
+MEMORY_EXCEEDED = "(MEMORY_LIMIT_EXCEEDED)"  # ... and one stopped at max_memory_usage
 TEXT_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8", "html": "text/html; charset=utf-8",
               "svg": "image/svg+xml"}
 
@@ -69,6 +81,14 @@ class QueryTooLongError(WarehouseError):
                          "ask for a shorter range or a filter")
 
 
+class QueryTooBigError(WarehouseError):
+    """A read that needed more than `reads.max_query_memory_mb`: stopped before it starves the worker."""
+
+    def __init__(self, what: str, limit_mb: int) -> None:
+        super().__init__(f"{what} needed more than {limit_mb} MB and was stopped (JOURNEYS_READS__MAX_QUERY_MEMORY_MB): "
+                         "ask for a shorter range, fewer dimensions or a filter")
+
+
 class Reads:
     """What the endpoint can answer, on one warehouse client used by one request at a time."""
 
@@ -79,6 +99,10 @@ class Reads:
 
     def query(self, name: str, params: dict[str, str]) -> QueryResult:
         query = named_query(name)
+        allowed = {HTTP_NAMES.get(f, f) for f in query.filters} | {"limit"}  # limit: the CLI always sends it
+        unknown = sorted(set(params) - allowed)
+        if unknown:  # answered as if it were applied, it would mislead: say it is not
+            raise BadRequest(f"{query.name} takes no {', '.join(unknown)} (filters: {', '.join(sorted(allowed))})")
         with self._lock, self._bounded(f"the query {query.name}"):
             return run(self._connected(), query.name, filters_of(params), self.journey_map.phase_ids)
 
@@ -98,7 +122,7 @@ class Reads:
     def incidents(self, params: dict[str, str]) -> QueryResult:
         """`journeys incidents` run here (journeys/incident_reads.py), for the command beside a running pipeline."""
         options = IncidentOptions.from_params(params)
-        with self._lock:
+        with self._lock, self._bounded("incidents"):
             return run_incidents(self._connected(), options, self.journey_map)
 
     def map_document(self, params: dict[str, str], kind: str) -> str:
@@ -130,12 +154,15 @@ class Reads:
         except DatabaseError as err:
             if TIMEOUT_EXCEEDED in str(err):
                 raise QueryTooLongError(what, self.settings.reads.max_query_s) from None
+            if MEMORY_EXCEEDED in str(err):
+                raise QueryTooBigError(what, self.settings.reads.max_query_memory_mb) from None
             raise
 
     def _connected(self) -> Client:
         if self._client is None:
             self._client = connect(self.settings)
             self._client.set_client_setting("max_execution_time", self.settings.reads.max_query_s)
+            self._client.set_client_setting("max_memory_usage", self.settings.reads.max_query_memory_mb * 2**20)
         return self._client
 
 
@@ -167,7 +194,9 @@ def moment(text: str | None) -> datetime | None:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise BadRequest(f"not a date or ISO time: {text!r}") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    check_window(value)
+    return value
 
 
 REQUEST_TIMEOUT_S = 10

@@ -14,12 +14,13 @@ from clickhouse_connect.driver.client import Client
 
 from clickhouse.analyses.conformance import CONFORMANCE_SQL
 from clickhouse.analyses.funnels import MAX_STEPS, funnel_sql
-from clickhouse.analyses.incidents import COUNTS_SQL
+from clickhouse.analyses.incidents import COUNTS_SQL, FAMILIES
 from clickhouse.analyses.paths import LOOPS_SQL, MAX_DEPTH, PATHS_SQL
 from clickhouse.analyses.sqlparts import PERIODS, step_touchpoints
-from clickhouse.queries import Filters, QueryResult, parameters
+from clickhouse.queries import Filters, QueryResult, parameters, select
 from schemas.errors import UnknownQueryError
 
+MAX_WITHIN_S = 366 * 86_400  # a conversion window longer than a year is a typo, and overflows past ~292 years
 ANALYSES = {
     "step_funnel": funnel_sql("any", step_rows=True),
     "step_funnel_strict": funnel_sql("strict"),
@@ -53,10 +54,17 @@ class Extra:
             raise ValueError(f"period must be one of {', '.join(PERIODS)} (got {self.period!r})")
         if not 1 <= self.depth <= MAX_DEPTH:
             raise ValueError(f"depth must be between 1 and {MAX_DEPTH} (got {self.depth})")
-        if self.within_s <= 0:
-            raise ValueError("the conversion window must be positive")
+        if not 0 < self.within_s <= MAX_WITHIN_S:
+            raise ValueError(f"the conversion window must be positive and at most {MAX_WITHIN_S // 86_400} days "
+                             f"(got {self.within_s} s)")
         if self.max_phase_s and len(self.max_phase_s) != len(self.phases):
             raise ValueError(f"one stay limit per phase ({len(self.phases)}), got {len(self.max_phase_s)}")
+        if any(not 0 <= limit <= MAX_WITHIN_S * 10 for limit in self.max_phase_s):
+            raise ValueError(f"a stay limit is 0 (none) or a positive number of seconds (got {self.max_phase_s})")
+        if len(set(self.dims)) != len(self.dims) or len(set(self.families)) != len(self.families):
+            raise ValueError("a dimension or family is given twice (each would be counted once per mention)")
+        if set(self.families) - set(FAMILIES):
+            raise ValueError(f"families are {', '.join(FAMILIES)} (got {', '.join(self.families)})")
 
 
 def bound(filters: Filters, extra: Extra) -> dict[str, Any]:
@@ -77,5 +85,4 @@ def _touchpoint_of(step: str) -> str:
 def run_analysis(client: Client, name: str, filters: Filters, extra: Extra) -> QueryResult:
     if name not in ANALYSES:
         raise UnknownQueryError(f"no analysis named {name!r}; known: {', '.join(sorted(ANALYSES))}")
-    result = client.query(ANALYSES[name], parameters=bound(filters, extra))
-    return QueryResult(tuple(result.column_names), [tuple(row) for row in result.result_rows])
+    return select(client, ANALYSES[name], bound(filters, extra))  # an unmigrated warehouse: say what to run

@@ -17,7 +17,7 @@ import orjson
 
 from clickhouse.analyses.named import Extra, run_analysis
 from clickhouse.client import WarehouseBusyError, connect
-from clickhouse.queries import EARLIEST, LATEST, Filters, QueryResult
+from clickhouse.queries import EARLIEST, LATEST, Filters, QueryResult, check_window
 from foundation.settings import Settings
 from journeys.analysis_reads import (
     AnalysisRequestError,
@@ -171,6 +171,7 @@ def explain_command(ctx: click.Context, baseline_from: datetime | None, baseline
     for dim in dims:
         _breakdown(dim, journey_map, context_only=True)
     filters = _filters(common, journey_map)
+    check_window(filters.start, filters.end, *(m for m in (utc(baseline_from), utc(baseline_to)) if m))
     base_end = utc(baseline_to) or filters.start
     request = ExplainRequest(filters, utc(baseline_from) or base_end - (filters.end - filters.start), base_end, dims, z)
     try:
