@@ -19,6 +19,7 @@ from pathlib import Path
 
 from kafka import KafkaAdminClient
 
+from foundation.children import dies_with_parent
 from schemas.errors import BrokerError
 
 READY_TIMEOUT_S = 15.0
@@ -62,7 +63,7 @@ def start_broker(host: str = "127.0.0.1", port: int | None = None,
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=dies_with_parent())
     broker = LocalBroker(host, port, process, log_path)
     try:
         wait_until_ready(broker)

@@ -17,7 +17,6 @@ the process.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
@@ -29,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from foundation.children import dies_with_parent
 from foundation.kafka import ensure_topics
 from foundation.localbroker import LocalBroker, local_broker
 from foundation.settings import Settings, as_environment
@@ -77,7 +77,7 @@ class EmbeddedStack:
         log = self.log_path(command[0])
         with log.open("ab") as out:
             result = subprocess.run(journeys_command(*command), env=child_env(self.settings),
-                                    preexec_fn=dies_with_parent, stdout=out if quiet else None, stderr=out if quiet else None, check=False)
+                                    preexec_fn=dies_with_parent(), stdout=out if quiet else None, stderr=out if quiet else None, check=False)
         if result.returncode != 0:
             raise StageFailed(list(command), result.returncode, log if quiet else None)
 
@@ -86,7 +86,7 @@ class EmbeddedStack:
         log = self.log_path(command[0])
         with log.open("ab") as out:
             process = subprocess.Popen(journeys_command(*command), env=child_env(self.settings),
-                                       preexec_fn=dies_with_parent, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                                       preexec_fn=dies_with_parent(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         self.processes.append((list(command), process, log))
         return process
 
@@ -114,18 +114,6 @@ class EmbeddedStack:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-
-
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def dies_with_parent() -> None:
-    """Run in a stage's process before it starts: on Linux it gets SIGTERM when the `journeys`
-    process that started it dies, even killed outright, so no stray worker keeps the embedded
-    warehouse open (chDB allows one process per data path) or consumes from a broker that is gone.
-    Elsewhere the stages are only stopped by stop_all."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def journeys_command(*args: str) -> list[str]:

@@ -40,6 +40,8 @@ LIVE_REFRESH_S = 1.0
 INCIDENT_LOG = "incidents.jsonl"
 SWITCH_FILE = "switch-on.yaml"
 LIVE_INCIDENTS = "--last 1d --period 6h"  # what docs/operations.md recommends in live mode
+LIVE_INCIDENTS_THIN = "--last 4d --period 1d"  # a low-volume touchpoint (a call team) needs longer periods
+THIN_KINDS = ("long_call_waits",)
 REPORT_MIN_WIDTH = 120
 console = Console()
 if not console.is_terminal:  # logs and CI: wide enough for the report tables
@@ -98,29 +100,33 @@ def up(ctx: click.Context, customers: int, rate: int, simulate: bool, collector:
     settings = settings_of(ctx)
     scenario = scenario_of(scenario_path, load_journey_map(settings.journey_map))
     with stopped_by_signals(), embedded_stack(settings) as stack:
-        _announce_previous(stack)
-        _say(f"Local broker on {stack.settings.kafka.bootstrap_servers}; data in {stack.settings.data_dir}")
-        stack.run("migrate", quiet=True)
-        stack.start("worker", "--sink")
-        if collector:
-            stack.start("collect")
-        if simulate:
-            start = (datetime.now(UTC) - timedelta(days=LIVE_HISTORY_DAYS)).date().isoformat()
-            switch_file(stack.settings).unlink(missing_ok=True)  # a switch of a previous run is not this one's
-            planned = ("--incidents", str(scenario_path)) if scenario_path else ()
-            stack.start("simulate", "--customers", str(customers), "--seed", str(int(time.time())),
-                        "--rate", str(rate), "--days", str(LIVE_HISTORY_DAYS), "--start", start, "--no-progress",
-                        *planned, "--incident-log", str(incident_log(stack.settings)),
-                        "--switch-file", str(switch_file(stack.settings)))
-            _announce_incidents(scenario, start, stack.settings)
-        _say(live_map_line(stack.settings))  # from journeys.readclient: waits until the worker serves it
-        try:
+        try:  # a signal at any point from here on (one only: see stopped_by_signals) stops the stages in order
+            _announce_previous(stack)
+            _say(f"Local broker on {stack.settings.kafka.bootstrap_servers}; data in {stack.settings.data_dir}")
+            stack.run("migrate", quiet=True)
+            stack.start("worker", "--sink")
+            if collector:
+                stack.start("collect")
+            if simulate:
+                _simulate(stack, customers, rate, scenario_path, scenario)
+            _say(live_map_line(stack.settings))  # from journeys.readclient: waits until the worker serves it
             _live(stack.settings)
         except KeyboardInterrupt:
-            _ignore_signals()  # the stages get SIGTERM and a deadline (STOP_TIMEOUT_S); don't cut that short
             _say(f"Stopping (at most {STOP_TIMEOUT_S:.0f} s)…")
     _say(f"Stopped. The warehouse is kept in {stack.settings.data_dir / 'warehouse'}: journeys query --list "
          f"(the next embedded start moves it to {stack.settings.data_dir / PREVIOUS_DIR})")
+
+
+def _simulate(stack: EmbeddedStack, customers: int, rate: int, scenario_path: Path | None,
+              scenario: Scenario | None) -> None:
+    start = (datetime.now(UTC) - timedelta(days=LIVE_HISTORY_DAYS)).date().isoformat()
+    switch_file(stack.settings).unlink(missing_ok=True)  # a switch of a previous run is not this one's
+    planned = ("--incidents", str(scenario_path)) if scenario_path else ()
+    stack.start("simulate", "--customers", str(customers), "--seed", str(int(time.time())),
+                "--rate", str(rate), "--days", str(LIVE_HISTORY_DAYS), "--start", start, "--no-progress",
+                *planned, "--incident-log", str(incident_log(stack.settings)),
+                "--switch-file", str(switch_file(stack.settings)))
+    _announce_incidents(scenario, start, stack.settings)
 
 
 @click.command("switch-on")
@@ -157,8 +163,9 @@ def _announce_incidents(scenario: Scenario | None, start: str, settings: Setting
     for spec in scenario.incidents if scenario else ():
         begin, _ = spec.window(parse_start(start))
         (dim, value), = spec.where.items()
+        ask = LIVE_INCIDENTS_THIN if spec.kind in THIN_KINDS else LIVE_INCIDENTS
         _say(f"incident {spec.name} ({spec.kind}, {dim}={value}) switches on at simulated {begin:%Y-%m-%d %H:%M}; "
-             f"when it is published: {incident_log(settings)}; see it: journeys incidents {LIVE_INCIDENTS}",
+             f"when it is published: {incident_log(settings)}; see it: journeys incidents {ask}",
              soft_wrap=True)
 
 
@@ -175,6 +182,7 @@ def stopped_by_signals() -> Iterator[None]:
     its stages."""
 
     def interrupt(signum: int, frame: object) -> None:
+        _ignore_signals()  # one stop: a second signal must not cut it short (the stages get a deadline)
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
     previous = {sig: signal.signal(sig, interrupt) for sig in STOP_SIGNALS}

@@ -14,7 +14,8 @@ from clickhouse_connect.driver.client import Client
 
 from clickhouse.client import connect
 from clickhouse.migrate import migrate
-from clickhouse.queries import Filters, run as run_named
+from clickhouse.queries import Filters
+from clickhouse.queries import run as run_named
 from foundation.settings import ClickHouseSettings, Settings
 from grafana.alerts import alert_rules, new_incident_rule
 from grafana.boards.incidents import dashboard

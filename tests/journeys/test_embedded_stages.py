@@ -17,10 +17,19 @@ import pytest
 
 PARENT = """
 import subprocess, sys, time
-from journeys.embedded import dies_with_parent
+from foundation.children import dies_with_parent
 child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
-                         preexec_fn=dies_with_parent, start_new_session=True)
+                         preexec_fn=dies_with_parent(), start_new_session=True)
 print(child.pid, flush=True)
+time.sleep(120)
+"""
+
+
+BROKER_STARTER = """
+import time
+from foundation.localbroker import start_broker
+broker = start_broker()
+print(broker.process.pid, flush=True)
 time.sleep(120)
 """
 
@@ -35,8 +44,9 @@ def running(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
-def test_a_stage_gets_sigterm_when_its_starter_is_killed_outright() -> None:
-    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True)
+@pytest.mark.parametrize("starter", [PARENT, BROKER_STARTER], ids=["stage", "local broker"])
+def test_a_child_gets_sigterm_when_its_starter_is_killed_outright(starter: str) -> None:
+    parent = subprocess.Popen([sys.executable, "-c", starter], stdout=subprocess.PIPE, text=True)
     assert parent.stdout is not None
     child = int(parent.stdout.readline())
     try:
@@ -46,7 +56,7 @@ def test_a_stage_gets_sigterm_when_its_starter_is_killed_outright() -> None:
         deadline = time.monotonic() + 10
         while running(child) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not running(child), "the stage outlived the process that started it"
+        assert not running(child), "the child outlived the process that started it"
     finally:
         if running(child):
             os.kill(child, signal.SIGKILL)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import signal
 import time
-from datetime import timedelta
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import orjson

@@ -59,7 +59,7 @@ def test_a_dimension_or_family_given_twice_is_refused(reads: Reads) -> None:
 def test_a_read_that_needs_too_much_memory_is_stopped(settings: Settings) -> None:
     small = Reads(settings.model_copy(update={"reads": ReadsSettings(port=0, max_query_memory_mb=64)}), JOURNEY_MAP)
     try:
-        with (pytest.raises(QueryTooBigError, match="more than 64 MB.*MAX_QUERY_MEMORY_MB"),
+        with (pytest.raises(QueryTooBigError, match=r"more than 64 MB.*MAX_QUERY_MEMORY_MB"),
               small._lock, small._bounded("a greedy read")):
             small._connected().query("SELECT length(groupArray(toString(number))) FROM numbers(50000000)")
     finally:
