@@ -127,8 +127,15 @@ def check(name: str, extra: Extra, journey_map: JourneyMap) -> None:
         raise AnalysisRequestError(str(err)) from None
 
 
+def check_where(filters: Filters, journey_map: JourneyMap) -> None:
+    """`where=DIM=VALUE` names a dimension of the map (else it silently matches nothing)."""
+    if filters.where_dim:
+        check_breakdown(filters.where_dim, journey_map, "where", context_only=True)
+
+
 def run_named_analysis(client: Any, name: str, filters: Filters, extra: Extra, journey_map: JourneyMap) -> QueryResult:
     check(name, extra, journey_map)
+    check_where(filters, journey_map)
     return run_analysis(client, name, filters, extra)
 
 
@@ -153,6 +160,7 @@ class ExplainRequest:
 
     def check(self, journey_map: JourneyMap) -> None:
         check_window(self.baseline_start)
+        check_where(self.filters, journey_map)
         if len(set(self.dims)) != len(self.dims):
             raise AnalysisRequestError("a dimension is given twice (it would be counted once per mention)")
         if self.filters.start == EARLIEST or self.filters.end == LATEST:
@@ -180,8 +188,6 @@ def explain_of(params: dict[str, str], filters: Filters, moment: Any) -> Explain
     if unknown:
         raise AnalysisRequestError(f"explain takes no {', '.join(unknown)} (parameters: "
                                    f"{', '.join((*FILTER_PARAMS, *EXPLAIN_PARAMS))})")
-    if filters.start == EARLIEST or filters.end == LATEST:
-        raise AnalysisRequestError("explain needs from and to (the window to explain)")
     base_end = moment(params.get("baseline_to")) or filters.start
     base_start = moment(params.get("baseline_from")) or base_end - (filters.end - filters.start)
     try:

@@ -21,12 +21,14 @@ from clickhouse_connect.driver.client import Client
 from clickhouse.analyses.baseline import Thresholds
 from clickhouse.analyses.incidents import FAMILIES, PERIOD_LENGTH, IncidentQuery, find_incidents
 from clickhouse.analyses.recent import RecentQuery, data_now, recent_incidents
-from clickhouse.queries import EARLIEST, LATEST, Filters, QueryResult, split_where
+from clickhouse.queries import EARLIEST, LATEST, Filters, QueryResult, check_window, split_where
 from schemas.errors import JourneysError
 from schemas.journeymap import JourneyMap
 
 DURATION = re.compile(r"^([1-9]\d*)([smhdw])$")
 UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+MAX_PERIODS = 40_000  # --from/--to: a century of days; hours over a century would be 876,600 periods
+MAX_BASELINE_PERIODS = 52  # as the command's --baseline allows
 MAX_RECENT_PERIODS = 2000  # the judge walks every period of every cell: a month in minutes would stall it
 SEASONS = {"hour": 168, "day": 7, "week": 1}  # periods in a week
 COLUMNS = ("start", "end", "family", "touchpoint", "what", "who")  # of an empty answer
@@ -93,8 +95,17 @@ class IncidentOptions:
                                        f"(declared: {', '.join(journey_map.dimension_names) or 'none'})")
         if len(set(self.dims)) != len(self.dims) or len(set(self.families)) != len(self.families):
             raise IncidentRequestError("a dimension or family is given twice (each would be counted once per mention)")
-        if self.last_s < 0 or not math.isfinite(self.z) or self.baseline_periods < 1 or self.min_count < 1:
-            raise IncidentRequestError("last_s, z, baseline_periods and min_count must be positive numbers")
+        if self.last_s < 0 or not (math.isfinite(self.z) and self.z >= 1) or self.min_count < 1:
+            raise IncidentRequestError("last_s must be positive, z a number of at least 1, min_count at least 1")
+        if not 1 <= self.baseline_periods <= MAX_BASELINE_PERIODS:
+            raise IncidentRequestError(f"baseline_periods must be between 1 and {MAX_BASELINE_PERIODS} "
+                                       f"(got {self.baseline_periods})")
+        check_window(*(m for m in (self.start, self.end) if m is not None))
+        if self.period in PERIOD_LENGTH and not self.last_s:
+            span = (self.end or LATEST) - (self.start or EARLIEST)
+            if span / PERIOD_LENGTH[self.period] > MAX_PERIODS:
+                raise IncidentRequestError(f"{span.days} days in periods of a {self.period} is more than {MAX_PERIODS} "
+                                           "periods: give --from/--to (a shorter window) or a longer --period")
         if self.last_s and (self.start or self.end):
             raise IncidentRequestError("give --last or --from/--to, not both")
         length_s = PERIOD_LENGTH[self.period].total_seconds() if self.period in PERIOD_LENGTH else duration_s(self.period)

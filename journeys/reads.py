@@ -99,7 +99,7 @@ class Reads:
 
     def query(self, name: str, params: dict[str, str]) -> QueryResult:
         query = named_query(name)
-        allowed = {HTTP_NAMES.get(f, f) for f in query.filters} | {"limit"}  # limit: the CLI always sends it
+        allowed = {HTTP_NAMES.get(f, f) for f in query.filters}
         unknown = sorted(set(params) - allowed)
         if unknown:  # answered as if it were applied, it would mislead: say it is not
             raise BadRequest(f"{query.name} takes no {', '.join(unknown)} (filters: {', '.join(sorted(allowed))})")
@@ -231,7 +231,8 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/healthz":
             self._send(HTTPStatus.OK, "json", orjson.dumps({"ok": True}))
         elif path in ("/v1/query", "/v1/query/"):
-            listing = [{"name": q.name, "description": q.description, "filters": q.filters} for q in QUERIES.values()]
+            listing = [{"name": q.name, "description": q.description,
+                        "filters": [HTTP_NAMES.get(f, f) for f in q.filters]} for q in QUERIES.values()]
             self._send(HTTPStatus.OK, "json", orjson.dumps(listing))
         elif path.startswith(QUERY_PREFIX):
             result = reads.query(path.removeprefix(QUERY_PREFIX), params)

@@ -141,14 +141,26 @@ def judge(counts: Iterable[Count], periods: list[datetime], limits: Thresholds) 
         running: Verdict | None = None  # the flagged verdict of the period before, if any
         for i in range(limits.warm_up, len(periods)):
             current = series.get(periods[i])
-            alike = [periods[j] for j in normal if (i - j) % limits.season == 0][-limits.baseline_periods:]
-            trailing = [series.get(p) or _nothing(current, p, present) for p in alike] if current else []
+            trailing = [series.get(p) or _nothing(current, p, present) for p in _alike(normal, i, periods, limits)] \
+                if current else []
             running = _verdict(current, trailing, _continuing(limits, running)) if current else None
             if running:
                 flagged.append(running)
             else:
                 normal.append(i)
     return flagged
+
+
+def _alike(normal: list[int], i: int, periods: list[datetime], limits: Thresholds) -> list[datetime]:
+    """The last `baseline_periods` unflagged periods before period i of its season, oldest first;
+    walked back from i, so a long series costs each period its baseline, not the whole series."""
+    found: list[datetime] = []
+    for j in reversed(normal):
+        if (i - j) % limits.season == 0:
+            found.append(periods[j])
+            if len(found) == limits.baseline_periods:
+                break
+    return found[::-1]
 
 
 def _continuing(limits: Thresholds, running: Verdict | None) -> Thresholds:

@@ -7,7 +7,6 @@ Thin entry points over clickhouse/analyses: they check the options against the j
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -28,14 +27,11 @@ from journeys.analysis_reads import (
     explained,
 )
 from journeys.commands.options import dimension_filter, journey_map_of, settings_of, utc
-from journeys.incident_reads import IncidentOptions, IncidentRequestError, run_incidents
+from journeys.incident_reads import IncidentOptions, IncidentRequestError, duration_s, run_incidents
 from journeys.readclient import get, served_url
 from journeys.tables import FORMATS, render
 from schemas.errors import WarehouseError
 from schemas.journeymap import JourneyMap
-
-DURATION = re.compile(r"^(\d+)([smhdw])$")
-UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
 
 def _common(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -227,7 +223,7 @@ def _check_step(step: str, journey_map: JourneyMap) -> None:
 
 
 def _seconds(text: str, option: str = "--within") -> int:
-    match = DURATION.match(text.strip())
-    if not match or int(match.group(1)) == 0:
+    seconds = duration_s(text)
+    if not seconds:
         raise click.UsageError(f"{option} takes a positive duration such as 30m, 2h, 1d or 1w (got {text!r})")
-    return int(match.group(1)) * UNIT_S[match.group(2)]
+    return seconds

@@ -85,7 +85,8 @@ def ask_running_pipeline(settings: Settings, name: str, filters: Filters, busy: 
     if url is None:
         raise WarehouseError(f"{busy}; it serves no read endpoint (JOURNEYS_READS__ENABLED is off, or it is older)")
     params = {"from": _given(filters.start, EARLIEST), "to": _given(filters.end, LATEST), "channel": filters.channel,
-              "segment": filters.segment, "touchpoint": filters.touchpoint, "limit": filters.limit,
+              "segment": filters.segment, "touchpoint": filters.touchpoint,
+              "limit": filters.limit if "limit" in named_query(name).filters else None,
               "where": f"{filters.where_dim}={filters.where_value}" if filters.where_dim else None,
               "by": filters.dim or None}
     answer = orjson.loads(get(settings, url, f"/v1/query/{name}", params))

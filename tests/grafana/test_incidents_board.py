@@ -132,7 +132,8 @@ def test_the_alert_is_quiet_on_a_clean_shop_in_the_middle_of_a_week(clean_wareho
 
 def test_the_named_query_incidents_lists_what_the_weekly_panel_lists(outcomes: list[Outcome],
                                                                     incident_warehouse: Client, injected: Shop) -> None:
-    """`journeys query incidents` and `GET /v1/query/incidents`: the same judge for a client in any language."""
+    """`journeys query incidents` (and `GET /v1/query/incidents`, tests/journeys/test_reads.py): the same
+    judge for a client in any language."""
     named = run_named(incident_warehouse, "incidents", Filters(start=START, end=END), JOURNEY_MAP.phase_ids).as_dicts()
     key = ("first_period", "last_period", "touchpoint", "family", "what", "who", "score")
     assert sorted(tuple(r[k] for k in key) for r in named) == sorted(tuple(r[k] for k in key) for r in rows(outcomes))
@@ -142,3 +143,4 @@ def test_the_named_query_incidents_lists_what_the_weekly_panel_lists(outcomes: l
     desktop_only = run_named(incident_warehouse, "incidents", Filters(start=START, end=END, where_dim="device_type",
                                                                       where_value="desktop"), JOURNEY_MAP.phase_ids)
     assert not [r for r in desktop_only.as_dicts() if (r["touchpoint"], r["what"]) == (mobile.touchpoint, mobile.what)]
+    assert any(r["who"] == "agent_team=team-support" for r in desktop_only.as_dicts())  # the other incident stays

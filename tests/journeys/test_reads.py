@@ -83,6 +83,8 @@ def test_query_answers_while_the_worker_holds_the_warehouse(running: tuple[Setti
     assert status == 400 and b"web.chekout" in answer
     assert get(f"{url}/v1/analyses/paths?depth=2&anchor=web.product&sql=1")[0] == 400
     assert get(f"{url}/v1/analyses/nope")[0] == 404
+    status, incidents = get(f"{url}/v1/query/incidents?from=2026-01-01&to=2026-05-01")
+    assert status == 200 and "columns" in orjson.loads(incidents)
     status, answer = get(f"{url}/v1/explain?from={HALF}&to={WHOLE}&dims=shoe_size")
     assert status == 400 and b"shoe_size" in answer
     while_running = funnel_rows(local)

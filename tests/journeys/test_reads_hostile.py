@@ -93,14 +93,27 @@ def test_explain_and_incidents_refuse_what_they_cannot_judge(reads: Reads) -> No
         reads.explain({"from": "2026-02-01", "to": "2026-03-01", "z": "nan"})
     with pytest.raises(IncidentRequestError, match="positive"):
         reads.incidents({"last_s": "-1"})
+    with pytest.raises(IncidentRequestError, match="at least 1"):
+        reads.incidents({"z": "0"})
+    with pytest.raises(IncidentRequestError, match="baseline_periods"):
+        reads.incidents({"baseline_periods": "100000000"})
+    with pytest.raises(WindowError):
+        reads.incidents({"start": "0001-01-02"})
+    with pytest.raises(IncidentRequestError, match="more than 40000 periods"):
+        reads.incidents({"period": "hour"})  # a century of hours: 876,600 periods judged in the worker
+    with pytest.raises(AnalysisRequestError, match="shoe_size"):
+        reads.analysis("step_funnel", FUNNEL | {"where": "shoe_size=44"})
+    with pytest.raises(AnalysisRequestError, match="shoe_size"):
+        reads.explain({"from": "2026-02-01", "to": "2026-03-01", "where": "shoe_size=44"})
 
 
 def test_a_filter_a_named_query_does_not_take_is_refused(reads: Reads) -> None:
     with pytest.raises(BadRequest, match="incidents takes no touchpoint"):
         reads.query("incidents", {"touchpoint": "web.checkout"})
-    with pytest.raises(BadRequest, match="funnel takes no whatever"):
-        reads.query("funnel", {"whatever": "1", "limit": "20"})
-    assert reads.query("funnel", {"limit": "20", "from": "2026-01-01"}).rows == []  # what the CLI sends: answered
+    with pytest.raises(BadRequest, match="funnel takes no limit, whatever"):
+        reads.query("funnel", {"whatever": "1", "limit": "20"})  # the funnel has no limit: it would be ignored
+    assert reads.query("funnel", {"from": "2026-01-01", "where": "device_type=mobile"}).rows == []  # answered
+    assert reads.query("friction_top", {"limit": "3"}).rows == []  # a query with a limit takes it
 
 
 def test_a_slow_incidents_read_is_stopped_like_the_others(settings: Settings) -> None:
@@ -112,7 +125,8 @@ def test_a_slow_incidents_read_is_stopped_like_the_others(settings: Settings) ->
     hurried = Reads(settings.model_copy(update={"reads": ReadsSettings(port=0, max_query_s=0.001)}), JOURNEY_MAP)
     try:
         with pytest.raises(QueryTooLongError):
-            hurried.incidents({"period": "hour", "families": "step,friction,volume"})
+            hurried.incidents({"period": "hour", "families": "step,friction,volume", "start": "2026-01-01",
+                               "end": "2027-01-01"})
     finally:
         hurried.close()
         connect(settings).command(f"DROP DATABASE IF EXISTS `{settings.clickhouse.database}`")
