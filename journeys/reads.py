@@ -89,13 +89,34 @@ class QueryTooBigError(WarehouseError):
                          "ask for a shorter range, fewer dimensions or a filter")
 
 
+class Lane:
+    """A warehouse client of the endpoint's and the lock its requests take turns on."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings, self.lock = settings, threading.Lock()
+        self.client: Client | None = None
+
+    def connected(self) -> Client:
+        if self.client is None:
+            self.client = connect(self.settings)
+            self.client.set_client_setting("max_execution_time", self.settings.reads.max_query_s)
+            self.client.set_client_setting("max_memory_usage", self.settings.reads.max_query_memory_mb * 2**20)
+        return self.client
+
+    def close(self) -> None:
+        with self.lock:
+            if self.client is not None:
+                self.client.close()
+
+
 class Reads:
-    """What the endpoint can answer, on one warehouse client used by one request at a time."""
+    """What the endpoint can answer, one request at a time per lane: the live map has a client of its
+    own, so an analyst's long read (up to `max_query_s`) does not freeze the operators' map."""
 
     def __init__(self, settings: Settings, journey_map: JourneyMap) -> None:
         self.settings, self.journey_map = settings, journey_map
-        self._client: Client | None = None
-        self._lock = threading.Lock()
+        self._reads, self._map = Lane(settings), Lane(settings)
+        self._lock = self._reads.lock
 
     def query(self, name: str, params: dict[str, str]) -> QueryResult:
         query = named_query(name)
@@ -128,9 +149,9 @@ class Reads:
     def map_document(self, params: dict[str, str], kind: str) -> str:
         """The map as `kind`: "live" (the page), "fragment" (what it refreshes), "svg" or "html" (documents)."""
         request = map_request(params)
-        with self._lock, self._bounded("the experience map"):
-            experience_map, comparison = draw_from(self._connected(), self.journey_map, request)
-            known = segments(self._connected()) if kind == "live" else []
+        with self._map.lock, self._bounded("the experience map"):
+            experience_map, comparison = draw_from(self._map.connected(), self.journey_map, request)
+            known = segments(self._map.connected()) if kind == "live" else []
         if kind == "live":
             return live_page(experience_map, comparison, params, known)
         if kind == "fragment":
@@ -143,9 +164,8 @@ class Reads:
             self._connected()
 
     def close(self) -> None:
-        with self._lock:
-            if self._client is not None:
-                self._client.close()
+        self._reads.close()
+        self._map.close()
 
     @contextmanager
     def _bounded(self, what: str) -> Iterator[None]:
@@ -159,11 +179,7 @@ class Reads:
             raise
 
     def _connected(self) -> Client:
-        if self._client is None:
-            self._client = connect(self.settings)
-            self._client.set_client_setting("max_execution_time", self.settings.reads.max_query_s)
-            self._client.set_client_setting("max_memory_usage", self.settings.reads.max_query_memory_mb * 2**20)
-        return self._client
+        return self._reads.connected()
 
 
 def filters_of(params: dict[str, str]) -> Filters:

@@ -11,6 +11,8 @@ filters a named query does not take were ignored with a 200.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -136,3 +138,24 @@ def test_an_analysis_on_a_warehouse_never_migrated_says_what_to_run(settings: Se
     client = connect(settings)
     with pytest.raises(WarehouseEmptyError):
         run_analysis(client, "paths", Filters(), Extra())
+
+
+def test_the_live_map_is_answered_while_a_long_read_holds_the_other_client(reads: Reads) -> None:
+    """An analyst's read may run up to max_query_s (30 s); the operators' map must not wait for it."""
+    holding, release = threading.Event(), threading.Event()
+
+    def long_read() -> None:
+        with reads._lock:  # as a query, analysis, explain or incidents request does while it runs
+            holding.set()
+            release.wait(30)
+
+    reader = threading.Thread(target=long_read)
+    reader.start()
+    try:
+        assert holding.wait(10)
+        began = time.monotonic()
+        fragment = reads.map_document({}, "fragment")
+        assert time.monotonic() - began < 20 and fragment
+    finally:
+        release.set()
+        reader.join()
