@@ -25,7 +25,8 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from bench.queries_bench import grow, label
-from clickhouse.analyses.incidents import FAMILIES, IncidentQuery, find_incidents
+from clickhouse.analyses.counting import FAMILIES
+from clickhouse.analyses.incidents import IncidentQuery, find_incidents
 from clickhouse.analyses.named import Extra, run_analysis
 from clickhouse.client import connect
 from clickhouse.migrate import migrate

@@ -23,9 +23,10 @@ from grafana_foundation_sdk.builders import alerting, expr
 from grafana_foundation_sdk.models import alerting as alerting_models
 from grafana_foundation_sdk.models import dashboard as models
 
+from clickhouse.analyses.judge_sql import BASELINE_PERIODS, PERIOD_S
 from grafana.boards.common import INGEST_STAGES
-from grafana.boards.incidents import BASELINE_PERIODS, PERIOD_S, incidents_sql
 from grafana.boards.incidents import UID as INCIDENTS_UID
+from grafana.boards.incidents import incidents_sql
 from grafana.model import DATASOURCE_UID, Format, Target, plain
 from schemas.journeymap import JourneyMap
 

@@ -19,7 +19,8 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from clickhouse.analyses.baseline import Thresholds
-from clickhouse.analyses.incidents import FAMILIES, PERIOD_LENGTH, IncidentQuery, find_incidents
+from clickhouse.analyses.counting import FAMILIES, PERIOD_LENGTH
+from clickhouse.analyses.incidents import IncidentQuery, find_incidents
 from clickhouse.analyses.recent import RecentQuery, data_now, recent_incidents
 from clickhouse.queries import EARLIEST, LATEST, Filters, QueryResult, check_window, split_where
 from schemas.errors import JourneysError

@@ -18,7 +18,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from clickhouse.client import embedded_path, redact
+import orjson
+
+from clickhouse.client import WarehouseBusyError, embedded_path, redact
+from clickhouse.queries import QueryResult
 from foundation.settings import Settings
 from schemas.errors import WarehouseError
 
@@ -94,3 +97,14 @@ def live_map_line(settings: Settings, wait_s: float = 30.0) -> str:
     if url is None:
         return f"Experience map, live: not served yet (its address will be in {address_path(settings)})"
     return f"Experience map, live: {url}/map   (journeys query and journeys map ask it while it runs)"
+
+
+def ask(settings: Settings, path: str, params: dict[str, Any], busy: WarehouseBusyError) -> QueryResult:
+    """A table answered by the process holding the embedded warehouse (journeys/reads.py): what a
+    command asks when it cannot open the warehouse itself."""
+    url = served_url(settings)
+    if url is None:
+        raise WarehouseError(f"{busy}; it serves no read endpoint (JOURNEYS_READS__ENABLED is off, or it is older)")
+    answer = orjson.loads(get(settings, url, path, params))
+    return QueryResult(tuple(answer["columns"]), [tuple(row) for row in answer["rows"]])
+

@@ -130,13 +130,13 @@ class Reads:
     def analysis(self, name: str, params: dict[str, str]) -> QueryResult:
         """`journeys funnel`, `paths` or `conformance` run here (journeys/analysis_reads.py)."""
         extra = extra_of(params)
-        filters = filters_of({k: v for k, v in params.items() if k in FILTER_PARAMS})
+        filters = _filters_in(params)
         with self._lock, self._bounded(f"the analysis {name}"):
             return run_named_analysis(self._connected(), name, filters, extra, self.journey_map)
 
     def explain(self, params: dict[str, str]) -> QueryResult:
         """`journeys explain` run here."""
-        request = explain_of(params, filters_of({k: v for k, v in params.items() if k in FILTER_PARAMS}), moment)
+        request = explain_of(params, _filters_in(params), moment)
         with self._lock, self._bounded("explain"):
             return explained(self._connected(), request, self.journey_map)
 
@@ -192,6 +192,11 @@ def filters_of(params: dict[str, str]) -> Filters:
                    channel=params.get("channel", ""), segment=params.get("segment", ""),
                    touchpoint=params.get("touchpoint", ""), where_dim=where_dim,
                    where_value=where_value, dim=params.get("by", ""), limit=limit)
+
+
+def _filters_in(params: dict[str, str]) -> Filters:
+    """The shared filters of an analysis request (the rest are the analysis's own parameters)."""
+    return filters_of({k: v for k, v in params.items() if k in FILTER_PARAMS})
 
 
 def map_request(params: dict[str, str]) -> MapRequest:
@@ -251,23 +256,15 @@ class Handler(BaseHTTPRequestHandler):
                         "filters": [HTTP_NAMES.get(f, f) for f in q.filters]} for q in QUERIES.values()]
             self._send(HTTPStatus.OK, "json", orjson.dumps(listing))
         elif path.startswith(QUERY_PREFIX):
-            result = reads.query(path.removeprefix(QUERY_PREFIX), params)
-            body = render(result, "csv").encode() if fmt == "csv" else as_json(result)
-            self._send(HTTPStatus.OK, "csv" if fmt == "csv" else "json", body)
+            self._send_table(reads.query(path.removeprefix(QUERY_PREFIX), params), fmt)
         elif path in ("/v1/analyses", "/v1/analyses/"):
             self._send(HTTPStatus.OK, "json", orjson.dumps(analyses_listing()))
         elif path.startswith(ANALYSIS_PREFIX):
-            result = reads.analysis(path.removeprefix(ANALYSIS_PREFIX), params)
-            body = render(result, "csv").encode() if fmt == "csv" else as_json(result)
-            self._send(HTTPStatus.OK, "csv" if fmt == "csv" else "json", body)
+            self._send_table(reads.analysis(path.removeprefix(ANALYSIS_PREFIX), params), fmt)
         elif path == "/v1/explain":
-            result = reads.explain(params)
-            body = render(result, "csv").encode() if fmt == "csv" else as_json(result)
-            self._send(HTTPStatus.OK, "csv" if fmt == "csv" else "json", body)
+            self._send_table(reads.explain(params), fmt)
         elif path == "/v1/incidents":
-            result = reads.incidents(params)
-            body = render(result, "csv").encode() if fmt == "csv" else as_json(result)
-            self._send(HTTPStatus.OK, "csv" if fmt == "csv" else "json", body)
+            self._send_table(reads.incidents(params), fmt)
         elif path in ("/", "/map"):
             self._send(HTTPStatus.OK, "html", reads.map_document(params, "live").encode())
         elif path == "/v1/map/fragment":
@@ -277,6 +274,12 @@ class Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.OK, fmt, reads.map_document(params, fmt).encode())
         else:
             self._send(HTTPStatus.NOT_FOUND, "json", _error(f"no such resource: {path}"))
+
+    def _send_table(self, result: QueryResult, fmt: str) -> None:
+        if fmt == "csv":
+            self._send(HTTPStatus.OK, "csv", render(result, "csv").encode())
+        else:
+            self._send(HTTPStatus.OK, "json", as_json(result))
 
     def _authorised(self, from_query: str) -> bool:
         token = self.server.token

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from clickhouse_connect.driver.client import Client
 
 from clickhouse.analyses.baseline import EVERYONE, two_proportion_z
-from clickhouse.analyses.incidents import counts_sql
+from clickhouse.analyses.counting import counts_sql
 from clickhouse.queries import Filters, parameters
 
 CURRENT, BASELINE = "current", "baseline"

@@ -20,11 +20,8 @@ from clickhouse_connect.driver.client import Client
 
 from clickhouse.analyses import baseline
 from clickhouse.analyses.baseline import Count, Incident, Thresholds
-from clickhouse.analyses.counting import COUNTS_SQL, DEFAULT_FAMILIES, FAMILIES, PERIOD_LENGTH, SCAN, counts_sql
+from clickhouse.analyses.counting import COUNTS_SQL, DEFAULT_FAMILIES, PERIOD_LENGTH
 from clickhouse.queries import Filters, parameters
-
-__all__ = ["COUNTS_SQL", "DEFAULT_FAMILIES", "FAMILIES", "PERIOD_LENGTH", "SCAN", "IncidentQuery", "align", "counts",
-           "counts_sql", "find_incidents"]
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,12 @@ first baseline, so only periods after them are judged.
 
 from __future__ import annotations
 
-import re
-
 from clickhouse.analyses.baseline import DEFAULT_BASELINE_PERIODS, DEFAULT_MIN_COUNT, DEFAULT_MIN_RATIO, DEFAULT_Z
 from clickhouse.analyses.counting import DEFAULT_FAMILIES, SCAN, counts_sql
+from clickhouse.analyses.sqlparts import PARAMETER
 
 PERIOD_S = {"hour": 3_600, "day": 86_400, "week": 604_800}
 BASELINE_PERIODS = DEFAULT_BASELINE_PERIODS
-PARAMETER = re.compile(r"\{(\w+):[A-Za-z0-9]+(?:\([^)]*\))?\}")
 # Every dimension an event carries: the map lets only its declared dimensions into `context`.
 EVERY_DIMENSION = "mapKeys(context)"
 

@@ -13,8 +13,8 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from clickhouse.analyses.conformance import CONFORMANCE_SQL
+from clickhouse.analyses.counting import COUNTS_SQL, FAMILIES
 from clickhouse.analyses.funnels import MAX_STEPS, funnel_sql
-from clickhouse.analyses.incidents import COUNTS_SQL, FAMILIES
 from clickhouse.analyses.paths import LOOPS_SQL, MAX_DEPTH, PATHS_SQL
 from clickhouse.analyses.sqlparts import PERIODS, step_touchpoints
 from clickhouse.queries import Filters, QueryResult, parameters, select

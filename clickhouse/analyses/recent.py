@@ -24,7 +24,8 @@ from clickhouse_connect.driver.client import Client
 
 from clickhouse.analyses import baseline
 from clickhouse.analyses.baseline import Count, Incident
-from clickhouse.analyses.incidents import IncidentQuery, counts_sql
+from clickhouse.analyses.counting import counts_sql
+from clickhouse.analyses.incidents import IncidentQuery
 from clickhouse.queries import parameters
 
 NEWEST_EVENT_SQL = "SELECT max(event_time), count() FROM touchpoints WHERE event_time <= now64(3)"

@@ -8,7 +8,11 @@ one such string from a bound array, so steps never become SQL text.
 
 from __future__ import annotations
 
+import re
+
 PERIODS = ("hour", "day", "week", "month")
+# A bound parameter in the SQL text, `{name:Type}`: clients that bind none (Grafana) get literals.
+PARAMETER = re.compile(r"\{(\w+):[A-Za-z0-9]+(?:\([^)]*\))?\}")
 # The period a moment falls in, as a UTC DateTime (weeks start on Monday).
 PERIOD = ("multiIf({{period:String}} = 'hour', toStartOfHour({t}), {{period:String}} = 'day', toStartOfDay({t}), "
           "{{period:String}} = 'week', toDateTime(toMonday({t}), 'UTC'), toDateTime(toStartOfMonth({t}), 'UTC'))")

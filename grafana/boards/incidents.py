@@ -9,7 +9,7 @@ runs the same SQL.
 from __future__ import annotations
 
 from clickhouse.analyses.baseline import DEFAULT_Z
-from clickhouse.analyses.judge_sql import BASELINE_PERIODS, PERIOD_S, counts_over, judged_incidents_sql, sql_array
+from clickhouse.analyses.judge_sql import BASELINE_PERIODS, counts_over, judged_incidents_sql, sql_array
 from grafana.boards.common import VARIABLES, variable_name, variables, where
 from grafana.boards.step_funnel import with_literals
 from grafana.model import Column, Dashboard, Panel, Target, Thresholds
@@ -17,7 +17,6 @@ from schemas.journeymap import JourneyMap
 
 UID = "journeys-incidents"
 SCORE = Thresholds("transparent", ((DEFAULT_Z, "orange"), (2 * DEFAULT_Z, "red")))
-__all__ = ["BASELINE_PERIODS", "PERIOD_S", "UID", "dashboard", "incidents_sql", "panel"]
 
 
 def incidents_sql(journey_map: JourneyMap, period: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from clickhouse.analyses.funnels import funnel_sql
+from clickhouse.analyses.sqlparts import PARAMETER
 from grafana.model import Column, Panel, Target, Thresholds
 
 STEPS = ("web.product:product_view", "web.checkout:checkout_step", "web.checkout:order_placed")
@@ -20,7 +21,6 @@ LITERALS = {
     "by": "'device_type'", "start": "$__fromTime_ms", "end": "$__toTime_ms", "channel": "''", "segment": "''",
     "where_dim": "''", "where_value": "''",
 }
-PARAMETER = re.compile(r"\{(\w+):[A-Za-z0-9]+(?:\([^)]*\))?\}")
 FROM_START_PCT = Thresholds.higher_is_better(warn_below=0.1, good_from=0.25)
 
 

@@ -12,12 +12,10 @@ from datetime import datetime
 from typing import Any
 
 import click
-import orjson
 
 from clickhouse.analyses.named import Extra, run_analysis
 from clickhouse.client import WarehouseBusyError, connect
-from clickhouse.queries import EARLIEST, LATEST, Filters, QueryResult, check_window
-from foundation.settings import Settings
+from clickhouse.queries import EARLIEST, LATEST, Filters, check_window
 from journeys.analysis_reads import (
     AnalysisRequestError,
     ExplainRequest,
@@ -28,9 +26,8 @@ from journeys.analysis_reads import (
 )
 from journeys.commands.options import dimension_filter, journey_map_of, settings_of, utc
 from journeys.incident_reads import IncidentOptions, IncidentRequestError, duration_s, run_incidents
-from journeys.readclient import get, served_url
+from journeys.readclient import ask
 from journeys.tables import FORMATS, render
-from schemas.errors import WarehouseError
 from schemas.journeymap import JourneyMap
 
 
@@ -139,15 +136,10 @@ def incidents_command(ctx: click.Context, period: str, dims: tuple[str, ...], fa
     except IncidentRequestError as err:
         raise click.UsageError(str(err)) from None
     except WarehouseBusyError as busy:  # a running pipeline holds it: ask that process
-        result = ask_for_incidents(settings_of(ctx), options, busy)
+        result = ask(settings_of(ctx), "/v1/incidents", options.as_params(), busy)
     else:
         result = run_incidents(client, options, journey_map)
     click.echo(render(result, common["fmt"]), nl=False)
-
-
-def ask_for_incidents(settings: Settings, options: IncidentOptions, busy: WarehouseBusyError) -> QueryResult:
-    """The incidents, found by the process holding the embedded warehouse (journeys/reads.py)."""
-    return _ask(settings, "/v1/incidents", options.as_params(), busy)
 
 
 @click.command("explain")
@@ -176,7 +168,7 @@ def explain_command(ctx: click.Context, baseline_from: datetime | None, baseline
     except AnalysisRequestError as err:
         raise click.UsageError(str(err).replace("ending at or before from", "ending at or before --from")) from None
     except WarehouseBusyError as busy:  # a running pipeline holds it: ask that process
-        result = _ask(settings_of(ctx), "/v1/explain", request.params(), busy)
+        result = ask(settings_of(ctx), "/v1/explain", request.params(), busy)
     click.echo(render(result, common["fmt"]), nl=False)
 
 
@@ -188,17 +180,8 @@ def _run(ctx: click.Context, name: str, extra: Extra, common: dict[str, Any], li
     except ValueError as err:
         raise click.UsageError(str(err)) from None
     except WarehouseBusyError as busy:  # a running pipeline holds it: ask that process
-        result = _ask(settings_of(ctx), f"/v1/analyses/{name}", analysis_params(filters, extra), busy)
+        result = ask(settings_of(ctx), f"/v1/analyses/{name}", analysis_params(filters, extra), busy)
     click.echo(render(result, common["fmt"]), nl=False)
-
-
-def _ask(settings: Settings, path: str, params: dict[str, str], busy: WarehouseBusyError) -> QueryResult:
-    """The answer of the process holding the embedded warehouse (journeys/reads.py)."""
-    url = served_url(settings)
-    if url is None:
-        raise WarehouseError(f"{busy}; it serves no read endpoint (JOURNEYS_READS__ENABLED is off, or it is older)")
-    answer = orjson.loads(get(settings, url, path, params))
-    return QueryResult(tuple(answer["columns"]), [tuple(row) for row in answer["rows"]])
 
 
 def _filters(common: dict[str, Any], journey_map: JourneyMap, limit: int = 20) -> Filters:

@@ -11,16 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 
 import click
-import orjson
 
 from clickhouse.client import WarehouseBusyError, connect
 from clickhouse.migrate import migrate
 from clickhouse.queries import BY_DIMENSION, EARLIEST, LATEST, QUERIES, Filters, QueryResult, named_query, run
 from foundation.settings import Settings
 from journeys.commands.options import check_dimension, dimension_filter, journey_map_of, settings_of, utc
-from journeys.readclient import get, served_url
+from journeys.readclient import ask
 from journeys.tables import FORMATS, render
-from schemas.errors import WarehouseError
 
 OPTION_NAMES = {"start": "from", "end": "to"}
 
@@ -81,16 +79,12 @@ def query_command(ctx: click.Context, name: str | None, list_queries: bool, star
 
 def ask_running_pipeline(settings: Settings, name: str, filters: Filters, busy: WarehouseBusyError) -> QueryResult:
     """The named query, answered by the process holding the embedded warehouse (journeys/reads.py)."""
-    url = served_url(settings)
-    if url is None:
-        raise WarehouseError(f"{busy}; it serves no read endpoint (JOURNEYS_READS__ENABLED is off, or it is older)")
     params = {"from": _given(filters.start, EARLIEST), "to": _given(filters.end, LATEST), "channel": filters.channel,
               "segment": filters.segment, "touchpoint": filters.touchpoint,
               "limit": filters.limit if "limit" in named_query(name).filters else None,
               "where": f"{filters.where_dim}={filters.where_value}" if filters.where_dim else None,
               "by": filters.dim or None}
-    answer = orjson.loads(get(settings, url, f"/v1/query/{name}", params))
-    return QueryResult(tuple(answer["columns"]), [tuple(row) for row in answer["rows"]])
+    return ask(settings, f"/v1/query/{name}", params, busy)
 
 
 def _given(moment: datetime, default: datetime) -> str | None:
