@@ -41,6 +41,12 @@ TARGETS = {
     "analysis_ms_step_funnel_year_10m": ("<=", 500),
     "analysis_ms_paths_year_10m": ("<=", 500),
     "analysis_ms_incidents_year_10m": ("<=", 2000),
+    "analysis_ms_step_funnel_13w_10m_settled": ("<=", 500),
+    "analysis_ms_paths_13w_10m_settled": ("<=", 500),
+    "analysis_ms_incidents_13w_10m_settled": ("<=", 2000),
+    "analysis_ms_step_funnel_year_10m_settled": ("<=", 500),
+    "analysis_ms_paths_year_10m_settled": ("<=", 500),
+    "analysis_ms_incidents_year_10m_settled": ("<=", 2000),
 }
 RESULTS = Path(__file__).with_name("RESULTS.md")
 

@@ -7,8 +7,12 @@ parameters, and for incidents the counting SQL plus the pure judging in Python (
 and the baseline's four weeks of warm-up before the window, everyone plus device_type and
 agent_team), over the whole year and over a quarter (13 weeks). `analysis_ms_<name>_<window>_<size>`
 is the median latency of RUNS runs after one warm-up run; targets at 10M: step funnel and paths
-<= 500 ms, incidents <= 2 s. Run: python -m bench.analyses_bench [--sizes 1m] [--keep DIR]
-(--keep: generate the warehouse in DIR once and reuse it on later runs)
+<= 500 ms, incidents <= 2 s. Each is measured twice: on the warehouse as it is (just generated:
+each month in the several parts the load left, so every FINAL read merges them), then settled
+(`..._settled`): each versioned table's parts merged, which the warehouse does by itself to
+parts older than settings.clickhouse.settle_after_s (an hour), here at once with OPTIMIZE FINAL.
+Run: python -m bench.analyses_bench [--sizes 1m] [--keep DIR]
+(--keep: generate the warehouse in DIR once and reuse it on later runs; it is left settled)
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from clickhouse.analyses.counting import FAMILIES
 from clickhouse.analyses.incidents import IncidentQuery, find_incidents
 from clickhouse.analyses.named import Extra, run_analysis
 from clickhouse.client import connect
-from clickhouse.migrate import migrate
+from clickhouse.migrate import VERSIONED_TABLES, migrate
 from clickhouse.queries import Filters
 from foundation.settings import ClickHouseSettings, Settings
 
@@ -84,9 +88,15 @@ def run(sizes: tuple[int, ...] = DEFAULT_SIZES, keep: Path | None = None) -> dic
                 grow(client, size, loaded)
                 loaded = size
             figures[f"analyses_load_s_{label(size)}"] = round(time.perf_counter() - started, 1)
-            for window in WINDOWS:
-                for name, call in analyses(client, window).items():
-                    figures[f"analysis_ms_{name}_{label(size)}"] = round(analysis_ms(call, name), 1)
+            for state in ("", "_settled"):
+                if state:
+                    started = time.perf_counter()
+                    for table in VERSIONED_TABLES:
+                        client.command(f"OPTIMIZE TABLE {table} FINAL")
+                    figures[f"analyses_settle_s_{label(size)}"] = round(time.perf_counter() - started, 1)
+                for window in WINDOWS:
+                    for name, call in analyses(client, window).items():
+                        figures[f"analysis_ms_{name}_{label(size)}{state}"] = round(analysis_ms(call, name), 1)
     return figures
 
 

@@ -3,10 +3,11 @@
 The warehouse is filled by ClickHouse itself (INSERT ... SELECT from numbers() into the real,
 migrated tables), with shapes like the simulator's: 13 touchpoints with skewed volumes over the
 four channels, their phases as the journey map's rules place them, four segments, a year of event
-time, feedback on ~3 % of events (some about another touchpoint), context dimensions (a web
+time in which each journey lasts an hour to three weeks (its ten events drawn within that span, so
+no gap reaches the journey map's 30-day inactivity gap, which would have cut it in two), feedback on ~3 % of events (some about another touchpoint), context dimensions (a web
 journey's device_type, a call's agent_team), one journey per 10 touchpoints
 (a tenth of them re-sent as version 2, 1 % retracted, so FINAL has work), one friction per 40
-touchpoints over the rules and places they occur, dead letters and a month of health samples.
+touchpoints over the rules and places they occur (its evidence one of its journey's events, at that event's time), dead letters and a month of health samples.
 `query_ms_<name>_<size>` is the median latency of RUNS runs after one warm-up run, no filters
 (the whole year); the funnel target is <= 500 ms at 10M. Run: python -m bench.queries_bench [--sizes 1m]
 """
@@ -35,6 +36,19 @@ TOUCHPOINTS_PER_FRICTION = 40
 TOUCHPOINTS_PER_DEAD_LETTER = 200
 HEALTH_MINUTES = 30 * 24 * 60
 YEAR_S = 365 * 24 * 3600
+# A journey's span: 2**k hours, k in 0..9 (an hour to 21 days, a day and a half at the median). Journeys
+# spread over the whole year would be impossible: the journey map cuts a journey at 30 days without events.
+SPANS = 10
+LAST_START_S = YEAR_S - 2 ** (SPANS - 1) * 3600
+# The start and span of journey number `j`, the same in every table.
+JOURNEY_START = "(cityHash64({j}, 21) % {last})"
+JOURNEY_SPAN = "(3600 * pow(2, cityHash64({j}, 22) % {spans}))"
+
+
+def journey_time(j: str, offset: str) -> str:
+    """A moment in journey `j`'s span: `offset` (a hash) taken modulo the span."""
+    start, span = JOURNEY_START.format(j=j, last=LAST_START_S), JOURNEY_SPAN.format(j=j, spans=SPANS)
+    return (f"toDateTime64('2024-01-01 00:00:00', 3, 'UTC') + toIntervalSecond({start} + {offset} % toUInt64({span}))")
 
 # touchpoint, channel, phase, event type, weight (per 100 events)
 PLACES = (("web.content", "web", "research", "page_view", 18), ("web.search", "web", "research", "search", 12),
@@ -70,7 +84,7 @@ def touchpoints_sql() -> str:
 INSERT INTO touchpoints (event_id, event_time, received_time, channel, touchpoint, event_type, customer_id,
     journey_id, phase, segment, late, version, dwell_s, navigation_ease, wait_s, transfers, resolved, response_s,
     queue_wait_s, csat, nps, feedback_touchpoint, measures_json, context)
-SELECT concat('e-', toString(n)), toDateTime64('2024-01-01 00:00:00', 3, 'UTC') + toIntervalSecond(cityHash64(n, 2) % {YEAR_S}) AS event_time,
+SELECT concat('e-', toString(n)), {journey_time('j', 'cityHash64(n, 2)')} AS event_time,
        event_time + toIntervalSecond(1 + cityHash64(n, 3) % 30), {_array(ch)}[i] AS channel, {_array(tp)}[i], {_array(et)}[i] AS event_type,
        concat('cust-', toString(j % {{customers:UInt64}})), concat('j-', lower(hex(cityHash64(j)))), {_array(ph)}[i],
        ['family', 'student', 'business', 'unknown'][1 + j % 4], cityHash64(n, 4) % 50 = 0, 1,
@@ -89,17 +103,17 @@ FROM (SELECT number AS n, intDiv(number, {TOUCHPOINTS_PER_JOURNEY}) AS j, {_pick
 """
 
 
-JOURNEYS_SQL = """
+JOURNEYS_SQL = f"""
 INSERT INTO journeys
-SELECT concat('j-', lower(hex(cityHash64(n)))), concat('cust-', toString(n % {customers:UInt64})), {version:UInt64},
-       {version:UInt64} = 2 AND n % 100 = 0, ['family', 'student', 'business', 'unknown'][1 + n % 4] AS segment,
-       toDateTime64('2024-01-01 00:00:00', 3, 'UTC') + toIntervalSecond(cityHash64(n, 2) % 31536000) AS started_at,
+SELECT concat('j-', lower(hex(cityHash64(n)))), concat('cust-', toString(n % {{customers:UInt64}})), {{version:UInt64}},
+       {{version:UInt64}} = 2 AND n % 100 = 0, ['family', 'student', 'business', 'unknown'][1 + n % 4] AS segment,
+       {journey_time('n', '0')} AS started_at,
        started_at + toIntervalHour(k * 6), k * 3, arraySlice(['web', 'email', 'call_centre', 'store'], 1 + n % 2, 1 + n % 3)
            AS channels, length(channels) - 1, channels[1],
-       mapFromArrays(arraySlice({phases:Array(String)}, 1, k), arrayMap(i -> started_at + toIntervalHour(i * 6), range(k))),
-       {phases:Array(String)}[k], {phases:Array(String)}[k], k >= 3, ['active', 'stalled', 'closed'][1 + n % 3],
+       mapFromArrays(arraySlice({{phases:Array(String)}}, 1, k), arrayMap(i -> started_at + toIntervalHour(i * 6), range(k))),
+       {{phases:Array(String)}}[k], {{phases:Array(String)}}[k], k >= 3, ['active', 'stalled', 'closed'][1 + n % 3],
        n % 3, if(n % 5 = 0, 1 + n % 5, NULL), started_at + toIntervalHour(k * 6)
-FROM (SELECT number AS n, 1 + cityHash64(number, 7) % 4 AS k FROM numbers({first:UInt64}, {count:UInt64}))
+FROM (SELECT number AS n, 1 + cityHash64(number, 7) % 4 AS k FROM numbers({{first:UInt64}}, {{count:UInt64}}))
 """
 
 
@@ -109,10 +123,10 @@ def friction_sql() -> str:
 INSERT INTO friction
 SELECT concat('f-', toString(n)), concat('cust-', toString(j % {{customers:UInt64}})), concat('j-', lower(hex(cityHash64(j)))),
        {_array(rule)}[i], {_array(tp)}[i], splitByChar('.', {_array(tp)}[i])[1], {_array(ph)}[i],
-       ['low', 'medium', 'high'][1 + n % 3], toDateTime64('2024-01-01 00:00:00', 3, 'UTC')
-           + toIntervalSecond(cityHash64(n, 2) % {YEAR_S}), toFloat64(n % 900), 300, [concat('e-', toString(n))], 1,
+       ['low', 'medium', 'high'][1 + n % 3], {journey_time('j', 'cityHash64(e, 2)')}, toFloat64(n % 900), 300, [concat('e-', toString(e))], 1,
        n % 97 = 0
-FROM (SELECT number AS n, intDiv(number * {TOUCHPOINTS_PER_FRICTION}, {TOUCHPOINTS_PER_JOURNEY}) AS j, {_pick(w, 3)} AS i
+FROM (SELECT number AS n, intDiv(number * {TOUCHPOINTS_PER_FRICTION}, {TOUCHPOINTS_PER_JOURNEY}) AS j,
+             j * {TOUCHPOINTS_PER_JOURNEY} + n % {TOUCHPOINTS_PER_JOURNEY} AS e, {_pick(w, 3)} AS i
       FROM numbers({{first:UInt64}}, {{count:UInt64}}))
 """
 

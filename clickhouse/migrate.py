@@ -4,7 +4,8 @@
 records each version with its checksum and time, so re-running applies only what is new, and a
 file whose checksum no longer matches what was applied is refused (MigrationError): a migration,
 once applied, is history. The raw-data TTL is a setting, not a migration: it is (re)applied on
-every run to match settings.clickhouse.ttl_days (0 keeps data for ever).
+every run to match settings.clickhouse.ttl_days (0 keeps data for ever), and so is the age after
+which the versioned tables' parts are merged together (settings.clickhouse.settle_after_s).
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from schemas.errors import MigrationError
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 TTL_TABLES = ("touchpoints", "journey_steps")
+# The tables read with FINAL: FINAL merges the versions of a row across parts at read time, so a month
+# left in several parts costs every read (0.7 s of a count over 10M rows); one part costs nothing.
+VERSIONED_TABLES = ("touchpoints", "journey_steps", "journeys", "friction")
+SETTLE_AFTER_S = 3600
 CREATE_LEDGER = """
 CREATE TABLE IF NOT EXISTS schema_migrations
 (version String, name String, checksum String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))
@@ -65,7 +70,8 @@ def applied(client: Client) -> dict[str, str]:
     return {str(version): str(checksum) for version, checksum in rows}
 
 
-def migrate(client: Client, ttl_days: int = 0, directory: Path = MIGRATIONS_DIR) -> list[str]:
+def migrate(client: Client, ttl_days: int = 0, directory: Path = MIGRATIONS_DIR,
+            settle_after_s: int = SETTLE_AFTER_S) -> list[str]:
     """Apply the pending migrations in order; returns the versions applied now."""
     done = applied(client)
     migrations = discover(directory)
@@ -77,7 +83,20 @@ def migrate(client: Client, ttl_days: int = 0, directory: Path = MIGRATIONS_DIR)
     for migration in pending:
         _apply(client, migration)
     apply_ttl(client, ttl_days)
+    apply_settling(client, settle_after_s)
     return [m.version for m in pending]
+
+
+def apply_settling(client: Client, settle_after_s: int) -> None:
+    """Merge the versioned tables' parts once they are `settle_after_s` old (0: ClickHouse's own merges only)."""
+    for table in VERSIONED_TABLES:
+        if _exists(client, table):
+            client.command(f"ALTER TABLE {table} MODIFY SETTING min_age_to_force_merge_seconds = {int(settle_after_s)}")
+
+
+def _exists(client: Client, table: str) -> bool:
+    return bool(client.query("SELECT 1 FROM system.tables WHERE database = currentDatabase() AND name = {table:String}",
+                             parameters={"table": table}).result_rows)
 
 
 def apply_ttl(client: Client, ttl_days: int) -> None:

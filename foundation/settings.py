@@ -68,6 +68,10 @@ class ClickHouseSettings(BaseModel):
     password: SecretStr = SecretStr("")
     # Days of raw touchpoints and steps kept; 0 keeps them for ever.
     ttl_days: int = Field(default=0, ge=0)
+    # Parts of the versioned tables older than this are merged together in the background, so that
+    # reads with FINAL (newest version of each row) find settled months as one part each and pay
+    # nothing for it (seconds at 10M rows otherwise); 0 leaves merging to ClickHouse's own choice.
+    settle_after_s: int = Field(default=3600, ge=0)
     # A batch the warehouse keeps refusing this long while it answers queries is taken apart: the
     # records it accepts are written, the ones it refuses go to dead_letters with its reason.
     refused_batch_after_s: float = Field(default=60.0, gt=0)

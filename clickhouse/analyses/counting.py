@@ -15,8 +15,14 @@ from clickhouse.analyses.sqlparts import SCOPE, period_of
 FAMILIES = ("step", "friction", "volume")
 DEFAULT_FAMILIES = ("step", "friction")  # volume follows traffic's own trends: opt in with --what volume
 PERIOD_LENGTH = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
-WHO = ("arrayConcat(['*'], arrayMap(d -> concat(d, '=', context[d]), "
-       "arrayFilter(d -> mapContains(context, d), {dims:Array(String)})))")
+# Everyone ('*') and each chosen dimension the event carries as `dim=value`. The lambdas see only their
+# own arguments and the bound constant: a lambda that reads the row's context map copies the map once
+# per element of the array it walks.
+_CHOSEN = "mapFilter((k, v) -> has({dims:Array(String)}, k), context)"
+WHO = (f"arrayConcat(['*'], arrayMap((k, v) -> concat(k, '=', v), mapKeys({_CHOSEN}), mapValues({_CHOSEN})))")
+# A journey counted by a 64-bit hash of its id: uniqExact keeps numbers instead of 128-bit string hashes,
+# about three times faster at 10M events; that two of a million journeys share a hash has a chance of 3 in 10^8.
+JOURNEY = "cityHash64(journey_id)"
 IN_WINDOW = "{t} >= {{scan_start:DateTime64(3, 'UTC')}} AND {t} < {{end:DateTime64(3, 'UTC')}}"
 SCAN = IN_WINDOW.format(t="event_time")
 # Frictions of the journeys in scope; the scan for them is skipped (a constant false) when no filter is set.
@@ -34,7 +40,7 @@ def counts_sql(period_of: Callable[[str], str] = period_of) -> str:
     return f"""
 WITH at_touchpoint AS (
     SELECT period, toString(touchpoint) AS touchpoint, toString(event_type) AS what, who,
-           uniqExact(journey_id) AS journeys, count() AS events
+           uniqExact({JOURNEY}) AS journeys, count() AS events
     FROM (
         SELECT {period_of('event_time')} AS period, touchpoint, event_type, journey_id, arrayJoin({WHO}) AS who
         FROM touchpoints FINAL WHERE {SCAN} AND {SCOPE}
@@ -43,7 +49,7 @@ WITH at_touchpoint AS (
 ),
 frictions AS (
     SELECT {period_of('detected_at')} AS period, touchpoint, rule AS what, arrayJoin(whos) AS who,
-           uniqExact(journey_id) AS journeys
+           uniqExact({JOURNEY}) AS journeys
     FROM (
         SELECT f.friction_id, any(f.detected_at) AS detected_at, any(toString(f.touchpoint)) AS touchpoint,
                any(f.rule) AS rule, any(f.journey_id) AS journey_id,

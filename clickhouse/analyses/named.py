@@ -73,13 +73,8 @@ def bound(filters: Filters, extra: Extra) -> dict[str, Any]:
         "steps": list(extra.steps), "within_ms": extra.within_s * 1000, "period": extra.period, "by": extra.by,
         "anchor": extra.anchor, "direction": extra.direction, "depth": extra.depth, "dims": list(extra.dims),
         "families": list(extra.families), "scan_start": parameters(filters, ())["start"],
-        "step_touchpoints": step_touchpoints(extra.steps), "anchor_touchpoint": _touchpoint_of(extra.anchor),
+        "step_touchpoints": step_touchpoints(extra.steps),
         "phases": list(extra.phases), "max_phase_s": list(extra.max_phase_s) or [0] * len(extra.phases)}
-
-
-def _touchpoint_of(step: str) -> str:
-    """The touchpoint a path anchor names ('' for an event type anywhere)."""
-    return "" if step.startswith("phase:") else step.partition(":")[0].strip("*")
 
 
 def run_analysis(client: Client, name: str, filters: Filters, extra: Extra) -> QueryResult:

@@ -11,10 +11,13 @@ again and again is a pain point no single event shows.
 
 from __future__ import annotations
 
-from clickhouse.analyses.sqlparts import BREAKDOWN, EVENT_WINDOW, LABEL, SCOPE
+from clickhouse.analyses.sqlparts import BREAKDOWN_CODE, EVENT_WINDOW, LABEL, SCOPE, breakdown_names
 
 DIRECTIONS = ("from", "to")
 MAX_DEPTH = 20
+# A step as a number while paths are built: arrays of numbers are grouped, sorted and compared several
+# times faster than arrays of labels. `steps(window)` gives the labels back at the end.
+CODE = "cityHash64(touchpoint, event_type)"
 
 
 def anchor_match(label: str) -> str:
@@ -23,32 +26,41 @@ def anchor_match(label: str) -> str:
             f"OR (startsWith({{anchor:String}}, ':') AND endsWith({label}, {{anchor:String}})))")
 
 
-ANCHOR = anchor_match("l")
+def steps(event_window: str) -> str:
+    """A scalar subquery: the window's steps as (numbers, labels, the numbers that match the anchor).
+    A step's label never changes between versions of an event, so no FINAL is needed here."""
+    return (f"(SELECT tuple(groupArray(code), groupArray(label), arrayFilter((c, l) -> {anchor_match('l')}, "
+            f"groupArray(code), groupArray(label))) FROM (SELECT {CODE} AS code, {LABEL} AS label "
+            f"FROM (SELECT DISTINCT touchpoint, event_type FROM touchpoints WHERE {event_window})))")
 
 
-def anchored(event_window: str) -> str:
-    """Only the journeys that reached the anchor, found through the primary key (the anchor's
-    touchpoint, bound as `anchor_touchpoint`: '' for an event type anywhere) before any path is built."""
-    return (f"({{anchor:String}} = '' OR journey_id IN (SELECT journey_id FROM touchpoints WHERE {{anchor:String}} != '' "
-            f"AND ({{anchor_touchpoint:String}} = '' OR touchpoint = {{anchor_touchpoint:String}}) AND {event_window} "
-            f"AND {anchor_match(LABEL)}))")
+def named(event_window: str) -> str:
+    """The WITH clause giving the window's step labels (`steps`) and breakdown values (`names`)."""
+    return f"WITH {steps(event_window)} AS steps, {breakdown_names(event_window)} AS names"
 
 
-def journey_paths(event_window: str = EVENT_WINDOW, only_anchored: bool = False) -> str:
-    """Each journey's path (labels and times) and the index of its anchor; Grafana passes its own
-    time filter as `event_window`. `only_anchored` reads only the journeys with the anchor."""
-    only = anchored(event_window) if only_anchored else "1"
+STEP = "steps.2[indexOf(steps.1, {code})]"
+NAME = "names.2[indexOf(names.1, {code})]"
+
+
+def journey_paths(event_window: str = EVENT_WINDOW) -> str:
+    """Each journey's path (step numbers and times, in time order; events at the same millisecond in
+    the order of their step numbers, so every run gives the same paths) and the index of its anchor.
+    Only journeys that reached the anchor are sorted; Grafana passes its own time filter as `event_window`."""
     return f"""
-    SELECT journey_id, breakdown, labels, times,
-           if({{anchor:String}} = '', 1, arrayFirstIndex(l -> {ANCHOR}, labels)) AS at
+    SELECT journey_id, breakdown, codes, times,
+           if({{anchor:String}} = '', 1, arrayFirstIndex(c -> has(steps.3, c), codes)) AS at
     FROM (
-        SELECT journey_id, {BREAKDOWN} AS breakdown,
-               arraySort(x -> x.1, groupArray((event_time, {LABEL}))) AS raw,
-               arrayFilter((x, previous, i) -> i = 1 OR x.2 != previous, raw,
-                           arrayPushFront(arrayPopBack(arrayMap(x -> x.2, raw)), ''), arrayEnumerate(raw)) AS runs,
-               arrayMap(x -> x.2, runs) AS labels, arrayMap(x -> x.1, runs) AS times
-        FROM touchpoints FINAL WHERE {event_window} AND {SCOPE} AND {only}
-        GROUP BY journey_id
+        SELECT journey_id, breakdown, arraySort((c, t) -> (t, c), cs, ts) AS sorted, arraySort(ts) AS sorted_times,
+               arrayPushFront(arrayPopBack(sorted), 0) AS previous,
+               arrayFilter((c, p) -> c != p, sorted, previous) AS codes,
+               arrayFilter((t, c, p) -> c != p, sorted_times, sorted, previous) AS times
+        FROM (
+            SELECT journey_id, {BREAKDOWN_CODE} AS breakdown, groupArray({CODE}) AS cs, groupArray(event_time) AS ts
+            FROM touchpoints FINAL WHERE {event_window} AND {SCOPE}
+            GROUP BY journey_id
+            HAVING {{anchor:String}} = '' OR hasAny(cs, steps.3)
+        )
     )
     WHERE at > 0
 """
@@ -58,49 +70,58 @@ def journey_paths(event_window: str = EVENT_WINDOW, only_anchored: bool = False)
 # the anchor onwards ('from') or leading to it ('to'). Slices of the path, not an ARRAY JOIN over its
 # indexes that would copy the whole path once per transition.
 FIRST = "toUInt64(if({direction:String} = 'from', at, greatest(toInt64(at) - {depth:UInt8}, 1)))"
-LAST = "toInt64(if({direction:String} = 'from', least(at + {depth:UInt8} - 1, length(labels) - 1), at - 1))"
+LAST = "toInt64(if({direction:String} = 'from', least(at + {depth:UInt8} - 1, length(codes) - 1), at - 1))"
 
 
-def paths_sql(event_window: str = EVENT_WINDOW, only_anchored: bool = False) -> str:
+def paths_sql(event_window: str = EVENT_WINDOW) -> str:
+    """A journey passes a position once, so its transitions there are its journeys there (`journeys`)."""
     return f"""
-SELECT breakdown, position, from_step, to_step, count() AS transitions, uniqExact(journey_id) AS journeys,
-       round(transitions / sum(transitions) OVER (PARTITION BY breakdown, position, from_step), 4) AS share,
-       round(quantile(0.5)(seconds), 1) AS median_s
+{named(event_window)}
+SELECT {NAME.format(code='b')} AS breakdown, position, {STEP.format(code='f')} AS from_step,
+       {STEP.format(code='t')} AS to_step, transitions, transitions AS journeys, share, median_s
 FROM (
-    SELECT journey_id, breakdown, if({{direction:String}} = 'from', i - at + 1, i - at) AS position,
-           from_step, to_step, dateDiff('millisecond', t0, t1) / 1000 AS seconds
+    SELECT breakdown AS b, position, from_code AS f, to_code AS t, count() AS transitions,
+           round(transitions / sum(transitions) OVER (PARTITION BY b, position, f), 4) AS share,
+           round(quantile(0.5)(seconds), 1) AS median_s
     FROM (
-        SELECT journey_id, breakdown, labels, times, at, {FIRST} AS lo, toUInt64(greatest({LAST} - lo + 1, 0)) AS n
-        FROM ({journey_paths(event_window, only_anchored)})
+        SELECT breakdown, if({{direction:String}} = 'from', i - at + 1, i - at) AS position,
+               from_code, to_code, dateDiff('millisecond', t0, t1) / 1000 AS seconds
+        FROM (
+            SELECT breakdown, codes, times, at, {FIRST} AS lo, toUInt64(greatest({LAST} - lo + 1, 0)) AS n
+            FROM ({journey_paths(event_window)})
+        )
+        ARRAY JOIN range(lo, lo + n) AS i, arraySlice(codes, lo, n) AS from_code, arraySlice(codes, lo + 1, n) AS to_code,
+                   arraySlice(times, lo, n) AS t0, arraySlice(times, lo + 1, n) AS t1
     )
-    ARRAY JOIN range(lo, lo + n) AS i, arraySlice(labels, lo, n) AS from_step, arraySlice(labels, lo + 1, n) AS to_step,
-               arraySlice(times, lo, n) AS t0, arraySlice(times, lo + 1, n) AS t1
+    GROUP BY b, position, f, t
 )
-GROUP BY breakdown, position, from_step, to_step
 ORDER BY breakdown, abs(position), transitions DESC, from_step, to_step
 LIMIT {{limit:UInt32}} BY breakdown, position
 """
 
 
-PATHS_SQL = paths_sql(only_anchored=True)
+PATHS_SQL = paths_sql()
+# Loops read every journey: the anchor only picks which loops are listed.
+_EVERY_PATH = journey_paths().replace("{anchor:String} = ''", "true")
 LOOPS_SQL = f"""
-SELECT breakdown, step, via, count() AS loops, uniqExact(journey_id) AS journeys,
-       round(journeys / any(with_step), 4) AS share_of_journeys_at_step,
-       round(quantile(0.5)(seconds), 1) AS median_loop_s
+{named(EVENT_WINDOW)}
+SELECT {NAME.format(code='l.b')} AS breakdown, {STEP.format(code='l.s')} AS step, {STEP.format(code='l.v')} AS via,
+       count() AS loops, uniqExact(l.journey_id) AS journeys,
+       round(journeys / any(s.with_step), 4) AS share_of_journeys_at_step,
+       round(quantile(0.5)(l.seconds), 1) AS median_loop_s
 FROM (
-    SELECT journey_id, breakdown, step, via, dateDiff('millisecond', t0, t2) / 1000 AS seconds
-    FROM (SELECT journey_id, breakdown, labels, times, greatest(length(labels), 2) - 2 AS n FROM ({journey_paths()}))
-    ARRAY JOIN arraySlice(labels, 1, n) AS step, arraySlice(labels, 2, n) AS via, arraySlice(labels, 3, n) AS back,
+    SELECT journey_id, breakdown AS b, s, v, dateDiff('millisecond', t0, t2) / 1000 AS seconds
+    FROM (SELECT journey_id, breakdown, codes, times, greatest(length(codes), 2) - 2 AS n FROM ({_EVERY_PATH}))
+    ARRAY JOIN arraySlice(codes, 1, n) AS s, arraySlice(codes, 2, n) AS v, arraySlice(codes, 3, n) AS back,
                arraySlice(times, 1, n) AS t0, arraySlice(times, 3, n) AS t2
-    WHERE step = back
+    WHERE s = back AND ({{anchor:String}} = '' OR has(steps.3, s) OR has(steps.3, v))
 ) AS l
 LEFT JOIN (
-    SELECT breakdown, step, uniqExact(journey_id) AS with_step
-    FROM ({journey_paths()}) ARRAY JOIN arrayDistinct(labels) AS step
-    GROUP BY breakdown, step
-) AS s USING (breakdown, step)
-WHERE {{anchor:String}} = '' OR step = {{anchor:String}} OR via = {{anchor:String}}
-GROUP BY breakdown, step, via
+    SELECT breakdown AS b, s, count() AS with_step
+    FROM ({_EVERY_PATH}) ARRAY JOIN arrayDistinct(codes) AS s
+    GROUP BY b, s
+) AS s ON s.b = l.b AND s.s = l.s
+GROUP BY l.b, l.s, l.v
 ORDER BY breakdown, loops DESC, step, via
 LIMIT {{limit:UInt32}} BY breakdown
 """

@@ -35,9 +35,21 @@ def step_match(step: str) -> str:
 # over its rows: the segment or the channel of its first event, or the value of the dimension on its
 # first event carrying it ('' when none did). One aggregate, not one per kind of `by` chosen by
 # multiIf: ClickHouse computes every branch's aggregate, and that doubled the time of a path.
-BREAKDOWN = ("argMinIf(multiIf({by:String} = '', 'all', {by:String} = 'segment', toString(segment), "
-             "{by:String} = 'channel', toString(channel), context[{by:String}]), event_time, "
-             "{by:String} IN ('', 'segment', 'channel') OR mapContains(context, {by:String}))")
+BREAKDOWN_VALUE = ("multiIf({by:String} = '', 'all', {by:String} = 'segment', toString(segment), "
+                   "{by:String} = 'channel', toString(channel), context[{by:String}])")
+BREAKDOWN_ROW = "({by:String} IN ('', 'segment', 'channel') OR mapContains(context, {by:String}))"
+BREAKDOWN = f"argMinIf({BREAKDOWN_VALUE}, event_time, {BREAKDOWN_ROW})"
+# The same as a number (paths and loops): a String aggregate state costs several times a number's over
+# a million journeys. `breakdown_names(window)` gives the numbers' values back.
+BREAKDOWN_CODE = f"argMinIf(cityHash64({BREAKDOWN_VALUE}), event_time, {BREAKDOWN_ROW})"
+
+
+def breakdown_names(event_window: str) -> str:
+    """A scalar subquery: (numbers, values) of the breakdown values in the window (0 -> '': no value)."""
+    return (f"(SELECT tuple(groupArray(h), groupArray(v)) FROM (SELECT DISTINCT cityHash64(v) AS h, v FROM "
+            f"(SELECT {BREAKDOWN_VALUE} AS v FROM touchpoints WHERE {event_window} AND {BREAKDOWN_ROW})))")
+
+
 EVENT_WINDOW = ("event_time >= {start:DateTime64(3, 'UTC')} AND event_time < {end:DateTime64(3, 'UTC')}")
 # The subquery's own `where_dim != ''` makes it read nothing without a `where` filter: ClickHouse
 # builds an IN set even when the OR before it is already true, and context[''] = '' holds everywhere.

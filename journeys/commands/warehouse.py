@@ -28,7 +28,8 @@ OPTION_NAMES = {"start": "from", "end": "to"}
 def migrate_command(ctx: click.Context) -> None:
     """Create or upgrade the warehouse tables (safe to re-run)."""
     settings = settings_of(ctx)
-    applied = migrate(connect(settings), settings.clickhouse.ttl_days)
+    applied = migrate(connect(settings), settings.clickhouse.ttl_days,
+                      settle_after_s=settings.clickhouse.settle_after_s)
     click.echo(f"applied {', '.join(applied)}" if applied else "warehouse is up to date")
 
 

@@ -54,7 +54,7 @@ def sink_command(ctx: click.Context, loglevel: str) -> None:
     settings = settings_of(ctx)
     ensure_topics(settings)
     client = connect(settings)
-    migrate(client, settings.clickhouse.ttl_days)
+    migrate(client, settings.clickhouse.ttl_days, settle_after_s=settings.clickhouse.settle_after_s)
     client.close()
     app, _ = sink_app(settings)  # the sink owns the embedded warehouse: it answers reads too
     faust.Worker(app, loglevel=loglevel).execute_from_commandline()

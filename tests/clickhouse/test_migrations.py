@@ -78,6 +78,15 @@ def test_ttl_follows_the_setting(warehouse: Client) -> None:
     assert " TTL " not in engine(warehouse, "touchpoints")
 
 
+def test_versioned_tables_settle_after_the_setting(warehouse: Client) -> None:
+    """Reads with FINAL pay for every part a month is left in: parts an hour old are merged together."""
+    migrate(warehouse)
+    for table in ("touchpoints", "journey_steps", "journeys", "friction"):
+        assert "min_age_to_force_merge_seconds = 3600" in engine(warehouse, table)
+    migrate(warehouse, settle_after_s=0)
+    assert "min_age_to_force_merge_seconds = 0" in engine(warehouse, "touchpoints")
+
+
 def test_connect_creates_the_database_once_and_refuses_bad_names(settings: Settings) -> None:
     first = connect(settings)
     assert first.query("SELECT currentDatabase()").result_rows == [(settings.clickhouse.database,)]

@@ -4,8 +4,9 @@ The SQL builds each journey's path in one pass (slices of the path, one breakdow
 faster shape must not change an answer. The warehouse is generated through the real stream core
 and writer with what makes versions matter: devices that turn out to be one customer (journeys
 retracted and re-sent under the survivor at a newer version), events delivered late and twice,
-and batches written again in reverse order (older versions after newer ones). The reference reads
-the newest version of each event (`touchpoints FINAL`) and counts in plain Python.
+and batches written again in reverse order (older versions after newer ones), and steps at the
+same millisecond (ordered by their step number, so that every run gives the same paths). The
+reference reads the newest version of each event (`touchpoints FINAL`) and counts in plain Python.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def events(seed: int) -> list[TouchpointEventBase]:
         for device, kind in (("a", "desktop"), ("b", "mobile")):
             at = START + timedelta(hours=rng.uniform(0, 14 * 24))
             for n in range(rng.randint(3, 9)):
-                at += timedelta(minutes=rng.uniform(1, 300))
+                if n == 0 or rng.random() > 0.3:  # else at the same millisecond as the step before
+                    at += timedelta(minutes=rng.uniform(1, 300))
                 touchpoint, event_type = rng.choice(STEPS).split(":")
                 ids = {"anonymous_id": f"dev-{seed}-{c}{device}"} | ({"crm_id": f"crm-{seed}-{c}"} if n == 2 else {})
                 out.append(event_adapter().validate_python({
@@ -75,13 +77,21 @@ def reference_paths(client: Client) -> tuple[dict[str, list[str]], dict[str, str
     by_journey: dict[str, list[tuple[datetime, str, dict[str, str]]]] = defaultdict(list)
     for journey_id, at, touchpoint, event_type, context in rows:
         by_journey[journey_id].append((at, f"{touchpoint}:{event_type}", context))
+    number = step_numbers(client)
     paths, devices = {}, {}
     for journey_id, steps in by_journey.items():
-        steps.sort(key=lambda s: s[0])
+        steps.sort(key=lambda s: (s[0], number[s[1]]))
         labels = [label for i, (_, label, _) in enumerate(steps) if i == 0 or label != steps[i - 1][1]]
         paths[journey_id] = labels
         devices[journey_id] = next((c["device_type"] for _, _, c in steps if "device_type" in c), "")
     return paths, devices
+
+
+def step_numbers(client: Client) -> dict[str, int]:
+    """The number by which steps at the same millisecond are ordered (ClickHouse's hash of the step)."""
+    pairs = [step.split(":") for step in STEPS]
+    return {f"{t}:{e}": int(client.query("SELECT cityHash64({t:String}, {e:String})", parameters={"t": t, "e": e})
+                            .result_rows[0][0]) for t, e in pairs}
 
 
 def expected_transitions(paths: dict[str, list[str]], devices: dict[str, str], depth: int) -> dict[Key, tuple[int, int]]:
@@ -115,6 +125,12 @@ def test_the_generated_warehouse_has_versions_that_matter(generated: Client) -> 
                             "FROM touchpoints GROUP BY event_id)").result_rows[0][0]
     retracted = generated.query("SELECT countIf(retracted) FROM journeys FINAL").result_rows[0][0]
     assert moved > 0 and retracted > 0
+
+
+def test_steps_at_the_same_millisecond_exist(generated: Client) -> None:
+    tied = generated.query("SELECT count() FROM (SELECT journey_id, event_time FROM touchpoints FINAL "
+                           "GROUP BY journey_id, event_time HAVING uniqExact(touchpoint, event_type) > 1)").result_rows
+    assert tied[0][0] > 0
 
 
 def test_paths_count_what_the_newest_versions_say(generated: Client) -> None:
