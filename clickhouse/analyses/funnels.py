@@ -28,7 +28,9 @@ def funnel_sql(order: str, entered_in_window: str = ENTERED_IN_WINDOW, step_rows
     """The step funnel in `order` (a key of ORDERS, never user text); Grafana passes its own
     time filter on `entered` (the first step's time) as `entered_in_window`. With `step_rows`
     (any order only: strict order must see the events between steps) only the rows at the steps'
-    touchpoints are read (bound `step_touchpoints`), and the breakdown is that of the steps' events."""
+    touchpoints are read (bound `step_touchpoints`), and the breakdown is that of the steps' events.
+    Journeys are grouped by a 64-bit hash of their id (a number groups faster than a string; that two
+    of a million journeys share one has a chance of 3 in 10^8)."""
     mode = _MODE[order]
     rows = STEP_ROWS if step_rows and order == "any" else "1"
     return f"""
@@ -43,7 +45,7 @@ SELECT period, breakdown, k AS step_no, steps[k] AS step, journeys,
 FROM (
     SELECT {period_of('entered')} AS period, breakdown, k, count() AS journeys
     FROM (
-        SELECT journey_id, {BREAKDOWN} AS breakdown,
+        SELECT cityHash64(journey_id) AS journey, {BREAKDOWN} AS breakdown,
                minIf(event_time, {step_match('steps[1]')}) AS entered,
                windowFunnel({{within_ms:UInt64}}{mode})(toUInt64(toUnixTimestamp64Milli(event_time)), {_SLOTS})
                    AS level
@@ -51,7 +53,7 @@ FROM (
         WHERE event_time >= {{start:DateTime64(3, 'UTC')}}
           AND event_time < {{end:DateTime64(3, 'UTC')}} + toIntervalMillisecond({{within_ms:UInt64}}) AND {SCOPE}
           AND {rows}
-        GROUP BY journey_id
+        GROUP BY journey
         HAVING level > 0 AND {entered_in_window}
     )
     ARRAY JOIN range(1, toUInt64(level) + 1) AS k
