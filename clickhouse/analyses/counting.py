@@ -27,7 +27,7 @@ IN_WINDOW = "{t} >= {{scan_start:DateTime64(3, 'UTC')}} AND {t} < {{end:DateTime
 SCAN = IN_WINDOW.format(t="event_time")
 # Frictions of the journeys in scope; the scan for them is skipped (a constant false) when no filter is set.
 FILTERED = "({channel:String} != '' OR {segment:String} != '' OR {where_dim:String} != '')"
-FRICTION_SCOPE = (f"(NOT {FILTERED} OR journey_id IN (SELECT journey_id FROM touchpoints "
+FRICTION_SCOPE = (f"(NOT {FILTERED} OR journey_id IN (SELECT journey_id FROM touchpoints FINAL "
                   f"WHERE {FILTERED} AND {SCAN} AND {SCOPE}))")
 
 

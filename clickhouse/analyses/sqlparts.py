@@ -53,8 +53,10 @@ def breakdown_names(event_window: str) -> str:
 EVENT_WINDOW = ("event_time >= {start:DateTime64(3, 'UTC')} AND event_time < {end:DateTime64(3, 'UTC')}")
 # The subquery's own `where_dim != ''` makes it read nothing without a `where` filter: ClickHouse
 # builds an IN set even when the OR before it is already true, and context[''] = '' holds everywhere.
+# It reads the newest versions (FINAL): an event a re-cut moved to another journey no longer makes its
+# old journey carry the value (settled parts make FINAL cost nothing; clickhouse/migrate.py).
 SCOPE = ("({channel:String} = '' OR channel = {channel:String}) AND ({segment:String} = '' OR segment = "
-         "{segment:String}) AND ({where_dim:String} = '' OR journey_id IN (SELECT journey_id FROM touchpoints "
+         "{segment:String}) AND ({where_dim:String} = '' OR journey_id IN (SELECT journey_id FROM touchpoints FINAL "
          "WHERE {where_dim:String} != '' AND context[{where_dim:String}] = {where_value:String}))")
 
 # Only the rows at the steps' touchpoints (the primary key's first column: ClickHouse reads just their

@@ -1,0 +1,54 @@
+"""The `where` filter (a dimension value a journey carried) reads the newest version of each event.
+
+An event that a re-cut moved to another journey leaves its older version behind in `touchpoints`
+until the parts merge; a filter that read every version counted the old journey as carrying the
+moved event's dimension value. Rows are written as the sink leaves them after such a re-cut.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from clickhouse_connect.driver.client import Client
+
+from clickhouse.analyses.named import Extra, run_analysis
+from clickhouse.queries import Filters
+
+T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
+COLUMNS = ["event_id", "event_time", "received_time", "channel", "touchpoint", "event_type", "customer_id",
+           "journey_id", "phase", "segment", "late", "version", "measures_json", "context"]
+
+
+def _row(event_id: str, hours: int, step: str, journey: str, device: str, version: int) -> list[object]:
+    touchpoint, event_type = step.split(":")
+    at = T0 + timedelta(hours=hours)
+    return [event_id, at, at, "web", touchpoint, event_type, "c-1", journey, "research", "", False, version, "{}",
+            {"device_type": device}]
+
+
+def recut(warehouse: Client) -> Client:
+    """J1: a desktop product view, a mobile checkout step, a desktop compare; the checkout step then moved
+    to J2 (version 2), where a mobile product view follows it."""
+    rows = [_row("e1", 0, "web.product:product_view", "J1", "desktop", 1),
+            _row("e2", 1, "web.checkout:checkout_step", "J1", "mobile", 1),
+            _row("e4", 3, "web.compare:compare", "J1", "desktop", 1),
+            _row("e3", 2, "web.product:product_view", "J2", "mobile", 1)]
+    warehouse.insert("touchpoints", rows, column_names=COLUMNS)
+    warehouse.insert("touchpoints", [_row("e2", 1, "web.checkout:checkout_step", "J2", "mobile", 2)],
+                     column_names=COLUMNS)  # a separate part: the old version stays until a merge
+    return warehouse
+
+
+FILTERS = Filters(start=T0 - timedelta(days=1), end=T0 + timedelta(days=1), where_dim="device_type",
+                  where_value="mobile", limit=100)
+
+
+def test_paths_where_a_value_count_only_journeys_that_carry_it_now(warehouse: Client) -> None:
+    rows = run_analysis(recut(warehouse), "paths", FILTERS, Extra(anchor="", depth=5)).rows
+    assert [(r[2], r[3], r[4]) for r in rows] == [("web.checkout:checkout_step", "web.product:product_view", 1)]
+
+
+def test_funnels_where_a_value_count_only_journeys_that_carry_it_now(warehouse: Client) -> None:
+    steps = ("web.product:product_view", "web.compare:compare")
+    rows = run_analysis(recut(warehouse), "step_funnel", FILTERS, Extra(steps=steps, within_s=86_400)).rows
+    assert [(r[3], r[4]) for r in rows] == [("web.product:product_view", 1)]  # J2's view; J1 was never mobile now
