@@ -17,6 +17,7 @@ from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
 
+from foundation.settings import ClickHouseSettings
 from schemas.errors import MigrationError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -25,7 +26,8 @@ TTL_TABLES = ("touchpoints", "journey_steps")
 # The tables read with FINAL: FINAL merges the versions of a row across parts at read time, so a month
 # left in several parts costs every read (0.7 s of a count over 10M rows); one part costs nothing.
 VERSIONED_TABLES = ("touchpoints", "journey_steps", "journeys", "friction")
-SETTLE_AFTER_S = 3600
+SETTLE_AFTER_S: int = ClickHouseSettings.model_fields["settle_after_s"].default
+SETTLED_AFTER = re.compile(r"min_age_to_force_merge_seconds = (\d+)")
 CREATE_LEDGER = """
 CREATE TABLE IF NOT EXISTS schema_migrations
 (version String, name String, checksum String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))
@@ -90,13 +92,17 @@ def migrate(client: Client, ttl_days: int = 0, directory: Path = MIGRATIONS_DIR,
 def apply_settling(client: Client, settle_after_s: int) -> None:
     """Merge the versioned tables' parts once they are `settle_after_s` old (0: ClickHouse's own merges only)."""
     for table in VERSIONED_TABLES:
-        if _exists(client, table):
+        engine = _engine(client, table)
+        found = SETTLED_AFTER.search(engine or "")
+        if engine is not None and int(found[1] if found else 0) != settle_after_s:  # ALTER only to change it
             client.command(f"ALTER TABLE {table} MODIFY SETTING min_age_to_force_merge_seconds = {int(settle_after_s)}")
 
 
-def _exists(client: Client, table: str) -> bool:
-    return bool(client.query("SELECT 1 FROM system.tables WHERE database = currentDatabase() AND name = {table:String}",
-                             parameters={"table": table}).result_rows)
+def _engine(client: Client, table: str) -> str | None:
+    """The table's engine clause with its settings, or None if there is no such table."""
+    rows = client.query("SELECT engine_full FROM system.tables WHERE database = currentDatabase() "
+                        "AND name = {table:String}", parameters={"table": table}).result_rows
+    return str(rows[0][0]) if rows else None
 
 
 def apply_ttl(client: Client, ttl_days: int) -> None:
@@ -109,9 +115,7 @@ def apply_ttl(client: Client, ttl_days: int) -> None:
 
 
 def _has_ttl(client: Client, table: str) -> bool:
-    engine = client.query("SELECT engine_full FROM system.tables WHERE database = currentDatabase() "
-                          "AND name = {table:String}", parameters={"table": table}).result_rows
-    return bool(engine) and " TTL " in f" {engine[0][0]} "
+    return " TTL " in f" {_engine(client, table) or ''} "
 
 
 def _apply(client: Client, migration: Migration) -> None:

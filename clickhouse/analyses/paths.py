@@ -39,8 +39,10 @@ def named(event_window: str) -> str:
     return f"WITH {steps(event_window)} AS steps, {breakdown_names(event_window)} AS names"
 
 
-STEP = "steps.2[indexOf(steps.1, {code})]"
-NAME = "names.2[indexOf(names.1, {code})]"
+# A hashed look-up (`transform`), not `indexOf`, which walks the whole list for every row: a breakdown by a
+# dimension with thousands of values would cost their square.
+STEP = "transform({code}, steps.1, steps.2, '')"
+NAME = "transform({code}, names.1, names.2, '')"
 
 
 def journey_paths(event_window: str = EVENT_WINDOW) -> str:

@@ -40,8 +40,10 @@ BREAKDOWN_VALUE = ("multiIf({by:String} = '', 'all', {by:String} = 'segment', to
 BREAKDOWN_ROW = "({by:String} IN ('', 'segment', 'channel') OR mapContains(context, {by:String}))"
 BREAKDOWN = f"argMinIf({BREAKDOWN_VALUE}, event_time, {BREAKDOWN_ROW})"
 # The same as a number (paths and loops): a String aggregate state costs several times a number's over
-# a million journeys. `breakdown_names(window)` gives the numbers' values back.
-BREAKDOWN_CODE = f"argMinIf(cityHash64({BREAKDOWN_VALUE}), event_time, {BREAKDOWN_ROW})"
+# a million journeys. `breakdown_names(window)` gives the numbers' values back. A journey without the
+# dimension (argMinIf's 0) gets the number of '', as its value is '' in BREAKDOWN: one '' group, not two.
+_FIRST_CODE = f"argMinIf(cityHash64({BREAKDOWN_VALUE}), event_time, {BREAKDOWN_ROW})"
+BREAKDOWN_CODE = f"if({_FIRST_CODE} = 0, cityHash64(''), {_FIRST_CODE})"
 
 
 def breakdown_names(event_window: str) -> str:

@@ -147,3 +147,25 @@ def test_loops_count_what_the_newest_versions_say(generated: Client) -> None:
     rows = run_analysis(generated, "loops", filters, Extra(by="device_type")).rows
     got = {(b, step, via): (n, j) for b, step, via, n, j, *_ in rows}
     assert got == expected_loops(paths, devices) and got
+
+
+def _matches(label: str, anchor: str) -> bool:
+    return label == anchor or label.startswith(f"{anchor}:") or (anchor.startswith(":") and label.endswith(anchor))
+
+
+def test_loops_through_a_touchpoint_or_an_event_type_and_their_share(generated: Client) -> None:
+    """An anchor picks the loops whose step or via it matches (as paths match it); the share is of the
+    journeys that had the step at all."""
+    paths, devices = reference_paths(generated)
+    with_step: Counter[tuple[str, str]] = Counter()
+    for journey_id, labels in paths.items():
+        for label in set(labels):
+            with_step[(devices[journey_id], label)] += 1
+    filters = Filters(start=WINDOW[0], end=WINDOW[1], limit=1000)
+    for anchor in ("web.checkout", ":error"):
+        rows = run_analysis(generated, "loops", filters, Extra(anchor=anchor, by="device_type")).rows
+        got = {(b, step, via): (n, j, share) for b, step, via, n, j, share, _ in rows}
+        expected = {key: (n, j, round(j / with_step[(key[0], key[1])], 4))
+                    for key, (n, j) in expected_loops(paths, devices).items()
+                    if _matches(key[1], anchor) or _matches(key[2], anchor)}
+        assert got == expected and got

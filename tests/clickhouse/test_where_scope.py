@@ -1,4 +1,4 @@
-"""The `where` filter (a dimension value a journey carried) reads the newest version of each event.
+"""The `where` filter reads the newest version of each event; breakdowns without a value make one group.
 
 An event that a re-cut moved to another journey leaves its older version behind in `touchpoints`
 until the parts merge; a filter that read every version counted the old journey as carrying the
@@ -52,3 +52,16 @@ def test_funnels_where_a_value_count_only_journeys_that_carry_it_now(warehouse: 
     steps = ("web.product:product_view", "web.compare:compare")
     rows = run_analysis(recut(warehouse), "step_funnel", FILTERS, Extra(steps=steps, within_s=86_400)).rows
     assert [(r[3], r[4]) for r in rows] == [("web.product:product_view", 1)]  # J2's view; J1 was never mobile now
+
+
+def test_a_breakdown_value_of_nothing_and_of_an_empty_value_is_one_group(warehouse: Client) -> None:
+    """A journey without the dimension and one whose value is '' both break down as '' (one row, as before)."""
+    row = _row("x1", 0, "web.product:product_view", "J3", "", 1)
+    bare = [*_row("x3", 0, "web.product:product_view", "J4", "", 1)[:-1], {}]
+    later = [_row("x2", 1, "web.compare:compare", "J3", "", 1),
+             [*_row("x4", 1, "web.compare:compare", "J4", "", 1)[:-1], {}]]
+    warehouse.insert("touchpoints", [row, bare, *later], column_names=COLUMNS)
+    filters = Filters(start=T0 - timedelta(days=1), end=T0 + timedelta(days=1), limit=100)
+    rows = run_analysis(warehouse, "paths", filters, Extra(anchor="", depth=2, by="device_type")).rows
+    assert [(r[0], r[2], r[3], r[4], r[6]) for r in rows] == [("", "web.product:product_view", "web.compare:compare",
+                                                                2, 1.0)]
