@@ -7,7 +7,8 @@ time in which each journey lasts an hour to three weeks (its ten events drawn wi
 no gap reaches the journey map's 30-day inactivity gap, which would have cut it in two), feedback on ~3 % of events (some about another touchpoint), context dimensions (a web
 journey's device_type, a call's agent_team), one journey per 10 touchpoints
 (a tenth of them re-sent as version 2, 1 % retracted, so FINAL has work), one friction per 40
-touchpoints over the rules and places they occur (its evidence one of its journey's events, at that event's time), dead letters and a month of health samples.
+touchpoints over the rules and places they occur (its evidence one of its journey's events, at that event's time, and
+the context that event carried), dead letters and a month of health samples.
 `query_ms_<name>_<size>` is the median latency of RUNS runs after one warm-up run, no filters
 (the whole year); the funnel target is <= 500 ms at 10M. Run: python -m bench.queries_bench [--sizes 1m]
 """
@@ -72,10 +73,16 @@ def _array(values: list[str] | list[int]) -> str:
     return "[" + ", ".join(f"'{v}'" if isinstance(v, str) else str(v) for v in values) + "]"
 
 
-def _pick(weights: list[int], seed: int) -> str:
-    """1-based index drawn from the weights, deterministic per row number `n`."""
+def _pick(weights: list[int], seed: int, row: str = "n") -> str:
+    """1-based index drawn from the weights, deterministic per row number `row`."""
     bounds = [sum(weights[:i + 1]) for i in range(len(weights))]
-    return f"arrayFirstIndex(b -> b > cityHash64(n, {seed}) % {sum(weights)}, {_array(bounds)})"
+    return f"arrayFirstIndex(b -> b > cityHash64({row}, {seed}) % {sum(weights)}, {_array(bounds)})"
+
+
+# The context dimensions of touchpoint number `n` in journey `j` on `channel`: a web journey's device, a call's team.
+def context_of(n: str, j: str, channel: str) -> str:
+    return (f"multiIf({channel} = 'web', map('device_type', ['desktop', 'mobile', 'tablet'][1 + {j} % 3]), "
+            f"{channel} = 'call_centre', map('agent_team', ['team-sales', 'team-support'][1 + {n} % 2]), map())")
 
 
 def touchpoints_sql() -> str:
@@ -96,8 +103,7 @@ SELECT concat('e-', toString(n)), {journey_time('j', 'cityHash64(n, 2)')} AS eve
        if(event_type = 'feedback' OR cityHash64(n, 12) % 100 < 2, toUInt8(1 + cityHash64(n, 13) % 5), NULL) AS csat,
        if(csat IS NOT NULL, toUInt8(cityHash64(n, 14) % 11), NULL),
        if(event_type = 'feedback', ['call_centre.support', 'web.checkout', 'store.service_desk'][1 + n % 3], NULL), '{{}}',
-       multiIf(channel = 'web', map('device_type', ['desktop', 'mobile', 'tablet'][1 + j % 3]),
-               channel = 'call_centre', map('agent_team', ['team-sales', 'team-support'][1 + n % 2]), map())
+       {context_of('n', 'j', 'channel')}
 FROM (SELECT number AS n, intDiv(number, {TOUCHPOINTS_PER_JOURNEY}) AS j, {_pick(w, 1)} AS i
       FROM numbers({{first:UInt64}}, {{count:UInt64}}))
 """
@@ -118,15 +124,19 @@ FROM (SELECT number AS n, 1 + cityHash64(number, 7) % 4 AS k FROM numbers({{firs
 
 
 def friction_sql() -> str:
+    """Frictions, each with one evidence event of its journey (`e`) and that event's context as who suffered it."""
     rule, tp, ph, w = (list(column) for column in zip(*FRICTIONS, strict=True))
+    channels = list(list(zip(*PLACES, strict=True))[1])
     return f"""
-INSERT INTO friction
+INSERT INTO friction (friction_id, customer_id, journey_id, rule, touchpoint, channel, phase, severity, detected_at,
+    measure, threshold, evidence, evidence_context, version, retracted)
 SELECT concat('f-', toString(n)), concat('cust-', toString(j % {{customers:UInt64}})), concat('j-', lower(hex(cityHash64(j)))),
        {_array(rule)}[i], {_array(tp)}[i], splitByChar('.', {_array(tp)}[i])[1], {_array(ph)}[i],
-       ['low', 'medium', 'high'][1 + n % 3], {journey_time('j', 'cityHash64(e, 2)')}, toFloat64(n % 900), 300, [concat('e-', toString(e))], 1,
-       n % 97 = 0
+       ['low', 'medium', 'high'][1 + n % 3], {journey_time('j', 'cityHash64(e, 2)')}, toFloat64(n % 900), 300, [concat('e-', toString(e))],
+       mapApply((k, v) -> (k, [v]), {context_of('e', 'j', 'evidence_channel')}), 1, n % 97 = 0
 FROM (SELECT number AS n, intDiv(number * {TOUCHPOINTS_PER_FRICTION}, {TOUCHPOINTS_PER_JOURNEY}) AS j,
-             j * {TOUCHPOINTS_PER_JOURNEY} + n % {TOUCHPOINTS_PER_JOURNEY} AS e, {_pick(w, 3)} AS i
+             j * {TOUCHPOINTS_PER_JOURNEY} + n % {TOUCHPOINTS_PER_JOURNEY} AS e, {_pick(w, 3)} AS i,
+             {_array(channels)}[{_pick([p[4] for p in PLACES], 1, 'e')}] AS evidence_channel
       FROM numbers({{first:UInt64}}, {{count:UInt64}}))
 """
 

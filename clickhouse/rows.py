@@ -48,7 +48,8 @@ JOURNEY_COLUMNS = ("journey_id", "customer_id", "version", "retracted", "segment
                    "events", "channels", "channel_switches", "first_channel", "phase_first_at", "furthest_phase",
                    "current_phase", "converted", "status", "friction_count", "csat_avg", "updated_at")
 FRICTION_COLUMNS = ("friction_id", "customer_id", "journey_id", "rule", "touchpoint", "channel", "phase",
-                    "severity", "detected_at", "measure", "threshold", "evidence", "version", "retracted")
+                    "severity", "detected_at", "measure", "threshold", "evidence", "evidence_context", "version",
+                    "retracted")
 LINK_COLUMNS = ("link_id", "kind", "customer_id", "merged_customer_id", "identifiers", "rule",
                 "evidence_event_id", "event_time", "recorded_at")
 HEALTH_COLUMNS = ("minute", "stage", "channel", "reporter", "events", "dead_letters", "lag", "errors", "retries",
@@ -77,6 +78,7 @@ TIME_COLUMNS = frozenset({"event_time", "received_time", "started_at", "last_eve
 LIST_COLUMNS = frozenset({"channels", "evidence", "identifiers", "problems"})
 TIME_MAP_COLUMNS = frozenset({"phase_first_at"})
 STRING_MAP_COLUMNS = frozenset({"context"})
+STRING_LIST_MAP_COLUMNS = frozenset({"evidence_context"})
 
 
 def utc(moment: datetime) -> datetime:
@@ -117,7 +119,9 @@ def journey_row(journey: JourneySnapshot) -> Row:
 
 
 def friction_row(friction: FrictionEvent) -> Row:
-    return _fields(friction, FRICTION_COLUMNS) | {"evidence": list(friction.evidence)}
+    return _fields(friction, FRICTION_COLUMNS) | {
+        "evidence": list(friction.evidence),
+        "evidence_context": {dimension: list(values) for dimension, values in friction.evidence_context.items()}}
 
 
 def link_row(link: IdentityLink) -> Row:

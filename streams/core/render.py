@@ -93,7 +93,19 @@ def friction_parts(layout: Layout, friction_id: str, version: int, retracted: bo
         "touchpoint": f.touchpoint, "channel": f.touchpoint_event[CHANNEL],
         "phase": layout.journeys[journey_id].phase_at(f.touchpoint_event[EVENT_ID]), "severity": f.severity,
         "detected_at": from_ms(f.detected_ms), "measure": f.measure, "threshold": f.threshold,
-        "evidence": f.evidence, "version": version, "retracted": retracted}
+        "evidence": f.evidence, "evidence_context": evidence_context(layout, f.evidence), "version": version,
+        "retracted": retracted}
+
+
+def evidence_context(layout: Layout, evidence: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """Each context dimension the evidence events carried, with its values sorted: who suffered a friction
+    (incidents count it under each), kept on the friction so readers need not look its evidence up."""
+    values: dict[str, set[str]] = {}
+    for event_id in evidence:
+        record = layout.records.get(event_id)
+        for dimension, value in (context_of(record) if record is not None else {}).items():
+            values.setdefault(dimension, set()).add(value)
+    return {dimension: tuple(sorted(found)) for dimension, found in sorted(values.items())}
 
 
 def step_document(layout: Layout, event_id: str, version: int) -> Document:

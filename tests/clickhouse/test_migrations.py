@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,35 @@ def test_connect_creates_the_database_once_and_refuses_bad_names(settings: Setti
     with pytest.raises(WarehouseError):
         connect(bad)
     first.command(f"DROP DATABASE `{settings.clickhouse.database}`")
+
+
+def test_frictions_written_before_0007_get_the_context_of_their_evidence(settings: Settings, tmp_path: Path) -> None:
+    """Incidents read who suffered a friction from the friction itself now: the migration that adds the
+    column fills it for the frictions already written, from their evidence events, at their newest version."""
+    client = connect(settings)
+    before = tmp_path / "before"
+    before.mkdir()
+    for path in MIGRATIONS_DIR.glob("*.sql"):
+        if path.name < "0007":
+            shutil.copy(path, before / path.name)
+    migrate(client, directory=before)
+    moment = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    contexts = {"e1": {"device_type": "mobile"}, "e2": {"device_type": "desktop", "locale": "en-GB"}, "e3": {}}
+    client.insert("touchpoints", [[event_id, moment, moment, "web", "web.checkout", "error", "c1", "j1", 1, "{}", context]
+                                  for event_id, context in contexts.items()],
+                  column_names=["event_id", "event_time", "received_time", "channel", "touchpoint", "event_type",
+                                "customer_id", "journey_id", "version", "measures_json", "context"])
+    columns = ["friction_id", "customer_id", "journey_id", "rule", "touchpoint", "severity", "detected_at", "evidence",
+               "version"]
+    client.insert("friction", [["f1", "c1", "j1", "checkout_errors", "web.checkout", "low", moment, ["e1", "e2"], 1],
+                               ["f2", "c1", "j1", "checkout_errors", "web.checkout", "low", moment, ["e3"], 1]],
+                  column_names=columns)
+    client.insert("friction", [["f1", "c1", "j1", "checkout_errors", "web.checkout", "high", moment, ["e1", "e2"], 2]],
+                  column_names=columns)
+    assert migrate(client) == ["0007"]
+    read = "SELECT friction_id, severity, version, evidence_context FROM friction FINAL ORDER BY friction_id"
+    expected = [("f1", "high", 2, {"device_type": ["desktop", "mobile"], "locale": ["en-GB"]}), ("f2", "low", 1, {})]
+    assert client.query(read).result_rows == expected
+    client.command("OPTIMIZE TABLE friction FINAL")
+    assert client.query(read).result_rows == expected
+    client.command(f"DROP DATABASE `{settings.clickhouse.database}`")

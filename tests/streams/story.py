@@ -25,14 +25,14 @@ def at(days: float = 0, hours: float = 0, minutes: float = 0) -> datetime:
 
 def event(channel: str, event_type: str, when: datetime, touchpoint: str | None = None, event_id: str = "",
           segment: str | None = None, feedback: dict[str, Any] | None = None, received: datetime | None = None,
-          **ids_and_measures: Any) -> TouchpointEventBase:
+          context: dict[str, str] | None = None, **ids_and_measures: Any) -> TouchpointEventBase:
     """A valid event; it arrives (received_time) as it happens unless `received` says later."""
     ids = {k: v for k, v in ids_and_measures.items() if k in ("anonymous_id", "email_hash", "phone_hash",
                                                                 "loyalty_id", "crm_id")}
     measures = {k: v for k, v in ids_and_measures.items() if k not in ids}
     doc = {"event_id": event_id or f"e{next(_ids):04d}", "event_time": when, "received_time": received or when,
            "channel": channel, "touchpoint": touchpoint or TOUCHPOINTS[channel], "event_type": event_type,
-           "identifiers": ids, "segment": segment, "feedback": feedback, "measures": measures}
+           "identifiers": ids, "segment": segment, "feedback": feedback, "measures": measures, "context": context or {}}
     result: TouchpointEventBase = event_adapter().validate_python(doc)
     return result
 

@@ -89,6 +89,21 @@ def test_repeat_contact_after_an_unresolved_call() -> None:
     assert resolved.frictions("repeat_contact") == []
 
 
+def test_a_friction_keeps_the_context_its_evidence_carried() -> None:
+    """Who suffered it, for incidents by dimension: each dimension's values over all its evidence events."""
+    story = Story()
+    story.send(call(at(0), event_id="r1", resolved=False, context={"agent_team": "billing"}),
+               event("email", "received", at(3), "email.support", event_id="r2", direction="inbound",
+                     context={"agent_team": "care", "locale": "en-GB"}, **BEA))
+    [repeat] = story.frictions("repeat_contact")
+    assert repeat["evidence"] == ["r1", "r2"]
+    assert repeat["evidence_context"] == {"agent_team": ["billing", "care"], "locale": ["en-GB"]}
+    bare = Story()
+    bare.send(call(at(0), event_id="w1", wait_s=700.0))
+    [wait] = bare.frictions("long_wait")
+    assert wait["evidence"] == ["w1"] and wait["evidence_context"] == {}
+
+
 def test_email_unanswered_fires_after_the_window_or_when_the_reply_is_late() -> None:
     story = Story()
     story.send(event("email", "received", at(0), "email.support", event_id="u1", direction="inbound",
