@@ -40,16 +40,18 @@ BREAKDOWN_VALUE = ("multiIf({by:String} = '', 'all', {by:String} = 'segment', to
 BREAKDOWN_ROW = "({by:String} IN ('', 'segment', 'channel') OR mapContains(context, {by:String}))"
 BREAKDOWN = f"argMinIf({BREAKDOWN_VALUE}, event_time, {BREAKDOWN_ROW})"
 # The same as a number (paths and loops): a String aggregate state costs several times a number's over
-# a million journeys. `breakdown_names(window)` gives the numbers' values back. A journey without the
+# a million journeys. `BREAKDOWN_NAMES` gives the numbers' values back. A journey without the
 # dimension (argMinIf's 0) gets the number of '', as its value is '' in BREAKDOWN: one '' group, not two.
 _FIRST_CODE = f"argMinIf(cityHash64({BREAKDOWN_VALUE}), event_time, {BREAKDOWN_ROW})"
 BREAKDOWN_CODE = f"if({_FIRST_CODE} = 0, cityHash64(''), {_FIRST_CODE})"
 
 
-def breakdown_names(event_window: str) -> str:
-    """A scalar subquery: (numbers, values) of the breakdown values in the window (0 -> '': no value)."""
-    return (f"(SELECT tuple(groupArray(h), groupArray(v)) FROM (SELECT DISTINCT cityHash64(v) AS h, v FROM "
-            f"(SELECT {BREAKDOWN_VALUE} AS v FROM touchpoints WHERE {event_window} AND {BREAKDOWN_ROW})))")
+# A scalar subquery: (numbers, values) of the values the breakdown can take, from `dimension_values`
+# (migration 0008), which holds each value once: finding them among a year of touchpoints took 0.25 s.
+# No value is '' (BREAKDOWN_CODE gives it the number of '', and `transform`'s default is '').
+BREAKDOWN_NAMES = ("(SELECT tuple(groupArray(cityHash64(v)), groupArray(v)) FROM (SELECT DISTINCT "
+                   "if({by:String} = '', 'all', value) AS v FROM dimension_values WHERE {by:String} = '' OR "
+                   "dimension = {by:String}))")
 
 
 EVENT_WINDOW = ("event_time >= {start:DateTime64(3, 'UTC')} AND event_time < {end:DateTime64(3, 'UTC')}")

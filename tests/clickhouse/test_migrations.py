@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from clickhouse.analyses.named import Extra, run_analysis
 from clickhouse.client import connect
 from clickhouse.migrate import MIGRATIONS_DIR, apply_ttl, discover, migrate
+from clickhouse.queries import Filters
 from foundation.settings import Settings
 from schemas.errors import MigrationError, WarehouseError
 
 TABLES = {"touchpoints", "journey_steps", "journeys", "friction", "identity_links", "pipeline_health",
           "dead_letters", "journeys_current", "friction_current", "funnel_daily", "touchpoint_daily",
-          "schema_migrations"}
+          "schema_migrations", "step_names", "step_names_writer", "dimension_values", "dimension_values_writer"}
 
 
 def tables(client: Client) -> set[str]:
@@ -122,10 +124,39 @@ def test_frictions_written_before_0007_get_the_context_of_their_evidence(setting
                   column_names=columns)
     client.insert("friction", [["f1", "c1", "j1", "checkout_errors", "web.checkout", "high", moment, ["e1", "e2"], 2]],
                   column_names=columns)
-    assert migrate(client) == ["0007"]
+    assert migrate(client)[0] == "0007"
     read = "SELECT friction_id, severity, version, evidence_context FROM friction FINAL ORDER BY friction_id"
     expected = [("f1", "high", 2, {"device_type": ["desktop", "mobile"], "locale": ["en-GB"]}), ("f2", "low", 1, {})]
     assert client.query(read).result_rows == expected
     client.command("OPTIMIZE TABLE friction FINAL")
     assert client.query(read).result_rows == expected
+    client.command(f"DROP DATABASE `{settings.clickhouse.database}`")
+
+
+def test_paths_name_the_steps_and_values_written_before_0008_and_after(settings: Settings, tmp_path: Path) -> None:
+    """Paths look names up in `step_names` and `dimension_values`: the migration fills them from the
+    touchpoints already written, and their views from every touchpoint written later."""
+    client = connect(settings)
+    before = tmp_path / "before"
+    before.mkdir()
+    for path in MIGRATIONS_DIR.glob("*.sql"):
+        if path.name < "0008":
+            shutil.copy(path, before / path.name)
+    migrate(client, directory=before)
+    moment = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    columns = ["event_id", "event_time", "received_time", "channel", "touchpoint", "event_type", "customer_id",
+               "journey_id", "segment", "version", "measures_json", "context"]
+    def write(journey: str, steps: list[tuple[str, str, dict[str, str]]]) -> None:
+        client.insert("touchpoints", [[f"{journey}-{n}", moment + timedelta(minutes=n), moment, "web", touchpoint,
+                                       event_type, "c1", journey, "family", 1, "{}", context]
+                                      for n, (touchpoint, event_type, context) in enumerate(steps)],
+                      column_names=columns)
+    write("j1", [("web.product", "product_view", {"device_type": "mobile"}), ("web.checkout", "checkout_step", {})])
+    migrate(client)
+    write("j2", [("web.product", "product_view", {"device_type": "tablet"}), ("web.help", "page_view", {})])
+    window = Filters(start=moment - timedelta(days=1), end=moment + timedelta(days=1), limit=20)
+    rows = run_analysis(client, "paths", window, Extra(anchor="web.product:product_view", depth=1, by="device_type")).as_dicts()
+    assert sorted((r["breakdown"], r["from_step"], r["to_step"]) for r in rows) == [
+        ("mobile", "web.product:product_view", "web.checkout:checkout_step"),
+        ("tablet", "web.product:product_view", "web.help:page_view")]
     client.command(f"DROP DATABASE `{settings.clickhouse.database}`")
