@@ -101,16 +101,21 @@ def test_connect_creates_the_database_once_and_refuses_bad_names(settings: Setti
     first.command(f"DROP DATABASE `{settings.clickhouse.database}`")
 
 
+def migrated_before(version: str, settings: Settings, tmp_path: Path) -> Client:
+    """A client on the test's database with the migrations before `version` applied, as an older release left it."""
+    client, before = connect(settings), tmp_path / "before"
+    before.mkdir()
+    for path in MIGRATIONS_DIR.glob("*.sql"):
+        if path.name < version:
+            shutil.copy(path, before / path.name)
+    migrate(client, directory=before)
+    return client
+
+
 def test_frictions_written_before_0007_get_the_context_of_their_evidence(settings: Settings, tmp_path: Path) -> None:
     """Incidents read who suffered a friction from the friction itself now: the migration that adds the
     column fills it for the frictions already written, from their evidence events, at their newest version."""
-    client = connect(settings)
-    before = tmp_path / "before"
-    before.mkdir()
-    for path in MIGRATIONS_DIR.glob("*.sql"):
-        if path.name < "0007":
-            shutil.copy(path, before / path.name)
-    migrate(client, directory=before)
+    client = migrated_before("0007", settings, tmp_path)
     moment = datetime(2026, 3, 2, 9, tzinfo=UTC)
     contexts = {"e1": {"device_type": "mobile"}, "e2": {"device_type": "desktop", "locale": "en-GB"}, "e3": {}}
     client.insert("touchpoints", [[event_id, moment, moment, "web", "web.checkout", "error", "c1", "j1", 1, "{}", context]
@@ -136,13 +141,7 @@ def test_frictions_written_before_0007_get_the_context_of_their_evidence(setting
 def test_paths_name_the_steps_and_values_written_before_0008_and_after(settings: Settings, tmp_path: Path) -> None:
     """Paths look names up in `step_names` and `dimension_values`: the migration fills them from the
     touchpoints already written, and their views from every touchpoint written later."""
-    client = connect(settings)
-    before = tmp_path / "before"
-    before.mkdir()
-    for path in MIGRATIONS_DIR.glob("*.sql"):
-        if path.name < "0008":
-            shutil.copy(path, before / path.name)
-    migrate(client, directory=before)
+    client = migrated_before("0008", settings, tmp_path)
     moment = datetime(2026, 3, 2, 9, tzinfo=UTC)
     columns = ["event_id", "event_time", "received_time", "channel", "touchpoint", "event_type", "customer_id",
                "journey_id", "segment", "version", "measures_json", "context"]
