@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from clickhouse_connect.driver.client import Client
 
+from clickhouse.analyses.incidents import IncidentQuery, counts
 from clickhouse.analyses.named import Extra, run_analysis
 from clickhouse.queries import Filters
 
@@ -52,6 +53,21 @@ def test_funnels_where_a_value_count_only_journeys_that_carry_it_now(warehouse: 
     steps = ("web.product:product_view", "web.compare:compare")
     rows = run_analysis(recut(warehouse), "step_funnel", FILTERS, Extra(steps=steps, within_s=86_400)).rows
     assert [(r[3], r[4]) for r in rows] == [("web.product:product_view", 1)]  # J2's view; J1 was never mobile now
+
+
+def test_incident_counts_where_a_value_count_only_frictions_of_journeys_that_carry_it_now(warehouse: Client) -> None:
+    """A friction on each journey: with `where device_type=mobile`, J1's no longer counts (its mobile step moved)."""
+    columns = ["friction_id", "customer_id", "journey_id", "rule", "touchpoint", "channel", "phase", "severity",
+               "detected_at", "evidence", "evidence_context", "version"]
+    recut(warehouse).insert("friction", [
+        [f"f-{journey}", "c-1", journey, "poor_navigation", "web.product", "web", "research", "low", at, [event],
+         {"device_type": [device]}, 1]
+        for journey, event, at, device in (("J1", "e1", T0, "desktop"), ("J2", "e3", T0 + timedelta(hours=2), "mobile"))],
+        column_names=columns)
+    query = IncidentQuery(start=FILTERS.start, end=FILTERS.end, period="day", dimensions=("device_type",),
+                          filters=FILTERS)
+    frictions = [(c.what, c.who, c.numerator) for c in counts(warehouse, query) if c.family == "friction"]
+    assert sorted(frictions) == [("poor_navigation", "*", 1), ("poor_navigation", "device_type=mobile", 1)]
 
 
 def test_a_breakdown_value_of_nothing_and_of_an_empty_value_is_one_group(warehouse: Client) -> None:
