@@ -19,7 +19,12 @@ PERIOD_LENGTH = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": t
 # own arguments and the bound constant: a lambda that reads the row's context map copies the map once
 # per element of the array it walks.
 _CHOSEN = "mapFilter((k, v) -> has({dims:Array(String)}, k), context)"
-WHO = (f"arrayConcat(['*'], arrayMap((k, v) -> concat(k, '=', v), mapKeys({_CHOSEN}), mapValues({_CHOSEN})))")
+# As numbers while the touchpoints are counted (0: everyone): grouping 18M rows by a number instead of a
+# `dim=value` string built per row saved a fifth of the counting over a year at 10M events. `WHO_NAMES`
+# (every `dim=value` by its number, from `dimension_values`, migration 0008) gives the strings back.
+WHO_CODE = f"arrayConcat([0], arrayMap((k, v) -> cityHash64(k, v), mapKeys({_CHOSEN}), mapValues({_CHOSEN})))"
+WHO_NAMES = ("(SELECT tuple(groupArray(cityHash64(dimension, value)), groupArray(concat(dimension, '=', value))) "
+             "FROM (SELECT DISTINCT dimension, value FROM dimension_values))")
 # A friction's who: everyone and each chosen dimension's values its evidence events carried (kept on the
 # friction: looking the evidence up among the window's touchpoints cost a fifth of the counting). Read as
 # `context`, so that `{dims}` written as every dimension (`mapKeys(context)`, judge_sql) means the friction's own.
@@ -44,14 +49,18 @@ def counts_sql(period_of: Callable[[str], str] = period_of) -> str:
     frictions carry who suffered them; a window over the cells hands each one its
     touchpoint's journeys as denominator."""
     return f"""
-WITH at_touchpoint AS (
-    SELECT period, toString(touchpoint) AS touchpoint, toString(event_type) AS what, who,
-           uniqExact({JOURNEY}) AS journeys, count() AS events
+WITH {WHO_NAMES} AS who_names,
+at_touchpoint AS (
+    SELECT period, toString(touchpoint) AS touchpoint, toString(event_type) AS what,
+           if(who_code = 0, '*', transform(who_code, who_names.1, who_names.2, '')) AS who, journeys, events
     FROM (
-        SELECT {period_of('event_time')} AS period, touchpoint, event_type, journey_id, arrayJoin({WHO}) AS who
-        FROM touchpoints FINAL WHERE {SCAN} AND {SCOPE}
+        SELECT period, touchpoint, event_type, who_code, uniqExact({JOURNEY}) AS journeys, count() AS events
+        FROM (
+            SELECT {period_of('event_time')} AS period, touchpoint, event_type, journey_id, arrayJoin({WHO_CODE}) AS who_code
+            FROM touchpoints FINAL WHERE {SCAN} AND {SCOPE}
+        )
+        GROUP BY GROUPING SETS ((period, touchpoint, who_code, event_type), (period, touchpoint, who_code))
     )
-    GROUP BY GROUPING SETS ((period, touchpoint, who, event_type), (period, touchpoint, who))
 ),
 frictions AS (
     SELECT period, touchpoint, rule AS what, arrayJoin(whos) AS who, uniqExact({JOURNEY}) AS journeys
