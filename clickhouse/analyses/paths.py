@@ -104,27 +104,30 @@ LIMIT {{limit:UInt32}} BY breakdown, position
 
 
 PATHS_SQL = paths_sql()
-# Loops read every journey: the anchor only picks which loops are listed.
+# Loops read every journey: the anchor only picks which loops are listed. One pass over the paths gives
+# each journey's loops (A -> B -> A, with B) and each step it had once (B = 0): the journeys at a step,
+# the share's denominator, were a second build of every path, half the loops' time.
 _EVERY_PATH = journey_paths().replace("{anchor:String} = ''", "true")
 LOOPS_SQL = f"""
 {NAMED}
-SELECT {NAME.format(code='l.b')} AS breakdown, {STEP.format(code='l.s')} AS step, {STEP.format(code='l.v')} AS via,
-       count() AS loops, uniqExact(l.journey) AS journeys,
-       round(journeys / any(s.with_step), 4) AS share_of_journeys_at_step,
-       round(quantile(0.5)(l.seconds), 1) AS median_loop_s
+SELECT {NAME.format(code='b')} AS breakdown, {STEP.format(code='s')} AS step, {STEP.format(code='v')} AS via,
+       loops, journeys, round(journeys / with_step, 4) AS share_of_journeys_at_step, median_loop_s
 FROM (
-    SELECT journey, breakdown AS b, s, v, dateDiff('millisecond', t0, t2) / 1000 AS seconds
-    FROM (SELECT journey, breakdown, codes, times, greatest(length(codes), 2) - 2 AS n FROM ({_EVERY_PATH}))
-    ARRAY JOIN arraySlice(codes, 1, n) AS s, arraySlice(codes, 2, n) AS v, arraySlice(codes, 3, n) AS back,
-               arraySlice(times, 1, n) AS t0, arraySlice(times, 3, n) AS t2
-    WHERE s = back AND ({{anchor:String}} = '' OR has(steps.3, s) OR has(steps.3, v))
-) AS l
-LEFT JOIN (
-    SELECT breakdown AS b, s, count() AS with_step
-    FROM ({_EVERY_PATH}) ARRAY JOIN arrayDistinct(codes) AS s
-    GROUP BY b, s
-) AS s ON s.b = l.b AND s.s = l.s
-GROUP BY l.b, l.s, l.v
+    SELECT b, s, v, loops, journeys, median_loop_s, max(at_step) OVER (PARTITION BY b, s) AS with_step
+    FROM (
+        SELECT breakdown AS b, item.1 AS s, item.2 AS v, countIf(v != 0) AS loops, uniqExactIf(journey, v != 0) AS journeys,
+               countIf(v = 0) AS at_step, round(quantileIf(0.5)(item.3, v != 0), 1) AS median_loop_s
+        FROM (SELECT journey, breakdown, codes, times, greatest(length(codes), 2) - 2 AS n FROM ({_EVERY_PATH}))
+        ARRAY JOIN arrayConcat(
+            arrayFilter(x -> x.1 = x.4 AND ({{anchor:String}} = '' OR has(steps.3, x.1) OR has(steps.3, x.2)),
+                        arrayMap((s, v, t0, t2, back) -> (s, v, dateDiff('millisecond', t0, t2) / 1000, back),
+                                 arraySlice(codes, 1, n), arraySlice(codes, 2, n), arraySlice(times, 1, n),
+                                 arraySlice(times, 3, n), arraySlice(codes, 3, n))),
+            arrayMap(c -> (c, toUInt64(0), 0., c), arrayDistinct(codes))) AS item
+        GROUP BY b, s, v
+    )
+)
+WHERE v != 0
 ORDER BY breakdown, loops DESC, step, via
 LIMIT {{limit:UInt32}} BY breakdown
 """
