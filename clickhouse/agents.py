@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -49,6 +50,7 @@ from foundation.faust_app import faust_app
 from foundation.kafka import aiokafka_consumer_options, commit_handled, consume_in, gathered, topic
 from foundation.settings import Settings
 from schemas.erasure import ErasureList
+from schemas.outputs import HealthSample
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +70,15 @@ class WarehousePort:
         self._writer: WarehouseWriter | None = None
         self.health = SinkHealth()
         self.records_written = 0
+        # Health samples written, per reporter (host:pid): a worker leaving on an idle exit waits for its own
+        # last samples, not for any records (the sink may still be writing outputs it fetched late).
+        self.samples_written: Counter[str] = Counter()
         self.last_work_s = 0.0  # time.monotonic() of the last batch taken or written
 
     def _write(self, batch: Sequence[BaseModel]) -> int:
         rows = self._writer_now().write(batch)
         self.records_written += len(batch)
+        self.samples_written.update(r.reporter for r in batch if isinstance(r, HealthSample))
         return rows
 
     def _writer_now(self) -> WarehouseWriter:

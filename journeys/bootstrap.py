@@ -26,7 +26,7 @@ def worker_app(settings: Settings, sink: bool = False, exit_when_idle_s: float =
     stages = build_stages(settings, journey_map, exit_when_idle_s, refusals)
     if sink:
         port = attach_sink(stages.app, settings)
-        stages.liveness.watch(lambda: port.last_work_s, lambda: port.records_written)
+        stages.liveness.watch(lambda: port.last_work_s, lambda reporter: port.samples_written[reporter])
         attach_reads(stages.app, settings)  # the owner of the embedded warehouse answers reads
     return stages.app
 

@@ -47,13 +47,15 @@ class Liveness:
         self.backlog: dict[Any, int] = {}
         self.marks: dict[str, Any] = {}  # work topic -> the table holding its stage's marks (foundation.marks)
         self.also_busy: list[Callable[[], float]] = []  # when other agents of the app last worked (the sink)
-        self.sink_written: Callable[[], int] | None = None  # records the embedded sink has written so far
+        # The embedded sink's count of health samples written, by reporter; this worker's samples published.
+        self.samples_written: Callable[[str], int] | None = None
+        self.samples_published = 0
 
-    def watch(self, last_work_s: Callable[[], float], records_written: Callable[[], int]) -> None:
+    def watch(self, last_work_s: Callable[[], float], samples_written: Callable[[str], int]) -> None:
         """Another agent of the app (the embedded sink): busy when it works, and the last health
         samples wait until it has written them."""
         self.also_busy.append(last_work_s)
-        self.sink_written = records_written
+        self.samples_written = samples_written
 
     def begin(self, stage: str) -> None:
         """A stage takes a message (stage 1: a batch): the worker is busy until the stage is `done`."""
@@ -105,19 +107,25 @@ class Liveness:
 
     async def flush_health(self) -> None:
         for sample in self.health.closed(time.time()):
-            await self.publish(sample)
+            await self.publish_sample(sample)
+
+    async def publish_sample(self, sample: BaseModel) -> None:
+        await self.publish(sample)
+        self.samples_published += 1
 
     async def publish_last_health(self) -> None:
-        """Every sample still counted, acknowledged and, with the embedded sink, written to the warehouse
-        (the worker is idle, so the sink's next records are these), waiting FINAL_HEALTH_WAIT_S at most."""
+        """Every sample still counted, acknowledged and, with the embedded sink, written to the warehouse,
+        waiting FINAL_HEALTH_WAIT_S at most: until the sink has written as many of this worker's samples as
+        it published. (Counting any records written was not enough: a sink that fetched the worker's last
+        outputs late wrote those, and the worker left before its samples were written.)"""
         samples = self.health.closed(time.time(), everything=True)
-        target = self.sink_written() + len(samples) if self.sink_written is not None else 0
         for sample in samples:
-            await self.publish(sample)
+            await self.publish_sample(sample)
         await self.delivered()
-        if not samples or self.sink_written is None:
+        if not samples or self.samples_written is None:
             return
-        if not await written_by_sink(self.sink_written, target, FINAL_HEALTH_WAIT_S):
+        written, reporter = self.samples_written, self.health.reporter
+        if not await written_by_sink(lambda: written(reporter), self.samples_published, FINAL_HEALTH_WAIT_S):
             log.warning("the sink did not write the last health samples within %.0f s; they stay on %s",
                         FINAL_HEALTH_WAIT_S, topic(self.settings, HEALTH_TOPIC))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -93,6 +94,15 @@ def test_sink_lands_every_record_and_dead_letters_garbage(settings: Settings, wa
     card = {(r["touchpoint"], r["kpi"]): r["value"]
             for r in run(warehouse, "touchpoint_scorecard", Filters(), s.PHASES).as_dicts()}
     assert card[("web.product", "avg_navigation_ease")] == 1  # measures survive the trip through Kafka
+
+
+def test_the_sink_counts_the_health_samples_it_wrote_by_reporter(settings: Settings, warehouse: Client) -> None:
+    """A worker leaving on an idle exit waits until its embedded sink has written its own last samples."""
+    samples = [HealthSample(minute=s.MINUTE + timedelta(minutes=n), stage="worker", channel="web", events=n,
+                            reporter=reporter) for n, reporter in enumerate(("host:1", "host:1", "host:2"))]
+    port = run_sink(settings, publish(settings, [*s.RECORDS, *samples]))
+    assert (port.samples_written["host:1"], port.samples_written["host:2"]) == (2, 1)
+    assert warehouse.query("SELECT count() FROM pipeline_health WHERE reporter = 'host:1'").result_rows == [(2,)]
 
 
 def test_replaying_every_topic_from_offset_zero_changes_no_result(settings: Settings, warehouse: Client) -> None:
