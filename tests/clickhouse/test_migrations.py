@@ -159,3 +159,36 @@ def test_paths_name_the_steps_and_values_written_before_0008_and_after(settings:
         ("mobile", "web.product:product_view", "web.checkout:checkout_step"),
         ("tablet", "web.product:product_view", "web.help:page_view")]
     client.command(f"DROP DATABASE `{settings.clickhouse.database}`")
+
+
+def test_a_friction_the_sink_reads_again_after_0007_keeps_the_context_the_migration_gave_it(
+        settings: Settings, tmp_path: Path) -> None:
+    """The sink may read a friction record again (its offsets lagged the worker's at the upgrade, or it
+    reads the output topics from the start): the record on the topic was made before evidence_context
+    existed, at the version the warehouse holds. 0007 filled the column at that same version, and of
+    equal versions FINAL keeps the last inserted: the re-read record must not take the context away."""
+    from clickhouse.rows import dedup_token
+    from clickhouse.sink import WarehouseWriter
+    from schemas.outputs import FrictionEvent
+    client = migrated_before("0007", settings, tmp_path)
+    moment = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    client.insert("touchpoints", [["e1", moment, moment, "web", "web.checkout", "error", "c1", "j1", 1, "{}",
+                                   {"device_type": "mobile"}]],
+                  column_names=["event_id", "event_time", "received_time", "channel", "touchpoint", "event_type",
+                                "customer_id", "journey_id", "version", "measures_json", "context"])
+    on_topic = FrictionEvent.model_validate_json(
+        '{"friction_id": "f1", "customer_id": "c1", "journey_id": "j1", "rule": "checkout_errors", '
+        '"touchpoint": "web.checkout", "channel": "web", "phase": "purchase", "severity": "low", '
+        '"detected_at": "2026-03-02T09:00:00Z", "evidence": ["e1"], "version": 1}')  # as the old worker sent it
+    columns = ["friction_id", "customer_id", "journey_id", "rule", "touchpoint", "channel", "phase", "severity",
+               "detected_at", "evidence", "version"]  # as the sink of the older release wrote it, in a batch of two
+    written = [[on_topic.friction_id, "c1", "j1", "checkout_errors", "web.checkout", "web", "purchase", "low", moment,
+                ["e1"], 1], ["f0", "c1", "j1", "checkout_errors", "web.checkout", "web", "purchase", "low", moment, [], 1]]
+    client.insert("friction", written, column_names=columns, settings={"insert_deduplication_token": dedup_token(
+        "friction", [{"friction_id": "f1", "version": 1}, {"friction_id": "f0", "version": 1}])})
+    migrate(client)
+    read = "SELECT evidence_context FROM friction FINAL WHERE friction_id = 'f1'"
+    assert client.query(read).result_rows == [({"device_type": ["mobile"]},)]
+    WarehouseWriter(client).write([on_topic])  # read once more from the friction topic
+    assert client.query(read).result_rows == [({"device_type": ["mobile"]},)]
+    client.command(f"DROP DATABASE `{settings.clickhouse.database}`")
