@@ -192,3 +192,29 @@ def test_a_friction_the_sink_reads_again_after_0007_keeps_the_context_the_migrat
     WarehouseWriter(client).write([on_topic])  # read once more from the friction topic
     assert client.query(read).result_rows == [({"device_type": ["mobile"]},)]
     client.command(f"DROP DATABASE `{settings.clickhouse.database}`")
+
+
+def test_forgetting_a_customer_after_0007_leaves_the_others_frictions_their_context(
+        settings: Settings, tmp_path: Path) -> None:
+    """0007 writes each friction again at the same version, trusting FINAL to keep the last inserted of
+    the two. `journeys forget` rebuilds the friction table by copying every other row in one INSERT
+    SELECT over its parts, read in parallel: which of two equal versions comes last is then chance."""
+    from clickhouse import erasure as purge
+    client = migrated_before("0007", settings, tmp_path)
+    moment, size = datetime(2026, 3, 2, 9, tzinfo=UTC), 20_000
+    for part in range(4):
+        numbers = range(part * size // 4, (part + 1) * size // 4)
+        client.insert("touchpoints", [[f"e{n}", moment, moment, "web", "web.checkout", "error", f"c{n}", f"j{n}", 1, "{}",
+                                       {"device_type": "mobile"}] for n in numbers],
+                      column_names=["event_id", "event_time", "received_time", "channel", "touchpoint", "event_type",
+                                    "customer_id", "journey_id", "version", "measures_json", "context"])
+        client.insert("friction", [[f"f{n}", f"c{n}", f"j{n}", "checkout_errors", "web.checkout", "low", moment,
+                                    [f"e{n}"], 1] for n in numbers],
+                      column_names=["friction_id", "customer_id", "journey_id", "rule", "touchpoint", "severity",
+                                    "detected_at", "evidence", "version"])
+    migrate(client)
+    without = "SELECT countIf(empty(evidence_context)), count() FROM friction FINAL"
+    assert client.query(without).result_rows == [(0, size)]
+    purge.erase(client, purge.find(client, purge.subject_of(None, "c5")))
+    assert client.query(without).result_rows == [(0, size - 1)]
+    client.command(f"DROP DATABASE `{settings.clickhouse.database}`")
