@@ -129,11 +129,11 @@ def friction_sql() -> str:
     channels = list(list(zip(*PLACES, strict=True))[1])
     return f"""
 INSERT INTO friction (friction_id, customer_id, journey_id, rule, touchpoint, channel, phase, severity, detected_at,
-    measure, threshold, evidence, evidence_context, version, retracted)
+    measure, threshold, evidence, evidence_context, evidence_context_known, version, retracted)
 SELECT concat('f-', toString(n)), concat('cust-', toString(j % {{customers:UInt64}})), concat('j-', lower(hex(cityHash64(j)))),
        {_array(rule)}[i], {_array(tp)}[i], splitByChar('.', {_array(tp)}[i])[1], {_array(ph)}[i],
        ['low', 'medium', 'high'][1 + n % 3], {journey_time('j', 'cityHash64(e, 2)')}, toFloat64(n % 900), 300, [concat('e-', toString(e))],
-       mapApply((k, v) -> (k, [v]), {context_of('e', 'j', 'evidence_channel')}), 1, n % 97 = 0
+       mapApply((k, v) -> (k, [v]), {context_of('e', 'j', 'evidence_channel')}), true, 1, n % 97 = 0
 FROM (SELECT number AS n, intDiv(number * {TOUCHPOINTS_PER_FRICTION}, {TOUCHPOINTS_PER_JOURNEY}) AS j,
              j * {TOUCHPOINTS_PER_JOURNEY} + n % {TOUCHPOINTS_PER_JOURNEY} AS e, {_pick(w, 3)} AS i,
              {_array(channels)}[{_pick([p[4] for p in PLACES], 1, 'e')}] AS evidence_channel

@@ -48,8 +48,8 @@ JOURNEY_COLUMNS = ("journey_id", "customer_id", "version", "retracted", "segment
                    "events", "channels", "channel_switches", "first_channel", "phase_first_at", "furthest_phase",
                    "current_phase", "converted", "status", "friction_count", "csat_avg", "updated_at")
 FRICTION_COLUMNS = ("friction_id", "customer_id", "journey_id", "rule", "touchpoint", "channel", "phase",
-                    "severity", "detected_at", "measure", "threshold", "evidence", "evidence_context", "version",
-                    "retracted")
+                    "severity", "detected_at", "measure", "threshold", "evidence", "evidence_context",
+                    "evidence_context_known", "version", "retracted")
 LINK_COLUMNS = ("link_id", "kind", "customer_id", "merged_customer_id", "identifiers", "rule",
                 "evidence_event_id", "event_time", "recorded_at")
 HEALTH_COLUMNS = ("minute", "stage", "channel", "reporter", "events", "dead_letters", "lag", "errors", "retries",
@@ -72,7 +72,8 @@ INT_COLUMNS = frozenset({"version", "step_index", "events", "channel_switches", 
 FLOAT_COLUMNS = frozenset({"dwell_s", "cart_value", "order_amount", "wait_s", "handle_s", "response_s", "visit_s",
                            "queue_wait_s", "purchase_amount", "csat_avg", "measure", "threshold",
                            "latency_ms_p50", "latency_ms_p95"})
-BOOL_COLUMNS = frozenset({"late", "retracted", "converted", "resolved", "is_return", "payload_truncated"})
+BOOL_COLUMNS = frozenset({"late", "retracted", "converted", "resolved", "is_return", "payload_truncated",
+                          "evidence_context_known"})
 TIME_COLUMNS = frozenset({"event_time", "received_time", "started_at", "last_event_at", "updated_at", "detected_at",
                           "recorded_at", "rejected_at", "minute"})
 LIST_COLUMNS = frozenset({"channels", "evidence", "identifiers", "problems"})
@@ -121,7 +122,8 @@ def journey_row(journey: JourneySnapshot) -> Row:
 def friction_row(friction: FrictionEvent) -> Row:
     return _fields(friction, FRICTION_COLUMNS) | {
         "evidence": list(friction.evidence),
-        "evidence_context": {dimension: list(values) for dimension, values in friction.evidence_context.items()}}
+        "evidence_context": {dimension: list(values) for dimension, values in (friction.evidence_context or {}).items()},
+        "evidence_context_known": friction.evidence_context is not None}
 
 
 def link_row(link: IdentityLink) -> Row:

@@ -104,9 +104,10 @@ class FrictionEvent(Output):
     measure: float | None = Field(None, description="The measured value that crossed the threshold.")
     threshold: float | None = None
     evidence: tuple[str, ...] = Field(description="Event ids that prove it.")
-    evidence_context: dict[str, tuple[str, ...]] = Field(
-        default_factory=dict, description="The context dimensions its evidence events carried: each dimension's "
-        "values, sorted (two when the evidence was on a phone and a laptop). Who suffered it, for incidents.")
+    evidence_context: dict[str, tuple[str, ...]] | None = Field(
+        None, description="The context dimensions its evidence events carried: each dimension's values, sorted "
+        "(two when the evidence was on a phone and a laptop). Who suffered it, for incidents. None: written by a "
+        "worker older than this field (the warehouse then looks the evidence up).")
     version: int = Field(ge=0)
     retracted: bool = False
 

@@ -20,7 +20,13 @@ from clickhouse_connect.driver.client import Client
 
 from clickhouse.analyses import baseline
 from clickhouse.analyses.baseline import Count, Incident, Thresholds
-from clickhouse.analyses.counting import COUNTS_SQL, DEFAULT_FAMILIES, PERIOD_LENGTH
+from clickhouse.analyses.counting import (
+    COUNTS_SQL,
+    DEFAULT_FAMILIES,
+    KNOWN_COUNTS_SQL,
+    PERIOD_LENGTH,
+    UNKNOWN_FRICTIONS_SQL,
+)
 from clickhouse.queries import Filters, parameters
 
 
@@ -61,7 +67,8 @@ def counts(client: Client, query: IncidentQuery) -> list[Count]:
     bound = parameters(query.filters, ()) | {
         "scan_start": query.scan_start().replace(tzinfo=None), "end": _utc(query.end).replace(tzinfo=None),
         "period": query.period, "dims": list(query.dimensions), "families": list(query.families)}
-    rows = client.query(COUNTS_SQL, parameters=bound).result_rows
+    unknown = int(client.query(UNKNOWN_FRICTIONS_SQL, parameters=bound).result_rows[0][0])
+    rows = client.query(COUNTS_SQL if unknown else KNOWN_COUNTS_SQL, parameters=bound).result_rows
     return [Count(_utc(period), family, touchpoint, what, who, int(x), int(n))
             for period, family, touchpoint, what, who, x, n in rows]
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from clickhouse.analyses.incidents import IncidentQuery, counts
 from clickhouse.analyses.named import Extra, run_analysis
 from clickhouse.client import connect
 from clickhouse.migrate import MIGRATIONS_DIR, apply_ttl, discover, migrate
@@ -161,12 +162,12 @@ def test_paths_name_the_steps_and_values_written_before_0008_and_after(settings:
     client.command(f"DROP DATABASE `{settings.clickhouse.database}`")
 
 
-def test_a_friction_the_sink_reads_again_after_0007_keeps_the_context_the_migration_gave_it(
+def test_a_friction_the_sink_reads_again_after_0007_still_counts_under_its_evidence_context(
         settings: Settings, tmp_path: Path) -> None:
     """The sink may read a friction record again (its offsets lagged the worker's at the upgrade, or it
     reads the output topics from the start): the record on the topic was made before evidence_context
-    existed, at the version the warehouse holds. 0007 filled the column at that same version, and of
-    equal versions FINAL keeps the last inserted: the re-read record must not take the context away."""
+    existed, at the version the warehouse holds, and may replace the row 0007 wrote at that same version.
+    Written as not knowing its context, its evidence is looked up again: incidents still count it by device."""
     from clickhouse.rows import dedup_token
     from clickhouse.sink import WarehouseWriter
     from schemas.outputs import FrictionEvent
@@ -189,8 +190,14 @@ def test_a_friction_the_sink_reads_again_after_0007_keeps_the_context_the_migrat
     migrate(client)
     read = "SELECT evidence_context FROM friction FINAL WHERE friction_id = 'f1'"
     assert client.query(read).result_rows == [({"device_type": ["mobile"]},)]
-    WarehouseWriter(client).write([on_topic])  # read once more from the friction topic
-    assert client.query(read).result_rows == [({"device_type": ["mobile"]},)]
+    query = IncidentQuery(start=moment - timedelta(days=1), end=moment + timedelta(days=1), period="day",
+                          dimensions=("device_type",), families=("friction",))
+    def frictions() -> list[tuple[str, str, int]]:
+        return sorted((c.what, c.who, c.numerator) for c in counts(client, query) if c.family == "friction")
+    expected = [("checkout_errors", "*", 1), ("checkout_errors", "device_type=mobile", 1)]
+    assert frictions() == expected
+    WarehouseWriter(client).write([on_topic])  # read once more: it may win over the row 0007 wrote
+    assert frictions() == expected
     client.command(f"DROP DATABASE `{settings.clickhouse.database}`")
 
 

@@ -58,10 +58,10 @@ def test_funnels_where_a_value_count_only_journeys_that_carry_it_now(warehouse: 
 def test_incident_counts_where_a_value_count_only_frictions_of_journeys_that_carry_it_now(warehouse: Client) -> None:
     """A friction on each journey: with `where device_type=mobile`, J1's no longer counts (its mobile step moved)."""
     columns = ["friction_id", "customer_id", "journey_id", "rule", "touchpoint", "channel", "phase", "severity",
-               "detected_at", "evidence", "evidence_context", "version"]
+               "detected_at", "evidence", "evidence_context", "evidence_context_known", "version"]
     recut(warehouse).insert("friction", [
         [f"f-{journey}", "c-1", journey, "poor_navigation", "web.product", "web", "research", "low", at, [event],
-         {"device_type": [device]}, 1]
+         {"device_type": [device]}, True, 1]
         for journey, event, at, device in (("J1", "e1", T0, "desktop"), ("J2", "e3", T0 + timedelta(hours=2), "mobile"))],
         column_names=columns)
     query = IncidentQuery(start=FILTERS.start, end=FILTERS.end, period="day", dimensions=("device_type",),
