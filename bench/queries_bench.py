@@ -24,7 +24,7 @@ from pathlib import Path
 from clickhouse_connect.driver.client import Client
 
 from clickhouse.client import connect
-from clickhouse.migrate import migrate
+from clickhouse.migrate import discover, migrate
 from clickhouse.queries import QUERIES, Filters
 from clickhouse.queries import run as run_query
 from foundation.settings import ClickHouseSettings, Settings
@@ -165,6 +165,14 @@ def grow(client: Client, size: int, loaded: int) -> None:
     client.command(EXTRAS_SQL[1], parameters=part(TOUCHPOINTS_PER_DEAD_LETTER))
     if loaded == 0:
         client.command(EXTRAS_SQL[0])
+    client.command("TRUNCATE TABLE journey_paths")  # the view's placeholders of this load: made again below
+    for statement in JOURNEY_PATHS_BACKFILL:
+        client.command(statement)
+
+
+# Each journey's path as the sink would have written it from its snapshots: migration 0009's backfill (a
+# placeholder for each journey, then the path of each that has a snapshot).
+JOURNEY_PATHS_BACKFILL = next(m for m in discover() if m.version == "0009").statements()[-2:]
 
 
 def query_ms(client: Client, name: str) -> float:

@@ -55,6 +55,7 @@ WHERE = {
     "touchpoints": f"customer_id IN {CUSTOMERS} OR event_id IN {EVENT_IDS}",
     "journey_steps": f"customer_id IN {CUSTOMERS} OR event_id IN {EVENT_IDS}",
     "journeys": f"customer_id IN {CUSTOMERS}",
+    "journey_paths": f"customer_id IN {CUSTOMERS}",
     "friction": f"customer_id IN {CUSTOMERS} OR hasAny(evidence, (SELECT groupArray(value) FROM {{subject}} "
                 "WHERE kind = 'event'))",
     "identity_links": (f"customer_id IN {CUSTOMERS} OR ifNull(merged_customer_id, '') IN {CUSTOMERS} OR "

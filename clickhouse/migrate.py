@@ -22,10 +22,11 @@ from schemas.errors import MigrationError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-TTL_TABLES = ("touchpoints", "journey_steps")
+# The raw tables and the moment a row expires from: a journey's path (0009) goes with its last step.
+TTL_TABLES = {"touchpoints": "event_time", "journey_steps": "event_time", "journey_paths": "last_at"}
 # The tables read with FINAL: FINAL merges the versions of a row across parts at read time, so a month
 # left in several parts costs every read (0.7 s of a count over 10M rows); one part costs nothing.
-VERSIONED_TABLES = ("touchpoints", "journey_steps", "journeys", "friction")
+VERSIONED_TABLES = ("touchpoints", "journey_steps", "journeys", "journey_paths", "friction")
 SETTLE_AFTER_S: int = ClickHouseSettings.model_fields["settle_after_s"].default
 SETTLED_AFTER = re.compile(r"min_age_to_force_merge_seconds = (\d+)")
 CREATE_LEDGER = """
@@ -107,9 +108,11 @@ def _engine(client: Client, table: str) -> str | None:
 
 def apply_ttl(client: Client, ttl_days: int) -> None:
     """Set (or remove, for 0) the TTL of the raw tables to match the setting."""
-    for table in TTL_TABLES:
+    for table, moment in TTL_TABLES.items():
+        if _engine(client, table) is None:
+            continue
         if ttl_days > 0:
-            client.command(f"ALTER TABLE {table} MODIFY TTL toDateTime(event_time) + toIntervalDay({int(ttl_days)})")
+            client.command(f"ALTER TABLE {table} MODIFY TTL toDateTime({moment}) + toIntervalDay({int(ttl_days)})")
         elif _has_ttl(client, table):
             client.command(f"ALTER TABLE {table} REMOVE TTL")
 

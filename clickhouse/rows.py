@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -29,6 +29,7 @@ from schemas.outputs import (
 )
 
 Row = dict[str, Any]  # column -> value
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Measures with their own typed column; every measure also lands in measures_json.
 MEASURE_COLUMNS = (
@@ -47,6 +48,9 @@ STEP_COLUMNS = ("event_id", "event_time", "customer_id", "journey_id", "step_ind
 JOURNEY_COLUMNS = ("journey_id", "customer_id", "version", "retracted", "segment", "started_at", "last_event_at",
                    "events", "channels", "channel_switches", "first_channel", "phase_first_at", "furthest_phase",
                    "current_phase", "converted", "status", "friction_count", "csat_avg", "updated_at")
+# journey_paths (migration 0009): the steps go to EPHEMERAL columns, from which ClickHouse keeps the path.
+PATH_COLUMNS = ("journey_id", "customer_id", "row_version", "retracted", "known", "first_at", "last_at",
+                "step_touchpoints", "step_event_types", "step_times", "first_values")
 FRICTION_COLUMNS = ("friction_id", "customer_id", "journey_id", "rule", "touchpoint", "channel", "phase",
                     "severity", "detected_at", "measure", "threshold", "evidence", "evidence_context",
                     "evidence_context_known", "version", "retracted")
@@ -59,26 +63,27 @@ DEAD_LETTER_COLUMNS = ("dead_letter_id", "source", "reason", "kind", "problems",
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "touchpoints": TOUCHPOINT_COLUMNS, "journey_steps": STEP_COLUMNS, "journeys": JOURNEY_COLUMNS,
-    "friction": FRICTION_COLUMNS, "identity_links": LINK_COLUMNS, "pipeline_health": HEALTH_COLUMNS,
-    "dead_letters": DEAD_LETTER_COLUMNS,
+    "journey_paths": PATH_COLUMNS, "friction": FRICTION_COLUMNS, "identity_links": LINK_COLUMNS,
+    "pipeline_health": HEALTH_COLUMNS, "dead_letters": DEAD_LETTER_COLUMNS,
 }
 TABLES = tuple(COLUMNS)
-VERSIONED = ("touchpoints", "journey_steps", "journeys", "friction")
+VERSIONED = ("touchpoints", "journey_steps", "journeys", "journey_paths", "friction")
 
 # Column kinds, for a columnar (Arrow) insert; unlisted columns are strings.
-INT_COLUMNS = frozenset({"version", "step_index", "events", "channel_switches", "friction_count", "navigation_ease",
-                         "checkout_step", "transfers", "csat", "nps", "dead_letters", "lag", "errors", "retries",
-                         "payload_bytes"})
+INT_COLUMNS = frozenset({"version", "row_version", "step_index", "events", "channel_switches", "friction_count",
+                         "navigation_ease", "checkout_step", "transfers", "csat", "nps", "dead_letters", "lag", "errors",
+                         "retries", "payload_bytes"})
 FLOAT_COLUMNS = frozenset({"dwell_s", "cart_value", "order_amount", "wait_s", "handle_s", "response_s", "visit_s",
                            "queue_wait_s", "purchase_amount", "csat_avg", "measure", "threshold",
                            "latency_ms_p50", "latency_ms_p95"})
 BOOL_COLUMNS = frozenset({"late", "retracted", "converted", "resolved", "is_return", "payload_truncated",
-                          "evidence_context_known"})
+                          "evidence_context_known", "known"})
 TIME_COLUMNS = frozenset({"event_time", "received_time", "started_at", "last_event_at", "updated_at", "detected_at",
-                          "recorded_at", "rejected_at", "minute"})
-LIST_COLUMNS = frozenset({"channels", "evidence", "identifiers", "problems"})
+                          "recorded_at", "rejected_at", "minute", "first_at", "last_at"})
+LIST_COLUMNS = frozenset({"channels", "evidence", "identifiers", "problems", "step_touchpoints", "step_event_types"})
+TIME_LIST_COLUMNS = frozenset({"step_times"})  # milliseconds since the epoch
 TIME_MAP_COLUMNS = frozenset({"phase_first_at"})
-STRING_MAP_COLUMNS = frozenset({"context"})
+STRING_MAP_COLUMNS = frozenset({"context", "first_values"})
 STRING_LIST_MAP_COLUMNS = frozenset({"evidence_context"})
 
 
@@ -119,6 +124,24 @@ def journey_row(journey: JourneySnapshot) -> Row:
     return row
 
 
+def journey_path_row(journey: JourneySnapshot) -> Row:
+    """The journey's path (a journey sent without one is marked unknown: its steps are read from the
+    touchpoints). Versions count from 1: 0 is the placeholder migration 0009's view writes."""
+    path = journey.path
+    times = path.times_ms if path else ()
+    return {"journey_id": journey.journey_id, "customer_id": journey.customer_id, "row_version": journey.version + 1,
+            "retracted": journey.retracted, "known": path is not None,
+            "first_at": _from_ms(min(times)) if times else utc(journey.started_at),
+            "last_at": _from_ms(max(times)) if times else utc(journey.last_event_at),
+            "step_touchpoints": list(path.touchpoints) if path else [],
+            "step_event_types": list(path.event_types) if path else [],
+            "step_times": list(path.times_ms) if path else [], "first_values": dict(path.first_values) if path else {}}
+
+
+def _from_ms(ms: int) -> datetime:
+    return EPOCH + timedelta(milliseconds=ms)
+
+
 def friction_row(friction: FrictionEvent) -> Row:
     return _fields(friction, FRICTION_COLUMNS) | {
         "evidence": list(friction.evidence),
@@ -155,8 +178,8 @@ def dead_letter_row(letter: DeadLetter) -> Row:
 
 
 ROW_OF: dict[str, Callable[[Any], Row]] = {
-    "touchpoints": touchpoint_row, "journey_steps": step_row, "journeys": journey_row, "friction": friction_row,
-    "identity_links": link_row, "pipeline_health": health_row, "dead_letters": dead_letter_row,
+    "touchpoints": touchpoint_row, "journey_steps": step_row, "journeys": journey_row, "journey_paths": journey_path_row,
+    "friction": friction_row, "identity_links": link_row, "pipeline_health": health_row, "dead_letters": dead_letter_row,
 }
 
 
@@ -184,7 +207,7 @@ def dedup_token(table: str, rows: Sequence[Row]) -> str:
     key = COLUMNS[table][0]
     for row in rows:
         if table in VERSIONED:
-            digest.update(f"{row[key]}\x1f{row['version']}\x1e".encode())
+            digest.update(f"{row[key]}\x1f{row.get('version', row.get('row_version'))}\x1e".encode())
         else:
             digest.update(orjson.dumps(row, default=str, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SORT_KEYS))
     return digest.hexdigest()

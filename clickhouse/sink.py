@@ -30,6 +30,7 @@ from clickhouse.rows import (
     STRING_LIST_MAP_COLUMNS,
     STRING_MAP_COLUMNS,
     TIME_COLUMNS,
+    TIME_LIST_COLUMNS,
     TIME_MAP_COLUMNS,
     Row,
     dedup_token,
@@ -113,7 +114,7 @@ TIMESTAMP = pa.timestamp("ms", tz="UTC")
 def arrow_type(column: str) -> pa.DataType:
     """The Arrow type a column travels as; ClickHouse casts it to the column's own type."""
     kinds = ((INT_COLUMNS, pa.int64()), (FLOAT_COLUMNS, pa.float64()), (BOOL_COLUMNS, pa.bool_()),
-             (TIME_COLUMNS, TIMESTAMP), (LIST_COLUMNS, pa.list_(pa.string())),
+             (TIME_COLUMNS, TIMESTAMP), (LIST_COLUMNS, pa.list_(pa.string())), (TIME_LIST_COLUMNS, pa.list_(TIMESTAMP)),
              (TIME_MAP_COLUMNS, pa.map_(pa.string(), TIMESTAMP)), (STRING_MAP_COLUMNS, pa.map_(pa.string(), pa.string())),
              (STRING_LIST_MAP_COLUMNS, pa.map_(pa.string(), pa.list_(pa.string()))))
     return next((kind for names, kind in kinds if column in names), pa.string())

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model, model_validator
 
 from schemas.channels import TouchpointEvent, channels
 
@@ -64,6 +64,30 @@ class JourneyStep(Output):
     event: TouchpointEvent
 
 
+# A journey with more events than this is sent without its path (the warehouse reads its steps from the
+# touchpoints instead): a snapshot carries the whole path every time the journey changes.
+MAX_PATH_STEPS = 1_000
+
+
+class JourneyPath(Output):
+    """Every event of a journey, late ones included, for paths and loops: parallel arrays in the
+    journey's event order (late events last), and each breakdown's first value."""
+
+    touchpoints: tuple[str, ...]
+    event_types: tuple[str, ...]
+    times_ms: tuple[int, ...] = Field(description="Event times, milliseconds since 1970-01-01 UTC.")
+    first_values: dict[str, str] = Field(
+        description="The value of `segment`, `channel` and each context dimension on the journey's first "
+        "event (in event time, then event id) that carries it; segment '' when that event had none.")
+
+    @model_validator(mode="after")
+    def _parallel(self) -> JourneyPath:
+        if not len(self.touchpoints) == len(self.event_types) == len(self.times_ms):
+            raise ValueError(f"touchpoints, event_types and times_ms differ in length: {len(self.touchpoints)}, "
+                             f"{len(self.event_types)}, {len(self.times_ms)}")
+        return self
+
+
 class JourneySnapshot(Output):
     """A journey as it stands at `version`. The newest version of a journey_id is the truth."""
 
@@ -87,6 +111,9 @@ class JourneySnapshot(Output):
     friction_count: int = Field(0, ge=0)
     csat_avg: float | None = None
     updated_at: AwareDatetime
+    path: JourneyPath | None = Field(
+        None, description=f"The journey's events as paths read them. None: more than {MAX_PATH_STEPS} events, or "
+        "written by a worker older than this field (the warehouse then reads the steps from the touchpoints).")
 
 
 class FrictionEvent(Output):
@@ -191,7 +218,8 @@ class OutputKind:
 
 OUTPUTS: dict[str, OutputKind] = {kind.topic: kind for kind in (
     OutputKind(STEPS_TOPIC, JourneyStep, "customer_id", ("touchpoints", "journey_steps"), id_path=("event", "event_id")),
-    OutputKind(STATE_TOPIC, JourneySnapshot, "journey_id", ("journeys",), compacted=True, id_path=("journey_id",)),
+    OutputKind(STATE_TOPIC, JourneySnapshot, "journey_id", ("journeys", "journey_paths"), compacted=True,
+               id_path=("journey_id",)),
     OutputKind(FRICTION_TOPIC, FrictionEvent, "friction_id", ("friction",), compacted=True,
                id_path=("friction_id",)),
     OutputKind(IDENTITY_TOPIC, IdentityLink, "customer_id", ("identity_links",)),

@@ -11,7 +11,7 @@ again and again is a pain point no single event shows.
 
 from __future__ import annotations
 
-from clickhouse.analyses.sqlparts import BREAKDOWN_CODE, BREAKDOWN_NAMES, EVENT_WINDOW, LABEL, SCOPE
+from clickhouse.analyses.sqlparts import BREAKDOWN_CODE, BREAKDOWN_NAMES, EVENT_WINDOW, LABEL, SCOPE, WHERE_SCOPE
 
 DIRECTIONS = ("from", "to")
 MAX_DEPTH = 20
@@ -33,8 +33,31 @@ STEPS = (f"(SELECT tuple(groupArray(code), groupArray(label), arrayFilter((c, l)
          f"groupArray(code), groupArray(label))) FROM (SELECT DISTINCT code, {LABEL} AS label FROM step_names))")
 
 
+START, END = "{start:DateTime64(3, 'UTC')}", "{end:DateTime64(3, 'UTC')}"
+# Reading kept paths pays over long windows only: `journey_paths` is in journey order, so a short window
+# reads every journey's path to keep its own few (at 10M touchpoints, 0.2 s for any window), where the
+# touchpoints give a quarter's paths in 0.3 s and a week's in a tenth of that. bench/RESULTS.md, sixth pass.
+ROLLUP_FROM_DAYS = 120
+ROLLUP = f"dateDiff('day', {START}, {END}) >= {ROLLUP_FROM_DAYS}"
+# A journey whose whole path `journey_paths` (migration 0009) holds and whose every event lies in the window,
+# with no filter on single events: its path is read as kept there, not built again from its touchpoints.
+COVERED = (f"{ROLLUP} AND known AND NOT retracted AND first_at >= {START} AND last_at < {END} AND {{channel:String}} = '' "
+           "AND {segment:String} = ''")
+# The other journeys with events in the window (all of them when a channel or segment filter picks single
+# events, journeys whose path is unknown wherever they lie): built from their touchpoints as before.
+UNCOVERED = f"{ROLLUP} AND NOT retracted AND NOT ({COVERED}) AND (NOT known OR (first_at < {END} AND last_at >= {START}))"
+# The times their events in the window can have: from the start to the last event of those that began
+# before it, and from the first event of those that began inside it to the end; the whole window when single
+# events are filtered or a journey has only its placeholder (row_version 0: no snapshot yet, whose times
+# are those of one insert of its touchpoints). Over a year of a year's data, nothing.
+BOUNDS = (f"(SELECT if(NOT ({ROLLUP}) OR countIf(row_version = 0) > 0 OR {{channel:String}} != '' OR {{segment:String}} != '', "
+          f"tuple({END}, {START}), tuple(if(countIf(first_at < {START}) = 0, {START}, maxIf(last_at, first_at < {START})), "
+          f"if(countIf(first_at >= {START}) = 0, {END}, minIf(first_at, first_at >= {START})))) "
+          f"FROM journey_paths FINAL WHERE {UNCOVERED})")
+
+
 # The WITH clause giving the step labels (`steps`) and the breakdown values (`names`).
-NAMED = f"WITH {STEPS} AS steps, {BREAKDOWN_NAMES} AS names"
+NAMED = f"WITH {STEPS} AS steps, {BREAKDOWN_NAMES} AS names, {BOUNDS} AS bounds"
 
 
 # A hashed look-up (`transform`), not `indexOf`, which walks the whole list for every row: a breakdown by a
@@ -48,21 +71,31 @@ def journey_paths(event_window: str = EVENT_WINDOW) -> str:
     the order of their step numbers, so every run gives the same paths) and the index of its anchor.
     Journeys are grouped by a 64-bit hash of their id: over a year at 10M rows, a million string keys
     cost 1.6 s to group, their hashes 0.8 s (that two of a million share one: a chance of 3 in 10^8).
-    Only journeys that reached the anchor are sorted; Grafana passes its own time filter as `event_window`."""
+    Journeys inside the window come whole from `journey_paths`, the others from their touchpoints (read
+    only between `BOUNDS`). Only journeys that reached the anchor are sorted; Grafana passes its own time
+    filter as `event_window`."""
     return f"""
     SELECT journey, breakdown, codes, times,
            if({{anchor:String}} = '', 1, arrayFirstIndex(c -> has(steps.3, c), codes)) AS at
     FROM (
-        SELECT journey, breakdown, arraySort((c, t) -> (t, c), cs, ts) AS sorted, arraySort(ts) AS sorted_times,
-               arrayPushFront(arrayPopBack(sorted), 0) AS previous,
-               arrayFilter((c, p) -> c != p, sorted, previous) AS codes,
-               arrayFilter((t, c, p) -> c != p, sorted_times, sorted, previous) AS times
-        FROM (
-            SELECT cityHash64(journey_id) AS journey, {BREAKDOWN_CODE} AS breakdown, groupArray({CODE}) AS cs,
-                   groupArray(event_time) AS ts
-            FROM touchpoints FINAL WHERE {event_window} AND {SCOPE}
-            GROUP BY journey
-            HAVING {{anchor:String}} = '' OR hasAny(cs, steps.3)
+        SELECT journey, cityHash64(if({{by:String}} = '', 'all', first_values[{{by:String}}])) AS breakdown, codes, times
+        FROM journey_paths FINAL
+        WHERE {COVERED} AND {WHERE_SCOPE} AND ({{anchor:String}} = '' OR hasAny(codes, steps.3))
+        UNION ALL
+        SELECT journey, breakdown, codes, times FROM (
+            SELECT journey, breakdown, arraySort((c, t) -> (t, c), cs, ts) AS sorted, arraySort(ts) AS sorted_times,
+                   arrayPushFront(arrayPopBack(sorted), 0) AS previous,
+                   arrayFilter((c, p) -> c != p, sorted, previous) AS codes,
+                   arrayFilter((t, c, p) -> c != p, sorted_times, sorted, previous) AS times
+            FROM (
+                SELECT cityHash64(journey_id) AS journey, {BREAKDOWN_CODE} AS breakdown, groupArray({CODE}) AS cs,
+                       groupArray(event_time) AS ts
+                FROM touchpoints FINAL
+                WHERE {event_window} AND {SCOPE} AND (event_time <= bounds.1 OR event_time >= bounds.2)
+                  AND (NOT ({ROLLUP}) OR cityHash64(journey_id) IN (SELECT journey FROM journey_paths FINAL WHERE {UNCOVERED}))
+                GROUP BY journey
+                HAVING {{anchor:String}} = '' OR hasAny(cs, steps.3)
+            )
         )
     )
     WHERE at > 0

@@ -59,9 +59,10 @@ EVENT_WINDOW = ("event_time >= {start:DateTime64(3, 'UTC')} AND event_time < {en
 # builds an IN set even when the OR before it is already true, and context[''] = '' holds everywhere.
 # It reads the newest versions (FINAL): an event a re-cut moved to another journey no longer makes its
 # old journey carry the value (settled parts make FINAL cost nothing; clickhouse/migrate.py).
+WHERE_SCOPE = ("({where_dim:String} = '' OR journey_id IN (SELECT journey_id FROM touchpoints FINAL "
+               "WHERE {where_dim:String} != '' AND context[{where_dim:String}] = {where_value:String}))")
 SCOPE = ("({channel:String} = '' OR channel = {channel:String}) AND ({segment:String} = '' OR segment = "
-         "{segment:String}) AND ({where_dim:String} = '' OR journey_id IN (SELECT journey_id FROM touchpoints FINAL "
-         "WHERE {where_dim:String} != '' AND context[{where_dim:String}] = {where_value:String}))")
+         f"{{segment:String}}) AND {WHERE_SCOPE}")
 
 # Only the rows at the steps' touchpoints (the primary key's first column: ClickHouse reads just their
 # granules), unless a step can match anywhere (a phase, an event type at any touchpoint): then

@@ -20,8 +20,9 @@ def changes(old: Layout, new: Layout, version: int) -> list[Document]:
     out = [step_document(new, eid, version) for eid, place in new.placements.items() if old.placements.get(eid) != place]
     out += [snapshot_document(old, jid, version, True) for jid in old.journeys if jid not in new.journeys]
     counts = (_friction_counts(old), _friction_counts(new))
+    late = _late_moved(old, new)
     out += [snapshot_document(new, jid, version, False) for jid in new.journeys
-            if _snapshot_changed(old, new, jid, counts)]
+            if jid in late or _snapshot_changed(old, new, jid, counts)]
     out += [friction_document(old, fid, version, True) for fid in old.frictions if fid not in new.frictions]
     out += [friction_document(new, fid, version, False) for fid in new.frictions
             if _friction_key(old, fid) != _friction_key(new, fid)]
@@ -66,6 +67,16 @@ def _snapshot_changed(old: Layout, new: Layout, journey_id: str, counts: tuple[C
     described_old, described_new = old.described[journey_id], new.described[journey_id]
     return (old.segment != new.segment or counts[0][journey_id] != counts[1][journey_id]
             or (described_old is not described_new and described_old != described_new))
+
+
+def _late_moved(old: Layout, new: Layout) -> set[str]:
+    """The journeys a late event joined or left: their paths (JourneySnapshot.path) changed."""
+    moved: set[str] = set()
+    for eid in old.late | new.late:
+        before, after = old.placements.get(eid), new.placements.get(eid)
+        if before != after:
+            moved.update(place.journey_id for place in (before, after) if place is not None)
+    return moved
 
 
 def _friction_counts(layout: Layout) -> Counter[str]:

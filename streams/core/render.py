@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from schemas.channels import channels, event_adapter
 from schemas.events import SCHEMA_VERSION, Feedback, Identifiers
-from schemas.outputs import FRICTION_TOPIC, OUTPUTS, STATE_TOPIC, STEPS_TOPIC, Output
+from schemas.outputs import FRICTION_TOPIC, MAX_PATH_STEPS, OUTPUTS, STATE_TOPIC, STEPS_TOPIC, Output
 from streams.core.layout import Layout
 from streams.core.records import (
     CHANNEL,
@@ -33,6 +33,7 @@ from streams.core.records import (
     context_of,
     defaults,
     from_ms,
+    order_key,
 )
 
 
@@ -82,7 +83,32 @@ def snapshot_parts(layout: Layout, journey_id: str, version: int, retracted: boo
         "furthest_phase": d["furthest_phase"], "current_phase": d["current_phase"], "converted": d["converted"],
         "status": d["status"], "friction_count": layout.friction_count(journey_id), "csat_avg": d["csat_avg"],
         # event time, so replays and batch cuts give the same record
-        "updated_at": from_ms(d["last_ms"])}
+        "updated_at": from_ms(d["last_ms"]), "path": path_parts(layout, journey_id)}
+
+
+def journey_records(layout: Layout, journey_id: str) -> list[Record]:
+    """Every event the journey holds: its steps, then the late events placed in it (the warehouse's
+    touchpoints carry the journey's id on both)."""
+    records = [record for record, _ in layout.journeys[journey_id].steps]
+    if layout.late:
+        records += sorted((layout.records[e] for e in layout.late if layout.placements[e].journey_id == journey_id),
+                          key=order_key)
+    return records
+
+
+def path_parts(layout: Layout, journey_id: str) -> dict[str, Any] | None:
+    """The journey's path (schemas.outputs.JourneyPath), or None when it is too long to send each time."""
+    records = journey_records(layout, journey_id)
+    if len(records) > MAX_PATH_STEPS:
+        return None
+    first: dict[str, str] = {}
+    for record in sorted(records, key=order_key) if layout.late else records:
+        first.setdefault("segment", record[SEGMENT] or "")
+        first.setdefault("channel", record[CHANNEL])
+        for dimension, value in context_of(record).items():
+            first.setdefault(dimension, value)
+    return {"touchpoints": [r[TOUCHPOINT] for r in records], "event_types": [r[EVENT_TYPE] for r in records],
+            "times_ms": [r[T] for r in records], "first_values": first}
 
 
 def friction_parts(layout: Layout, friction_id: str, version: int, retracted: bool) -> dict[str, Any]:

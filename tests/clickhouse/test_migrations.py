@@ -19,7 +19,8 @@ from schemas.errors import MigrationError, WarehouseError
 
 TABLES = {"touchpoints", "journey_steps", "journeys", "friction", "identity_links", "pipeline_health",
           "dead_letters", "journeys_current", "friction_current", "funnel_daily", "touchpoint_daily",
-          "schema_migrations", "step_names", "step_names_writer", "dimension_values", "dimension_values_writer"}
+          "schema_migrations", "step_names", "step_names_writer", "dimension_values", "dimension_values_writer",
+          "journey_paths", "journey_paths_placeholders"}
 
 
 def tables(client: Client) -> set[str]:
