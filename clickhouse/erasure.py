@@ -42,6 +42,16 @@ SELECT DISTINCT event_id FROM journey_steps WHERE has({customers:Array(String)},
 UNION DISTINCT
 SELECT DISTINCT event_id FROM touchpoints WHERE has({customers:Array(String)}, customer_id)
 """
+# Journeys of others that hold one of the customer's events (an event a sign-in moved to another customer
+# keeps its old rows until merges: erasing it from touchpoints takes it out of that journey too).
+HOLDING = "SELECT DISTINCT journey_id FROM touchpoints WHERE has({events:Array(String)}, event_id)"
+# After the purge, such a journey's kept path is dropped for a placeholder (clickhouse/migrations/0009):
+# it is read from the touchpoints left, until its next snapshot.
+HELD_AGAIN = """
+INSERT INTO journey_paths (journey_id, customer_id, row_version, retracted, known, bounded, first_at, last_at)
+SELECT journey_id, any(customer_id), 2 * max(version) + 1, false, false, false, min(event_time), max(event_time)
+FROM touchpoints FINAL WHERE journey_id IN (SELECT value FROM {subject} WHERE kind = 'holding') GROUP BY journey_id
+"""
 KEYS = {  # the customer's keys on the compacted output topics (for the tombstones)
     "journeys": "SELECT DISTINCT journey_id FROM journeys WHERE has({customers:Array(String)}, customer_id)",
     "frictions": "SELECT DISTINCT friction_id FROM friction WHERE has({customers:Array(String)}, customer_id)",
@@ -51,11 +61,12 @@ LETTERS = ("SELECT dead_letter_id, payload FROM dead_letters WHERE payload_encod
 # `{subject}` is the Memory table of (kind, value) rows that names the customer's ids.
 CUSTOMERS = "(SELECT value FROM {subject} WHERE kind = 'customer')"
 EVENT_IDS = "(SELECT value FROM {subject} WHERE kind = 'event')"
-WHERE = {
+WHERE = {  # in the order purged: journey_paths before the touchpoints it is found by
+    "journey_paths": (f"customer_id IN {CUSTOMERS} OR (known AND journey_id IN (SELECT value FROM {{subject}} "
+                      "WHERE kind = 'holding'))"),
     "touchpoints": f"customer_id IN {CUSTOMERS} OR event_id IN {EVENT_IDS}",
     "journey_steps": f"customer_id IN {CUSTOMERS} OR event_id IN {EVENT_IDS}",
     "journeys": f"customer_id IN {CUSTOMERS}",
-    "journey_paths": f"customer_id IN {CUSTOMERS}",
     "friction": f"customer_id IN {CUSTOMERS} OR hasAny(evidence, (SELECT groupArray(value) FROM {{subject}} "
                 "WHERE kind = 'event'))",
     "identity_links": (f"customer_id IN {CUSTOMERS} OR ifNull(merged_customer_id, '') IN {CUSTOMERS} OR "
@@ -73,6 +84,7 @@ class Subject:
     events: set[str] = field(default_factory=set)
     raw: set[str] = field(default_factory=set)  # `email:<address>` as given, for old rejects that carry it
     journeys: set[str] = field(default_factory=set)
+    holding: set[str] = field(default_factory=set)  # journeys (anyone's) that hold one of the events
     frictions: set[str] = field(default_factory=set)
     dead_letters: set[str] = field(default_factory=set)
 
@@ -113,6 +125,7 @@ def find(client: Client, subject: Subject) -> Subject:
             break
     subject.events = _column(client, EVENTS, subject)
     subject.journeys = _column(client, KEYS["journeys"], subject)
+    subject.holding = _column(client, HOLDING, subject)
     subject.frictions = _column(client, KEYS["frictions"], subject)
     subject.dead_letters = matching_dead_letters(client, subject)
     return subject
@@ -133,6 +146,7 @@ def erase(client: Client, subject: Subject) -> dict[str, int]:
     with _subject_table(client, subject, "erasure_subject") as name:
         counts = {table: _count(client, table, condition.format(subject=name)) for table, condition in WHERE.items()}
         _purge(client, [table for table, rows in counts.items() if rows], name)
+        client.command(HELD_AGAIN.format(subject=name))
     return counts
 
 
@@ -185,7 +199,7 @@ def _copy_rows(client: Client, source: str, target: str, erased: str, parts: set
 
 def _subject_rows(subject: Subject) -> list[list[str]]:
     kinds = (("customer", subject.customers), ("event", subject.events), ("identifier", subject.identifiers),
-             ("dead_letter", subject.dead_letters))
+             ("dead_letter", subject.dead_letters), ("holding", subject.holding))
     return [[kind, value] for kind, values in kinds for value in sorted(values)] or [["none", ""]]
 
 

@@ -22,8 +22,10 @@ from schemas.errors import MigrationError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-# The raw tables and the moment a row expires from: a journey's path (0009) goes with its last step.
+# The raw tables and the moment a row expires from: a journey's path (0009) goes with its last step, and
+# is no longer known (it is then read from the touchpoints still there) once its first step expired.
 TTL_TABLES = {"touchpoints": "event_time", "journey_steps": "event_time", "journey_paths": "last_at"}
+TTL_COLUMNS = {"journey_paths": ("known", "Bool", "first_at")}
 # The tables read with FINAL: FINAL merges the versions of a row across parts at read time, so a month
 # left in several parts costs every read (0.7 s of a count over 10M rows); one part costs nothing.
 VERSIONED_TABLES = ("touchpoints", "journey_steps", "journeys", "journey_paths", "friction")
@@ -111,10 +113,17 @@ def apply_ttl(client: Client, ttl_days: int) -> None:
     for table, moment in TTL_TABLES.items():
         if _engine(client, table) is None:
             continue
+        column = TTL_COLUMNS.get(table)
         if ttl_days > 0:
             client.command(f"ALTER TABLE {table} MODIFY TTL toDateTime({moment}) + toIntervalDay({int(ttl_days)})")
+            if column:
+                name, kind, since = column
+                client.command(f"ALTER TABLE {table} MODIFY COLUMN {name} {kind} "
+                               f"TTL toDateTime({since}) + toIntervalDay({int(ttl_days)})")
         elif _has_ttl(client, table):
             client.command(f"ALTER TABLE {table} REMOVE TTL")
+            if column:
+                client.command(f"ALTER TABLE {table} MODIFY COLUMN {column[0]} REMOVE TTL")
 
 
 def _has_ttl(client: Client, table: str) -> bool:

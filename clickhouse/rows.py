@@ -49,7 +49,7 @@ JOURNEY_COLUMNS = ("journey_id", "customer_id", "version", "retracted", "segment
                    "events", "channels", "channel_switches", "first_channel", "phase_first_at", "furthest_phase",
                    "current_phase", "converted", "status", "friction_count", "csat_avg", "updated_at")
 # journey_paths (migration 0009): the steps go to EPHEMERAL columns, from which ClickHouse keeps the path.
-PATH_COLUMNS = ("journey_id", "customer_id", "row_version", "retracted", "known", "first_at", "last_at",
+PATH_COLUMNS = ("journey_id", "customer_id", "row_version", "retracted", "known", "bounded", "first_at", "last_at",
                 "step_touchpoints", "step_event_types", "step_times", "first_values")
 FRICTION_COLUMNS = ("friction_id", "customer_id", "journey_id", "rule", "touchpoint", "channel", "phase",
                     "severity", "detected_at", "measure", "threshold", "evidence", "evidence_context",
@@ -77,7 +77,7 @@ FLOAT_COLUMNS = frozenset({"dwell_s", "cart_value", "order_amount", "wait_s", "h
                            "queue_wait_s", "purchase_amount", "csat_avg", "measure", "threshold",
                            "latency_ms_p50", "latency_ms_p95"})
 BOOL_COLUMNS = frozenset({"late", "retracted", "converted", "resolved", "is_return", "payload_truncated",
-                          "evidence_context_known", "known"})
+                          "evidence_context_known", "known", "bounded"})
 TIME_COLUMNS = frozenset({"event_time", "received_time", "started_at", "last_event_at", "updated_at", "detected_at",
                           "recorded_at", "rejected_at", "minute", "first_at", "last_at"})
 LIST_COLUMNS = frozenset({"channels", "evidence", "identifiers", "problems", "step_touchpoints", "step_event_types"})
@@ -125,17 +125,18 @@ def journey_row(journey: JourneySnapshot) -> Row:
 
 
 def journey_path_row(journey: JourneySnapshot) -> Row:
-    """The journey's path (a journey sent without one is marked unknown: its steps are read from the
-    touchpoints). Versions count from 1: 0 is the placeholder migration 0009's view writes."""
+    """The journey's path (a journey sent without its steps is marked unknown: they are read from the
+    touchpoints; one sent without its span too, by an older worker, unbounded). Versions: migration 0009."""
     path = journey.path
-    times = path.times_ms if path else ()
-    return {"journey_id": journey.journey_id, "customer_id": journey.customer_id, "row_version": journey.version + 1,
-            "retracted": journey.retracted, "known": path is not None,
-            "first_at": _from_ms(min(times)) if times else utc(journey.started_at),
-            "last_at": _from_ms(max(times)) if times else utc(journey.last_event_at),
-            "step_touchpoints": list(path.touchpoints) if path else [],
-            "step_event_types": list(path.event_types) if path else [],
-            "step_times": list(path.times_ms) if path else [], "first_values": dict(path.first_values) if path else {}}
+    steps = path if path is not None and path.complete else None
+    return {"journey_id": journey.journey_id, "customer_id": journey.customer_id,
+            "row_version": 2 * journey.version + 2, "retracted": journey.retracted, "known": steps is not None,
+            "bounded": path is not None,
+            "first_at": _from_ms(path.first_ms) if path else utc(journey.started_at),
+            "last_at": _from_ms(path.last_ms) if path else utc(journey.last_event_at),
+            "step_touchpoints": list(steps.touchpoints) if steps else [],
+            "step_event_types": list(steps.event_types) if steps else [],
+            "step_times": list(steps.times_ms) if steps else [], "first_values": dict(steps.first_values) if steps else {}}
 
 
 def _from_ms(ms: int) -> datetime:

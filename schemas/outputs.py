@@ -64,14 +64,16 @@ class JourneyStep(Output):
     event: TouchpointEvent
 
 
-# A journey with more events than this is sent without its path (the warehouse reads its steps from the
+# A journey with more events than this is sent without its steps (the warehouse reads them from the
 # touchpoints instead): a snapshot carries the whole path every time the journey changes.
 MAX_PATH_STEPS = 1_000
 
 
 class JourneyPath(Output):
     """Every event of a journey, late ones included, for paths and loops: parallel arrays in the
-    journey's event order (late events last), and each breakdown's first value."""
+    journey's event order (late events last), each breakdown's first value, and the time span of
+    all the events. A journey of more than MAX_PATH_STEPS events comes with its span only
+    (`complete` false, empty arrays)."""
 
     touchpoints: tuple[str, ...]
     event_types: tuple[str, ...]
@@ -79,12 +81,17 @@ class JourneyPath(Output):
     first_values: dict[str, str] = Field(
         description="The value of `segment`, `channel` and each context dimension on the journey's first "
         "event (in event time, then event id) that carries it; segment '' when that event had none.")
+    first_ms: int = Field(description="The earliest event time among all the journey's events, late ones included.")
+    last_ms: int = Field(description="The latest event time among all the journey's events, late ones included.")
+    complete: bool = Field(True, description=f"False: more than {MAX_PATH_STEPS} events, sent without the arrays.")
 
     @model_validator(mode="after")
     def _parallel(self) -> JourneyPath:
         if not len(self.touchpoints) == len(self.event_types) == len(self.times_ms):
             raise ValueError(f"touchpoints, event_types and times_ms differ in length: {len(self.touchpoints)}, "
                              f"{len(self.event_types)}, {len(self.times_ms)}")
+        if self.complete and not self.times_ms:
+            raise ValueError("a complete path has at least one event")
         return self
 
 
@@ -112,8 +119,8 @@ class JourneySnapshot(Output):
     csat_avg: float | None = None
     updated_at: AwareDatetime
     path: JourneyPath | None = Field(
-        None, description=f"The journey's events as paths read them. None: more than {MAX_PATH_STEPS} events, or "
-        "written by a worker older than this field (the warehouse then reads the steps from the touchpoints).")
+        None, description="The journey's events as paths read them. None: written by a worker older than this "
+        "field (the warehouse then reads the steps from the touchpoints).")
 
 
 class FrictionEvent(Output):

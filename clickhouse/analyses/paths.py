@@ -44,13 +44,13 @@ ROLLUP = f"dateDiff('day', {START}, {END}) >= {ROLLUP_FROM_DAYS}"
 COVERED = (f"{ROLLUP} AND known AND NOT retracted AND first_at >= {START} AND last_at < {END} AND {{channel:String}} = '' "
            "AND {segment:String} = ''")
 # The other journeys with events in the window (all of them when a channel or segment filter picks single
-# events, journeys whose path is unknown wherever they lie): built from their touchpoints as before.
-UNCOVERED = f"{ROLLUP} AND NOT retracted AND NOT ({COVERED}) AND (NOT known OR (first_at < {END} AND last_at >= {START}))"
+# events; those whose span is unknown wherever they lie): built from their touchpoints as before.
+UNCOVERED = f"{ROLLUP} AND NOT retracted AND NOT ({COVERED}) AND (NOT bounded OR (first_at < {END} AND last_at >= {START}))"
 # The times their events in the window can have: from the start to the last event of those that began
 # before it, and from the first event of those that began inside it to the end; the whole window when single
-# events are filtered or a journey has only its placeholder (row_version 0: no snapshot yet, whose times
-# are those of one insert of its touchpoints). Over a year of a year's data, nothing.
-BOUNDS = (f"(SELECT if(NOT ({ROLLUP}) OR countIf(row_version = 0) > 0 OR {{channel:String}} != '' OR {{segment:String}} != '', "
+# events are filtered or a journey's span is unknown (a placeholder: no snapshot yet, its times those of one
+# insert of its touchpoints; or a worker older than the path). Over a year of a year's data, nothing.
+BOUNDS = (f"(SELECT if(NOT ({ROLLUP}) OR countIf(NOT bounded) > 0 OR {{channel:String}} != '' OR {{segment:String}} != '', "
           f"tuple({END}, {START}), tuple(if(countIf(first_at < {START}) = 0, {START}, maxIf(last_at, first_at < {START})), "
           f"if(countIf(first_at >= {START}) = 0, {END}, minIf(first_at, first_at >= {START})))) "
           f"FROM journey_paths FINAL WHERE {UNCOVERED})")

@@ -6,11 +6,15 @@
 -- millisecond in the order of their step numbers), repeats of one step in a row counted once, steps as
 -- numbers (cityHash64(touchpoint, event_type), as clickhouse/analyses/paths.py numbers them).
 -- journey: cityHash64(journey_id), the key analyses group by.
--- row_version: the snapshot's version + 1; 0 is a placeholder the view below writes for every journey a
---   touchpoint names, so a journey whose snapshot has not arrived (or was written by a worker older than
---   the path) is known to be unknown: analyses then read its steps from the touchpoints.
+-- row_version: 2 x the snapshot's version + 2. The view below writes a placeholder for every journey a
+--   touchpoint names at 2 x that touchpoint's version + 1: above every snapshot older than the step (a
+--   journey that grew, or came back under an id it had before, while its new snapshot is not written yet)
+--   and below the snapshot of the step's own version. A placeholder is unknown: analyses read that
+--   journey's steps from the touchpoints.
 -- known: the row holds the journey's whole path (false: a placeholder, a journey too long to send, an
---   older worker).
+--   older worker, or, with a TTL, a journey whose first event expired).
+-- bounded: first_at and last_at hold every event of the journey, late ones included (false: a
+--   placeholder, whose times are those of one insert, or a worker older than the path).
 -- first_values: each breakdown's value on the journey's first event carrying it (segment, channel and
 --   every context dimension).
 -- codes, times: DEFAULT, not MATERIALIZED, so a copy of the table (`journeys forget`) keeps them.
@@ -24,6 +28,7 @@ CREATE TABLE IF NOT EXISTS journey_paths
     row_version      UInt64,
     retracted        Bool,
     known            Bool,
+    bounded          Bool,
     step_touchpoints Array(LowCardinality(String)) EPHEMERAL,
     step_event_types Array(LowCardinality(String)) EPHEMERAL,
     step_times       Array(DateTime64(3, 'UTC')) EPHEMERAL,
@@ -44,23 +49,26 @@ PARTITION BY journey % 4
 ORDER BY journey;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS journey_paths_placeholders TO journey_paths AS
-SELECT cityHash64(journey_id) AS journey, journey_id, any(customer_id) AS customer_id, toUInt64(0) AS row_version,
-       false AS retracted, false AS known, min(event_time) AS first_at, max(event_time) AS last_at
+SELECT cityHash64(journey_id) AS journey, journey_id, any(customer_id) AS customer_id,
+       2 * max(version) + 1 AS row_version, false AS retracted, false AS known, false AS bounded,
+       min(event_time) AS first_at, max(event_time) AS last_at
 FROM touchpoints WHERE journey_id != '' GROUP BY journey_id;
 
--- Journeys written before: a placeholder for each, then the whole path of each whose snapshot the
--- warehouse holds, at that snapshot's version (bench/queries_bench.py runs these two after a load).
-INSERT INTO journey_paths (journey, journey_id, customer_id, row_version, retracted, known, first_at, last_at)
-SELECT cityHash64(journey_id), journey_id, any(customer_id), 0, false, false, min(event_time), max(event_time)
-FROM touchpoints WHERE journey_id != '' GROUP BY journey_id;
+-- Journeys written before: a placeholder for each journey the newest touchpoints name, then the whole
+-- path of each whose snapshot the warehouse holds, at that snapshot's version (bench/queries_bench.py
+-- runs these two after a load).
+INSERT INTO journey_paths (journey, journey_id, customer_id, row_version, retracted, known, bounded, first_at, last_at)
+SELECT cityHash64(journey_id), journey_id, any(customer_id), 2 * max(version) + 1, false, false, false,
+       min(event_time), max(event_time)
+FROM touchpoints FINAL WHERE journey_id != '' GROUP BY journey_id;
 
-INSERT INTO journey_paths (journey, journey_id, customer_id, row_version, retracted, known, step_touchpoints,
+INSERT INTO journey_paths (journey, journey_id, customer_id, row_version, retracted, known, bounded, step_touchpoints,
                            step_event_types, step_times, first_values)
-SELECT cityHash64(journey_id), journey_id, j.customer_id, j.version + 1, j.retracted, true, s.step_touchpoints,
-       s.step_event_types, s.step_times, f.first_values
+SELECT cityHash64(journey_id), journey_id, j.customer_id, 2 * j.version + 2, j.retracted, true, true,
+       s.step_touchpoints, s.step_event_types, s.step_times, f.first_values
 FROM (
     SELECT journey_id, groupArray(touchpoint) AS step_touchpoints, groupArray(event_type) AS step_event_types,
-           groupArray(event_time) AS step_times
+           groupArray(event_time) AS step_times, max(version) AS steps_version
     FROM touchpoints FINAL WHERE journey_id != '' GROUP BY journey_id
 ) AS s
 INNER JOIN (
@@ -75,4 +83,5 @@ INNER JOIN (
     )
     GROUP BY journey_id
 ) AS f USING journey_id
-INNER JOIN (SELECT journey_id, customer_id, version, retracted FROM journeys FINAL) AS j USING journey_id;
+INNER JOIN (SELECT journey_id, customer_id, version, retracted FROM journeys FINAL) AS j USING journey_id
+WHERE j.version >= s.steps_version;

@@ -18,7 +18,9 @@ LITERALS = {"start": "$__fromTime_ms", "end": "$__toTime_ms", "anchor": "''", "d
 
 
 def _transitions() -> str:
-    return with_literals(paths_sql("$__timeFilter(event_time)"), LITERALS)
+    """The window half open, in milliseconds, as the kept paths' (`last_at < end`) is: `$__timeFilter` is
+    in whole seconds and takes its end in, so a journey could be read twice or not at all at an edge."""
+    return with_literals(paths_sql(), LITERALS)
 
 
 def panel() -> Panel:

@@ -96,11 +96,13 @@ def journey_records(layout: Layout, journey_id: str) -> list[Record]:
     return records
 
 
-def path_parts(layout: Layout, journey_id: str) -> dict[str, Any] | None:
-    """The journey's path (schemas.outputs.JourneyPath), or None when it is too long to send each time."""
+def path_parts(layout: Layout, journey_id: str) -> dict[str, Any]:
+    """The journey's path (schemas.outputs.JourneyPath); its span only when it is too long to send each time."""
     records = journey_records(layout, journey_id)
+    times = [r[T] for r in records]
+    span = {"first_ms": min(times), "last_ms": max(times)}
     if len(records) > MAX_PATH_STEPS:
-        return None
+        return {"touchpoints": [], "event_types": [], "times_ms": [], "first_values": {}, **span, "complete": False}
     first: dict[str, str] = {}
     for record in sorted(records, key=order_key) if layout.late else records:
         first.setdefault("segment", record[SEGMENT] or "")
@@ -108,7 +110,7 @@ def path_parts(layout: Layout, journey_id: str) -> dict[str, Any] | None:
         for dimension, value in context_of(record).items():
             first.setdefault(dimension, value)
     return {"touchpoints": [r[TOUCHPOINT] for r in records], "event_types": [r[EVENT_TYPE] for r in records],
-            "times_ms": [r[T] for r in records], "first_values": first}
+            "times_ms": times, "first_values": first, **span, "complete": True}
 
 
 def friction_parts(layout: Layout, friction_id: str, version: int, retracted: bool) -> dict[str, Any]:

@@ -16,4 +16,5 @@ def test_a_node_graph_needs_nodes_or_edges_columns() -> None:
 def test_the_panel_asks_for_nodes_and_edges_over_the_dashboards_time_range() -> None:
     panel = paths.panel()
     assert [t.ref_id for t in panel.targets] == ["nodes", "edges"]
-    assert all("$__timeFilter(event_time)" in t.sql and "{" not in t.sql.replace("{}", "") for t in panel.targets)
+    window = "event_time >= $__fromTime_ms AND event_time < $__toTime_ms"  # half open, as kept paths' last_at < end
+    assert all(window in t.sql and "{" not in t.sql.replace("{}", "") for t in panel.targets)
