@@ -45,11 +45,11 @@ SELECT DISTINCT event_id FROM touchpoints WHERE has({customers:Array(String)}, c
 # Journeys of others that hold one of the customer's events (an event a sign-in moved to another customer
 # keeps its old rows until merges: erasing it from touchpoints takes it out of that journey too).
 HOLDING = "SELECT DISTINCT journey_id FROM touchpoints WHERE has({events:Array(String)}, event_id)"
-# After the purge, such a journey's kept path is dropped for a placeholder (clickhouse/migrations/0009):
-# it is read from the touchpoints left, until its next snapshot.
+# After the purge, such a journey's kept path is dropped for a placeholder (clickhouse/migrations/0009),
+# bounded by the touchpoints left: it is read from them until its next snapshot.
 HELD_AGAIN = """
 INSERT INTO journey_paths (journey_id, customer_id, row_version, retracted, known, bounded, first_at, last_at)
-SELECT journey_id, any(customer_id), 2 * max(version) + 1, false, false, false, min(event_time), max(event_time)
+SELECT journey_id, any(customer_id), 2 * max(version) + 1, false, false, true, min(event_time), max(event_time)
 FROM touchpoints FINAL WHERE journey_id IN (SELECT value FROM {subject} WHERE kind = 'holding') GROUP BY journey_id
 """
 KEYS = {  # the customer's keys on the compacted output topics (for the tombstones)
@@ -61,9 +61,11 @@ LETTERS = ("SELECT dead_letter_id, payload FROM dead_letters WHERE payload_encod
 # `{subject}` is the Memory table of (kind, value) rows that names the customer's ids.
 CUSTOMERS = "(SELECT value FROM {subject} WHERE kind = 'customer')"
 EVENT_IDS = "(SELECT value FROM {subject} WHERE kind = 'event')"
-WHERE = {  # in the order purged: journey_paths before the touchpoints it is found by
-    "journey_paths": (f"customer_id IN {CUSTOMERS} OR (known AND journey_id IN (SELECT value FROM {{subject}} "
-                      "WHERE kind = 'holding'))"),
+WHERE = {
+    # a journey that held an event: its snapshots' rows (even), which may carry the step, and its view's
+    # placeholders (unbounded): HELD_AGAIN's bounded placeholder is then its only row
+    "journey_paths": (f"customer_id IN {CUSTOMERS} OR (journey_id IN (SELECT value FROM {{subject}} "
+                      "WHERE kind = 'holding') AND (row_version % 2 = 0 OR NOT bounded))"),
     "touchpoints": f"customer_id IN {CUSTOMERS} OR event_id IN {EVENT_IDS}",
     "journey_steps": f"customer_id IN {CUSTOMERS} OR event_id IN {EVENT_IDS}",
     "journeys": f"customer_id IN {CUSTOMERS}",

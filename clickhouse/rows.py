@@ -128,7 +128,8 @@ def journey_path_row(journey: JourneySnapshot) -> Row:
     """The journey's path (a journey sent without its steps is marked unknown: they are read from the
     touchpoints; one sent without its span too, by an older worker, unbounded). Versions: migration 0009."""
     path = journey.path
-    steps = path if path is not None and path.complete else None
+    # a retraction keeps no steps: analyses never read them, and `journeys forget` need not find them there
+    steps = path if path is not None and path.complete and not journey.retracted else None
     return {"journey_id": journey.journey_id, "customer_id": journey.customer_id,
             "row_version": 2 * journey.version + 2, "retracted": journey.retracted, "known": steps is not None,
             "bounded": path is not None,

@@ -206,27 +206,56 @@ def test_grafana_paths_panel(make_warehouse: Callable[..., Client], case: str) -
 
 # --- 5. `journeys forget`: an erased event that now belongs to someone else stays in their kept path -----
 
+def family_tablet(client: Client, noon: datetime) -> datetime:
+    """A view on the family tablet is first Anna's, then moved to Ben by his late sign-in (a `move`, not a
+    merge: Ben is not in Anna's closure). Returns the time of that view."""
+    tablet = {"anonymous_id": "family-tablet"}
+    viewed = noon + 8 * H + timedelta(minutes=5)
+    write_each(WarehouseWriter(client), Pipeline(MAP),
+               event("web", "login", noon, "web.account", event_id="anna-in", email_hash=email(1), **tablet),
+               event("web", "page_view", noon + timedelta(minutes=1), "web.product", event_id="anna-view", **tablet),
+               event("web", "page_view", viewed, "web.product", event_id="ben-view", **tablet),
+               event("web", "login", noon + 8 * H, "web.account", event_id="ben-in", email_hash=email(2), **tablet),
+               event("store", "purchase", noon + 9 * H, "store.checkout", event_id="ben-buys", loyalty_id="L-ben",
+                     email_hash=email(2)))
+    return viewed
+
+
+def forget_anna(client: Client, viewed: datetime) -> None:
+    """Forgetting Anna erases the view from touchpoints (its old row names her) and from every kept path
+    (Ben's, and his journey's retraction, whose row kept the step before retractions were written without
+    steps), which give way to a placeholder bounded by the touchpoints left."""
+    subject = purge.find(client, purge.subject_of(f"email_hash:{email(1)}"))
+    purge.erase(client, subject)
+    client.command("OPTIMIZE TABLE journey_paths FINAL")
+    assert client.query("SELECT count() FROM touchpoints WHERE event_id = 'ben-view'").result_rows == [(0,)]
+    holding = client.query("SELECT journey_id, row_version, known FROM journey_paths WHERE has(times, {t:DateTime64(3, 'UTC')})",
+                           parameters={"t": viewed}).result_rows
+    assert holding == [] and not any(purge.remaining(client, subject).values())
+
+
 def test_forgetting_anna_erases_a_moved_view_from_touchpoints_and_from_bens_kept_path(
         make_warehouse: Callable[..., Client]) -> None:
-    """A view on the family tablet is first Anna's, then moved to Ben by his late sign-in (a `move`, not a
-    merge: Ben is not in Anna's closure). Forgetting Anna erases the event from touchpoints (its old row
-    names her), and from Ben's kept path, which gives way to a placeholder until his next snapshot."""
-    client, pipeline = make_warehouse(), Pipeline(MAP)
-    noon = T0 + 10 * D + 3 * H
-    tablet = {"anonymous_id": "family-tablet"}
-    write_each(WarehouseWriter(client), pipeline,
-                   event("web", "login", noon, "web.account", event_id="anna-in", email_hash=email(1), **tablet),
-                   event("web", "page_view", noon + timedelta(minutes=1), "web.product", event_id="anna-view", **tablet),
-                   event("web", "page_view", noon + 8 * H + timedelta(minutes=5), "web.product", event_id="ben-view",
-                         **tablet),
-                   event("web", "login", noon + 8 * H, "web.account", event_id="ben-in", email_hash=email(2), **tablet),
-                   event("store", "purchase", noon + 9 * H, "store.checkout", event_id="ben-buys", loyalty_id="L-ben",
-                         email_hash=email(2)))
+    client = make_warehouse()
+    viewed = family_tablet(client, T0 + 10 * D + 3 * H)
     assert kept_and_rebuilt(client)[0] == kept_and_rebuilt(client)[1]
-    purge.erase(client, purge.find(client, purge.subject_of(f"email_hash:{email(1)}")))
-    assert client.query("SELECT count() FROM touchpoints WHERE event_id = 'ben-view'").result_rows == [(0,)]
+    forget_anna(client, viewed)
     kept, rebuilt = kept_and_rebuilt(client)
     assert kept == rebuilt
+    bound = params()
+    assert client.query(f"SELECT {BOUNDS}", parameters=bound).result_rows[0][0] != (
+        bound["end"].replace(tzinfo=None), bound["start"].replace(tzinfo=None))  # not every touchpoint read again
+
+
+def test_forgetting_anna_with_a_ttl_erases_the_view_from_a_path_no_longer_known(
+        make_warehouse: Callable[..., Client]) -> None:
+    """With a TTL of 90 days and Ben's sign-in just expired, his kept path is no longer `known`: forget must
+    still find it (it matched known rows only)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    client = make_warehouse(ttl_days=90)
+    viewed = family_tablet(client, now - 90 * D - 8 * H - timedelta(minutes=2))
+    client.command("OPTIMIZE TABLE journey_paths FINAL")
+    forget_anna(client, viewed)
 
 
 # --- 6. the upgrade: the migration's backfill leaves a placeholder for every retracted journey ----------------
