@@ -119,8 +119,8 @@ class JourneySnapshot(Output):
     csat_avg: float | None = None
     updated_at: AwareDatetime
     path: JourneyPath | None = Field(
-        None, description="The journey's events as paths read them. None: written by a worker older than this "
-        "field (the warehouse then reads the steps from the touchpoints).")
+        None, description="The journey's events as paths read them. None: a retraction (nothing reads its path), "
+        "or written by a worker older than this field (the warehouse then reads the steps from the touchpoints).")
 
 
 class FrictionEvent(Output):

@@ -83,7 +83,7 @@ def snapshot_parts(layout: Layout, journey_id: str, version: int, retracted: boo
         "furthest_phase": d["furthest_phase"], "current_phase": d["current_phase"], "converted": d["converted"],
         "status": d["status"], "friction_count": layout.friction_count(journey_id), "csat_avg": d["csat_avg"],
         # event time, so replays and batch cuts give the same record
-        "updated_at": from_ms(d["last_ms"]), "path": path_parts(layout, journey_id)}
+        "updated_at": from_ms(d["last_ms"]), "path": None if retracted else path_parts(layout, journey_id)}
 
 
 def journey_records(layout: Layout, journey_id: str) -> list[Record]:
