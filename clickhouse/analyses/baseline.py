@@ -94,10 +94,12 @@ class Thresholds:
 
 
 def two_proportion_z(x1: int, n1: int, x0: int, n0: int) -> float:
-    """Signed z of x1/n1 against x0/n0, with Yates' continuity correction (0 when undefined)."""
+    """Signed z of x1/n1 against x0/n0, with Yates' continuity correction (0 when undefined). Live counts
+    can hold more journeys with a friction than journeys at its touchpoint for a moment (the frictions'
+    rows written before the steps'): a pooled share above 1 has no spread, and is judged as none."""
     if n1 <= 0 or n0 <= 0:
         return 0.0
-    pooled = (x1 + x0) / (n1 + n0)
+    pooled = min(1.0, (x1 + x0) / (n1 + n0))
     spread = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n0))
     if spread == 0:
         return 0.0
